@@ -1,0 +1,1 @@
+//! `${VAR}` and `${VAR:-default}` expansion from the environment (filled in by the loader work).

@@ -1,0 +1,114 @@
+//! Configuration: turns the YAML on disk (the main file and the rule files it names) into
+//! validated values. Nothing else in dingtail parses YAML.
+//!
+//! The shape follows ripgrep's `LowArgs` → `HiArgs`: `raw` mirrors the files with serde
+//! (`deny_unknown_fields`), `load` validates and compiles them into the runtime types below, and
+//! every problem becomes a [`Diagnostic`] with file, line and column. Runtime types do not derive
+//! `Deserialize`: the files can change shape without the rest of the program noticing.
+
+pub mod diag;
+pub mod env;
+pub mod load;
+pub mod raw;
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use regex::Regex;
+
+pub use crate::config::diag::{Diagnostic, Diagnostics};
+pub use crate::config::load::load;
+use crate::secret::Secret;
+
+/// Where `dingtail run` looks for its config when `-c` is not given.
+pub const DEFAULT_CONFIG_PATH: &str = "/etc/dingtail/dingtail.yaml";
+
+/// The validated main configuration.
+#[derive(Clone, Debug)]
+pub struct Config {
+    /// The main file this was loaded from.
+    pub source: PathBuf,
+    /// Checkpoints and the pending-event store live here.
+    pub state_dir: PathBuf,
+    /// Inputs by name (the keys under `inputs:`).
+    pub inputs: BTreeMap<String, InputConfig>,
+    /// Robots by name (the keys under `robots:`).
+    pub robots: BTreeMap<String, RobotConfig>,
+    /// The `rules:` globs, as written (relative ones resolved against the main file's folder).
+    pub rule_globs: Vec<String>,
+    /// Optional address for `/metrics` and `/healthz`.
+    pub listen: Option<SocketAddr>,
+    /// The host name put into messages (`host:` in the config, else the machine's name).
+    pub host: String,
+}
+
+/// One `inputs:` entry: which files to follow and how to cut them into lines.
+#[derive(Clone, Debug)]
+pub struct InputConfig {
+    /// The input's name (its key under `inputs:`).
+    pub name: String,
+    /// Include globs (absolute after loading).
+    pub paths: Vec<String>,
+    /// Exclude globs, matched against the full path and against the file name.
+    pub exclude: Vec<String>,
+    /// Where to start in files seen at the first start.
+    pub start_at: StartAt,
+    /// Polling period when inotify is unavailable, and of the slow safety rescan's base.
+    pub poll_interval: Duration,
+    /// Longer lines are cut here and counted.
+    pub max_line_bytes: usize,
+    /// Optional joining of continuation lines.
+    pub multiline: Option<MultilineConfig>,
+}
+
+/// Where to start reading a file seen for the first time at the daemon's first start.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum StartAt {
+    /// Read from offset 0.
+    Beginning,
+    /// Read only what is appended from now on.
+    End,
+}
+
+/// Joining of continuation lines (stack traces) into one event.
+#[derive(Clone, Debug)]
+pub struct MultilineConfig {
+    /// A line matching this begins a new event; others continue the current one.
+    pub start: Regex,
+    /// An event is closed after this many lines.
+    pub max_lines: usize,
+    /// An event is closed after this much quiet.
+    pub timeout: Duration,
+}
+
+/// Where a robot's messages go.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Webhook {
+    /// Dry run: print each message's JSON payload to stdout.
+    Stdout,
+    /// A DingTalk webhook URL; it embeds the access token, so it is a secret.
+    Url(Secret),
+}
+
+/// One `robots:` entry.
+#[derive(Clone, Debug)]
+pub struct RobotConfig {
+    /// The robot's name (its key under `robots:`).
+    pub name: String,
+    /// Where to send.
+    pub webhook: Webhook,
+    /// The signing secret (加签), if the robot has signing on.
+    pub secret: Option<Secret>,
+    /// Keyword security: every message must contain one of these.
+    pub keywords: Vec<String>,
+    /// At most this many messages per `window`.
+    pub per_minute: u32,
+    /// The rate-limit window, 60 s unless set (tests shorten it).
+    pub window: Duration,
+    /// Wait this long after a first match to gather a burst.
+    pub linger: Duration,
+    /// How long DingTalk blocks a robot that exceeded the limit.
+    pub throttle_pause: Duration,
+}

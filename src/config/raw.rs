@@ -1,0 +1,1 @@
+//! serde mirror of the files (filled in by the loader work).

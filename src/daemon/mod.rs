@@ -1,0 +1,1 @@
+//! The daemon shell: signals, systemd notification, reload and the HTTP endpoints (issues 5 and 6).

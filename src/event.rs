@@ -1,0 +1,36 @@
+//! Data that crosses module lines on the way from a file to a chat message.
+//!
+//! `tail` produces [`LogLine`]s; `rules` turns a line into zero or more [`Match`]es; `dispatch`
+//! batches matches per robot. Keeping these types here (and small) keeps the modules that
+//! produce and consume them independent of each other.
+
+use std::path::PathBuf;
+use std::time::SystemTime;
+
+/// Identifies one followed file for as long as the daemon knows it, independent of its path
+/// (a rename keeps the id). Assigned by `tail` from the file's fingerprint.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct FileId(pub u64);
+
+/// One line (or one joined multi-line event) read from a file.
+#[derive(Clone, Debug)]
+pub struct LogLine {
+    /// Name of the input (the key under `inputs:`) this file belongs to.
+    pub input: String,
+    /// Which followed file the line came from.
+    pub file_id: FileId,
+    /// The path the file had when the line was read.
+    pub path: PathBuf,
+    /// Byte offset of the line's first byte.
+    pub start_offset: u64,
+    /// Byte offset just past the line's terminator: a checkpoint may store this once the line's
+    /// consequences are durable.
+    pub end_offset: u64,
+    /// The text, decoded lossily (invalid UTF-8 becomes U+FFFD, never dropped). Multi-line events
+    /// hold their lines joined with `\n`; no trailing terminator.
+    pub text: String,
+    /// True when the line was cut at `max_line_bytes`.
+    pub truncated: bool,
+    /// When the line was read.
+    pub read_at: SystemTime,
+}

@@ -1,0 +1,18 @@
+//! dingtail watches log files and pushes the lines that matter into DingTalk group chats.
+//!
+//! A line's journey: `tail` reads it from a file → `rules` decides which rules it matches →
+//! `render` turns matches into message text → `dispatch` batches them per robot under the rate
+//! limit → `dingtalk` signs and delivers them. `state` keeps checkpoints and undelivered events
+//! durable; `daemon` wires it all up; `cli` is the command line. See ARCHITECTURE.md.
+
+pub mod cli;
+pub mod config;
+pub mod daemon;
+pub mod dingtalk;
+pub mod dispatch;
+pub mod event;
+pub mod render;
+pub mod rules;
+pub mod secret;
+pub mod state;
+pub mod tail;

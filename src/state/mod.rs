@@ -1,0 +1,2 @@
+//! Durable state: checkpoints and pending events in an embedded SQLite database. The only module
+//! that knows SQL (issue 5).
