@@ -112,9 +112,14 @@ mod tests {
 
     #[test]
     fn display_names_file_line_column_rule_and_hint() {
-        let d = Diagnostic::at(Path::new("/etc/dingtail/rules.d/web.yaml"), 3, 12, "unknown key `sevrity`")
-            .with_rule("nginx-5xx")
-            .with_hint("did you mean `severity`?");
+        let d = Diagnostic::at(
+            Path::new("/etc/dingtail/rules.d/web.yaml"),
+            3,
+            12,
+            "unknown key `sevrity`",
+        )
+        .with_rule("nginx-5xx")
+        .with_hint("did you mean `severity`?");
         assert_eq!(
             d.to_string(),
             "/etc/dingtail/rules.d/web.yaml:3:12: rule `nginx-5xx`: unknown key `sevrity` (did you mean `severity`?)"

@@ -9,5 +9,10 @@ use crate::config::{Config, Diagnostic, Diagnostics};
 /// # Errors
 /// Every problem found, each with file, line and column.
 pub fn load(path: &Path) -> Result<Config, Diagnostics> {
-    Err(Diagnostics(vec![Diagnostic::at(path, 0, 0, "the config loader is not written yet")]))
+    Err(Diagnostics(vec![Diagnostic::at(
+        path,
+        0,
+        0,
+        "the config loader is not written yet",
+    )]))
 }

@@ -10,6 +10,7 @@ pub mod diag;
 pub mod env;
 pub mod load;
 pub mod raw;
+pub mod span;
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;

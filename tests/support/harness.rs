@@ -44,7 +44,8 @@ impl Dir {
     pub fn command(&self) -> Command {
         let mut cmd = Command::new(bin());
         cmd.current_dir(self.path());
-        cmd.env_remove("DINGTAIL_WEBHOOK").env_remove("DINGTAIL_SECRET");
+        cmd.env_remove("DINGTAIL_WEBHOOK")
+            .env_remove("DINGTAIL_SECRET");
         cmd.env("RUST_LOG", "info");
         cmd
     }
@@ -70,7 +71,12 @@ pub fn describe(cmd: &Command, output: &Output) -> String {
 /// Runs `cmd`, asserts it exited with `code`, and returns its output.
 pub fn run_expect(cmd: &mut Command, code: i32) -> Output {
     let output = cmd.output().expect("spawn dingtail");
-    assert_eq!(output.status.code(), Some(code), "unexpected exit status{}", describe(cmd, &output));
+    assert_eq!(
+        output.status.code(),
+        Some(code),
+        "unexpected exit status{}",
+        describe(cmd, &output)
+    );
     output
 }
 
