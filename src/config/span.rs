@@ -236,11 +236,11 @@ impl Spans {
     }
 }
 
-/// Builds a path from keys and indices: `path!["inputs", name, "paths", 0]`.
+/// Builds a path (an array of `Seg`) from keys and indices: `yaml_path!["inputs", name, "paths", 0]`.
 #[macro_export]
 macro_rules! yaml_path {
     ($($seg:expr),* $(,)?) => {
-        vec![$($crate::config::span::Seg::from($seg)),*]
+        [$($crate::config::span::Seg::from($seg)),*]
     };
 }
 
