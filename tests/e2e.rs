@@ -1,4 +1,13 @@
 //! The slow end-to-end binary: floods, kill -9, logrotate, the real 60 s rate window.
 
+// Test code may fail loudly: a panic with context is how a test reports a broken expectation.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::print_stdout,
+    clippy::print_stderr
+)]
+
 // Test harness and the DingTalk stand-in shared by every test binary.
 mod support;

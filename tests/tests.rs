@@ -1,5 +1,14 @@
 //! The fast integration binary: it runs the real `dingtail` binary against real files and the
 //! DingTalk stand-in on 127.0.0.1. Only `mod` lines here, each saying what belongs in it.
 
+// Test code may fail loudly: a panic with context is how a test reports a broken expectation.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::print_stdout,
+    clippy::print_stderr
+)]
+
 // Test harness and the DingTalk stand-in shared by every test binary.
 mod support;
