@@ -104,11 +104,57 @@ impl fmt::Display for Diagnostics {
 
 impl std::error::Error for Diagnostics {}
 
+/// The candidate closest to `unknown`, if one is close enough to be a likely typo.
+pub fn did_you_mean<'a>(
+    unknown: &str,
+    candidates: impl IntoIterator<Item = &'a str>,
+) -> Option<&'a str> {
+    candidates
+        .into_iter()
+        .map(|candidate| (strsim::jaro_winkler(unknown, candidate), candidate))
+        .filter(|(score, _)| *score > 0.8)
+        .max_by(|a, b| a.0.total_cmp(&b.0))
+        .map(|(_, candidate)| candidate)
+}
+
+/// Turns a serde error message into a diagnostic message and hint: strips serde_yaml's
+/// " at line N column M" (the position is reported separately) and, for an unknown field, adds a
+/// "did you mean" from the expected names serde lists.
+pub fn from_serde_message(message: &str) -> (String, Option<String>) {
+    let message = match message.rfind(" at line ") {
+        Some(at) => message.get(..at).unwrap_or(message),
+        None => message,
+    };
+    let hint = message.split_once("unknown field `").and_then(|(_, rest)| {
+        let (unknown, expected) = rest.split_once('`')?;
+        let names: Vec<&str> = expected.split('`').skip(1).step_by(2).collect();
+        did_you_mean(unknown, names.iter().copied()).map(|best| format!("did you mean `{best}`?"))
+    });
+    (message.to_string(), hint)
+}
+
 #[cfg(test)]
 mod tests {
     use std::path::Path;
 
-    use crate::config::diag::Diagnostic;
+    use crate::config::diag::{Diagnostic, did_you_mean, from_serde_message};
+
+    #[test]
+    fn suggests_close_names_only() {
+        assert_eq!(
+            did_you_mean("sevrity", ["severity", "robot", "match"]),
+            Some("severity")
+        );
+        assert_eq!(did_you_mean("zzz", ["severity", "robot"]), None);
+        let (message, hint) = from_serde_message(
+            "inputs.web: unknown field `pahts`, expected one of `paths`, `exclude` at line 3 column 5",
+        );
+        assert_eq!(
+            message,
+            "inputs.web: unknown field `pahts`, expected one of `paths`, `exclude`"
+        );
+        assert_eq!(hint.as_deref(), Some("did you mean `paths`?"));
+    }
 
     #[test]
     fn display_names_file_line_column_rule_and_hint() {

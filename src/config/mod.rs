@@ -9,6 +9,7 @@
 pub mod diag;
 pub mod env;
 pub mod load;
+pub mod pattern;
 pub mod raw;
 pub mod span;
 

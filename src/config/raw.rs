@@ -1,1 +1,114 @@
-//! serde mirror of the files (filled in by the loader work).
+//! The serde mirror of the main config file. Strict (`deny_unknown_fields`) and dumb: values stay
+//! strings so that `load` can expand `${VAR}` in any of them and report problems with positions.
+//! Nothing outside `config` sees these types.
+
+use std::collections::BTreeMap;
+
+use serde::Deserialize;
+
+/// The main file.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawConfig {
+    /// Where checkpoints and pending events live.
+    pub state_dir: Option<String>,
+    /// Inputs by name.
+    #[serde(default)]
+    pub inputs: BTreeMap<String, RawInput>,
+    /// Robots by name.
+    #[serde(default)]
+    pub robots: BTreeMap<String, RawRobot>,
+    /// Rule file globs.
+    #[serde(default)]
+    pub rules: Vec<String>,
+    /// Address for `/metrics` and `/healthz`.
+    pub listen: Option<String>,
+    /// Host name shown in messages.
+    pub host: Option<String>,
+}
+
+/// A string or a list of strings.
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+pub enum OneOrMany {
+    /// One value.
+    One(String),
+    /// Several values.
+    Many(Vec<String>),
+}
+
+impl OneOrMany {
+    /// The values as a list.
+    pub fn to_vec(&self) -> Vec<String> {
+        match self {
+            OneOrMany::One(value) => vec![value.clone()],
+            OneOrMany::Many(values) => values.clone(),
+        }
+    }
+
+    /// True when the value is a list (positions of items are then indexed).
+    pub fn is_list(&self) -> bool {
+        matches!(self, OneOrMany::Many(_))
+    }
+}
+
+/// A number written as a number or as a string (`${VAR:-20}`).
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+pub enum Number {
+    /// Written as a number.
+    Int(u64),
+    /// Written as a string, to be expanded and parsed.
+    Text(String),
+}
+
+/// One `inputs:` entry.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawInput {
+    /// Include globs.
+    pub paths: OneOrMany,
+    /// Exclude globs.
+    pub exclude: Option<OneOrMany>,
+    /// `end` or `beginning`.
+    pub start_at: Option<String>,
+    /// A duration such as `1s`.
+    pub poll_interval: Option<String>,
+    /// Cut longer lines here.
+    pub max_line_bytes: Option<Number>,
+    /// Joining of continuation lines.
+    pub multiline: Option<RawMultiline>,
+}
+
+/// `multiline:` of an input.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawMultiline {
+    /// A line matching this begins a new event.
+    pub start: String,
+    /// An event is closed after this many lines.
+    pub max_lines: Option<Number>,
+    /// An event is closed after this much quiet.
+    pub timeout: Option<String>,
+}
+
+/// One `robots:` entry.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawRobot {
+    /// `stdout` or a DingTalk webhook URL.
+    pub webhook: String,
+    /// Signing secret.
+    pub secret: Option<String>,
+    /// Keyword security.
+    #[serde(default)]
+    pub keywords: Vec<String>,
+    /// Messages allowed per window.
+    pub per_minute: Option<Number>,
+    /// The rate-limit window (default 60 s).
+    pub window: Option<String>,
+    /// Wait after a first match to gather a burst.
+    pub linger: Option<String>,
+    /// How long DingTalk blocks a robot that exceeded the limit.
+    pub throttle_pause: Option<String>,
+}
