@@ -1,1 +1,3 @@
 //! The daemon shell: signals, systemd notification, reload and the HTTP endpoints (issues 5 and 6).
+
+pub mod systemd;
