@@ -56,9 +56,7 @@ impl Notifier {
 
     /// How often to send `WATCHDOG=1`: half of `WATCHDOG_USEC`, when the watchdog is on.
     pub fn watchdog_interval(&self) -> Option<Duration> {
-        if self.target.is_none() {
-            return None;
-        }
+        self.target.as_ref()?;
         self.watchdog.map(|timeout| timeout / 2)
     }
 
