@@ -2,5 +2,6 @@
 //! parts are pure (they take `now` and return decisions); the task that performs them lives here.
 
 pub mod batcher;
+pub mod queue;
 pub mod ratelimit;
 pub mod retry;

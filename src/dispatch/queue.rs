@@ -1,0 +1,384 @@
+//! `RobotQueue`: the per-robot state machine that decides when to send what. It owns the pending
+//! `Batch`, the `RateLimiter` and the retry state; the task in `dispatch::mod` feeds it matches,
+//! ticks and delivery verdicts and carries out the `Action`s it returns (the ntpd-rs pattern:
+//! pure decisions, effects at the edge).
+//!
+//! Life of a batch: the first match opens a gathering period of `linger`; when it ends and the
+//! rate limiter allows, everything pending is taken as one in-flight batch (one match: sent on its
+//! own; several: a summary). Only one batch is in flight per robot. `Delivered` forgets it; any
+//! failure folds it back into what is pending (counts add up exactly), and the robot waits: the
+//! throttle pause after 130101/410100, a jittered backoff after a transient failure, a slow retry
+//! after a configuration rejection.
+
+use std::time::{Duration, Instant};
+
+use crate::dispatch::batcher::{Batch, Hit};
+use crate::dispatch::ratelimit::RateLimiter;
+use crate::dispatch::retry::Backoff;
+
+/// Timing settings of one robot.
+#[derive(Clone, Copy, Debug)]
+pub struct QueueConfig {
+    /// Messages per window.
+    pub per_window: u32,
+    /// The rate-limit window.
+    pub window: Duration,
+    /// Gathering period after a first match.
+    pub linger: Duration,
+    /// How long DingTalk blocks a robot that exceeded the limit.
+    pub throttle_pause: Duration,
+}
+
+/// How a send went, as far as the queue cares.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Verdict {
+    /// errcode 0: forget the batch.
+    Delivered,
+    /// 130101/410100: the robot is blocked.
+    Throttled,
+    /// Network trouble, HTTP 5xx, -1, 500100: retry with backoff.
+    Transient,
+    /// Sign, keyword, token, group gone, bad content: retry slowly, loudly.
+    Rejected,
+}
+
+/// What the task should do next.
+#[derive(Debug, PartialEq)]
+pub enum Action {
+    /// Send this batch; report the verdict with `on_verdict(id, ..)`.
+    Send {
+        /// Identifies the in-flight batch.
+        id: u64,
+        /// What to send.
+        batch: Batch,
+    },
+    /// Nothing to do before this instant (unless a match arrives).
+    WakeAt(Instant),
+    /// A batch is in flight: wait for its verdict.
+    AwaitVerdict,
+    /// Nothing pending.
+    Idle,
+}
+
+/// The per-robot state machine.
+#[derive(Debug)]
+pub struct RobotQueue {
+    config: QueueConfig,
+    limiter: RateLimiter,
+    backoff: Backoff,
+    pending: Batch,
+    gather_until: Option<Instant>,
+    blocked_until: Option<Instant>,
+    in_flight: Option<(u64, Batch)>,
+    next_id: u64,
+}
+
+impl RobotQueue {
+    /// A queue with nothing pending.
+    pub fn new(config: QueueConfig) -> RobotQueue {
+        RobotQueue {
+            config,
+            limiter: RateLimiter::new(config.per_window, config.window),
+            backoff: Backoff::new(Duration::from_secs(1), Duration::from_secs(300)),
+            pending: Batch::default(),
+            gather_until: None,
+            blocked_until: None,
+            in_flight: None,
+            next_id: 1,
+        }
+    }
+
+    /// Applies new timing settings (reload) while keeping what is pending and the send history.
+    pub fn reconfigure(&mut self, config: QueueConfig) {
+        if config.per_window != self.config.per_window || config.window != self.config.window {
+            let mut limiter = RateLimiter::new(config.per_window, config.window);
+            // Keep the history: the receiver still counts what was sent.
+            limiter.adopt_history(&self.limiter);
+            self.limiter = limiter;
+        }
+        self.config = config;
+    }
+
+    /// Adds a match seen at `now`; `render` runs only if the match becomes a sample.
+    pub fn on_hit(
+        &mut self,
+        hit: Hit<'_>,
+        render: impl FnOnce() -> (String, String),
+        now: Instant,
+    ) {
+        if self.pending.is_empty() {
+            self.gather_until = Some(now + self.config.linger);
+        }
+        self.pending.add(hit, render);
+    }
+
+    /// Adds a batch restored from durable state; it is sent as soon as the limiter allows.
+    pub fn restore(&mut self, batch: Batch, now: Instant) {
+        if batch.is_empty() {
+            return;
+        }
+        if self.pending.is_empty() {
+            self.gather_until = Some(now);
+        }
+        self.pending.absorb(batch);
+    }
+
+    /// Decides what to do at `now`.
+    pub fn poll(&mut self, now: Instant) -> Action {
+        self.decide(now, Gather::Wait)
+    }
+
+    /// Like `poll`, but does not wait for the gathering period (shutdown: send what the budget
+    /// allows now).
+    pub fn poll_flush(&mut self, now: Instant) -> Action {
+        self.decide(now, Gather::Skip)
+    }
+
+    fn decide(&mut self, now: Instant, gather: Gather) -> Action {
+        if self.in_flight.is_some() {
+            return Action::AwaitVerdict;
+        }
+        if self.pending.is_empty() {
+            return Action::Idle;
+        }
+        let mut ready = self.limiter.next_slot(now);
+        if let Some(blocked) = self.blocked_until {
+            ready = ready.max(blocked);
+        }
+        if let (Gather::Wait, Some(gather_until)) = (gather, self.gather_until) {
+            ready = ready.max(gather_until);
+        }
+        if ready > now {
+            return Action::WakeAt(ready);
+        }
+        self.limiter.record(now);
+        self.blocked_until = None;
+        self.gather_until = None;
+        let id = self.next_id;
+        self.next_id += 1;
+        let batch = std::mem::take(&mut self.pending);
+        self.in_flight = Some((id, batch.clone()));
+        Action::Send { id, batch }
+    }
+
+    /// Reports how the send of batch `id` went. `unit` is a random draw in `[0, 1)` for jitter.
+    pub fn on_verdict(&mut self, id: u64, verdict: Verdict, now: Instant, unit: f64) {
+        let Some((in_flight_id, batch)) = self.in_flight.take() else {
+            return;
+        };
+        if in_flight_id != id {
+            self.in_flight = Some((in_flight_id, batch));
+            return;
+        }
+        let wait = match verdict {
+            Verdict::Delivered => {
+                self.backoff.reset();
+                if !self.pending.is_empty() {
+                    // What arrived meanwhile has waited long enough: send it at the next slot.
+                    self.gather_until = Some(now);
+                }
+                return;
+            }
+            Verdict::Throttled => self.config.throttle_pause,
+            Verdict::Transient => self.backoff.next_delay(unit),
+            Verdict::Rejected => self.slow_retry(),
+        };
+        let mut restored = batch;
+        restored.absorb(std::mem::take(&mut self.pending));
+        self.pending = restored;
+        self.blocked_until = Some(now + wait);
+    }
+
+    /// How long to wait after a configuration rejection before trying again.
+    pub fn slow_retry(&self) -> Duration {
+        (self.config.window * 5).max(Duration::from_secs(5))
+    }
+
+    /// Matches not yet delivered (pending and in flight).
+    pub fn n_undelivered(&self) -> u64 {
+        self.pending.count() + self.in_flight.as_ref().map_or(0, |(_, b)| b.count())
+    }
+
+    /// Until when the robot is blocked (throttled or backing off), if it is.
+    pub fn blocked_until(&self) -> Option<Instant> {
+        self.blocked_until
+    }
+
+    /// Messages that may still be sent in the current window (for metrics).
+    pub fn budget_left(&mut self, now: Instant) -> usize {
+        self.limiter.budget_left(now)
+    }
+}
+
+#[derive(Clone, Copy)]
+enum Gather {
+    Wait,
+    Skip,
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::{Duration, Instant, SystemTime};
+
+    use crate::dispatch::batcher::{Hit, Level, Mentions};
+    use crate::dispatch::queue::{Action, QueueConfig, RobotQueue, Verdict};
+
+    const NONE: Mentions = Mentions {
+        mobiles: Vec::new(),
+        user_ids: Vec::new(),
+        all: false,
+    };
+
+    fn queue() -> RobotQueue {
+        RobotQueue::new(QueueConfig {
+            per_window: 20,
+            window: Duration::from_secs(60),
+            linger: Duration::from_secs(2),
+            throttle_pause: Duration::from_secs(600),
+        })
+    }
+
+    fn add(queue: &mut RobotQueue, rule: &str, level: Level, line: &str, now: Instant) {
+        let hit = Hit {
+            rule,
+            level,
+            line,
+            file: "/f",
+            host: "h",
+            at: SystemTime::now(),
+            mentions: &NONE,
+        };
+        queue.on_hit(hit, || ("t".into(), line.into()), now);
+    }
+
+    fn send(queue: &mut RobotQueue, now: Instant) -> (u64, u64) {
+        match queue.poll(now) {
+            Action::Send { id, batch } => (id, batch.count()),
+            other => panic!("expected a send at {now:?}, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_lone_match_waits_for_linger_then_goes_alone() {
+        let mut queue = queue();
+        let t0 = Instant::now();
+        assert_eq!(queue.poll(t0), Action::Idle);
+        add(&mut queue, "r", Level::Info, "x", t0);
+        assert_eq!(
+            queue.poll(t0 + Duration::from_secs(1)),
+            Action::WakeAt(t0 + Duration::from_secs(2))
+        );
+        match queue.poll(t0 + Duration::from_secs(2)) {
+            Action::Send { batch, .. } => assert!(batch.lone().is_some()),
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(
+            queue.poll(t0 + Duration::from_secs(3)),
+            Action::AwaitVerdict
+        );
+    }
+
+    #[test]
+    fn throttled_batches_wait_the_pause_and_counts_add_up() {
+        let mut queue = queue();
+        let t0 = Instant::now();
+        for i in 0..3 {
+            add(&mut queue, "r", Level::Warning, &format!("l{i}"), t0);
+        }
+        let (id, n) = send(&mut queue, t0 + Duration::from_secs(2));
+        assert_eq!(n, 3);
+        add(
+            &mut queue,
+            "r",
+            Level::Warning,
+            "later",
+            t0 + Duration::from_secs(3),
+        );
+        queue.on_verdict(id, Verdict::Throttled, t0 + Duration::from_secs(3), 0.5);
+        assert_eq!(queue.n_undelivered(), 4);
+        let resume = t0 + Duration::from_secs(603);
+        assert_eq!(
+            queue.poll(t0 + Duration::from_secs(10)),
+            Action::WakeAt(resume)
+        );
+        let (id, n) = send(&mut queue, resume);
+        assert_eq!(n, 4, "the throttled batch and what came later go together");
+        queue.on_verdict(id, Verdict::Delivered, resume, 0.5);
+        assert_eq!(queue.n_undelivered(), 0);
+        assert_eq!(queue.poll(resume), Action::Idle);
+    }
+
+    #[test]
+    fn transient_failures_back_off_and_rejections_retry_slowly() {
+        let mut queue = queue();
+        let t0 = Instant::now();
+        add(&mut queue, "r", Level::Critical, "x", t0);
+        let (id, _) = send(&mut queue, t0 + Duration::from_secs(2));
+        let t1 = t0 + Duration::from_secs(2);
+        queue.on_verdict(id, Verdict::Transient, t1, 0.999_999);
+        match queue.poll(t1) {
+            Action::WakeAt(at) => assert!(at - t1 <= Duration::from_secs(1) && at > t1),
+            other => panic!("{other:?}"),
+        }
+        let (id, _) = send(&mut queue, t1 + Duration::from_secs(1));
+        let t2 = t1 + Duration::from_secs(1);
+        queue.on_verdict(id, Verdict::Rejected, t2, 0.0);
+        assert_eq!(
+            queue.poll(t2),
+            Action::WakeAt(t2 + Duration::from_secs(300))
+        );
+        assert_eq!(queue.n_undelivered(), 1);
+    }
+
+    #[test]
+    fn a_flood_becomes_paced_summaries_with_exact_counts() {
+        let mut queue = queue();
+        let t0 = Instant::now();
+        let mut delivered = 0;
+        let mut sends = Vec::new();
+        let mut now = t0;
+        // 100 matches a second for two minutes, polled every 100 ms.
+        for tick in 0..1200u32 {
+            now = t0 + Duration::from_millis(100 * u64::from(tick));
+            for i in 0..10 {
+                add(
+                    &mut queue,
+                    if i % 3 == 0 { "crit" } else { "noise" },
+                    Level::Info,
+                    "l",
+                    now,
+                );
+            }
+            if let Action::Send { id, batch } = queue.poll(now) {
+                delivered += batch.count();
+                sends.push(now);
+                queue.on_verdict(id, Verdict::Delivered, now, 0.5);
+            }
+        }
+        loop {
+            now += Duration::from_millis(100);
+            match queue.poll(now) {
+                Action::Send { id, batch } => {
+                    delivered += batch.count();
+                    sends.push(now);
+                    queue.on_verdict(id, Verdict::Delivered, now, 0.5);
+                }
+                Action::Idle => break,
+                _ => {}
+            }
+        }
+        assert_eq!(delivered, 12_000);
+        for (i, &t) in sends.iter().enumerate() {
+            let n = sends[i..]
+                .iter()
+                .take_while(|&&u| u - t < Duration::from_secs(60))
+                .count();
+            assert!(n <= 20, "{n} sends within 60 s from {:?}", t - t0);
+        }
+        let longest_gap = sends.windows(2).map(|w| w[1] - w[0]).max().unwrap();
+        assert!(
+            longest_gap <= Duration::from_millis(3700),
+            "summaries are spread, longest gap {longest_gap:?}"
+        );
+    }
+}
