@@ -11,6 +11,7 @@ pub mod daemon;
 pub mod dingtalk;
 pub mod dispatch;
 pub mod event;
+pub mod metrics;
 pub mod render;
 pub mod rules;
 pub mod secret;

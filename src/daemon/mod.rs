@@ -1,3 +1,4 @@
 //! The daemon shell: signals, systemd notification, reload and the HTTP endpoints (issues 5 and 6).
 
+pub mod http;
 pub mod systemd;

@@ -1,0 +1,125 @@
+//! The optional `listen:` endpoint: `/metrics` (Prometheus text from `Metrics`) and `/healthz`
+//! (200 while the tailing and dispatching loops keep beating, 503 otherwise).
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use axum::Router;
+use axum::extract::State;
+use axum::http::{StatusCode, header};
+use axum::response::IntoResponse;
+use axum::routing::get;
+
+use crate::metrics::Metrics;
+
+/// Heartbeats of the loops `/healthz` vouches for.
+#[derive(Debug, Default)]
+pub struct Health {
+    tail_beat_ms: AtomicU64,
+    dispatch_beat_ms: AtomicU64,
+}
+
+/// Which loop is beating.
+#[derive(Clone, Copy, Debug)]
+pub enum Loop {
+    /// The tailing loop.
+    Tail,
+    /// The dispatching loop.
+    Dispatch,
+}
+
+impl Health {
+    /// Records that `which` is alive now.
+    pub fn beat(&self, which: Loop) {
+        let now = now_ms();
+        match which {
+            Loop::Tail => self.tail_beat_ms.store(now, Ordering::Relaxed),
+            Loop::Dispatch => self.dispatch_beat_ms.store(now, Ordering::Relaxed),
+        }
+    }
+
+    /// Both loops beat within `stale`.
+    pub fn is_alive(&self, stale: Duration) -> bool {
+        let now = now_ms();
+        let limit = u64::try_from(stale.as_millis()).unwrap_or(u64::MAX);
+        [&self.tail_beat_ms, &self.dispatch_beat_ms]
+            .iter()
+            .all(|beat| now.saturating_sub(beat.load(Ordering::Relaxed)) <= limit)
+    }
+}
+
+fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+}
+
+#[derive(Clone)]
+struct Shared {
+    metrics: Arc<Metrics>,
+    health: Arc<Health>,
+    stale: Duration,
+}
+
+/// Binds `addr` and serves the endpoints until the task is dropped or aborted.
+///
+/// # Errors
+/// The address cannot be bound.
+pub async fn serve(
+    addr: SocketAddr,
+    metrics: Arc<Metrics>,
+    health: Arc<Health>,
+    stale: Duration,
+) -> std::io::Result<tokio::task::JoinHandle<()>> {
+    let listener = tokio::net::TcpListener::bind(addr).await?;
+    let app = Router::new()
+        .route("/metrics", get(metrics_handler))
+        .route("/healthz", get(health_handler))
+        .with_state(Shared {
+            metrics,
+            health,
+            stale,
+        });
+    Ok(tokio::spawn(async move {
+        if let Err(err) = axum::serve(listener, app).await {
+            tracing::error!("metrics endpoint on {addr} stopped: {err}");
+        }
+    }))
+}
+
+async fn metrics_handler(State(shared): State<Shared>) -> impl IntoResponse {
+    (
+        [(
+            header::CONTENT_TYPE,
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+        )],
+        shared.metrics.encode(),
+    )
+}
+
+async fn health_handler(State(shared): State<Shared>) -> impl IntoResponse {
+    if shared.health.is_alive(shared.stale) {
+        (StatusCode::OK, "ok\n")
+    } else {
+        (StatusCode::SERVICE_UNAVAILABLE, "a loop stopped beating\n")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use crate::daemon::http::{Health, Loop};
+
+    #[test]
+    fn alive_only_while_both_loops_beat() {
+        let health = Health::default();
+        assert!(!health.is_alive(Duration::from_secs(10)));
+        health.beat(Loop::Tail);
+        assert!(!health.is_alive(Duration::from_secs(10)));
+        health.beat(Loop::Dispatch);
+        assert!(health.is_alive(Duration::from_secs(10)));
+    }
+}
