@@ -1,4 +1,5 @@
 //! The daemon shell: signals, systemd notification, reload and the HTTP endpoints (issues 5 and 6).
 
 pub mod http;
+pub mod signals;
 pub mod systemd;
