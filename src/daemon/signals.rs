@@ -29,12 +29,18 @@ impl SignalStream {
     /// # Errors
     /// The handlers cannot be installed.
     pub fn install() -> std::io::Result<SignalStream> {
-        Ok(SignalStream { signals: Signals::new([SIGHUP, SIGTERM, SIGINT])? })
+        Ok(SignalStream {
+            signals: Signals::new([SIGHUP, SIGTERM, SIGINT])?,
+        })
     }
 
     /// The next signal; `None` if the stream ended (it does not, while the handle lives).
     pub async fn next(&mut self) -> Option<Signal> {
         let signal = self.signals.next().await?;
-        Some(if signal == SIGHUP { Signal::Reload } else { Signal::Shutdown })
+        Some(if signal == SIGHUP {
+            Signal::Reload
+        } else {
+            Signal::Shutdown
+        })
     }
 }
