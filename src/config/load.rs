@@ -176,6 +176,7 @@ impl Loader<'_> {
             rule_globs,
             listen,
             host,
+            reload_on_change: raw.reload_on_change.unwrap_or(true),
         }
     }
 

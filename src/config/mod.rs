@@ -44,6 +44,8 @@ pub struct Config {
     pub listen: Option<SocketAddr>,
     /// The host name put into messages (`host:` in the config, else the machine's name).
     pub host: String,
+    /// Reload when the main file or a rule file changes on disk; SIGHUP reloads either way.
+    pub reload_on_change: bool,
 }
 
 /// One `inputs:` entry: which files to follow and how to cut them into lines.

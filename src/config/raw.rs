@@ -25,6 +25,8 @@ pub struct RawConfig {
     pub listen: Option<String>,
     /// Host name shown in messages.
     pub host: Option<String>,
+    /// Reload when the main file or a rule file changes on disk (default true).
+    pub reload_on_change: Option<bool>,
 }
 
 /// A string or a list of strings.

@@ -1,7 +1,236 @@
 //! Dispatch: when to send what to each robot, under DingTalk's rate limit (issue 5). The deciding
-//! parts are pure (they take `now` and return decisions); the task that performs them lives here.
+//! parts are pure (they take `now` and return decisions): `RobotQueue` per robot, and
+//! [`Dispatcher`], which holds one queue per configured robot and answers the daemon's three
+//! questions: what to add, what to send now, and when to look again. The daemon performs the
+//! sends and the persistence; nothing here does I/O.
 
 pub mod batcher;
 pub mod queue;
 pub mod ratelimit;
 pub mod retry;
+
+use std::collections::BTreeMap;
+use std::time::Instant;
+
+use crate::dispatch::batcher::{Batch, Hit};
+use crate::dispatch::queue::{Action, QueueConfig, RobotQueue, Verdict};
+
+/// A batch the daemon must send now.
+#[derive(Debug)]
+pub struct SendOrder {
+    /// The robot to send to.
+    pub robot: String,
+    /// Identifies the in-flight batch; report the result with [`Dispatcher::on_verdict`].
+    pub id: u64,
+    /// What to send.
+    pub batch: Batch,
+}
+
+/// What [`Dispatcher::poll`] decided.
+#[derive(Debug, Default)]
+pub struct Decisions {
+    /// Batches to send now.
+    pub sends: Vec<SendOrder>,
+    /// The earliest instant at which a queue wants to be polled again (if any waits).
+    pub wake_at: Option<Instant>,
+}
+
+/// Whether `poll` honours the gathering period (`linger`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Gathering {
+    /// Normal operation: wait for `linger` after a first match.
+    Wait,
+    /// Shutdown: send what the rate budget allows now.
+    Skip,
+}
+
+/// One queue per robot.
+#[derive(Debug, Default)]
+pub struct Dispatcher {
+    queues: BTreeMap<String, RobotQueue>,
+}
+
+impl Dispatcher {
+    /// A dispatcher for `robots` (name → timing settings).
+    pub fn new(robots: impl IntoIterator<Item = (String, QueueConfig)>) -> Dispatcher {
+        let mut dispatcher = Dispatcher::default();
+        dispatcher.reconfigure(robots);
+        dispatcher
+    }
+
+    /// Applies a new set of robots (reload): kept robots keep what is pending, what is in flight
+    /// and their send history; new robots start empty. A robot that disappeared keeps its queue
+    /// while it still holds undelivered matches (they were promised to that robot); it is dropped
+    /// once empty.
+    pub fn reconfigure(&mut self, robots: impl IntoIterator<Item = (String, QueueConfig)>) {
+        let robots: BTreeMap<String, QueueConfig> = robots.into_iter().collect();
+        self.queues
+            .retain(|name, queue| robots.contains_key(name) || queue.n_undelivered() > 0);
+        for (name, config) in robots {
+            match self.queues.get_mut(&name) {
+                Some(queue) => queue.reconfigure(config),
+                None => {
+                    self.queues.insert(name, RobotQueue::new(config));
+                }
+            }
+        }
+    }
+
+    /// True when `robot` has a queue.
+    pub fn has_robot(&self, robot: &str) -> bool {
+        self.queues.contains_key(robot)
+    }
+
+    /// Adds a match for `robot`; `render` runs only if the match becomes a sample. Returns false
+    /// (and drops the match) when the robot is unknown, which a validated config rules out.
+    pub fn on_hit(
+        &mut self,
+        robot: &str,
+        hit: Hit<'_>,
+        render: impl FnOnce() -> (String, String),
+        now: Instant,
+    ) -> bool {
+        match self.queues.get_mut(robot) {
+            Some(queue) => {
+                queue.on_hit(hit, render, now);
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Adds batches restored from durable state.
+    pub fn restore(&mut self, robot: &str, batch: Batch, now: Instant) {
+        if let Some(queue) = self.queues.get_mut(robot) {
+            queue.restore(batch, now);
+        }
+    }
+
+    /// Decides, for every robot, what to send at `now`.
+    pub fn poll(&mut self, now: Instant, gathering: Gathering) -> Decisions {
+        let mut decisions = Decisions::default();
+        for (robot, queue) in &mut self.queues {
+            let action = match gathering {
+                Gathering::Wait => queue.poll(now),
+                Gathering::Skip => queue.poll_flush(now),
+            };
+            match action {
+                Action::Send { id, batch } => decisions.sends.push(SendOrder {
+                    robot: robot.clone(),
+                    id,
+                    batch,
+                }),
+                Action::WakeAt(at) => {
+                    decisions.wake_at = Some(decisions.wake_at.map_or(at, |w| w.min(at)));
+                }
+                Action::AwaitVerdict | Action::Idle => {}
+            }
+        }
+        decisions
+    }
+
+    /// Reports how the send of batch `id` to `robot` went; `unit` is a random draw in `[0, 1)`.
+    pub fn on_verdict(&mut self, robot: &str, id: u64, verdict: Verdict, now: Instant, unit: f64) {
+        if let Some(queue) = self.queues.get_mut(robot) {
+            queue.on_verdict(id, verdict, now, unit);
+        }
+    }
+
+    /// What `robot` is gathering (not in flight), for persistence.
+    pub fn gathering(&self, robot: &str) -> Option<&Batch> {
+        self.queues.get(robot).map(RobotQueue::pending)
+    }
+
+    /// Matches not yet delivered, per robot.
+    pub fn undelivered(&self) -> impl Iterator<Item = (&str, u64)> {
+        self.queues
+            .iter()
+            .map(|(name, queue)| (name.as_str(), queue.n_undelivered()))
+    }
+
+    /// Matches not yet delivered, all robots together.
+    pub fn n_undelivered(&self) -> u64 {
+        self.queues.values().map(RobotQueue::n_undelivered).sum()
+    }
+
+    /// Messages each robot may still send in the current window.
+    pub fn budgets(&mut self, now: Instant) -> Vec<(String, usize)> {
+        self.queues
+            .iter_mut()
+            .map(|(name, queue)| (name.clone(), queue.budget_left(now)))
+            .collect()
+    }
+
+    /// True when some robot has a batch in flight.
+    pub fn any_in_flight(&self) -> bool {
+        self.queues.values().any(RobotQueue::is_in_flight)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::{Duration, Instant, SystemTime};
+
+    use crate::dispatch::batcher::{Hit, Level, Mentions};
+    use crate::dispatch::queue::{QueueConfig, Verdict};
+    use crate::dispatch::{Dispatcher, Gathering};
+
+    fn config() -> QueueConfig {
+        QueueConfig {
+            per_window: 20,
+            window: Duration::from_secs(60),
+            linger: Duration::from_secs(2),
+            throttle_pause: Duration::from_secs(600),
+        }
+    }
+
+    fn hit<'a>(line: &'a str, mentions: &'a Mentions) -> Hit<'a> {
+        Hit {
+            rule: "r",
+            level: Level::Warning,
+            line,
+            file: "/f",
+            host: "h",
+            at: SystemTime::now(),
+            mentions,
+        }
+    }
+
+    #[test]
+    fn each_robot_batches_on_its_own_and_wakes_are_merged() {
+        let mentions = Mentions::default();
+        let mut dispatcher = Dispatcher::new([("a".into(), config()), ("b".into(), config())]);
+        let t0 = Instant::now();
+        assert!(dispatcher.on_hit("a", hit("x", &mentions), || (String::new(), String::new()), t0));
+        assert!(!dispatcher.on_hit("zz", hit("x", &mentions), || (String::new(), String::new()), t0));
+        let later = t0 + Duration::from_secs(1);
+        assert!(dispatcher.on_hit("b", hit("y", &mentions), || (String::new(), String::new()), later));
+        let decisions = dispatcher.poll(t0, Gathering::Wait);
+        assert!(decisions.sends.is_empty());
+        assert_eq!(decisions.wake_at, Some(t0 + Duration::from_secs(2)));
+        let decisions = dispatcher.poll(t0 + Duration::from_secs(2), Gathering::Wait);
+        assert_eq!(decisions.sends.len(), 1);
+        assert_eq!(decisions.sends[0].robot, "a");
+        assert_eq!(dispatcher.n_undelivered(), 2);
+        let id = decisions.sends[0].id;
+        dispatcher.on_verdict("a", id, Verdict::Delivered, t0, 0.5);
+        assert_eq!(dispatcher.n_undelivered(), 1);
+        // Shutdown skips the gathering period.
+        let decisions = dispatcher.poll(later, Gathering::Skip);
+        assert_eq!(decisions.sends.len(), 1);
+        assert_eq!(decisions.sends[0].robot, "b");
+    }
+
+    #[test]
+    fn a_removed_robot_keeps_its_undelivered_matches_until_sent() {
+        let mentions = Mentions::default();
+        let mut dispatcher = Dispatcher::new([("a".into(), config()), ("b".into(), config())]);
+        let t0 = Instant::now();
+        dispatcher.on_hit("a", hit("x", &mentions), || (String::new(), String::new()), t0);
+        dispatcher.reconfigure([("c".into(), config())]);
+        assert!(dispatcher.has_robot("a"));
+        assert!(!dispatcher.has_robot("b"));
+        assert!(dispatcher.has_robot("c"));
+        assert_eq!(dispatcher.gathering("a").map(|b| b.count()), Some(1));
+    }
+}

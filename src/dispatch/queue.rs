@@ -199,6 +199,16 @@ impl RobotQueue {
         self.pending.count() + self.in_flight.as_ref().map_or(0, |(_, b)| b.count())
     }
 
+    /// What is gathering (not in flight), for persistence.
+    pub fn pending(&self) -> &Batch {
+        &self.pending
+    }
+
+    /// True while a batch is in flight (sent, verdict not yet reported).
+    pub fn is_in_flight(&self) -> bool {
+        self.in_flight.is_some()
+    }
+
     /// Until when the robot is blocked (throttled or backing off), if it is.
     pub fn blocked_until(&self) -> Option<Instant> {
         self.blocked_until
