@@ -15,6 +15,10 @@ use clap::{Parser, Subcommand};
 #[derive(Debug, Parser)]
 #[command(name = "dingtail", version, about, long_about = None)]
 pub struct Cli {
+    /// Log format on stderr: `auto` (plain; without timestamps under journald, which adds them),
+    /// `plain`, or `json`. The level comes from RUST_LOG (default `info`).
+    #[arg(long, global = true, value_enum, env = "DINGTAIL_LOG_FORMAT", default_value = "auto")]
+    pub log_format: LogFormat,
     /// What to do.
     #[command(subcommand)]
     pub command: Command,
@@ -35,9 +39,48 @@ pub enum Command {
     Send(send::SendArgs),
 }
 
+/// How log lines are written to stderr.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum LogFormat {
+    /// Plain lines; without timestamps when stderr goes to journald.
+    Auto,
+    /// Plain lines with timestamps.
+    Plain,
+    /// One JSON object per line.
+    Json,
+}
+
+/// Sets up `tracing` on stderr (stdout belongs to the subcommands' output and the `stdout` robot).
+fn init_logging(format: LogFormat) {
+    use tracing_subscriber::EnvFilter;
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_target(false);
+    // journald stamps every line itself; JOURNAL_STREAM tells that stderr goes there.
+    let under_journald = std::env::var_os("JOURNAL_STREAM").is_some();
+    let result = match format {
+        LogFormat::Json => builder.json().try_init(),
+        LogFormat::Auto if under_journald => builder.without_time().with_ansi(false).try_init(),
+        LogFormat::Auto | LogFormat::Plain => builder.try_init(),
+    };
+    // Only fails if a subscriber is already installed, which leaves logging working.
+    drop(result);
+}
+
+/// Prints load diagnostics to stderr, one `file:line:column: message` per line.
+#[allow(clippy::print_stderr)] // Diagnostics are for the human who ran the command.
+pub fn print_diagnostics(diagnostics: &crate::config::Diagnostics) {
+    for diagnostic in &diagnostics.0 {
+        eprintln!("{diagnostic}");
+    }
+}
+
 /// Parses the command line, runs the subcommand and returns the process exit code.
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
+    init_logging(cli.log_format);
     match cli.command {
         Command::Run(args) => run::run(args),
         Command::Check(args) => check::run(args),

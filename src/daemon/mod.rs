@@ -1,6 +1,776 @@
-//! The daemon shell: signals, systemd notification, reload and the HTTP endpoints (issues 5 and 6).
+//! The daemon: wires the tailer, the rules, the dispatcher, the DingTalk client and the state
+//! store into one event loop, and handles signals, reloads, systemd and the HTTP endpoints.
+//!
+//! One task tails (it owns the `Tailer` and hands over batches of lines together with the
+//! checkpoints that are safe once those lines are durable); everything else happens in the main
+//! loop, which owns the `Dispatcher` and the `Store`. Per batch of lines: match, add to the robots'
+//! queues, then one transaction stores the gathering batches and the checkpoints. Sends run as
+//! tasks; their outcomes come back to the loop, which updates the queue and the store. Keeping all
+//! state changes in one loop is what makes "a checkpoint never gets ahead of durable output" and
+//! "only errcode 0 removes a batch" easy to see.
 
 pub mod config_watch;
+pub mod deliver;
 pub mod http;
 pub mod signals;
 pub mod systemd;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime};
+
+use anyhow::Context as _;
+use tokio::sync::mpsc;
+use tokio::task::JoinSet;
+
+use crate::config::Config;
+use crate::daemon::config_watch::{ConfigWatch, watched_dirs};
+use crate::daemon::deliver::{Destination, deliver, verdict};
+use crate::daemon::http::{Health, Loop};
+use crate::daemon::signals::{Signal, SignalStream};
+use crate::daemon::systemd::Notifier;
+use crate::dingtalk::{Client, ClientConfig, Outcome};
+use crate::dispatch::batcher::Hit;
+use crate::dispatch::queue::QueueConfig;
+use crate::dispatch::{Dispatcher, Gathering, SendOrder};
+use crate::event::LogLine;
+use crate::metrics::{InputLabel, Metrics, OutcomeLabel, RobotLabel, RuleLabel};
+use crate::pipeline::Pipeline;
+use crate::state::{self, Store, pending};
+use crate::tail::{Checkpoint, Tailer, TailerConfig};
+
+/// How `dingtail run` was asked to behave.
+#[derive(Clone, Debug)]
+pub struct RunOptions {
+    /// The main config file.
+    pub config_path: PathBuf,
+    /// How long a shutdown may spend sending what the rate budget allows.
+    pub shutdown_timeout: Duration,
+}
+
+/// How long saving a rule file must be quiet before it is reloaded.
+const RELOAD_DEBOUNCE: Duration = Duration::from_millis(300);
+/// How often the loop refreshes its status, metrics and health beat when nothing else happens.
+const TICK: Duration = Duration::from_secs(1);
+/// A loop that has not beaten for this long makes `/healthz` answer 503.
+const HEALTH_STALE: Duration = Duration::from_secs(30);
+/// Connect and whole-request timeouts towards DingTalk.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(15);
+
+/// Runs the daemon until SIGTERM/SIGINT; returns after a graceful shutdown.
+///
+/// # Errors
+/// Start-up failures (state directory, signal handlers, HTTP listener, tailer); the caller prints
+/// them and exits non-zero. Once running, faults are logged and the daemon keeps going.
+pub async fn run(pipeline: Pipeline, options: RunOptions) -> anyhow::Result<()> {
+    let notifier = Notifier::from_env();
+    let metrics = Arc::new(Metrics::new());
+    let health = Arc::new(Health::default());
+    let mut signals = SignalStream::install().context("cannot install signal handlers")?;
+
+    let state_dir = pipeline.config.state_dir.clone();
+    let mut store = Store::open(&state_dir)
+        .with_context(|| format!("cannot open the state in {}", state_dir.display()))?;
+    let first_start = store.is_first_start();
+    let checkpoints = store
+        .load_checkpoints()
+        .context("cannot read the checkpoints")?;
+    // Everything undelivered from the last run is pending again. Fold it into the gathering
+    // generation on disk too, so that this run's in-flight ids cannot collide with old ones.
+    let restored = store
+        .transaction(|tx| {
+            let all = pending::load_all(tx)?;
+            for (robot, batch) in &all {
+                pending::replace_all(tx, robot, batch)?;
+            }
+            Ok(all)
+        })
+        .context("cannot read the pending events")?;
+
+    let client = Client::new(ClientConfig {
+        connect_timeout: CONNECT_TIMEOUT,
+        request_timeout: REQUEST_TIMEOUT,
+    })
+    .context("cannot build the HTTP client")?;
+
+    let listen = pipeline.config.listen;
+    let http_task = match listen {
+        Some(addr) => Some(
+            http::serve(addr, metrics.clone(), health.clone(), HEALTH_STALE)
+                .await
+                .with_context(|| format!("cannot listen on {addr}"))?,
+        ),
+        None => None,
+    };
+
+    let tailer = Tailer::start(tailer_config(&pipeline.config), checkpoints, first_start)
+        .context("cannot start tailing")?;
+    let (tail_tx, tail_rx) = mpsc::channel(4);
+    let (command_tx, command_rx) = mpsc::channel(4);
+    let tail_task = tokio::spawn(tail_loop(tailer, tail_tx, command_rx, health.clone()));
+
+    let now = Instant::now();
+    let mut dispatcher = Dispatcher::new(queue_configs(&pipeline.config));
+    let mut n_restored = 0;
+    for (robot, batch) in restored {
+        n_restored += batch.count();
+        if !dispatcher.has_robot(&robot) {
+            tracing::warn!(
+                "{} undelivered event(s) for robot `{robot}`, which is no longer configured, are kept until it is",
+                batch.count()
+            );
+            continue;
+        }
+        dispatcher.restore(&robot, batch, now);
+    }
+    if n_restored > 0 {
+        tracing::info!("{n_restored} undelivered event(s) from the last run will be sent");
+    }
+
+    let config_watch = start_config_watch(&pipeline);
+    let mut daemon = Daemon {
+        options,
+        pipeline: Arc::new(pipeline),
+        destinations: BTreeMap::new(),
+        store,
+        dispatcher,
+        client,
+        metrics,
+        health,
+        notifier,
+        command_tx,
+        tail_rx,
+        sends: JoinSet::new(),
+        n_files: 0,
+        last_delivery: None,
+        store_failing: false,
+        reload_status: None,
+        last_refusal: None,
+        digest: 0,
+        config_watch,
+        match_buf: Vec::new(),
+    };
+    daemon.destinations = destinations(&daemon.pipeline.config);
+    daemon.digest = digest(&daemon.pipeline);
+    daemon.notifier.ready(&daemon.status());
+    tracing::info!(
+        "dingtail running: {} input(s), {} rule(s), {} robot(s), state in {}",
+        daemon.pipeline.config.inputs.len(),
+        daemon.n_rules(),
+        daemon.pipeline.config.robots.len(),
+        state_dir.display()
+    );
+
+    daemon.main_loop(&mut signals).await;
+    daemon.shutdown().await;
+    if let Err(err) = tail_task.await {
+        tracing::warn!("the tailing task ended abnormally: {err}");
+    }
+    if let Some(task) = http_task {
+        task.abort();
+    }
+    Ok(())
+}
+
+/// What asked for a reload.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Trigger {
+    /// SIGHUP: always reload and report.
+    Signal,
+    /// A watched file changed.
+    FileChange,
+}
+
+/// What the tailing task hands to the main loop.
+enum TailMsg {
+    /// Lines read, and the checkpoints that are safe once they are durable.
+    Lines {
+        lines: Vec<LogLine>,
+        checkpoints: Vec<Checkpoint>,
+        n_files: usize,
+    },
+    /// The last lines (held multi-line events) after a shutdown request; the task then ends.
+    Final {
+        lines: Vec<LogLine>,
+        checkpoints: Vec<Checkpoint>,
+    },
+}
+
+/// What the main loop asks of the tailing task.
+enum TailCommand {
+    Reconfigure(TailerConfig),
+    Shutdown,
+}
+
+async fn tail_loop(
+    mut tailer: Tailer,
+    tx: mpsc::Sender<TailMsg>,
+    mut commands: mpsc::Receiver<TailCommand>,
+    health: Arc<Health>,
+) {
+    let mut beat = tokio::time::interval(TICK);
+    loop {
+        health.beat(Loop::Tail);
+        tokio::select! {
+            biased;
+            command = commands.recv() => match command {
+                Some(TailCommand::Reconfigure(config)) => tailer.reconfigure(config),
+                Some(TailCommand::Shutdown) | None => {
+                    let lines = tailer.shutdown();
+                    let checkpoints = tailer.checkpoints();
+                    // The receiver waits for this message; if it is gone there is nobody to tell.
+                    let _sent = tx.send(TailMsg::Final { lines, checkpoints }).await;
+                    return;
+                }
+            },
+            _ = beat.tick() => {}
+            lines = tailer.next_batch() => {
+                let checkpoints = tailer.checkpoints();
+                let n_files = tailer.n_files();
+                if tx.send(TailMsg::Lines { lines, checkpoints, n_files }).await.is_err() {
+                    return;
+                }
+            }
+        }
+    }
+}
+
+/// The main loop's state.
+struct Daemon {
+    options: RunOptions,
+    pipeline: Arc<Pipeline>,
+    destinations: BTreeMap<String, Destination>,
+    store: Store,
+    dispatcher: Dispatcher,
+    client: Client,
+    metrics: Arc<Metrics>,
+    health: Arc<Health>,
+    notifier: Notifier,
+    command_tx: mpsc::Sender<TailCommand>,
+    tail_rx: mpsc::Receiver<TailMsg>,
+    sends: JoinSet<(String, u64, Outcome)>,
+    n_files: usize,
+    last_delivery: Option<SystemTime>,
+    store_failing: bool,
+    reload_status: Option<String>,
+    last_refusal: Option<String>,
+    digest: u64,
+    config_watch: Option<(ConfigWatch, mpsc::Receiver<()>, BTreeSet<PathBuf>)>,
+    match_buf: Vec<crate::rules::RuleMatch>,
+}
+
+impl Daemon {
+    async fn main_loop(&mut self, signals: &mut SignalStream) {
+        let watchdog = self.notifier.watchdog_interval();
+        let mut tick = tokio::time::interval(watchdog.map_or(TICK, |w| w.min(TICK)));
+        loop {
+            self.health.beat(Loop::Dispatch);
+            let wake_at = self.dispatch(Gathering::Wait);
+            let sleep = tokio::time::sleep_until(
+                wake_at.map_or_else(|| tokio::time::Instant::now() + TICK * 60, Into::into),
+            );
+            tokio::select! {
+                message = self.tail_rx.recv() => match message {
+                    Some(TailMsg::Lines { lines, checkpoints, n_files }) => {
+                        self.n_files = n_files;
+                        self.on_lines(lines, &checkpoints);
+                    }
+                    Some(TailMsg::Final { lines, checkpoints }) => {
+                        // Not asked for: the tailer stopped on its own. Keep what it gave.
+                        self.on_lines(lines, &checkpoints);
+                        tracing::error!("the tailer stopped; shutting down");
+                        return;
+                    }
+                    None => {
+                        tracing::error!("the tailing task ended; shutting down");
+                        return;
+                    }
+                },
+                Some(joined) = self.sends.join_next() => self.on_sent(joined),
+                () = sleep => {}
+                signal = signals.next() => match signal {
+                    Some(Signal::Reload) => {
+                        tracing::info!("SIGHUP: reloading the configuration");
+                        self.reload(Trigger::Signal);
+                    }
+                    Some(Signal::Shutdown) | None => {
+                        tracing::info!("stopping: persisting and sending what the rate limit allows");
+                        return;
+                    }
+                },
+                Some(()) = recv_config_change(&mut self.config_watch) => {
+                    self.reload(Trigger::FileChange);
+                }
+                _ = tick.tick() => {
+                    if watchdog.is_some() {
+                        self.notifier.watchdog();
+                    }
+                    self.refresh_gauges();
+                }
+            }
+        }
+    }
+
+    /// Matches `lines`, queues the hits and makes them durable together with `checkpoints`.
+    fn on_lines(&mut self, lines: Vec<LogLine>, checkpoints: &[Checkpoint]) {
+        let now = Instant::now();
+        let pipeline = self.pipeline.clone();
+        let host = pipeline.config.host.as_str();
+        let mut touched: BTreeSet<String> = BTreeSet::new();
+        for line in &lines {
+            let input = InputLabel {
+                input: line.input.clone(),
+            };
+            self.metrics.lines_read.get_or_create(&input).inc();
+            self.metrics
+                .bytes_read
+                .get_or_create(&input)
+                .inc_by(line.end_offset.saturating_sub(line.start_offset));
+            if line.truncated {
+                self.metrics.lines_truncated.get_or_create(&input).inc();
+            }
+            let Some(rule_set) = pipeline.rules.get(&line.input) else {
+                continue;
+            };
+            rule_set.matches(&line.text, &mut self.match_buf);
+            if self.match_buf.is_empty() {
+                continue;
+            }
+            let file = line.path.to_string_lossy();
+            for found in self.match_buf.drain(..) {
+                let Some(rule) = rule_set.rules().get(found.rule) else {
+                    continue;
+                };
+                self.metrics
+                    .matches
+                    .get_or_create(&RuleLabel {
+                        rule: rule.name().to_string(),
+                    })
+                    .inc();
+                for robot in rule.robots() {
+                    let hit = Hit {
+                        rule: rule.name(),
+                        level: rule.level(),
+                        line: &line.text,
+                        file: &file,
+                        host,
+                        at: line.read_at,
+                        mentions: rule.mentions(),
+                    };
+                    let render = || pipeline.renderer.render_match(rule, &found, line, host);
+                    if self.dispatcher.on_hit(robot, hit, render, now) {
+                        touched.insert(robot.clone());
+                    }
+                }
+            }
+        }
+        self.persist(&touched, checkpoints);
+    }
+
+    /// Stores the gathering batches of `robots` and `checkpoints` in one transaction. On failure
+    /// nothing moves forward on disk: the matches stay in memory and the next commit carries them.
+    fn persist(&mut self, robots: &BTreeSet<String>, checkpoints: &[Checkpoint]) {
+        let dispatcher = &self.dispatcher;
+        let result = self.store.transaction(|tx| {
+            for robot in robots {
+                if let Some(batch) = dispatcher.gathering(robot) {
+                    pending::put_gathering(tx, robot, batch)?;
+                }
+            }
+            state::save_checkpoints(tx, checkpoints)?;
+            Ok(())
+        });
+        self.note_store_result(result, "cannot store matches and checkpoints");
+    }
+
+    fn note_store_result<T>(&mut self, result: Result<T, state::StateError>, what: &str) {
+        match result {
+            Ok(_) => {
+                if self.store_failing {
+                    tracing::info!("the state store works again");
+                    self.store_failing = false;
+                }
+            }
+            Err(err) => {
+                if !self.store_failing {
+                    tracing::error!(
+                        "{what}: {err}; keeping them in memory and retrying with the next change"
+                    );
+                    self.store_failing = true;
+                }
+            }
+        }
+    }
+
+    /// Starts every send that is due; returns when to look again.
+    fn dispatch(&mut self, gathering: Gathering) -> Option<Instant> {
+        let decisions = self.dispatcher.poll(Instant::now(), gathering);
+        for order in decisions.sends {
+            self.start_send(order);
+        }
+        decisions.wake_at
+    }
+
+    fn start_send(&mut self, order: SendOrder) {
+        let SendOrder { robot, id, batch } = order;
+        let result = self
+            .store
+            .transaction(|tx| Ok(pending::mark_in_flight(tx, &robot, id)?));
+        self.note_store_result(result, "cannot mark a batch as in flight");
+        let Some(destination) = self.destinations.get(&robot).cloned() else {
+            // The robot was removed by a reload while it still had undelivered events: they stay
+            // queued (and on disk) until a config names it again.
+            let now = Instant::now();
+            self.dispatcher.on_verdict(
+                &robot,
+                id,
+                crate::dispatch::queue::Verdict::Rejected,
+                now,
+                0.5,
+            );
+            return;
+        };
+        let client = self.client.clone();
+        let pipeline = self.pipeline.clone();
+        self.sends.spawn(async move {
+            let outcome = deliver(&client, pipeline, &destination, &batch).await;
+            (robot, id, outcome)
+        });
+    }
+
+    fn on_sent(&mut self, joined: Result<(String, u64, Outcome), tokio::task::JoinError>) {
+        let (robot, id, outcome) = match joined {
+            Ok(done) => done,
+            Err(err) => {
+                // A send task cannot panic by design (panic = abort in release); if one was
+                // cancelled its batch stays in flight on disk and is re-sent after a restart.
+                tracing::error!("a send task failed: {err}");
+                return;
+            }
+        };
+        let label = RobotLabel {
+            robot: robot.clone(),
+        };
+        let now = Instant::now();
+        match &outcome {
+            Outcome::Delivered => {
+                self.metrics.messages_sent.get_or_create(&label).inc();
+                self.last_delivery = Some(SystemTime::now());
+                self.metrics.last_delivery_seconds.set(unix_seconds());
+                tracing::debug!("robot `{robot}`: batch {id} delivered");
+            }
+            Outcome::Throttled { code, until } => {
+                self.metrics.messages_throttled.get_or_create(&label).inc();
+                tracing::warn!(
+                    "robot `{robot}`: DingTalk throttled it (errcode {code}) until about {}; pausing and batching meanwhile",
+                    humantime::format_rfc3339_seconds(*until)
+                );
+            }
+            Outcome::Rejected { code, reason } => {
+                self.metrics.messages_failed.get_or_create(&label).inc();
+                tracing::error!(
+                    "robot `{robot}`: DingTalk rejected the message (errcode {code}): {reason}; the events are kept and retried slowly — check the robot's webhook, secret and keywords"
+                );
+            }
+            Outcome::Transient { reason } => {
+                self.metrics.messages_failed.get_or_create(&label).inc();
+                tracing::warn!("robot `{robot}`: delivery failed ({reason}); retrying with backoff");
+            }
+        }
+        self.dispatcher
+            .on_verdict(&robot, id, verdict(&outcome), now, rand::random::<f64>());
+        let dispatcher = &self.dispatcher;
+        let result = self.store.transaction(|tx| {
+            if matches!(outcome, Outcome::Delivered) {
+                pending::delete_in_flight(tx, &robot, id)?;
+            } else if let Some(batch) = dispatcher.gathering(&robot) {
+                pending::replace_all(tx, &robot, batch)?;
+            }
+            Ok(())
+        });
+        self.note_store_result(result, "cannot record a delivery");
+    }
+
+    /// Loads the config on the side; a valid one replaces the running one, an invalid one is
+    /// refused with its diagnostics and the old one keeps running. A file change that changed
+    /// nothing (same bytes, or the same errors as last time) is not reported again.
+    fn reload(&mut self, trigger: Trigger) {
+        let path = self.options.config_path.clone();
+        let loaded = Pipeline::load(&path);
+        if trigger == Trigger::FileChange {
+            let unchanged = match &loaded {
+                Ok(pipeline) => self.reload_status.is_none() && digest(pipeline) == self.digest,
+                Err(diagnostics) => self.last_refusal.as_deref() == Some(&diagnostics.to_string()),
+            };
+            if unchanged {
+                tracing::debug!("config files touched but unchanged: nothing to reload");
+                return;
+            }
+            tracing::info!("a config or rule file changed: reloading");
+        }
+        self.notifier.reloading();
+        match loaded {
+            Ok(pipeline) => {
+                self.digest = digest(&pipeline);
+                self.last_refusal = None;
+                self.apply(pipeline);
+                self.metrics
+                    .reloads
+                    .get_or_create(&OutcomeLabel {
+                        outcome: "ok".into(),
+                    })
+                    .inc();
+                self.reload_status = None;
+                tracing::info!(
+                    "reloaded: {} input(s), {} rule(s), {} robot(s)",
+                    self.pipeline.config.inputs.len(),
+                    self.n_rules(),
+                    self.pipeline.config.robots.len()
+                );
+            }
+            Err(diagnostics) => {
+                self.metrics
+                    .reloads
+                    .get_or_create(&OutcomeLabel {
+                        outcome: "failed".into(),
+                    })
+                    .inc();
+                tracing::error!(
+                    "reload refused, the running configuration stays in force: {} problem(s)",
+                    diagnostics.0.len()
+                );
+                for diagnostic in &diagnostics.0 {
+                    tracing::error!("{diagnostic}");
+                }
+                self.reload_status = diagnostics
+                    .0
+                    .first()
+                    .map(|first| format!("reload refused: {first}"));
+                self.last_refusal = Some(diagnostics.to_string());
+            }
+        }
+        self.notifier.ready(&self.status());
+    }
+
+    fn apply(&mut self, pipeline: Pipeline) {
+        let old = &self.pipeline.config;
+        if pipeline.config.state_dir != old.state_dir {
+            tracing::warn!(
+                "`state_dir` changed to {}; it takes effect after a restart",
+                pipeline.config.state_dir.display()
+            );
+        }
+        if pipeline.config.listen != old.listen {
+            tracing::warn!("`listen` changed; it takes effect after a restart");
+        }
+        if self
+            .command_tx
+            .try_send(TailCommand::Reconfigure(tailer_config(&pipeline.config)))
+            .is_err()
+        {
+            tracing::error!("cannot hand the new inputs to the tailer; they apply after a restart");
+        }
+        self.dispatcher
+            .reconfigure(queue_configs(&pipeline.config));
+        self.destinations = destinations(&pipeline.config);
+        let dirs = watched_dirs(&pipeline.config.source, &pipeline.config.rule_globs);
+        let same_dirs = pipeline.config.reload_on_change
+            && self
+                .config_watch
+                .as_ref()
+                .is_some_and(|(_, _, watched)| *watched == dirs);
+        self.pipeline = Arc::new(pipeline);
+        if !same_dirs {
+            self.config_watch = start_config_watch(&self.pipeline);
+        }
+    }
+
+    /// SIGTERM/SIGINT: stop reading, persist, send what the budget allows within the shutdown
+    /// timeout, and leave the rest on disk for the next start.
+    async fn shutdown(&mut self) {
+        self.notifier.stopping();
+        let deadline = Instant::now() + self.options.shutdown_timeout;
+        if self.command_tx.send(TailCommand::Shutdown).await.is_ok() {
+            loop {
+                let remaining = deadline.saturating_duration_since(Instant::now());
+                match tokio::time::timeout(remaining, self.tail_rx.recv()).await {
+                    Ok(Some(TailMsg::Lines {
+                        lines, checkpoints, ..
+                    })) => self.on_lines(lines, &checkpoints),
+                    Ok(Some(TailMsg::Final { lines, checkpoints })) => {
+                        self.on_lines(lines, &checkpoints);
+                        break;
+                    }
+                    Ok(None) => break,
+                    Err(_) => {
+                        tracing::warn!("the tailer did not stop in time");
+                        break;
+                    }
+                }
+            }
+        }
+        loop {
+            let wake_at = self.dispatch(Gathering::Skip);
+            let idle = self.sends.is_empty();
+            if idle && (self.dispatcher.n_undelivered() == 0 || wake_at.is_none()) {
+                break;
+            }
+            let now = Instant::now();
+            if now >= deadline {
+                break;
+            }
+            let until = wake_at.map_or(deadline, |w| w.min(deadline));
+            tokio::select! {
+                Some(joined) = self.sends.join_next() => self.on_sent(joined),
+                () = tokio::time::sleep_until(until.into()) => {}
+            }
+            // Waiting for the rate limit past the deadline is pointless: stop once nothing is in
+            // flight and the next slot lies beyond it.
+            if self.sends.is_empty() && wake_at.is_some_and(|w| w >= deadline) {
+                break;
+            }
+        }
+        self.sends.abort_all();
+        let left = self.dispatcher.n_undelivered();
+        if left > 0 {
+            tracing::info!("{left} undelivered event(s) kept in the state; they are sent after the next start");
+        }
+        tracing::info!("stopped");
+    }
+
+    fn refresh_gauges(&mut self) {
+        let now = Instant::now();
+        for (robot, n) in self.dispatcher.undelivered() {
+            self.metrics
+                .pending_events
+                .get_or_create(&RobotLabel {
+                    robot: robot.to_string(),
+                })
+                .set(i64::try_from(n).unwrap_or(i64::MAX));
+        }
+        for (robot, budget) in self.dispatcher.budgets(now) {
+            self.metrics
+                .rate_budget_left
+                .get_or_create(&RobotLabel { robot })
+                .set(i64::try_from(budget).unwrap_or(i64::MAX));
+        }
+        self.metrics
+            .files_watched
+            .set(i64::try_from(self.n_files).unwrap_or(i64::MAX));
+        self.notifier.status(&self.status());
+    }
+
+    fn n_rules(&self) -> usize {
+        self.pipeline.rules.values().map(|set| set.rules().len()).sum()
+    }
+
+    /// The one-line summary for systemd's STATUS=.
+    fn status(&self) -> String {
+        let last = self.last_delivery.map_or_else(
+            || "never".to_string(),
+            |at| humantime::format_rfc3339_seconds(at).to_string(),
+        );
+        let mut status = format!(
+            "{} file(s), {} rule(s), {} pending event(s), last delivery {last}",
+            self.n_files,
+            self.n_rules(),
+            self.dispatcher.n_undelivered()
+        );
+        if let Some(reload) = &self.reload_status {
+            status.push_str("; ");
+            status.push_str(reload);
+        }
+        status
+    }
+}
+
+async fn recv_config_change(
+    watch: &mut Option<(ConfigWatch, mpsc::Receiver<()>, BTreeSet<PathBuf>)>,
+) -> Option<()> {
+    match watch {
+        Some((_, rx, _)) => rx.recv().await,
+        None => std::future::pending().await,
+    }
+}
+
+fn start_config_watch(
+    pipeline: &Pipeline,
+) -> Option<(ConfigWatch, mpsc::Receiver<()>, BTreeSet<PathBuf>)> {
+    let config = &pipeline.config;
+    if !config.reload_on_change {
+        return None;
+    }
+    let mut dirs = watched_dirs(&config.source, &config.rule_globs);
+    // The state database changes all the time; a folder that is also the state directory would
+    // turn every commit into a reload. Such a layout is reloaded by SIGHUP only.
+    if dirs.remove(&config.state_dir) {
+        tracing::warn!(
+            "{} holds both config files and the state; changes there are applied on SIGHUP only",
+            config.state_dir.display()
+        );
+    }
+    match ConfigWatch::start(&dirs, RELOAD_DEBOUNCE, Duration::from_secs(2)) {
+        Ok((watch, rx)) => Some((watch, rx, dirs)),
+        Err(err) => {
+            tracing::warn!("cannot watch the config files ({err}); SIGHUP still reloads");
+            None
+        }
+    }
+}
+
+/// A digest of the files a pipeline was loaded from (the main file and every rule file), so that a
+/// change event that changed nothing (an editor's swap file, a touch) does not reload.
+fn digest(pipeline: &Pipeline) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut hasher = std::collections::hash_map::DefaultHasher::new();
+    for path in std::iter::once(&pipeline.config.source).chain(&pipeline.rule_files) {
+        path.hash(&mut hasher);
+        std::fs::read(path).unwrap_or_default().hash(&mut hasher);
+    }
+    hasher.finish()
+}
+
+fn tailer_config(config: &Config) -> TailerConfig {
+    TailerConfig {
+        inputs: config.inputs.values().cloned().collect(),
+    }
+}
+
+fn queue_configs(config: &Config) -> Vec<(String, QueueConfig)> {
+    config
+        .robots
+        .iter()
+        .map(|(name, robot)| {
+            (
+                name.clone(),
+                QueueConfig {
+                    per_window: robot.per_minute,
+                    window: robot.window,
+                    linger: robot.linger,
+                    throttle_pause: robot.throttle_pause,
+                },
+            )
+        })
+        .collect()
+}
+
+fn destinations(config: &Config) -> BTreeMap<String, Destination> {
+    config
+        .robots
+        .iter()
+        .map(|(name, robot)| (name.clone(), Destination::of(robot)))
+        .collect()
+}
+
+fn unix_seconds() -> i64 {
+    SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
+}
+
+/// The default path of the main config, for messages.
+pub fn default_config_path() -> &'static Path {
+    Path::new(crate::config::DEFAULT_CONFIG_PATH)
+}

@@ -1,0 +1,324 @@
+//! `dingtail run` operated like a service: systemd notifications, reloads by SIGHUP and by saving a
+//! rule file, `/metrics` and `/healthz`, and the README's quick start.
+
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::os::unix::net::UnixDatagram;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use crate::support::daemon::Daemon;
+use crate::support::harness::{Dir, stdout_ok};
+
+const WAIT: Duration = Duration::from_secs(15);
+
+/// A config with one input over `logs/*.log`, a `stdout` robot that sends at once, and rules from
+/// `rules.d/*.yaml`. `extra` is appended at the top level.
+fn config(dir: &Dir, extra: &str) -> PathBuf {
+    dir.create("logs/app.log", "");
+    dir.create(
+        "dingtail.yaml",
+        format!(
+            "state_dir: state
+inputs:
+  app:
+    paths: [\"logs/*.log\"]
+    start_at: end
+    poll_interval: 200ms
+robots:
+  console:
+    webhook: stdout
+    linger: 0s
+rules: [\"rules.d/*.yaml\"]
+{extra}"
+        ),
+    )
+}
+
+fn rule(name: &str, pattern: &str) -> String {
+    format!(
+        "- name: {name}
+  input: app
+  match: '{pattern}'
+  severity: critical
+  robot: console
+  title: '{name} alert'
+  template: '{{{{ line }}}}'
+"
+    )
+}
+
+fn append(path: &Path, text: &str) {
+    let mut file = std::fs::OpenOptions::new()
+        .append(true)
+        .open(path)
+        .unwrap();
+    file.write_all(text.as_bytes()).unwrap();
+}
+
+/// The text of every message printed so far (title and body), one string per message.
+fn texts(daemon: &Daemon) -> Vec<String> {
+    daemon
+        .messages()
+        .iter()
+        .map(|message| message.to_string())
+        .collect()
+}
+
+fn has_message_with(daemon: &Daemon, needle: &str) -> bool {
+    texts(daemon).iter().any(|text| text.contains(needle))
+}
+
+/// Starts the daemon and waits until it tails (it logs that it is running).
+fn start(dir: &Dir, config: &Path, env: &[(&str, &str)]) -> Daemon {
+    let daemon = Daemon::start(dir.path(), config, env);
+    daemon.wait_for_log("dingtail running", WAIT);
+    daemon
+}
+
+/// Saves `contents` to `path` the way editors do: write a new file, rename it over the old one.
+fn save(path: &Path, contents: &str) {
+    let tmp = path.with_extension("tmp~");
+    std::fs::write(&tmp, contents).unwrap();
+    std::fs::rename(&tmp, path).unwrap();
+}
+
+#[test]
+fn systemd_hears_ready_watchdog_reloading_and_stopping() {
+    let dir = Dir::new("notify");
+    let config = config(&dir, "");
+    dir.create("rules.d/a.yaml", rule("alpha", "ALPHA"));
+    let socket_path = dir.join("notify.sock");
+    let socket = UnixDatagram::bind(&socket_path).unwrap();
+    socket.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    let socket_env = socket_path.to_str().unwrap();
+    let mut daemon = Daemon::start(
+        dir.path(),
+        &config,
+        &[("NOTIFY_SOCKET", socket_env), ("WATCHDOG_USEC", "1000000")],
+    );
+    let mut received: Vec<String> = Vec::new();
+    let mut next = |what: &str| -> String {
+        let mut buf = [0u8; 4096];
+        let deadline = Instant::now() + WAIT;
+        while Instant::now() < deadline {
+            let n = socket.recv(&mut buf).expect("a notification");
+            let datagram = String::from_utf8_lossy(&buf[..n]).into_owned();
+            received.push(datagram.clone());
+            if datagram.contains(what) {
+                return datagram;
+            }
+        }
+        panic!("no {what} among {received:?}");
+    };
+    let ready = next("READY=1");
+    assert!(ready.contains("STATUS="), "READY=1 comes with a status: {ready:?}");
+    // WATCHDOG_USEC=1s: keep-alives every 0.5 s, so two arrive well within a few seconds.
+    next("WATCHDOG=1");
+    next("WATCHDOG=1");
+    daemon.signal("HUP");
+    let reloading = next("RELOADING=1");
+    assert!(
+        reloading.contains("MONOTONIC_USEC="),
+        "RELOADING=1 carries MONOTONIC_USEC: {reloading:?}"
+    );
+    next("READY=1");
+    daemon.signal("TERM");
+    next("STOPPING=1");
+    let status = daemon.wait_exit(WAIT);
+    assert_eq!(status.code(), Some(0), "{}", daemon.describe());
+}
+
+#[test]
+fn a_broken_rule_file_keeps_the_old_rules_and_a_fixed_one_applies() {
+    let dir = Dir::new("reload");
+    let config = config(&dir, "");
+    let rules = dir.create("rules.d/a.yaml", rule("alpha", "ALPHA"));
+    let log = dir.join("logs/app.log");
+    let mut daemon = start(&dir, &config, &[]);
+
+    append(&log, "ALPHA one\n");
+    daemon.wait_for("the first alpha alert", WAIT, |d| has_message_with(d, "ALPHA one"));
+
+    // A broken regex: refused with file:line:column, the old rule keeps matching.
+    save(&rules, &rule("beta", "BETA ("));
+    daemon.wait_for_log("reload refused", WAIT);
+    let refused = daemon.stderr().join("\n");
+    assert!(
+        refused.contains("a.yaml:3:"),
+        "the refusal names file and line: {refused}"
+    );
+    append(&log, "ALPHA two\n");
+    daemon.wait_for("alpha still alerting", WAIT, |d| has_message_with(d, "ALPHA two"));
+
+    // Fixed by just saving the file: the new rule applies, the old one is gone.
+    save(&rules, &rule("beta", "BETA"));
+    daemon.wait_for_log("reloaded", WAIT);
+    append(&log, "ALPHA three\nBETA one\n");
+    daemon.wait_for("the beta alert", WAIT, |d| has_message_with(d, "BETA one"));
+    assert!(
+        !has_message_with(&daemon, "ALPHA three"),
+        "the removed rule must not match any more{}",
+        daemon.describe()
+    );
+
+    // Changed and applied by SIGHUP alone (the file watcher is off for this config).
+    assert_eq!(daemon.stop().code(), Some(0));
+    let config = dir.create(
+        "dingtail.yaml",
+        std::fs::read_to_string(&config).unwrap() + "reload_on_change: false\n",
+    );
+    let mut daemon = start(&dir, &config, &[]);
+    save(&rules, &rule("gamma", "GAMMA"));
+    std::thread::sleep(Duration::from_millis(800));
+    append(&log, "GAMMA early\n");
+    std::thread::sleep(Duration::from_millis(800));
+    assert!(
+        !has_message_with(&daemon, "GAMMA early"),
+        "without reload_on_change a saved file waits for SIGHUP{}",
+        daemon.describe()
+    );
+    daemon.signal("HUP");
+    daemon.wait_for_log("reloaded", WAIT);
+    append(&log, "GAMMA late\n");
+    daemon.wait_for("the gamma alert after SIGHUP", WAIT, |d| {
+        has_message_with(d, "GAMMA late")
+    });
+    assert_eq!(daemon.stop().code(), Some(0));
+}
+
+#[test]
+fn pending_batches_survive_a_reload() {
+    let dir = Dir::new("reload-pending");
+    // A long linger: the matches are still gathering when the reload happens.
+    let config = dir.create(
+        "dingtail.yaml",
+        "state_dir: state
+inputs:
+  app:
+    paths: [\"logs/*.log\"]
+    poll_interval: 200ms
+robots:
+  console:
+    webhook: stdout
+    linger: 3s
+rules: [\"rules.d/*.yaml\"]
+",
+    );
+    dir.create("logs/app.log", "");
+    dir.create("rules.d/a.yaml", rule("alpha", "ALPHA"));
+    let log = dir.join("logs/app.log");
+    let mut daemon = start(&dir, &config, &[]);
+    append(&log, "ALPHA 1\nALPHA 2\nALPHA 3\n");
+    std::thread::sleep(Duration::from_millis(700));
+    daemon.signal("HUP");
+    daemon.wait_for_log("reloaded", WAIT);
+    daemon.wait_for("the summary", WAIT, |d| !d.messages().is_empty());
+    let messages = texts(&daemon);
+    assert_eq!(messages.len(), 1, "one summary for the burst{}", daemon.describe());
+    for n in 1..=3 {
+        assert!(
+            messages[0].contains(&format!("ALPHA {n}")),
+            "sample {n} survived the reload: {}",
+            messages[0]
+        );
+    }
+    assert_eq!(daemon.stop().code(), Some(0));
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// A plain HTTP/1.1 GET on 127.0.0.1; returns (status code, body).
+fn get(port: u16, path: &str) -> (u16, String) {
+    let mut stream = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    stream.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    write!(
+        stream,
+        "GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).unwrap();
+    let status = response
+        .split_whitespace()
+        .nth(1)
+        .and_then(|code| code.parse().ok())
+        .unwrap_or(0);
+    let body = response
+        .split_once("\r\n\r\n")
+        .map(|(_, body)| body.to_string())
+        .unwrap_or_default();
+    (status, body)
+}
+
+/// The value of the first sample line of `metrics` that starts with `series`.
+fn metric(metrics: &str, series: &str) -> Option<f64> {
+    metrics
+        .lines()
+        .find(|line| line.starts_with(series))
+        .and_then(|line| line.rsplit(' ').next())
+        .and_then(|value| value.parse().ok())
+}
+
+#[test]
+fn metrics_and_healthz_answer_and_move_with_the_lines() {
+    let dir = Dir::new("metrics");
+    let port = free_port();
+    let config = config(&dir, &format!("listen: 127.0.0.1:{port}\n"));
+    dir.create("rules.d/a.yaml", rule("alpha", "ALPHA"));
+    let log = dir.join("logs/app.log");
+    let mut daemon = start(&dir, &config, &[]);
+
+    let (status, body) = get(port, "/healthz");
+    assert_eq!(status, 200, "healthz: {body}");
+    let (status, before) = get(port, "/metrics");
+    assert_eq!(status, 200);
+    assert!(before.contains("dingtail_files_watched"), "{before}");
+
+    append(&log, "hello\nALPHA 1\nALPHA 2\nworld\n");
+    daemon.wait_for("two alerts", WAIT, |d| d.messages().len() >= 1);
+    let deadline = Instant::now() + WAIT;
+    loop {
+        let (_, after) = get(port, "/metrics");
+        let lines = metric(&after, "dingtail_lines_read_total{input=\"app\"}");
+        let matches = metric(&after, "dingtail_matches_total{rule=\"alpha\"}");
+        let sent = metric(&after, "dingtail_messages_sent_total{robot=\"console\"}");
+        if lines == Some(4.0) && matches == Some(2.0) && sent.is_some_and(|n| n >= 1.0) {
+            assert_eq!(metric(&after, "dingtail_files_watched"), Some(1.0), "{after}");
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "counters did not move as expected: lines {lines:?}, matches {matches:?}, sent {sent:?}\n{after}"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    assert_eq!(daemon.stop().code(), Some(0));
+}
+
+#[test]
+fn the_quick_start_config_checks_and_prints_messages() {
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    let quickstart = root.join("examples/quickstart.yaml");
+    let dir = Dir::new("quickstart");
+    let state = dir.join("state");
+    let mut check = dir.command();
+    check.arg("check").arg("-c").arg(&quickstart);
+    stdout_ok(&mut check);
+
+    let state_env = state.to_str().unwrap();
+    let mut daemon = Daemon::start(&root, &quickstart, &[("DINGTAIL_STATE_DIR", state_env)]);
+    daemon.wait_for("messages from the quick start", WAIT, |d| {
+        d.messages()
+            .iter()
+            .any(|m| m["msgtype"] == "markdown" && m["markdown"]["text"].is_string())
+    });
+    assert_eq!(daemon.stop().code(), Some(0), "{}", daemon.describe());
+    assert!(state.join("state.db").exists(), "state lands in DINGTAIL_STATE_DIR");
+}
