@@ -13,7 +13,7 @@
 
 use std::collections::VecDeque;
 use std::io::{self, Read, Write};
-use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
+use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::thread;
@@ -115,7 +115,7 @@ pub enum Answer {
 /// One recorded request.
 #[derive(Clone, Debug)]
 pub struct Received {
-    /// When it arrived (monotonic).
+    /// When its head arrived (monotonic).
     pub at: Instant,
     /// When it arrived (wall clock).
     pub wall: SystemTime,
@@ -371,7 +371,7 @@ impl Drop for Standin {
     fn drop(&mut self) {
         self.shared.shutdown.store(true, Ordering::SeqCst);
         if let Some(acceptor) = self.acceptor.take() {
-            let _ = acceptor.join();
+            acceptor.join().expect("the stand-in's acceptor panicked");
         }
     }
 }
@@ -398,13 +398,18 @@ fn max_in_window(times: impl Iterator<Item = Instant>, window: Duration) -> usiz
 
 fn is_down(shared: &Shared) -> bool {
     let state = lock(shared);
-    state.stopped || state.refuse_until.is_some_and(|until| Instant::now() < until)
+    state.stopped
+        || state
+            .refuse_until
+            .is_some_and(|until| Instant::now() < until)
 }
 
 fn accept_loop(shared: &Arc<Shared>, mut listener: Option<TcpListener>, port: u16) {
     let addr = SocketAddr::from(([127, 0, 0, 1], port));
     if let Some(listener) = &listener {
-        listener.set_nonblocking(true).expect("non-blocking listener");
+        listener
+            .set_nonblocking(true)
+            .expect("non-blocking listener");
     }
     while !shared.shutdown.load(Ordering::SeqCst) {
         if is_down(shared) {
@@ -415,7 +420,9 @@ fn accept_loop(shared: &Arc<Shared>, mut listener: Option<TcpListener>, port: u1
         let Some(current) = &listener else {
             // Reopen on the same port (std sets SO_REUSEADDR, so TIME_WAIT does not block it).
             if let Ok(reopened) = TcpListener::bind(addr) {
-                reopened.set_nonblocking(true).expect("non-blocking listener");
+                reopened
+                    .set_nonblocking(true)
+                    .expect("non-blocking listener");
                 listener = Some(reopened);
             } else {
                 thread::sleep(Duration::from_millis(5));
@@ -425,9 +432,10 @@ fn accept_loop(shared: &Arc<Shared>, mut listener: Option<TcpListener>, port: u1
         match current.accept() {
             Ok((stream, _)) => {
                 let shared = Arc::clone(shared);
-                let _ = thread::Builder::new()
+                thread::Builder::new()
                     .name("standin-conn".into())
-                    .spawn(move || serve_connection(&shared, stream));
+                    .spawn(move || serve_connection(&shared, stream))
+                    .expect("spawn a stand-in connection thread");
             }
             Err(err) if err.kind() == io::ErrorKind::WouldBlock => {
                 thread::sleep(Duration::from_millis(2));
@@ -447,19 +455,23 @@ struct HttpRequest {
 }
 
 fn serve_connection(shared: &Shared, mut stream: TcpStream) {
-    let _ = stream.set_nonblocking(false);
-    let _ = stream.set_read_timeout(Some(Duration::from_millis(100)));
+    // A read timeout lets an idle kept-alive connection notice shutdown.
+    stream.set_nonblocking(false).expect("blocking stream");
+    stream
+        .set_read_timeout(Some(Duration::from_millis(100)))
+        .expect("read timeout");
     let mut buffer = Vec::new();
     loop {
         let head_end = match read_head(shared, &mut stream, &mut buffer) {
             Some(end) => end,
             None => return,
         };
+        let arrived = (Instant::now(), SystemTime::now());
         let failure = take_failure(shared);
         if failure == Some(Failure::Reset) || is_down(shared) {
-            // Close with the body unread: the kernel answers with RST.
-            record_reset(shared, &buffer[..head_end]);
-            let _ = stream.shutdown(Shutdown::Both);
+            // Close without an answer; with the body still unread the kernel sends RST.
+            record_reset(shared, &buffer[..head_end], arrived);
+            drop(stream);
             return;
         }
         let Some(request) = read_request(shared, &mut stream, &mut buffer, head_end) else {
@@ -487,7 +499,7 @@ fn serve_connection(shared: &Shared, mut stream: TcpStream) {
                 }
             }
         };
-        record(shared, &request, answer);
+        record(shared, &request, answer, arrived);
         let reply = format!(
             "HTTP/1.1 {status} {}\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\
              connection: {}\r\n\r\n{answer_body}",
@@ -608,7 +620,7 @@ fn split_target(target: &str) -> (String, String) {
     }
 }
 
-fn record_reset(shared: &Shared, head: &[u8]) {
+fn record_reset(shared: &Shared, head: &[u8], (at, wall): (Instant, SystemTime)) {
     let head = String::from_utf8_lossy(head);
     let mut parts = head.split(' ');
     let method = parts.next().unwrap_or_default().to_owned();
@@ -616,8 +628,8 @@ fn record_reset(shared: &Shared, head: &[u8]) {
     push(
         shared,
         Received {
-            at: Instant::now(),
-            wall: SystemTime::now(),
+            at,
+            wall,
             method,
             path,
             query: decode_query(&raw_query),
@@ -630,13 +642,18 @@ fn record_reset(shared: &Shared, head: &[u8]) {
     );
 }
 
-fn record(shared: &Shared, request: &HttpRequest, answer: Answer) {
+fn record(
+    shared: &Shared,
+    request: &HttpRequest,
+    answer: Answer,
+    (at, wall): (Instant, SystemTime),
+) {
     let (path, raw_query) = split_target(&request.target);
     push(
         shared,
         Received {
-            at: Instant::now(),
-            wall: SystemTime::now(),
+            at,
+            wall,
             method: request.method.clone(),
             path,
             query: decode_query(&raw_query),
@@ -848,8 +865,8 @@ fn check_schema(body: &Value) -> Result<(), i64> {
         }
     }
     if msgtype == "actionCard" {
-        let single = non_empty_str(content.get("singleTitle"))
-            && non_empty_str(content.get("singleURL"));
+        let single =
+            non_empty_str(content.get("singleTitle")) && non_empty_str(content.get("singleURL"));
         let several = content
             .get("btns")
             .and_then(Value::as_array)
@@ -890,10 +907,7 @@ fn check_schema(body: &Value) -> Result<(), i64> {
             return Err(MISSING);
         }
         let at = at.as_object().ok_or(MISSING)?;
-        let strings = |v: &Value| {
-            v.as_array()
-                .is_some_and(|a| a.iter().all(Value::is_string))
-        };
+        let strings = |v: &Value| v.as_array().is_some_and(|a| a.iter().all(Value::is_string));
         for (key, value) in at {
             let ok = match key.as_str() {
                 "atMobiles" | "atUserIds" => strings(value),
