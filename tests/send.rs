@@ -14,10 +14,16 @@ use crate::support::standin::{Answer, Failure, For, Standin, StandinConfig, expe
 /// `dingtail send` for `standin`'s robot: webhook and secret from the environment (as a script
 /// would pass them), fast retries.
 fn send(dir: &Dir, standin: &Standin) -> Command {
+    let mut cmd = send_without_retry_flags(dir, standin);
+    cmd.args(["--retries", "2", "--retry-delay", "20ms", "--timeout", "5s"]);
+    cmd
+}
+
+/// Like [`send`], leaving `--retries`, `--retry-delay` and `--timeout` to the test.
+fn send_without_retry_flags(dir: &Dir, standin: &Standin) -> Command {
     let mut cmd = dir.command();
     cmd.arg("send")
-        .env("DINGTAIL_WEBHOOK", standin.webhook_url())
-        .args(["--retries", "2", "--retry-delay", "20ms", "--timeout", "5s"]);
+        .env("DINGTAIL_WEBHOOK", standin.webhook_url());
     if let Some(secret) = standin.secret() {
         cmd.env("DINGTAIL_SECRET", secret);
     }
@@ -333,6 +339,56 @@ fn a_retry_after_a_500_succeeds() {
         assert_eq!(request.raw_query.matches("timestamp=").count(), 1);
         assert_eq!(request.raw_query.matches("sign=").count(), 1);
     }
+}
+
+#[test]
+fn a_slow_robot_times_out_and_exits_4() {
+    let dir = Dir::new("send-slow");
+    let standin = Standin::start_with(StandinConfig::signed());
+    standin.fail(
+        Failure::Slow(Duration::from_millis(1_500)),
+        For::Requests(2),
+    );
+    let stderr = run_status(
+        send_without_retry_flags(&dir, &standin).args([
+            "--text",
+            "x",
+            "--retries",
+            "1",
+            "--retry-delay",
+            "10ms",
+            "--timeout",
+            "300ms",
+        ]),
+        4,
+        &standin,
+    );
+    assert!(stderr.contains("timed out"), "{stderr}");
+}
+
+#[test]
+fn a_robot_that_comes_back_on_the_same_port_gets_the_message() {
+    let dir = Dir::new("send-comes-back");
+    let standin = Standin::start_with(StandinConfig::signed());
+    standin.refuse_for(Duration::from_millis(600));
+    let refused = (0..100).any(|_| {
+        std::thread::sleep(Duration::from_millis(2));
+        TcpStream::connect(("127.0.0.1", standin.port())).is_err()
+    });
+    assert!(refused, "the stand-in kept accepting connections");
+    run_status(
+        send_without_retry_flags(&dir, &standin).args([
+            "--text",
+            "x",
+            "--retries",
+            "6",
+            "--retry-delay",
+            "100ms",
+        ]),
+        0,
+        &standin,
+    );
+    assert_eq!(standin.wait_delivered(1, Duration::from_secs(1)).len(), 1);
 }
 
 #[test]

@@ -258,6 +258,32 @@ impl Standin {
         &self.shared.config
     }
 
+    /// A `robots:` entry named `name` for this robot, indented by two spaces: webhook, secret and
+    /// keywords, and `per_minute`/`window`/`throttle_pause` equal to the stand-in's, for configs
+    /// written by the end-to-end tests.
+    pub fn robot_yaml(&self, name: &str) -> String {
+        let config = &self.shared.config;
+        let mut yaml = format!("  {name}:\n    webhook: \"{}\"\n", self.webhook_url());
+        if let Some(secret) = &config.secret {
+            yaml.push_str(&format!("    secret: \"{secret}\"\n"));
+        }
+        if !config.keywords.is_empty() {
+            let keywords: Vec<String> = config
+                .keywords
+                .iter()
+                .map(|k| serde_json::to_string(k).expect("a string serialises"))
+                .collect();
+            yaml.push_str(&format!("    keywords: [{}]\n", keywords.join(", ")));
+        }
+        yaml.push_str(&format!(
+            "    per_minute: {}\n    window: {}\n    throttle_pause: {}\n",
+            config.per_window,
+            humantime::format_duration(config.window),
+            humantime::format_duration(config.throttle_pause)
+        ));
+        yaml
+    }
+
     /// Injects `failure` for `scope`; failures queue up in the order given.
     pub fn fail(&self, failure: Failure, scope: For) {
         let scope = match scope {
