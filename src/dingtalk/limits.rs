@@ -9,7 +9,7 @@
 //! bisection over UTF-8 character boundaries (markdown: line ends first), so the result is the
 //! longest text that fits. Pure: no I/O, no clock.
 
-use crate::dingtalk::message::{Message, MessageError};
+use crate::dingtalk::message::{FeedLink, Message, MessageError};
 
 /// DingTalk refuses request bodies above this many bytes (errcode 460101).
 pub const MAX_BODY_BYTES: usize = 20_000;
@@ -174,12 +174,9 @@ fn missing_keyword<'k>(keywords: &'k [String], text: &str) -> Option<&'k str> {
 
 /// A feed card has no body text: the keyword goes into the first title, and links are dropped
 /// from the end until the body fits.
-fn fit_feed_card(
-    keywords: &[String],
-    links: &[crate::dingtalk::message::FeedLink],
-) -> Result<String, MessageError> {
+fn fit_feed_card(keywords: &[String], links: &[FeedLink]) -> Result<String, MessageError> {
     let mut links = links.to_vec();
-    let titles_have_keyword = |links: &[crate::dingtalk::message::FeedLink]| {
+    let titles_have_keyword = |links: &[FeedLink]| {
         links
             .iter()
             .any(|l| missing_keyword(keywords, &l.title).is_none())

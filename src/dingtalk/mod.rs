@@ -23,6 +23,7 @@ pub use crate::dingtalk::message::{
 pub use crate::dingtalk::outcome::{Outcome, Rejection, THROTTLE_PAUSE};
 pub use crate::dingtalk::sign::WebhookError;
 
+use crate::config::{RobotConfig, Webhook};
 use crate::secret::Secret;
 
 /// One custom robot: where to send and what its security settings require.
@@ -40,6 +41,19 @@ pub struct Robot {
 }
 
 impl Robot {
+    /// The robot a `robots:` entry describes; `None` for the `stdout` dry-run robot, which prints
+    /// [`body`] instead of sending.
+    pub fn from_config(config: &RobotConfig) -> Option<Robot> {
+        match &config.webhook {
+            Webhook::Stdout => None,
+            Webhook::Url(webhook) => Some(Robot {
+                webhook: webhook.clone(),
+                secret: config.secret.clone(),
+                keywords: config.keywords.clone(),
+            }),
+        }
+    }
+
     /// Checks that the webhook is an http(s) URL with a host.
     ///
     /// # Errors
@@ -51,6 +65,7 @@ impl Robot {
 
 #[cfg(test)]
 mod tests {
+    use crate::config::{RobotConfig, Webhook};
     use crate::dingtalk::Robot;
     use crate::secret::Secret;
 

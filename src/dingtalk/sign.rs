@@ -3,9 +3,10 @@
 //!
 //! The URL is rebuilt for every attempt from the pristine webhook the user configured, so a retry
 //! an hour later carries a fresh timestamp and the URL never grows; any `timestamp`/`sign` already
-//! in the configured URL is dropped. The signature is URL-encoded exactly once: the raw base64 goes
-//! through `url`'s query serializer, which turns `+ / =` into `%2B %2F %3D` (an unencoded `+`
-//! would reach DingTalk as a space and fail with `sign not match`).
+//! in the configured URL is dropped, and the other parameters (the token) are kept byte for byte.
+//! The signature is URL-encoded exactly once, by `url`'s form encoder, which turns `+ / =` into
+//! `%2B %2F %3D` (an unencoded `+` would reach DingTalk as a space and fail with
+//! `sign not match`), and the result is set as the query verbatim.
 //!
 //! Nothing here formats the webhook or the secret into an error: they are secrets.
 
