@@ -65,6 +65,8 @@ impl Robot {
 
 #[cfg(test)]
 mod tests {
+    use std::time::Duration;
+
     use crate::config::{RobotConfig, Webhook};
     use crate::dingtalk::Robot;
     use crate::secret::Secret;
@@ -82,5 +84,28 @@ mod tests {
             "{debug}"
         );
         assert!(debug.contains("alert"));
+    }
+
+    #[test]
+    fn a_url_robot_config_becomes_a_robot_and_stdout_does_not() {
+        let mut config = RobotConfig {
+            name: "ops".into(),
+            webhook: Webhook::Url(Secret::new("https://h.example/robot/send?access_token=t")),
+            secret: Some(Secret::new("SECx")),
+            keywords: vec!["alert".into()],
+            per_minute: 20,
+            window: Duration::from_secs(60),
+            linger: Duration::from_secs(2),
+            throttle_pause: Duration::from_secs(600),
+        };
+        let robot = Robot::from_config(&config).unwrap();
+        assert_eq!(
+            robot.webhook.expose(),
+            "https://h.example/robot/send?access_token=t"
+        );
+        assert_eq!(robot.secret, Some(Secret::new("SECx")));
+        assert_eq!(robot.keywords, ["alert"]);
+        config.webhook = Webhook::Stdout;
+        assert!(Robot::from_config(&config).is_none());
     }
 }
