@@ -66,17 +66,19 @@ struct SendFlags {
         long,
         env = "DINGTAIL_WEBHOOK",
         hide_env_values = true,
-        value_name = "URL"
+        value_name = "URL",
+        value_parser = secret_value
     )]
-    webhook: Option<String>,
+    webhook: Option<Secret>,
     /// The robot's signing secret (SEC…), when signing (加签) is on.
     #[arg(
         long,
         env = "DINGTAIL_SECRET",
         hide_env_values = true,
-        value_name = "SECRET"
+        value_name = "SECRET",
+        value_parser = secret_value
     )]
-    secret: Option<String>,
+    secret: Option<Secret>,
     /// A keyword of the robot's keyword security; the first is added to the text when it
     /// contains none (repeatable).
     #[arg(long = "keyword", value_name = "K")]
@@ -158,6 +160,12 @@ struct SendFlags {
     dry_run: bool,
 }
 
+/// Wraps the webhook and the secret as soon as they are parsed, so `Debug` of the arguments
+/// cannot show them.
+fn secret_value(value: &str) -> Result<Secret, std::convert::Infallible> {
+    Ok(Secret::new(value))
+}
+
 /// `--btn-orientation` values.
 #[derive(Clone, Copy, Debug, ValueEnum)]
 enum Orientation {
@@ -192,14 +200,14 @@ fn usage(message: impl Into<String>) -> Failure {
 
 fn send(mut args: SendFlags) -> Result<(), Failure> {
     let message = build_message(&mut args)?;
-    let webhook = args.webhook.take().filter(|w| !w.trim().is_empty());
+    let webhook = args
+        .webhook
+        .take()
+        .filter(|w| !w.expose().trim().is_empty());
+    let has_webhook = webhook.is_some();
     let robot = Robot {
-        webhook: Secret::new(webhook.clone().unwrap_or_default()),
-        secret: args
-            .secret
-            .take()
-            .filter(|s| !s.is_empty())
-            .map(Secret::new),
+        webhook: webhook.unwrap_or_else(|| Secret::new("")),
+        secret: args.secret.take().filter(|s| !s.is_empty()),
         keywords: args.keywords.clone(),
     };
     if args.dry_run {
@@ -207,7 +215,7 @@ fn send(mut args: SendFlags) -> Result<(), Failure> {
         println!("{json}");
         return Ok(());
     }
-    if webhook.is_none() {
+    if !has_webhook {
         return Err(usage(
             "no webhook: pass --webhook URL or set DINGTAIL_WEBHOOK",
         ));
@@ -370,7 +378,27 @@ fn parse_item(spec: &str) -> Result<FeedLink, Failure> {
 
 #[cfg(test)]
 mod tests {
+    use clap::Parser;
+
+    use crate::cli::Cli;
     use crate::cli::send::{parse_button, parse_item};
+
+    #[test]
+    fn debug_of_the_arguments_shows_neither_webhook_nor_secret() {
+        let cli = Cli::try_parse_from([
+            "dingtail",
+            "send",
+            "--webhook",
+            "https://h.example/robot/send?access_token=zz9token",
+            "--secret",
+            "SECzz9",
+            "--text",
+            "x",
+        ])
+        .unwrap();
+        let debug = format!("{cli:?}");
+        assert!(!debug.contains("zz9"), "{debug}");
+    }
 
     #[test]
     fn feed_items_split_title_message_url_and_picture() {
