@@ -410,7 +410,9 @@ fn lock(shared: &Shared) -> MutexGuard<'_, State> {
 }
 
 fn max_in_window(times: impl Iterator<Item = Instant>, window: Duration) -> usize {
-    let times: Vec<Instant> = times.collect();
+    // Requests are recorded when answered; a slow one may be recorded after a later arrival.
+    let mut times: Vec<Instant> = times.collect();
+    times.sort();
     let mut best = 0;
     let mut start = 0;
     for end in 0..times.len() {
