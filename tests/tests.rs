@@ -12,3 +12,6 @@
 
 // Test harness and the DingTalk stand-in shared by every test binary.
 mod support;
+
+// `dingtail send` against the DingTalk stand-in, and the stand-in's own judging (issue 2).
+mod send;

@@ -2,3 +2,4 @@
 #![allow(dead_code)] // Each test binary uses a different part of the support code.
 
 pub mod harness;
+pub mod standin;
