@@ -11,3 +11,7 @@
 
 // Test harness and the DingTalk stand-in shared by every test binary.
 mod support;
+
+// `dingtail run` against the DingTalk stand-in: floods, kill -9, SIGTERM, outages, throttling and
+// the real 60 s window (issue 5).
+mod delivery;

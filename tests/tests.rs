@@ -15,3 +15,7 @@ mod support;
 
 // `dingtail send` against the DingTalk stand-in, and the stand-in's own judging (issue 2).
 mod send;
+
+// `dingtail run` as a service: systemd notifications, reloads, metrics and the quick start
+// (issue 6).
+mod daemon;
