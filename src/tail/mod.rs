@@ -85,9 +85,9 @@ pub enum TailError {
 }
 
 /// How long a file that is no longer matched (rotated away, deleted) must stay quiet before it
-/// is closed: five poll intervals, at least five seconds.
+/// is closed: five poll intervals, at least one second.
 pub fn drain_grace(poll_interval: Duration) -> Duration {
-    (poll_interval * 5).max(Duration::from_secs(5))
+    (poll_interval * 5).max(Duration::from_secs(1))
 }
 
 /// Follows the files of a set of inputs. See the module documentation for the loop.
@@ -839,9 +839,9 @@ fn poll_interval(inputs: &[Input]) -> Duration {
         .max(Duration::from_millis(10))
 }
 
-/// The slow safety rescan under inotify: ten poll intervals, at least five seconds.
+/// The slow safety rescan under inotify: ten poll intervals, at least one second.
 fn safety_rescan(poll_interval: Duration) -> Duration {
-    (poll_interval * 10).max(Duration::from_secs(5))
+    (poll_interval * 10).max(Duration::from_secs(1))
 }
 
 fn same_multiline(a: Option<&MultilineConfig>, b: Option<&MultilineConfig>) -> bool {
@@ -853,5 +853,269 @@ fn same_multiline(a: Option<&MultilineConfig>, b: Option<&MultilineConfig>) -> b
                 && a.timeout == b.timeout
         }
         _ => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::fs::{self, OpenOptions};
+    use std::io::Write;
+    use std::path::Path;
+    use std::time::Duration;
+
+    use crate::config::{InputConfig, MultilineConfig, StartAt};
+    use crate::event::LogLine;
+    use crate::tail::checkpoint::Checkpoint;
+    use crate::tail::{Tailer, TailerConfig};
+
+    fn input(glob: &Path, start_at: StartAt) -> InputConfig {
+        InputConfig {
+            name: "app".into(),
+            paths: vec![glob.display().to_string()],
+            exclude: vec![],
+            start_at,
+            poll_interval: Duration::from_millis(100),
+            max_line_bytes: 1024,
+            multiline: None,
+        }
+    }
+
+    fn start(inputs: Vec<InputConfig>, resume: Vec<Checkpoint>, first: bool) -> Tailer {
+        Tailer::start(TailerConfig { inputs }, resume, first).unwrap()
+    }
+
+    fn append(path: &Path, text: &str) {
+        let mut file = OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(path)
+            .unwrap();
+        file.write_all(text.as_bytes()).unwrap();
+    }
+
+    /// Batches until `n` lines arrived (fails after 5 s).
+    async fn lines(tailer: &mut Tailer, n: usize) -> Vec<LogLine> {
+        let mut out = Vec::new();
+        while out.len() < n {
+            let batch = tokio::time::timeout(Duration::from_secs(5), tailer.next_batch())
+                .await
+                .unwrap_or_else(|_| panic!("only {} of {n} lines: {out:?}", out.len()));
+            out.extend(batch);
+        }
+        assert_eq!(out.len(), n, "{out:?}");
+        out
+    }
+
+    fn texts(lines: &[LogLine]) -> Vec<&str> {
+        lines.iter().map(|l| l.text.as_str()).collect()
+    }
+
+    /// Nothing more arrives within `wait`.
+    async fn quiet(tailer: &mut Tailer, wait: Duration) {
+        if let Ok(batch) = tokio::time::timeout(wait, tailer.next_batch()).await {
+            panic!("unexpected lines: {batch:?}");
+        }
+    }
+
+    #[tokio::test]
+    async fn appended_lines_arrive_and_the_checkpoint_follows_them() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("app.log");
+        append(&path, "one\ntwo\n");
+        let mut tailer = start(vec![input(&path, StartAt::Beginning)], vec![], true);
+        assert_eq!(tailer.n_files(), 1);
+        assert_eq!(texts(&lines(&mut tailer, 2).await), ["one", "two"]);
+        append(&path, "three\npart");
+        let got = lines(&mut tailer, 1).await;
+        assert_eq!(texts(&got), ["three"]);
+        assert_eq!((got[0].start_offset, got[0].end_offset), (8, 14));
+        let checkpoints = tailer.checkpoints();
+        assert_eq!(checkpoints.len(), 1);
+        assert_eq!(checkpoints[0].offset, 14, "not past the partial line");
+        assert_eq!(checkpoints[0].path, path);
+    }
+
+    #[tokio::test]
+    async fn start_at_end_applies_at_first_start_only_and_new_files_start_at_zero() {
+        let dir = tempfile::tempdir().unwrap();
+        append(&dir.path().join("old.log"), "history\n");
+        let glob = dir.path().join("*.log");
+        let mut tailer = start(vec![input(&glob, StartAt::End)], vec![], true);
+        append(&dir.path().join("old.log"), "new\n");
+        append(&dir.path().join("later.log"), "created later\n");
+        let mut got: Vec<String> = lines(&mut tailer, 2)
+            .await
+            .into_iter()
+            .map(|l| l.text)
+            .collect();
+        got.sort();
+        assert_eq!(got, ["created later", "new"]);
+
+        // Not a first start, no checkpoint: from the beginning.
+        append(&dir.path().join("unknown.log"), "while down\n");
+        let mut again = start(
+            vec![input(&dir.path().join("unknown.log"), StartAt::End)],
+            vec![],
+            false,
+        );
+        assert_eq!(texts(&lines(&mut again, 1).await), ["while down"]);
+    }
+
+    #[tokio::test]
+    async fn resumes_a_file_rotated_while_down_at_its_unread_part() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("app.log");
+        append(&path, &format!("{}\n", "a".repeat(300)));
+        append(&path, "read before stop\n");
+        let glob = dir.path().join("app.log*");
+        let mut tailer = start(vec![input(&glob, StartAt::Beginning)], vec![], true);
+        lines(&mut tailer, 2).await;
+        let saved = tailer.checkpoints();
+        drop(tailer);
+
+        // While down: more lines, then rename + create.
+        append(&path, "unread 1\nunread 2\n");
+        fs::rename(&path, dir.path().join("app.log.1")).unwrap();
+        append(&path, "new file\n");
+
+        let mut tailer = start(vec![input(&glob, StartAt::End)], saved, false);
+        let mut got: Vec<String> = lines(&mut tailer, 3)
+            .await
+            .into_iter()
+            .map(|l| l.text)
+            .collect();
+        got.sort();
+        assert_eq!(got, ["new file", "unread 1", "unread 2"]);
+        quiet(&mut tailer, Duration::from_millis(300)).await;
+    }
+
+    #[tokio::test]
+    async fn rename_rotation_drains_the_old_file_and_reads_the_new_one() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("app.log");
+        append(&path, "before\n");
+        let mut tailer = start(vec![input(&path, StartAt::Beginning)], vec![], true);
+        lines(&mut tailer, 1).await;
+        let mut old = OpenOptions::new().append(true).open(&path).unwrap();
+        fs::rename(&path, dir.path().join("app.log.1")).unwrap();
+        append(&path, "new\n");
+        // The application writes to its old descriptor until it reopens.
+        old.write_all(b"late\n").unwrap();
+        let mut got: Vec<String> = lines(&mut tailer, 2)
+            .await
+            .into_iter()
+            .map(|l| l.text)
+            .collect();
+        got.sort();
+        assert_eq!(got, ["late", "new"]);
+        // The old file is released after the grace period (1 s at this poll interval).
+        drop(old);
+        quiet(&mut tailer, Duration::from_millis(1500)).await;
+        assert_eq!(tailer.n_files(), 1, "the drained file was closed");
+        assert_eq!(tailer.checkpoints().len(), 1);
+    }
+
+    #[tokio::test]
+    async fn a_truncated_file_is_read_again_from_zero() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("app.log");
+        append(&path, "first line that is long\n");
+        let mut tailer = start(vec![input(&path, StartAt::Beginning)], vec![], true);
+        lines(&mut tailer, 1).await;
+        fs::write(&path, "").unwrap();
+        append(&path, "after\n");
+        let got = lines(&mut tailer, 1).await;
+        assert_eq!(texts(&got), ["after"]);
+        assert_eq!(got[0].start_offset, 0);
+        assert_eq!(tailer.checkpoints()[0].offset, 6);
+    }
+
+    #[tokio::test]
+    async fn the_checkpoint_waits_for_the_open_multiline_event() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("app.log");
+        let mut config = input(&path, StartAt::Beginning);
+        config.multiline = Some(MultilineConfig {
+            start: regex::Regex::new(r"^\d").unwrap(),
+            max_lines: 100,
+            timeout: Duration::from_millis(300),
+        });
+        append(&path, "1 first\n  at x\n2 second\n  at y\n");
+        let mut tailer = start(vec![config], vec![], true);
+        let first = lines(&mut tailer, 1).await;
+        assert_eq!(texts(&first), ["1 first\n  at x"]);
+        assert_eq!(
+            tailer.checkpoints()[0].offset,
+            15,
+            "the open event `2 second` starts at 15 and is not handed out yet"
+        );
+        let second = lines(&mut tailer, 1).await;
+        assert_eq!(
+            texts(&second),
+            ["2 second\n  at y"],
+            "closed by the timeout"
+        );
+        assert_eq!(tailer.checkpoints()[0].offset, 31);
+    }
+
+    #[tokio::test]
+    async fn a_long_line_is_cut_and_the_checkpoint_passes_its_tail() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("app.log");
+        let mut config = input(&path, StartAt::Beginning);
+        config.max_line_bytes = 100;
+        let mut data = vec![b'z'; 200_000];
+        data.push(b'\n');
+        data.extend_from_slice(b"\xffok\n");
+        fs::write(&path, &data).unwrap();
+        let mut tailer = start(vec![config], vec![], true);
+        let got = lines(&mut tailer, 2).await;
+        assert!(got[0].truncated && got[0].text.len() == 100);
+        assert_eq!(got[1].text, "\u{fffd}ok");
+        assert_eq!(tailer.n_truncated(), 1);
+        assert_eq!(tailer.checkpoints()[0].offset, data.len() as u64);
+    }
+
+    #[tokio::test]
+    async fn the_same_file_through_a_symlink_is_read_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("real.log");
+        append(&path, "once\n");
+        std::os::unix::fs::symlink(&path, dir.path().join("link.log")).unwrap();
+        let glob = dir.path().join("*.log");
+        let mut tailer = start(vec![input(&glob, StartAt::Beginning)], vec![], true);
+        assert_eq!(texts(&lines(&mut tailer, 1).await), ["once"]);
+        quiet(&mut tailer, Duration::from_millis(300)).await;
+        assert_eq!(tailer.n_files(), 1);
+    }
+
+    #[tokio::test]
+    async fn reconfigure_keeps_positions_and_starts_and_stops_inputs() {
+        let dir = tempfile::tempdir().unwrap();
+        let a = dir.path().join("a.log");
+        let b = dir.path().join("b.log");
+        append(&a, "a1\n");
+        append(&b, "b1\n");
+        let mut tailer = start(vec![input(&a, StartAt::Beginning)], vec![], true);
+        assert_eq!(texts(&lines(&mut tailer, 1).await), ["a1"]);
+        let mut second = input(&b, StartAt::Beginning);
+        second.name = "second".into();
+        tailer.reconfigure(TailerConfig {
+            inputs: vec![input(&a, StartAt::Beginning), second.clone()],
+        });
+        append(&a, "a2\n");
+        let mut got: Vec<String> = lines(&mut tailer, 2)
+            .await
+            .into_iter()
+            .map(|l| l.text)
+            .collect();
+        got.sort();
+        assert_eq!(got, ["a2", "b1"], "a kept its position; b started");
+        tailer.reconfigure(TailerConfig {
+            inputs: vec![second],
+        });
+        append(&a, "a3\n");
+        quiet(&mut tailer, Duration::from_millis(300)).await;
+        assert_eq!(tailer.n_files(), 1);
     }
 }
