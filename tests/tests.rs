@@ -12,3 +12,6 @@
 
 // Test harness and the DingTalk stand-in shared by every test binary.
 mod support;
+
+// `dingtail tail` against real files: discovery, deletion, bad input, permissions, symlinks.
+mod tail;

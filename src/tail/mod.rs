@@ -38,6 +38,7 @@ pub mod watch;
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet, VecDeque};
 use std::fs::File;
 use std::io::{Seek, SeekFrom};
+use std::ops::Bound;
 use std::os::unix::fs::MetadataExt;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -373,10 +374,10 @@ impl Tailer {
     /// read or handed out, and how many bytes were read.
     fn turn(&mut self, batch: &mut Batch, now: Instant) -> (bool, u64) {
         let ids: Vec<FileId> = match self.cursor {
+            // The cursor's file may be gone: start strictly after its id, wherever that is.
             Some(cursor) => self
                 .files
-                .range(cursor..)
-                .skip(1)
+                .range((Bound::Excluded(cursor), Bound::Unbounded))
                 .chain(self.files.range(..=cursor))
                 .map(|(id, _)| *id)
                 .collect(),

@@ -1,4 +1,5 @@
 //! Shared by the test binaries: the `Dir`/`Cmd` harness and the DingTalk stand-in.
 #![allow(dead_code)] // Each test binary uses a different part of the support code.
 
+pub mod follow;
 pub mod harness;
