@@ -136,9 +136,7 @@ fn a_10_mb_line_without_newline_is_cut_and_random_bytes_do_no_harm() {
     let config = config(&dir, &logs.join("*.log"), "    max_line_bytes: 65536\n");
     let tail = Follow::tail(&dir, &config);
     let cut = format!("{}: {} [truncated]", long.display(), "x".repeat(65536));
-    tail.wait_for(WAIT, "the cut 10 MB line", |lines| {
-        lines.iter().any(|l| *l == cut)
-    });
+    tail.wait_for(WAIT, "the cut 10 MB line", |lines| lines.contains(&cut));
     append(&junk, "\nafter the junk\n");
     append(&long, "y\nafter the long line\n");
     tail.wait_for(WAIT, "lines after the junk", |lines| {
