@@ -19,3 +19,6 @@ mod send;
 // `dingtail run` as a service: systemd notifications, reloads, metrics and the quick start
 // (issue 6).
 mod daemon;
+
+// `dingtail tail` against real files: discovery, deletion, bad input, permissions, symlinks.
+mod tail;

@@ -1,12 +1,184 @@
-//! `dingtail tail` (filled in by its issue).
+//! `dingtail tail -c CONFIG [--input NAME]`: prints what the tailer sees, as it arrives. The first
+//! thing an operator runs to check which files an input matches and how their lines are cut and
+//! joined.
+//!
+//! Output: one line per line (or joined multi-line event), `PATH: TEXT`, flushed at once so a
+//! pipe sees it live. Inside TEXT, the `\n` between the lines of a multi-line event is written
+//! as the two characters `\n`, a `\r` as `\r`, and any other control character as `\u{..}`
+//! (a binary file must not drive the terminal); tabs and backslashes are printed as they are. A
+//! line cut at `max_line_bytes` ends with ` [truncated]`.
+//!
+//! It follows `start_at` as configured (as if this were the daemon's first start) and never
+//! reads or writes the daemon's checkpoints. SIGINT and SIGTERM end it with status 0 (after the
+//! events still being joined are printed); a config error prints every diagnostic and exits 2.
 
+// This module is a human interface: it prints lines to stdout and errors to stderr.
+#![allow(clippy::print_stdout, clippy::print_stderr)]
+
+use std::fmt::Write as _;
+use std::io::{self, Write};
+use std::path::PathBuf;
 use std::process::ExitCode;
+
+use anyhow::Context;
+
+use crate::config::{self, DEFAULT_CONFIG_PATH, InputConfig};
+use crate::daemon::signals::{Signal, SignalStream};
+use crate::event::LogLine;
+use crate::tail::{Tailer, TailerConfig};
 
 /// Arguments of `dingtail tail`.
 #[derive(Debug, clap::Args)]
-pub struct TailArgs {}
+pub struct TailArgs {
+    /// The main config file.
+    #[arg(short = 'c', long = "config", default_value = DEFAULT_CONFIG_PATH)]
+    pub config: PathBuf,
+    /// Follow only this input (a key under `inputs:`).
+    #[arg(long)]
+    pub input: Option<String>,
+}
 
-/// Runs `dingtail tail`.
-pub fn run(_args: TailArgs) -> ExitCode {
-    ExitCode::from(2)
+/// Runs `dingtail tail`: 0 after SIGINT/SIGTERM (or when stdout is closed), 2 on a config
+/// error, 1 on any other failure.
+pub fn run(args: TailArgs) -> ExitCode {
+    init_logging();
+    let config = match config::load(&args.config) {
+        Ok(config) => config,
+        Err(diagnostics) => {
+            eprintln!("{diagnostics}");
+            return ExitCode::from(2);
+        }
+    };
+    let inputs: Vec<InputConfig> = match &args.input {
+        Some(name) => match config.inputs.get(name) {
+            Some(input) => vec![input.clone()],
+            None => {
+                let known: Vec<&str> = config.inputs.keys().map(String::as_str).collect();
+                eprintln!(
+                    "{}: no input named `{name}` (the config has: {})",
+                    args.config.display(),
+                    known.join(", ")
+                );
+                return ExitCode::from(2);
+            }
+        },
+        None => config.inputs.values().cloned().collect(),
+    };
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(err) => {
+            eprintln!("dingtail tail: cannot start the runtime: {err}");
+            return ExitCode::from(1);
+        }
+    };
+    match runtime.block_on(follow(inputs)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("dingtail tail: {err:#}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+async fn follow(inputs: Vec<InputConfig>) -> anyhow::Result<()> {
+    let mut signals = SignalStream::install().context("cannot install signal handlers")?;
+    let mut tailer =
+        Tailer::start(TailerConfig { inputs }, Vec::new(), true).context("cannot start tailing")?;
+    let mut text = String::new();
+    loop {
+        tokio::select! {
+            lines = tailer.next_batch() => {
+                if !print(&lines, &mut text)? {
+                    return Ok(());
+                }
+            }
+            signal = signals.next() => match signal {
+                Some(Signal::Reload) => {}
+                Some(Signal::Shutdown) | None => break,
+            },
+        }
+    }
+    print(&tailer.shutdown(), &mut text)?;
+    Ok(())
+}
+
+/// Prints `lines`, flushing after each; `Ok(false)` when stdout was closed (`| head`).
+fn print(lines: &[LogLine], text: &mut String) -> anyhow::Result<bool> {
+    let mut stdout = io::stdout().lock();
+    for line in lines {
+        text.clear();
+        format_line(line, text);
+        let written = stdout
+            .write_all(text.as_bytes())
+            .and_then(|()| stdout.flush());
+        match written {
+            Ok(()) => {}
+            Err(err) if err.kind() == io::ErrorKind::BrokenPipe => return Ok(false),
+            Err(err) => return Err(err).context("cannot write to stdout"),
+        }
+    }
+    Ok(true)
+}
+
+/// `PATH: TEXT\n`, escaped as the module documentation says.
+fn format_line(line: &LogLine, out: &mut String) {
+    out.push_str(&line.path.to_string_lossy());
+    out.push_str(": ");
+    for c in line.text.chars() {
+        match c {
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push('\t'),
+            c if c.is_control() => {
+                let _infallible = write!(out, "\\u{{{:x}}}", u32::from(c));
+            }
+            c => out.push(c),
+        }
+    }
+    if line.truncated {
+        out.push_str(" [truncated]");
+    }
+    out.push('\n');
+}
+
+fn init_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    // Fails only if a subscriber is already installed, which is then used.
+    let _already_set = tracing_subscriber::fmt()
+        .with_writer(io::stderr)
+        .with_env_filter(filter)
+        .try_init();
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::PathBuf;
+    use std::time::SystemTime;
+
+    use crate::cli::tail::format_line;
+    use crate::event::{FileId, LogLine};
+
+    #[test]
+    fn multiline_events_and_control_characters_are_escaped_on_one_line() {
+        let line = LogLine {
+            input: "app".into(),
+            file_id: FileId(1),
+            path: PathBuf::from("/var/log/app.log"),
+            start_offset: 0,
+            end_offset: 10,
+            text: "boom\n\tat x\r\u{1b}[31m\\".into(),
+            truncated: true,
+            read_at: SystemTime::now(),
+        };
+        let mut out = String::new();
+        format_line(&line, &mut out);
+        assert_eq!(
+            out,
+            "/var/log/app.log: boom\\n\tat x\\r\\u{1b}[31m\\ [truncated]\n"
+        );
+    }
 }

@@ -1,0 +1,153 @@
+//! `Watch`: turns file-system events into wake-ups for the tailer, one inotify watch per
+//! directory (never per file), so 10,000 files in one directory cost one watch.
+//!
+//! Events are hints, not data: the tailer re-reads every followed file on each wake-up and
+//! rescans the globs when a directory changed, so a lost or merged event costs nothing. The
+//! callback only sets a flag and wakes the waiting task (`tokio::sync::Notify` keeps at most one
+//! permit, so a burst of events is one wake-up). An overflowed queue (`Flag::Rescan`) or a
+//! watcher error asks for a rescan. `Access` events are ignored: the tailer's own opens would
+//! otherwise wake it.
+//!
+//! When inotify is unavailable (no instance left, a file system without it) or runs out of
+//! watches, the watch falls back to polling: the tailer then rescans and re-reads every
+//! `poll_interval`. The fallback is logged once, at the moment it happens.
+
+use std::collections::BTreeMap;
+use std::collections::BTreeSet;
+use std::os::unix::fs::MetadataExt;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use notify::event::{EventKind, ModifyKind};
+use notify::{RecommendedWatcher, RecursiveMode, Watcher};
+
+/// Shared between the watcher's callback thread and the tailer.
+#[derive(Debug, Default)]
+pub struct Wake {
+    notify: tokio::sync::Notify,
+    rescan: AtomicBool,
+}
+
+impl Wake {
+    /// Wakes the tailer and asks it to rescan the globs.
+    pub fn rescan(&self) {
+        self.rescan.store(true, Ordering::Release);
+        self.notify.notify_one();
+    }
+
+    /// Wakes the tailer to read its files.
+    pub fn read(&self) {
+        self.notify.notify_one();
+    }
+
+    /// True (once) if a rescan was asked for since the last call.
+    pub fn take_rescan(&self) -> bool {
+        self.rescan.swap(false, Ordering::AcqRel)
+    }
+
+    /// Resolves at the next wake-up (or at once if one happened since the last wait).
+    pub async fn notified(&self) {
+        self.notify.notified().await;
+    }
+}
+
+/// The directory watches of one tailer, or the polling fallback.
+pub struct Watch {
+    watcher: Option<RecommendedWatcher>,
+    /// Watched directories and the (device, inode) they had when the watch was added: a
+    /// directory deleted and re-created needs a new watch.
+    dirs: BTreeMap<PathBuf, (u64, u64)>,
+}
+
+impl std::fmt::Debug for Watch {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Watch")
+            .field("polling", &self.is_polling())
+            .field("dirs", &self.dirs.keys().collect::<Vec<_>>())
+            .finish()
+    }
+}
+
+impl Watch {
+    /// Starts an inotify watcher that wakes `wake`; falls back to polling (and says so) if it
+    /// cannot.
+    pub fn new(wake: Arc<Wake>) -> Watch {
+        let handler = move |event: notify::Result<notify::Event>| match event {
+            Ok(event) => match event.kind {
+                EventKind::Access(_) => {}
+                _ if event.need_rescan() => wake.rescan(),
+                EventKind::Modify(ModifyKind::Data(_)) => wake.read(),
+                _ => wake.rescan(),
+            },
+            Err(_) => wake.rescan(),
+        };
+        let watcher = match notify::recommended_watcher(handler) {
+            Ok(watcher) => Some(watcher),
+            Err(err) => {
+                tracing::warn!(error = %err, "cannot use inotify; falling back to polling");
+                None
+            }
+        };
+        Watch {
+            watcher,
+            dirs: BTreeMap::new(),
+        }
+    }
+
+    /// True when events are not available and the tailer must poll.
+    pub fn is_polling(&self) -> bool {
+        self.watcher.is_none()
+    }
+
+    /// Makes the watched set `dirs` (those that exist): adds new ones, drops the others.
+    pub fn set_dirs(&mut self, dirs: &BTreeSet<PathBuf>) {
+        let Some(watcher) = self.watcher.as_mut() else {
+            return;
+        };
+        let stale: Vec<PathBuf> = self
+            .dirs
+            .iter()
+            .filter(|(dir, id)| !dirs.contains(*dir) || dir_id(dir) != Some(**id))
+            .map(|(dir, _)| dir.clone())
+            .collect();
+        for dir in stale {
+            // The watch may already be gone with its directory.
+            let _ignored = watcher.unwatch(&dir);
+            self.dirs.remove(&dir);
+        }
+        for dir in dirs {
+            if self.dirs.contains_key(dir) {
+                continue;
+            }
+            let Some(id) = dir_id(dir) else {
+                continue;
+            };
+            match watcher.watch(dir, RecursiveMode::NonRecursive) {
+                Ok(()) => {
+                    self.dirs.insert(dir.clone(), id);
+                }
+                Err(err) if matches!(err.kind, notify::ErrorKind::MaxFilesWatch) => {
+                    tracing::warn!(
+                        dir = %dir.display(),
+                        "out of inotify watches (fs.inotify.max_user_watches); falling back to polling"
+                    );
+                    self.watcher = None;
+                    self.dirs.clear();
+                    return;
+                }
+                Err(err) => {
+                    // Gone or unreadable: the next rescan tries again.
+                    tracing::debug!(dir = %dir.display(), error = %err, "cannot watch directory");
+                }
+            }
+        }
+    }
+}
+
+fn dir_id(dir: &std::path::Path) -> Option<(u64, u64)> {
+    std::fs::metadata(dir)
+        .ok()
+        .filter(|m| m.is_dir())
+        .map(|m| (m.dev(), m.ino()))
+}
