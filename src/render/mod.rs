@@ -33,6 +33,11 @@ use crate::render::context::{
 };
 use crate::rules::{Rule, RuleMatch};
 
+/// A budget for a message's markdown text that leaves room, under DingTalk's 20,000-byte body
+/// limit, for the JSON envelope, the title, keywords and @-mentions (`dingtalk` enforces the exact
+/// limit when it builds the body).
+pub const DEFAULT_MAX_TEXT_BYTES: usize = 18_000;
+
 /// A message ready for a robot: DingTalk markdown's title and text, and who to @.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Rendered {
