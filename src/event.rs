@@ -34,3 +34,68 @@ pub struct LogLine {
     /// When the line was read.
     pub read_at: SystemTime,
 }
+
+/// A rule's severity (`severity:` in a rule file); orders summaries, critical first.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Level {
+    /// Worth knowing.
+    Info,
+    /// Needs a look.
+    Warning,
+    /// Needs someone now.
+    Critical,
+}
+
+/// Who a message @-mentions (a rule's `at:`).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Mentions {
+    /// Mobiles to @.
+    pub mobiles: Vec<String>,
+    /// DingTalk user ids to @.
+    pub user_ids: Vec<String>,
+    /// @ everyone.
+    pub all: bool,
+}
+
+impl Mentions {
+    /// Adds `other`'s mentions, keeping each once, in first-seen order.
+    pub fn merge(&mut self, other: &Mentions) {
+        for mobile in &other.mobiles {
+            if !self.mobiles.contains(mobile) {
+                self.mobiles.push(mobile.clone());
+            }
+        }
+        for user_id in &other.user_ids {
+            if !self.user_ids.contains(user_id) {
+                self.user_ids.push(user_id.clone());
+            }
+        }
+        self.all |= other.all;
+    }
+
+    /// True when nobody is mentioned.
+    pub fn is_empty(&self) -> bool {
+        self.mobiles.is_empty() && self.user_ids.is_empty() && !self.all
+    }
+}
+
+impl Level {
+    /// The name used in rule files and messages: `info`, `warning` or `critical`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Level::Info => "info",
+            Level::Warning => "warning",
+            Level::Critical => "critical",
+        }
+    }
+
+    /// Parses a rule file's `severity:` value.
+    pub fn parse(name: &str) -> Option<Level> {
+        match name {
+            "info" => Some(Level::Info),
+            "warning" => Some(Level::Warning),
+            "critical" => Some(Level::Critical),
+            _ => None,
+        }
+    }
+}

@@ -12,6 +12,7 @@ pub mod dingtalk;
 pub mod dispatch;
 pub mod event;
 pub mod metrics;
+pub mod pipeline;
 pub mod render;
 pub mod rules;
 pub mod secret;

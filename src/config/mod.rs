@@ -11,17 +11,20 @@ pub mod env;
 pub mod load;
 pub mod pattern;
 pub mod raw;
+pub mod rules;
 pub mod span;
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use regex::Regex;
 
 pub use crate::config::diag::{Diagnostic, Diagnostics};
 pub use crate::config::load::load;
+use crate::config::span::{Node, Pos, Style};
+use crate::event::{Level, Mentions};
 use crate::secret::Secret;
 
 /// Where `dingtail run` looks for its config when `-c` is not given.
@@ -115,4 +118,97 @@ pub struct RobotConfig {
     pub linger: Duration,
     /// How long DingTalk blocks a robot that exceeded the limit.
     pub throttle_pause: Duration,
+}
+
+/// One validated rule from a rule file: regexes compiled, names of inputs and robots checked,
+/// templates still as text (`render` compiles them, and uses [`TemplateSpec::position`] to point
+/// at its errors).
+#[derive(Clone, Debug)]
+pub struct RuleSpec {
+    /// Unique across all rule files.
+    pub name: String,
+    /// The rule file.
+    pub file: PathBuf,
+    /// The line of the rule's entry in its file.
+    pub line: usize,
+    /// The inputs whose lines the rule sees (each one defined in the main config).
+    pub inputs: Vec<String>,
+    /// Any of these matching makes a line an alert (never empty).
+    pub patterns: Vec<Regex>,
+    /// Any of these matching takes the line back.
+    pub excludes: Vec<Regex>,
+    /// `severity:` (`warning` when not given).
+    pub level: Level,
+    /// The robots that get the alerts (each one defined in the main config).
+    pub robots: Vec<String>,
+    /// `at:`.
+    pub mentions: Mentions,
+    /// `title:`, a template.
+    pub title: Option<TemplateSpec>,
+    /// `template:`, a template.
+    pub template: Option<TemplateSpec>,
+    /// `summary:`, a template of the rule's heading in a summary.
+    pub summary: Option<TemplateSpec>,
+}
+
+impl RuleSpec {
+    /// The named capture groups of all the rule's patterns, each once, in pattern order.
+    pub fn capture_names(&self) -> Vec<String> {
+        let mut names: Vec<String> = Vec::new();
+        for pattern in &self.patterns {
+            for name in pattern.capture_names().flatten() {
+                if !names.iter().any(|n| n == name) {
+                    names.push(name.to_string());
+                }
+            }
+        }
+        names
+    }
+}
+
+/// The text of one template in a rule file, and where it stands there.
+#[derive(Clone, Debug)]
+pub struct TemplateSpec {
+    /// The template's source.
+    pub source: String,
+    /// The rule file.
+    pub file: PathBuf,
+    /// Where the value stands (None when the position index has no entry).
+    pub node: Option<Node>,
+}
+
+impl TemplateSpec {
+    /// The file position of the character at `offset` (in characters) of the template: exact for
+    /// one-line plain or quoted values without escapes, else the value's start (or its line).
+    pub fn position(&self, offset: usize) -> Pos {
+        let Some(node) = self.node else {
+            return Pos { line: 1, column: 1 };
+        };
+        let head: String = self.source.chars().take(offset).collect();
+        let n_newlines = head.matches('\n').count();
+        if self.source.contains('\n') {
+            // Block scalars (`|`, `>`) start on the line after their indicator; point at the
+            // line only.
+            let block = node.style == Style::Plain;
+            return Pos {
+                line: node.value.line + n_newlines + usize::from(block),
+                column: 0,
+            };
+        }
+        match node.style {
+            Style::Quoted => Pos {
+                line: node.value.line,
+                column: node.value.column + 1 + offset,
+            },
+            _ => Pos {
+                line: node.value.line,
+                column: node.value.column + offset,
+            },
+        }
+    }
+
+    /// The file the template is in.
+    pub fn file(&self) -> &Path {
+        &self.file
+    }
 }

@@ -114,3 +114,76 @@ pub struct RawRobot {
     /// How long DingTalk blocks a robot that exceeded the limit.
     pub throttle_pause: Option<String>,
 }
+
+/// One entry of a rule file (a rule file is a list of these). The key names are a contract with
+/// operators (issue 4): renaming one breaks every deployed rule file.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawRule {
+    /// Unique across all rule files.
+    pub name: String,
+    /// The input whose lines the rule sees (or `inputs`).
+    pub input: Option<String>,
+    /// Several inputs.
+    pub inputs: Option<Vec<String>>,
+    /// A regex, or a list of regexes of which any may match.
+    #[serde(rename = "match")]
+    pub matches: Option<OneOrMany>,
+    /// A regex, or a list: a line matching any of them is not an alert.
+    pub exclude: Option<OneOrMany>,
+    /// `info`, `warning` or `critical`.
+    pub severity: Option<String>,
+    /// The robot that gets the alerts (or `robots`).
+    pub robot: Option<String>,
+    /// Several robots.
+    pub robots: Option<Vec<String>>,
+    /// Template of a message's title.
+    pub title: Option<String>,
+    /// Template of one event's text in a message.
+    pub template: Option<String>,
+    /// Template of the rule's heading in a summary (count, first_seen, last_seen, …).
+    pub summary: Option<String>,
+    /// Who to @-mention.
+    pub at: Option<RawAt>,
+}
+
+/// A rule's `at:`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawAt {
+    /// Mobile numbers (quoted or not).
+    #[serde(default)]
+    pub mobiles: Vec<Scalar>,
+    /// DingTalk user ids.
+    #[serde(default)]
+    pub user_ids: Vec<Scalar>,
+    /// @ everyone.
+    #[serde(default)]
+    pub all: bool,
+}
+
+/// A string or a number written without quotes (`13800000000`).
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+pub enum Scalar {
+    /// Written as a number.
+    Int(u64),
+    /// Written as a string.
+    Text(String),
+}
+
+impl Scalar {
+    /// The value as text.
+    pub fn text(&self) -> String {
+        match self {
+            Scalar::Int(n) => n.to_string(),
+            Scalar::Text(text) => text.clone(),
+        }
+    }
+}
+
+/// The keys a rule may have, for "did you mean" and for pointing at a key with a bad value.
+pub const RULE_KEYS: &[&str] = &[
+    "name", "input", "inputs", "match", "exclude", "severity", "robot", "robots", "title",
+    "template", "summary", "at",
+];

@@ -8,52 +8,11 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::SystemTime;
 
+// Re-exported from `event`, where they live so that `rules` need not import `dispatch`.
+pub use crate::event::{Level, Mentions};
+
 /// How many distinct samples a rule keeps per batch.
 pub const MAX_SAMPLES: usize = 5;
-
-/// Ordering of alerts in a summary: critical first.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub enum Level {
-    /// Worth knowing.
-    Info,
-    /// Needs a look.
-    Warning,
-    /// Needs someone now.
-    Critical,
-}
-
-/// Who a message @-mentions.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct Mentions {
-    /// Mobiles to @.
-    pub mobiles: Vec<String>,
-    /// DingTalk user ids to @.
-    pub user_ids: Vec<String>,
-    /// @ everyone.
-    pub all: bool,
-}
-
-impl Mentions {
-    /// Adds `other`'s mentions, keeping each once, in first-seen order.
-    pub fn merge(&mut self, other: &Mentions) {
-        for mobile in &other.mobiles {
-            if !self.mobiles.contains(mobile) {
-                self.mobiles.push(mobile.clone());
-            }
-        }
-        for user_id in &other.user_ids {
-            if !self.user_ids.contains(user_id) {
-                self.user_ids.push(user_id.clone());
-            }
-        }
-        self.all |= other.all;
-    }
-
-    /// True when nobody is mentioned.
-    pub fn is_empty(&self) -> bool {
-        self.mobiles.is_empty() && self.user_ids.is_empty() && !self.all
-    }
-}
 
 /// One kept example of a rule's matches, already rendered with the rule's templates.
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -1,1 +1,340 @@
 //! Matching: which rules fire for a line, and with which captures. No I/O (issue 4).
+//!
+//! A [`RuleSet`] holds the rules of one input and answers for a line in one pass, whatever the
+//! number of rules: a `RegexSet` over every rule's `match` patterns says which rules hit, and only
+//! those rules pay for their excludes and captures. In front of it, a combined candidate regex
+//! ([`matcher::Candidates`]) rejects the lines that match nothing (most of a log) in one scan, and
+//! [`RuleSet::scan_buffer`] runs it over whole buffers of lines, so that `dingtail test` over a
+//! big file checks only the lines that hold a candidate (issue 7).
+//!
+//! The two paths agree by construction: `scan_buffer` reports exactly the lines for which
+//! [`RuleSet::matches`] finds something (the unit tests compare them line by line).
+
+pub mod matcher;
+pub mod rule;
+
+use regex::{RegexSet, RegexSetBuilder};
+
+use crate::rules::matcher::Candidates;
+pub use crate::rules::rule::Rule;
+
+/// Size limit of a rule set's `RegexSet`: far above what hundreds of log rules need.
+const SET_SIZE_LIMIT: usize = 256 << 20;
+
+/// One rule that matched a line.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RuleMatch {
+    /// Index of the rule in [`RuleSet::rules`].
+    pub rule: usize,
+    /// The named captures that took part in the match, in pattern order (from the first of the
+    /// rule's patterns that matched).
+    pub captures: Vec<(String, String)>,
+}
+
+/// The rules of one input, compiled for one-pass matching.
+#[derive(Clone, Debug)]
+pub struct RuleSet {
+    input: String,
+    rules: Vec<Rule>,
+    set: RegexSet,
+    /// For each pattern of `set`: the rule it belongs to and its index among the rule's patterns.
+    owners: Vec<(usize, usize)>,
+    candidates: Option<Candidates>,
+}
+
+impl RuleSet {
+    /// Compiles the rules of `input`.
+    ///
+    /// # Errors
+    /// The patterns together are too big for one regex set (a message naming the input).
+    pub fn new(input: &str, rules: Vec<Rule>) -> Result<RuleSet, String> {
+        let mut patterns: Vec<&str> = Vec::new();
+        let mut owners = Vec::new();
+        for (i, rule) in rules.iter().enumerate() {
+            for (j, pattern) in rule.patterns().iter().enumerate() {
+                patterns.push(pattern.as_str());
+                owners.push((i, j));
+            }
+        }
+        let set = RegexSetBuilder::new(&patterns)
+            .size_limit(SET_SIZE_LIMIT)
+            .dfa_size_limit(SET_SIZE_LIMIT)
+            .build()
+            .map_err(|err| {
+                format!(
+                    "the rules of input `{input}` do not fit in one regex set: {}",
+                    err.to_string().lines().last().unwrap_or_default()
+                )
+            })?;
+        let candidates = Candidates::new(patterns.iter().copied());
+        Ok(RuleSet {
+            input: input.to_string(),
+            rules,
+            set,
+            owners,
+            candidates,
+        })
+    }
+
+    /// The input whose rules these are.
+    pub fn input(&self) -> &str {
+        &self.input
+    }
+
+    /// The rules, in file order.
+    pub fn rules(&self) -> &[Rule] {
+        &self.rules
+    }
+
+    /// True when the set holds no rule.
+    pub fn is_empty(&self) -> bool {
+        self.rules.is_empty()
+    }
+
+    /// Every rule that matches `line` (each at most once), with its named captures; `out` is
+    /// cleared first and reused.
+    pub fn matches(&self, line: &str, out: &mut Vec<RuleMatch>) {
+        out.clear();
+        if self.rules.is_empty() {
+            return;
+        }
+        if let Some(candidates) = &self.candidates {
+            if !candidates.is_match(line) {
+                return;
+            }
+        }
+        let hits = self.set.matches(line);
+        if !hits.matched_any() {
+            return;
+        }
+        let mut last_rule = None;
+        for pattern in hits.iter() {
+            let Some(&(i, j)) = self.owners.get(pattern) else {
+                continue;
+            };
+            // A rule's patterns are contiguous in the set: the first hit of a rule decides.
+            if last_rule == Some(i) {
+                continue;
+            }
+            last_rule = Some(i);
+            let Some(rule) = self.rules.get(i) else {
+                continue;
+            };
+            if rule.is_excluded(line) {
+                continue;
+            }
+            let mut captures = Vec::new();
+            if let Some(regex) = rule.patterns().get(j) {
+                if let Some(found) = regex.captures(line) {
+                    for name in regex.capture_names().flatten() {
+                        if let Some(group) = found.name(name) {
+                            captures.push((name.to_string(), group.as_str().to_string()));
+                        }
+                    }
+                }
+            }
+            out.push(RuleMatch { rule: i, captures });
+        }
+    }
+
+    /// Scans `buf`, a run of whole lines (`\n`-terminated; the last one may lack its `\n`), and
+    /// calls `on_match(offset, line, matches)` for every line that matches a rule, in order.
+    /// `offset` is the line's start in `buf`; `line` excludes its `\n` and a `\r` before it.
+    ///
+    /// Only lines holding a candidate are checked exactly; a buffer that is not valid UTF-8 is
+    /// checked line by line (decoded lossily, as the tailer does), so that no line is missed.
+    pub fn scan_buffer(
+        &self,
+        buf: &[u8],
+        out: &mut Vec<RuleMatch>,
+        mut on_match: impl FnMut(usize, &str, &[RuleMatch]),
+    ) {
+        if self.rules.is_empty() {
+            return;
+        }
+        let mut check = |start: usize, end: usize, out: &mut Vec<RuleMatch>| {
+            let Some(bytes) = buf.get(start..end) else {
+                return;
+            };
+            let bytes = bytes.strip_suffix(b"\r").unwrap_or(bytes);
+            let line = String::from_utf8_lossy(bytes);
+            self.matches(&line, out);
+            if !out.is_empty() {
+                on_match(start, &line, out);
+            }
+        };
+        match &self.candidates {
+            Some(candidates) if std::str::from_utf8(buf).is_ok() => {
+                let mut at = 0;
+                while at < buf.len() {
+                    let Some((start, end)) = candidates.next_line(buf, at) else {
+                        break;
+                    };
+                    check(start, end, out);
+                    at = end + 1;
+                }
+            }
+            _ => {
+                let mut start = 0;
+                while start < buf.len() {
+                    let end = buf
+                        .get(start..)
+                        .and_then(|rest| memchr::memchr(b'\n', rest))
+                        .map_or(buf.len(), |i| start + i);
+                    check(start, end, out);
+                    start = end + 1;
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::PathBuf;
+
+    use crate::config::RuleSpec;
+    use crate::event::{Level, Mentions};
+    use crate::rules::{Rule, RuleMatch, RuleSet};
+
+    fn rule(name: &str, patterns: &[&str], excludes: &[&str]) -> Rule {
+        Rule::new(&RuleSpec {
+            name: name.into(),
+            file: PathBuf::from("/r.yaml"),
+            line: 1,
+            inputs: vec!["app".into()],
+            patterns: patterns
+                .iter()
+                .map(|p| regex::Regex::new(p).unwrap())
+                .collect(),
+            excludes: excludes
+                .iter()
+                .map(|p| regex::Regex::new(p).unwrap())
+                .collect(),
+            level: Level::Warning,
+            robots: vec!["ops".into()],
+            mentions: Mentions::default(),
+            title: None,
+            template: None,
+            summary: None,
+        })
+    }
+
+    fn set() -> RuleSet {
+        RuleSet::new(
+            "app",
+            vec![
+                rule("5xx", &[r#"" (?P<status>5\d\d) "#], &["GET /healthz"]),
+                rule("error", &["ERROR", r"FATAL (?P<what>\w+)"], &[]),
+                rule("anchored", &[r"^panic: (?P<msg>.*)$"], &[]),
+                rule("any-digit", &[r"(?P<d>\d)"], &[]),
+            ],
+        )
+        .unwrap()
+    }
+
+    fn names(set: &RuleSet, line: &str) -> Vec<(String, Vec<(String, String)>)> {
+        let mut out = vec![RuleMatch {
+            rule: 99,
+            captures: vec![],
+        }];
+        set.matches(line, &mut out);
+        out.iter()
+            .map(|m| (set.rules()[m.rule].name().to_string(), m.captures.clone()))
+            .collect()
+    }
+
+    fn pair(name: &str, value: &str) -> (String, String) {
+        (name.to_string(), value.to_string())
+    }
+
+    #[test]
+    fn every_matching_rule_once_with_its_captures() {
+        let set = set();
+        assert_eq!(
+            names(
+                &set,
+                r#"1.2.3.4 "GET / HTTP/1.1" 502 17 ERROR FATAL oops ERROR"#
+            ),
+            vec![
+                ("5xx".to_string(), vec![pair("status", "502")]),
+                ("error".to_string(), vec![]),
+                ("any-digit".to_string(), vec![pair("d", "1")]),
+            ]
+        );
+        assert_eq!(
+            names(&set, "FATAL disk"),
+            vec![("error".to_string(), vec![pair("what", "disk")])],
+            "captures come from the first pattern of the rule that matched"
+        );
+        assert_eq!(
+            names(&set, "panic: nil map"),
+            vec![("anchored".to_string(), vec![pair("msg", "nil map")])]
+        );
+        assert!(names(&set, "all is well").is_empty(), "out is cleared");
+    }
+
+    #[test]
+    fn excludes_only_take_back_their_own_rule() {
+        let set = set();
+        let hits = names(&set, r#""GET /healthz HTTP/1.1" 503 0"#);
+        let rules: Vec<&str> = hits.iter().map(|h| h.0.as_str()).collect();
+        assert_eq!(rules, ["any-digit"]);
+    }
+
+    /// `scan_buffer` and `matches` line by line must agree on every line, whatever the chunking.
+    #[test]
+    fn scan_buffer_agrees_with_matching_line_by_line() {
+        let set = RuleSet::new(
+            "app",
+            vec![
+                rule("5xx", &[r#"" (?P<status>5\d\d) "#], &["GET /healthz"]),
+                rule("error", &[r"\bERROR\b", r"FATAL (?P<what>\w+)"], &[]),
+                rule("anchored", &[r"^panic: (?P<msg>.*)$"], &[]),
+                rule("spaces", &[r"a\s+b"], &[]),
+                rule("ends", &[r"done$"], &[]),
+            ],
+        )
+        .unwrap();
+        let log = "ok\r\n\"GET / HTTP/1.1\" 500 1\n\"GET /healthz HTTP/1.1\" 503 0\nnoERRORhere\n\
+                   an ERROR\npanic: x\n xpanic: y\nfoo a\nb bar\na   b\njob done\r\nFATAL é\n\
+                   café ERROR\nlast panic: no";
+        let expected: Vec<(usize, String)> = {
+            let mut out = Vec::new();
+            let mut offset = 0;
+            let mut matches = Vec::new();
+            for line in log.split('\n') {
+                let text = line.strip_suffix('\r').unwrap_or(line);
+                set.matches(text, &mut matches);
+                if !matches.is_empty() {
+                    out.push((offset, text.to_string()));
+                }
+                offset += line.len() + 1;
+            }
+            out
+        };
+        assert_eq!(expected.len(), 7, "{expected:#?}");
+        let mut got = Vec::new();
+        let mut matches = Vec::new();
+        set.scan_buffer(log.as_bytes(), &mut matches, |offset, line, found| {
+            assert!(!found.is_empty());
+            got.push((offset, line.to_string()));
+        });
+        assert_eq!(got, expected);
+        // Invalid UTF-8 takes the line-by-line path and still finds the lines.
+        let mut bytes = log.as_bytes().to_vec();
+        bytes.splice(0..0, b"\xff\xfe junk\n".iter().copied());
+        let mut n_found = 0;
+        set.scan_buffer(&bytes, &mut matches, |_, _, _| n_found += 1);
+        assert_eq!(n_found, expected.len());
+    }
+
+    #[test]
+    fn an_empty_set_matches_nothing() {
+        let set = RuleSet::new("app", vec![]).unwrap();
+        let mut out = Vec::new();
+        set.matches("anything", &mut out);
+        assert!(out.is_empty());
+        set.scan_buffer(b"a\nb\n", &mut out, |_, _, _| panic!("no rules, no match"));
+    }
+}

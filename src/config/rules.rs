@@ -1,0 +1,830 @@
+//! Reads the rule files (every file matched by the main config's `rules:` globs, or the files
+//! given to `dingtail test --rules`) and turns each entry into a validated [`RuleSpec`], or into
+//! [`Diagnostic`]s that name the file, line, column and rule.
+//!
+//! A rule file is a YAML list. It is parsed once into a `serde_yaml::Value` and each entry is then
+//! deserialized on its own, so that one bad rule does not hide the problems of the next ones: all
+//! problems of all files come back together. Positions come from `Spans` (built from the same
+//! text); a regex error points at the character inside the pattern.
+//!
+//! Templates are only carried here as text with their position ([`TemplateSpec`]); `render`
+//! compiles them and reports their errors, because only it knows the template language.
+//!
+//! A glob that matches no file is a warning (an empty `rules.d/` is a normal state while a
+//! deployment is being set up), while a path without wildcards that does not exist is an error
+//! (it is almost certainly a typo).
+
+use std::collections::BTreeMap;
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use regex::Regex;
+use serde::Deserialize;
+
+use crate::config::diag::{did_you_mean, from_serde_message};
+use crate::config::pattern::compile;
+use crate::config::raw::{OneOrMany, RULE_KEYS, RawAt, RawRule};
+use crate::config::span::{Seg, Spans};
+use crate::config::{Config, Diagnostic, Diagnostics, RuleSpec, TemplateSpec};
+use crate::event::{Level, Mentions};
+use crate::yaml_path;
+
+/// Where the rules come from.
+#[derive(Clone, Debug)]
+pub enum RuleSource {
+    /// The main config's `rules:` globs (`run`, `check`, reload).
+    Globs,
+    /// These files instead (`dingtail test --rules`).
+    Files(Vec<PathBuf>),
+}
+
+/// What loading the rule files found: the valid rules, the files read, and every problem.
+#[derive(Clone, Debug, Default)]
+pub struct RuleFiles {
+    /// The rules that are valid, in file order.
+    pub specs: Vec<RuleSpec>,
+    /// Every rule file read (for the reload watcher), sorted and deduplicated.
+    pub files: Vec<PathBuf>,
+    /// Problems that do not stop the load (a glob matching no file).
+    pub warnings: Vec<Diagnostic>,
+    /// Problems that make the load invalid.
+    pub errors: Diagnostics,
+}
+
+/// Reads and validates the rule files of `config` (or the files of `source`) against the inputs
+/// and robots `config` defines.
+pub fn load(config: &Config, source: &RuleSource) -> RuleFiles {
+    let mut found = RuleFiles::default();
+    match source {
+        RuleSource::Globs => {
+            for glob in &config.rule_globs {
+                match expand_glob(glob) {
+                    Ok(paths) if paths.is_empty() && has_wildcards(glob) => {
+                        found.warnings.push(Diagnostic::at(
+                            &config.source,
+                            0,
+                            0,
+                            format!("rule glob `{glob}` matches no file"),
+                        ));
+                    }
+                    Ok(paths) if paths.is_empty() => {
+                        found.errors.push(Diagnostic::at(
+                            Path::new(glob),
+                            0,
+                            0,
+                            "rule file does not exist (named in `rules:` of the main config)",
+                        ));
+                    }
+                    Ok(paths) => found.files.extend(paths),
+                    Err(message) => found.errors.push(Diagnostic::at(
+                        &config.source,
+                        0,
+                        0,
+                        format!("rule glob `{glob}`: {message}"),
+                    )),
+                }
+            }
+        }
+        RuleSource::Files(paths) => found.files.extend(paths.iter().cloned()),
+    }
+    found.files.sort();
+    found.files.dedup();
+    let mut names: BTreeMap<String, (PathBuf, usize)> = BTreeMap::new();
+    for file in found.files.clone() {
+        let text = match fs::read_to_string(&file) {
+            Ok(text) => text,
+            Err(err) => {
+                found.errors.push(Diagnostic::at(
+                    &file,
+                    0,
+                    0,
+                    format!("cannot read rule file: {err}"),
+                ));
+                continue;
+            }
+        };
+        let mut file_loader = FileLoader {
+            config,
+            file: &file,
+            spans: Spans::default(),
+            diags: Diagnostics::default(),
+        };
+        for (i, spec) in file_loader.parse(&text) {
+            match names.get(&spec.name) {
+                Some((first_file, first_line)) => {
+                    let pos = file_loader.spans.value(&yaml_path![i, "name"]);
+                    file_loader.diags.push(
+                        Diagnostic::at(
+                            &file,
+                            pos.line,
+                            pos.column,
+                            format!(
+                                "duplicate rule name: already defined at {}:{first_line}",
+                                first_file.display()
+                            ),
+                        )
+                        .with_rule(&spec.name),
+                    );
+                }
+                None => {
+                    names.insert(spec.name.clone(), (file.clone(), spec.line));
+                    found.specs.push(spec);
+                }
+            }
+        }
+        found.errors.0.extend(file_loader.diags.0);
+    }
+    found
+}
+
+/// The validation of one rule file.
+struct FileLoader<'a> {
+    config: &'a Config,
+    file: &'a Path,
+    spans: Spans,
+    diags: Diagnostics,
+}
+
+impl FileLoader<'_> {
+    /// The valid rules of `text` with their index in the file; problems go to `self.diags`.
+    fn parse(&mut self, text: &str) -> Vec<(usize, RuleSpec)> {
+        self.spans = match Spans::parse(text) {
+            Ok(spans) => spans,
+            Err(err) => {
+                self.diags.push(Diagnostic::at(
+                    self.file,
+                    err.pos.line,
+                    err.pos.column,
+                    format!("YAML syntax error: {}", err.message),
+                ));
+                return Vec::new();
+            }
+        };
+        let document: serde_yaml::Value = match serde_yaml::from_str(text) {
+            Ok(document) => document,
+            Err(err) => {
+                let (line, column) = err.location().map_or((0, 0), |l| (l.line(), l.column()));
+                self.diags.push(Diagnostic::at(
+                    self.file,
+                    line,
+                    column,
+                    format!("YAML error: {}", from_serde_message(&err.to_string()).0),
+                ));
+                return Vec::new();
+            }
+        };
+        let entries = match document {
+            serde_yaml::Value::Null => Vec::new(),
+            serde_yaml::Value::Sequence(entries) => entries,
+            _ => {
+                let pos = self.spans.value(&[]);
+                self.diags.push(Diagnostic::at(
+                    self.file,
+                    pos.line,
+                    pos.column,
+                    "a rule file holds a list of rules (each entry starting with `- name:`)",
+                ));
+                return Vec::new();
+            }
+        };
+        entries
+            .iter()
+            .enumerate()
+            .filter_map(|(i, entry)| Some((i, self.entry(i, entry)?)))
+            .collect()
+    }
+
+    /// Deserializes and validates entry `i`.
+    fn entry(&mut self, i: usize, entry: &serde_yaml::Value) -> Option<RuleSpec> {
+        let name_hint = entry
+            .get("name")
+            .and_then(serde_yaml::Value::as_str)
+            .map(str::to_string);
+        if !entry.is_mapping() {
+            self.error(
+                &yaml_path![i],
+                name_hint.as_deref(),
+                "a rule is a mapping with `name`, `input`, `match`, `robot`, …",
+            );
+            return None;
+        }
+        let raw = match RawRule::deserialize(entry) {
+            Ok(raw) => raw,
+            Err(err) => {
+                self.serde_error(i, entry, name_hint.as_deref(), &err.to_string());
+                return None;
+            }
+        };
+        self.validate(i, raw)
+    }
+
+    /// Points a serde error at the key it concerns.
+    fn serde_error(&mut self, i: usize, entry: &serde_yaml::Value, rule: Option<&str>, err: &str) {
+        let (message, hint) = from_serde_message(err);
+        if let Some((_, rest)) = message.split_once("unknown field `") {
+            let key = rest.split('`').next().unwrap_or_default();
+            let mut diagnostic =
+                self.diagnostic_key(&yaml_path![i, key], rule, format!("unknown key `{key}`"));
+            if let Some(hint) = hint {
+                diagnostic = diagnostic.with_hint(hint);
+            }
+            self.diags.push(diagnostic);
+            return;
+        }
+        if let Some((_, rest)) = message.split_once("missing field `") {
+            let key = rest.split('`').next().unwrap_or_default();
+            self.error(&yaml_path![i], rule, format!("missing key `{key}`"));
+            return;
+        }
+        // A value of the wrong type: find the key whose value does not fit.
+        let bad_key = RULE_KEYS.iter().find(|key| {
+            entry
+                .get(**key)
+                .is_some_and(|value| !value_fits(key, value))
+        });
+        match bad_key {
+            Some(key) => {
+                let expected = expected_type(key);
+                self.error_value(
+                    &yaml_path![i, *key],
+                    rule,
+                    format!("`{key}` must be {expected}"),
+                );
+            }
+            None => self.error(&yaml_path![i], rule, message),
+        }
+    }
+
+    fn validate(&mut self, i: usize, raw: RawRule) -> Option<RuleSpec> {
+        let rule = raw.name.clone();
+        let mut ok = true;
+        if rule.trim().is_empty() {
+            self.error_value(
+                &yaml_path![i, "name"],
+                None,
+                "a rule's `name` may not be empty",
+            );
+            ok = false;
+        }
+        let inputs = self.names(
+            i,
+            &rule,
+            ("input", raw.input.as_ref()),
+            ("inputs", raw.inputs.as_ref()),
+            Kind::Input,
+        );
+        let robots = self.names(
+            i,
+            &rule,
+            ("robot", raw.robot.as_ref()),
+            ("robots", raw.robots.as_ref()),
+            Kind::Robot,
+        );
+        let patterns = match &raw.matches {
+            Some(matches) => self.patterns(i, &rule, "match", matches),
+            None => {
+                self.error(&yaml_path![i], Some(&rule), "missing key `match`");
+                None
+            }
+        };
+        if raw.matches.as_ref().is_some_and(|m| m.to_vec().is_empty()) {
+            self.error(
+                &yaml_path![i, "match"],
+                Some(&rule),
+                "`match` needs at least one regex",
+            );
+            ok = false;
+        }
+        let excludes = match &raw.exclude {
+            Some(exclude) => self.patterns(i, &rule, "exclude", exclude),
+            None => Some(Vec::new()),
+        };
+        let level = match raw.severity.as_deref() {
+            None => Level::Warning,
+            Some(name) => match Level::parse(name) {
+                Some(level) => level,
+                None => {
+                    let mut diagnostic = self.diagnostic_value(
+                        &yaml_path![i, "severity"],
+                        Some(&rule),
+                        format!("`severity` must be info, warning or critical, not `{name}`"),
+                    );
+                    if let Some(best) = did_you_mean(name, ["info", "warning", "critical"]) {
+                        diagnostic = diagnostic.with_hint(format!("did you mean `{best}`?"));
+                    }
+                    self.diags.push(diagnostic);
+                    ok = false;
+                    Level::Warning
+                }
+            },
+        };
+        let mentions = raw.at.as_ref().map(mentions).unwrap_or_default();
+        let template = |key: &str, source: &Option<String>| {
+            source.as_ref().map(|source| TemplateSpec {
+                source: source.clone(),
+                file: self.file.to_path_buf(),
+                node: self.spans.node(&yaml_path![i, key]),
+            })
+        };
+        let title = template("title", &raw.title);
+        let text = template("template", &raw.template);
+        let summary = template("summary", &raw.summary);
+        let line = self.spans.value(&yaml_path![i]).line;
+        if !ok {
+            return None;
+        }
+        Some(RuleSpec {
+            name: rule,
+            file: self.file.to_path_buf(),
+            line,
+            inputs: inputs?,
+            patterns: patterns?,
+            excludes: excludes?,
+            level,
+            robots: robots?,
+            mentions,
+            title,
+            template: text,
+            summary,
+        })
+    }
+
+    /// `input`/`inputs` (or `robot`/`robots`): exactly one of the two, every name defined.
+    fn names(
+        &mut self,
+        i: usize,
+        rule: &str,
+        one: (&str, Option<&String>),
+        many: (&str, Option<&Vec<String>>),
+        kind: Kind,
+    ) -> Option<Vec<String>> {
+        let (list, key, is_list) = match (one.1, many.1) {
+            (Some(_), Some(_)) => {
+                self.error(
+                    &yaml_path![i, many.0],
+                    Some(rule),
+                    format!("give either `{}` or `{}`, not both", one.0, many.0),
+                );
+                return None;
+            }
+            (None, None) => {
+                self.error(
+                    &yaml_path![i],
+                    Some(rule),
+                    format!("missing key `{}` (or `{}`)", one.0, many.0),
+                );
+                return None;
+            }
+            (Some(name), None) => (vec![name.clone()], one.0, false),
+            (None, Some(names)) if names.is_empty() => {
+                self.error(
+                    &yaml_path![i, many.0],
+                    Some(rule),
+                    format!("`{}` needs at least one name", many.0),
+                );
+                return None;
+            }
+            (None, Some(names)) => (names.clone(), many.0, true),
+        };
+        let defined: Vec<&str> = match kind {
+            Kind::Input => self.config.inputs.keys().map(String::as_str).collect(),
+            Kind::Robot => self.config.robots.keys().map(String::as_str).collect(),
+        };
+        let mut ok = true;
+        for (j, name) in list.iter().enumerate() {
+            if defined.contains(&name.as_str()) {
+                continue;
+            }
+            ok = false;
+            let path = if is_list {
+                yaml_path![i, key, j].to_vec()
+            } else {
+                yaml_path![i, key].to_vec()
+            };
+            let what = match kind {
+                Kind::Input => "input",
+                Kind::Robot => "robot",
+            };
+            let known = if defined.is_empty() {
+                format!("the main config defines no {what}s")
+            } else {
+                format!("{what}s defined: {}", defined.join(", "))
+            };
+            let mut diagnostic = self.diagnostic_value(
+                &path,
+                Some(rule),
+                format!("unknown {what} `{name}` ({known})"),
+            );
+            if let Some(best) = did_you_mean(name, defined.iter().copied()) {
+                diagnostic = diagnostic.with_hint(format!("did you mean `{best}`?"));
+            }
+            self.diags.push(diagnostic);
+        }
+        ok.then_some(list)
+    }
+
+    /// Compiles `match` or `exclude`; every bad regex is reported at its character.
+    fn patterns(&mut self, i: usize, rule: &str, key: &str, raw: &OneOrMany) -> Option<Vec<Regex>> {
+        let mut regexes = Vec::new();
+        let mut ok = true;
+        for (j, pattern) in raw.to_vec().iter().enumerate() {
+            let path = if raw.is_list() {
+                yaml_path![i, key, j].to_vec()
+            } else {
+                yaml_path![i, key].to_vec()
+            };
+            match compile(pattern) {
+                Ok(regex) => regexes.push(regex),
+                Err(err) => {
+                    ok = false;
+                    let pos = self.spans.inside_value(&path, err.offset);
+                    self.diags.push(
+                        Diagnostic::at(
+                            self.file,
+                            pos.line,
+                            pos.column,
+                            format!("{key}: {}", err.message),
+                        )
+                        .with_rule(rule),
+                    );
+                }
+            }
+        }
+        ok.then_some(regexes)
+    }
+
+    fn diagnostic_key(
+        &self,
+        path: &[Seg],
+        rule: Option<&str>,
+        message: impl Into<String>,
+    ) -> Diagnostic {
+        let pos = self.spans.key_or_value(path);
+        with_rule(
+            Diagnostic::at(self.file, pos.line, pos.column, message),
+            rule,
+        )
+    }
+
+    fn diagnostic_value(
+        &self,
+        path: &[Seg],
+        rule: Option<&str>,
+        message: impl Into<String>,
+    ) -> Diagnostic {
+        let pos = self.spans.value(path);
+        with_rule(
+            Diagnostic::at(self.file, pos.line, pos.column, message),
+            rule,
+        )
+    }
+
+    fn error(&mut self, path: &[Seg], rule: Option<&str>, message: impl Into<String>) {
+        let diagnostic = self.diagnostic_key(path, rule, message);
+        self.diags.push(diagnostic);
+    }
+
+    fn error_value(&mut self, path: &[Seg], rule: Option<&str>, message: impl Into<String>) {
+        let diagnostic = self.diagnostic_value(path, rule, message);
+        self.diags.push(diagnostic);
+    }
+}
+
+#[derive(Clone, Copy)]
+enum Kind {
+    Input,
+    Robot,
+}
+
+fn with_rule(diagnostic: Diagnostic, rule: Option<&str>) -> Diagnostic {
+    match rule {
+        Some(rule) if !rule.is_empty() => diagnostic.with_rule(rule),
+        _ => diagnostic,
+    }
+}
+
+fn mentions(at: &RawAt) -> Mentions {
+    Mentions {
+        mobiles: at.mobiles.iter().map(|m| m.text()).collect(),
+        user_ids: at.user_ids.iter().map(|u| u.text()).collect(),
+        all: at.all,
+    }
+}
+
+/// True when `value` deserializes as the type of rule key `key`.
+fn value_fits(key: &str, value: &serde_yaml::Value) -> bool {
+    match key {
+        "inputs" | "robots" => Vec::<String>::deserialize(value).is_ok(),
+        "match" | "exclude" => OneOrMany::deserialize(value).is_ok(),
+        "at" => RawAt::deserialize(value).is_ok(),
+        _ => String::deserialize(value).is_ok(),
+    }
+}
+
+fn expected_type(key: &str) -> &'static str {
+    match key {
+        "inputs" | "robots" => "a list of names",
+        "match" | "exclude" => "a regex or a list of regexes",
+        "at" => "a mapping with `mobiles`, `user_ids` and `all`",
+        _ => "a string",
+    }
+}
+
+/// True when `glob` has a wildcard (`*`, `?`, `[`, `{`).
+pub fn has_wildcards(glob: &str) -> bool {
+    glob.contains(['*', '?', '[', '{'])
+}
+
+/// The regular files matching the absolute `glob` now, sorted. `*` does not cross `/`; `**`
+/// does. A glob without wildcards gives its path if it is a file.
+///
+/// # Errors
+/// The glob does not parse.
+pub fn expand_glob(glob: &str) -> Result<Vec<PathBuf>, String> {
+    let path = Path::new(glob);
+    if !has_wildcards(glob) {
+        return Ok(if path.is_file() {
+            vec![path.to_path_buf()]
+        } else {
+            Vec::new()
+        });
+    }
+    let matcher = globset::GlobBuilder::new(glob)
+        .literal_separator(true)
+        .build()
+        .map_err(|err| err.kind().to_string())?
+        .compile_matcher();
+    // Walk from the longest directory prefix without wildcards.
+    let mut base = PathBuf::new();
+    let mut n_rest = 0usize;
+    let mut in_rest = false;
+    for component in path.components() {
+        let text = component.as_os_str().to_string_lossy();
+        if in_rest || has_wildcards(&text) {
+            in_rest = true;
+            n_rest += 1;
+        } else {
+            base.push(component);
+        }
+    }
+    let max_depth = if glob.contains("**") { 32 } else { n_rest };
+    let mut found = Vec::new();
+    walk(&base, max_depth, &matcher, &mut found);
+    found.sort();
+    Ok(found)
+}
+
+fn walk(dir: &Path, depth: usize, matcher: &globset::GlobMatcher, found: &mut Vec<PathBuf>) {
+    if depth == 0 {
+        return;
+    }
+    let Ok(entries) = fs::read_dir(dir) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let path = entry.path();
+        if path.is_dir() {
+            walk(&path, depth - 1, matcher, found);
+        } else if path.is_file() && matcher.is_match(&path) {
+            found.push(path);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+    use std::fs;
+    use std::path::{Path, PathBuf};
+
+    use crate::config::rules::{RuleFiles, RuleSource, expand_glob, load};
+    use crate::config::{Config, InputConfig, RobotConfig, StartAt, Webhook};
+    use crate::event::Level;
+
+    fn config(dir: &Path, globs: &[&str]) -> Config {
+        let input = |name: &str| InputConfig {
+            name: name.into(),
+            paths: vec!["/var/log/x.log".into()],
+            exclude: vec![],
+            start_at: StartAt::End,
+            poll_interval: std::time::Duration::from_secs(1),
+            max_line_bytes: 65_536,
+            multiline: None,
+        };
+        let robot = |name: &str| RobotConfig {
+            name: name.into(),
+            webhook: Webhook::Stdout,
+            secret: None,
+            keywords: vec![],
+            per_minute: 20,
+            window: std::time::Duration::from_secs(60),
+            linger: std::time::Duration::ZERO,
+            throttle_pause: std::time::Duration::from_secs(600),
+        };
+        Config {
+            source: dir.join("dingtail.yaml"),
+            state_dir: dir.join("state"),
+            inputs: BTreeMap::from([
+                ("nginx".into(), input("nginx")),
+                ("app".into(), input("app")),
+            ]),
+            robots: BTreeMap::from([("ops".into(), robot("ops")), ("dba".into(), robot("dba"))]),
+            rule_globs: globs
+                .iter()
+                .map(|g| dir.join(g).to_string_lossy().into_owned())
+                .collect(),
+            listen: None,
+            host: "web-1".into(),
+        }
+    }
+
+    fn load_files(files: &[(&str, &str)]) -> (tempfile::TempDir, RuleFiles) {
+        let dir = tempfile::tempdir().unwrap();
+        for (name, text) in files {
+            let path = dir.path().join(name);
+            fs::create_dir_all(path.parent().unwrap()).unwrap();
+            fs::write(path, text).unwrap();
+        }
+        let found = load(&config(dir.path(), &["rules.d/*.yaml"]), &RuleSource::Globs);
+        (dir, found)
+    }
+
+    fn errors(found: &RuleFiles) -> Vec<String> {
+        found
+            .errors
+            .iter()
+            .map(|d| {
+                // Keep the file names only.
+                let dir = format!("{}/", d.file.parent().unwrap().display());
+                d.to_string().replace(&dir, "")
+            })
+            .collect()
+    }
+
+    const GOOD: &str = r#"
+- name: nginx-5xx
+  input: nginx
+  match: '" (?P<status>5\d\d) (?P<bytes>\d+)'
+  exclude: 'GET /healthz'
+  severity: critical
+  robot: ops
+  title: 'nginx {{ status }}'
+  template: '`{{ file }}` {{ line }}'
+  at: {mobiles: [13800000000, "13900000000"], user_ids: [u1], all: false}
+- name: slow
+  inputs: [nginx, app]
+  match: ['slow', 'sluggish (?P<ms>\d+)']
+  robots: [ops, dba]
+"#;
+
+    #[test]
+    fn a_good_file_gives_validated_rules() {
+        let (_dir, found) = load_files(&[("rules.d/web.yaml", GOOD)]);
+        assert!(found.errors.is_empty(), "{:?}", errors(&found));
+        assert_eq!(found.files.len(), 1);
+        let names: Vec<&str> = found.specs.iter().map(|s| s.name.as_str()).collect();
+        assert_eq!(names, ["nginx-5xx", "slow"]);
+        let first = &found.specs[0];
+        assert_eq!(first.level, Level::Critical);
+        assert_eq!(first.line, 2);
+        assert_eq!(first.capture_names(), ["status", "bytes"]);
+        assert_eq!(first.mentions.mobiles, ["13800000000", "13900000000"]);
+        assert_eq!(first.mentions.user_ids, ["u1"]);
+        assert!(first.excludes[0].is_match("GET /healthz HTTP/1.1"));
+        assert_eq!(first.title.as_ref().unwrap().source, "nginx {{ status }}");
+        let second = &found.specs[1];
+        assert_eq!(second.level, Level::Warning, "the default severity");
+        assert_eq!(
+            (
+                second.inputs.len(),
+                second.robots.len(),
+                second.patterns.len()
+            ),
+            (2, 2, 2)
+        );
+        assert_eq!(second.capture_names(), ["ms"]);
+    }
+
+    #[test]
+    fn every_problem_is_reported_with_its_position_and_rule() {
+        let bad = r#"- name: a
+  input: ngnix
+  match: 'ok (?P<s>5\d\d'
+  robot: ops
+  sevrity: critical
+- name: b
+  input: app
+  match: x
+  robots: [ops, dbaa]
+  severity: critcal
+- name: c
+  input: app
+  robot: ops
+- name: d
+  input: app
+  match: [good, 'bad[']
+  robot: ops
+  title: [not, a, string]
+"#;
+        let (_dir, found) = load_files(&[("rules.d/bad.yaml", bad)]);
+        let errs = errors(&found);
+        let expect = [
+            "bad.yaml:5:3: rule `a`: unknown key `sevrity` (did you mean `severity`?)",
+            "bad.yaml:9:17: rule `b`: unknown robot `dbaa` (robots defined: dba, ops) (did you mean `dba`?)",
+            "bad.yaml:10:13: rule `b`: `severity` must be info, warning or critical, not `critcal` (did you mean `critical`?)",
+            "bad.yaml:11:3: rule `c`: missing key `match`",
+            "bad.yaml:18:10: rule `d`: `title` must be a string",
+        ];
+        for want in expect {
+            assert!(
+                errs.iter().any(|e| e == want),
+                "missing {want:?} in {errs:#?}"
+            );
+        }
+        assert_eq!(errs.len(), expect.len(), "{errs:#?}");
+        assert!(found.specs.is_empty());
+    }
+
+    #[test]
+    fn bad_inputs_and_regexes_point_inside_the_value() {
+        let bad = r#"- name: a
+  input: ngnix
+  match: 'ok (?P<s>5\d\d'
+  robot: ops
+- name: d
+  input: app
+  match: [good, 'bad[']
+  robot: ops
+"#;
+        let (_dir, found) = load_files(&[("rules.d/bad.yaml", bad)]);
+        let errs = errors(&found);
+        assert_eq!(
+            errs,
+            [
+                "bad.yaml:2:10: rule `a`: unknown input `ngnix` (inputs defined: app, nginx) (did you mean `nginx`?)",
+                "bad.yaml:3:14: rule `a`: match: invalid regex: unclosed group",
+                "bad.yaml:7:21: rule `d`: match: invalid regex: unclosed character class",
+            ]
+        );
+    }
+
+    #[test]
+    fn duplicate_names_across_files_and_syntax_errors() {
+        let one = "- name: dup\n  input: app\n  match: x\n  robot: ops\n";
+        let two = "\n- name: dup\n  input: app\n  match: y\n  robot: ops\n";
+        let broken = "- name: z\n  match: [x\n";
+        let (_dir, found) = load_files(&[
+            ("rules.d/a.yaml", one),
+            ("rules.d/b.yaml", two),
+            ("rules.d/c.yaml", broken),
+        ]);
+        let errs = errors(&found);
+        assert_eq!(errs.len(), 2, "{errs:#?}");
+        assert!(
+            errs[0].starts_with("b.yaml:2:9: rule `dup`: duplicate rule name: already defined at")
+                && errs[0].ends_with("a.yaml:1"),
+            "{errs:#?}"
+        );
+        assert!(errs[1].starts_with("c.yaml:3:"), "{errs:#?}");
+        assert!(errs[1].contains("YAML syntax error"), "{errs:#?}");
+        assert_eq!(found.specs.len(), 1);
+        assert_eq!(found.files.len(), 3);
+    }
+
+    #[test]
+    fn empty_globs_warn_and_missing_literal_files_are_errors() {
+        let dir = tempfile::tempdir().unwrap();
+        let found = load(
+            &config(dir.path(), &["rules.d/*.yaml", "extra.yaml"]),
+            &RuleSource::Globs,
+        );
+        assert_eq!(found.warnings.len(), 1);
+        assert!(found.warnings[0].message.contains("matches no file"));
+        assert_eq!(found.errors.0.len(), 1);
+        assert!(found.errors.0[0].message.contains("does not exist"));
+    }
+
+    #[test]
+    fn globs_expand_to_sorted_files_without_crossing_slashes() {
+        let dir = tempfile::tempdir().unwrap();
+        for name in ["r/b.yaml", "r/a.yaml", "r/sub/c.yaml", "r/notes.txt"] {
+            let path = dir.path().join(name);
+            fs::create_dir_all(path.parent().unwrap()).unwrap();
+            fs::write(path, "").unwrap();
+        }
+        let glob = |g: &str| {
+            expand_glob(&dir.path().join(g).to_string_lossy())
+                .unwrap()
+                .into_iter()
+                .map(|p| p.strip_prefix(dir.path()).unwrap().to_path_buf())
+                .collect::<Vec<PathBuf>>()
+        };
+        assert_eq!(
+            glob("r/*.yaml"),
+            [PathBuf::from("r/a.yaml"), PathBuf::from("r/b.yaml")]
+        );
+        assert_eq!(glob("r/**/*.yaml").len(), 3);
+        assert_eq!(glob("r/a.yaml"), [PathBuf::from("r/a.yaml")]);
+        assert!(glob("nope/*.yaml").is_empty());
+    }
+}

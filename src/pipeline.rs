@@ -1,0 +1,142 @@
+//! `Pipeline::load`: the main config, the compiled rules of every input and the compiled
+//! templates, loaded together. The one loader used by `check`, `test`, `run` and reload, so that a
+//! file `check` accepts is one `run` accepts.
+//!
+//! Every problem of every stage (main file, rule files, regexes, templates) comes back in one
+//! `Diagnostics`, except that rule files cannot be checked against a main file that failed to
+//! load (their inputs and robots would all look unknown).
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use crate::config::rules::{RuleSource, load as load_rules};
+use crate::config::{Config, Diagnostic, Diagnostics};
+use crate::render::Renderer;
+use crate::rules::{Rule, RuleSet};
+
+/// Everything `dingtail run` needs from the files on disk, validated and compiled.
+#[derive(Debug)]
+pub struct Pipeline {
+    /// The main config.
+    pub config: Config,
+    /// The rules of each input, by input name (every input has an entry, maybe empty).
+    pub rules: BTreeMap<String, RuleSet>,
+    /// Every rule's templates.
+    pub renderer: Renderer,
+    /// The rule files loaded, for the reload watcher.
+    pub rule_files: Vec<PathBuf>,
+    /// Problems that do not make the load invalid (a rule glob that matches no file).
+    pub warnings: Vec<Diagnostic>,
+}
+
+impl Pipeline {
+    /// Loads the main config at `config_path` and the rule files its `rules:` globs match.
+    ///
+    /// # Errors
+    /// Every problem found, each with file, line and column (and the rule).
+    pub fn load(config_path: &Path) -> Result<Pipeline, Diagnostics> {
+        Pipeline::load_with(config_path, &RuleSource::Globs)
+    }
+
+    /// [`Pipeline::load`], with the rules taken from `source` (`dingtail test --rules`).
+    ///
+    /// # Errors
+    /// Every problem found, each with file, line and column (and the rule).
+    pub fn load_with(config_path: &Path, source: &RuleSource) -> Result<Pipeline, Diagnostics> {
+        let config = crate::config::load(config_path)?;
+        let found = load_rules(&config, source);
+        let mut errors = found.errors;
+        let renderer = match Renderer::new(&found.specs) {
+            Ok(renderer) => Some(renderer),
+            Err(diags) => {
+                errors.0.extend(diags.0);
+                None
+            }
+        };
+        let mut rules = BTreeMap::new();
+        for input in config.inputs.keys() {
+            let input_rules: Vec<Rule> = found
+                .specs
+                .iter()
+                .filter(|spec| spec.inputs.contains(input))
+                .map(Rule::new)
+                .collect();
+            match RuleSet::new(input, input_rules) {
+                Ok(rule_set) => {
+                    rules.insert(input.clone(), rule_set);
+                }
+                Err(message) => errors.push(Diagnostic::at(&config.source, 0, 0, message)),
+            }
+        }
+        match renderer {
+            Some(renderer) if errors.is_empty() => Ok(Pipeline {
+                config,
+                rules,
+                renderer,
+                rule_files: found.files,
+                warnings: found.warnings,
+            }),
+            _ => Err(errors),
+        }
+    }
+
+    /// How many rules were loaded (a rule with several inputs counts once).
+    pub fn n_rules(&self) -> usize {
+        let mut names: Vec<&str> = self
+            .rules
+            .values()
+            .flat_map(|set| set.rules().iter().map(Rule::name))
+            .collect();
+        names.sort_unstable();
+        names.dedup();
+        names.len()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::fs;
+
+    use crate::pipeline::Pipeline;
+
+    #[test]
+    fn loads_config_rules_and_templates_and_reports_all_problems() {
+        let dir = tempfile::tempdir().unwrap();
+        let config = dir.path().join("dingtail.yaml");
+        fs::write(
+            &config,
+            "inputs:\n  web:\n    paths: /x.log\n  app:\n    paths: /y.log\nrobots:\n  ops:\n    webhook: stdout\nrules: [rules.d/*.yaml]\n",
+        )
+        .unwrap();
+        fs::create_dir(dir.path().join("rules.d")).unwrap();
+        fs::write(
+            dir.path().join("rules.d/a.yaml"),
+            "- name: both\n  inputs: [web, app]\n  match: boom\n  robot: ops\n- name: web-only\n  input: web\n  match: '(?P<code>5\\d\\d)'\n  robot: ops\n  title: '{{ code }}'\n",
+        )
+        .unwrap();
+        let pipeline = Pipeline::load(&config).unwrap();
+        assert_eq!(pipeline.n_rules(), 2);
+        assert_eq!(pipeline.rules["web"].rules().len(), 2);
+        assert_eq!(pipeline.rules["app"].rules().len(), 1);
+        assert_eq!(pipeline.rule_files, [dir.path().join("rules.d/a.yaml")]);
+        assert!(pipeline.warnings.is_empty());
+
+        // A rule error and a template error of another rule are reported together.
+        fs::write(
+            dir.path().join("rules.d/b.yaml"),
+            "- name: bad-input\n  input: wbe\n  match: x\n  robot: ops\n- name: bad-template\n  input: app\n  match: x\n  robot: ops\n  title: '{{ nope }}'\n",
+        )
+        .unwrap();
+        let errors = Pipeline::load(&config).unwrap_err();
+        let text = errors.to_string();
+        assert_eq!(errors.0.len(), 2, "{text}");
+        assert!(
+            text.contains("b.yaml:2:10: rule `bad-input`: unknown input `wbe`"),
+            "{text}"
+        );
+        assert!(
+            text.contains("b.yaml:9:14: rule `bad-template`: title: undefined variable `nope`"),
+            "{text}"
+        );
+    }
+}

@@ -1,0 +1,91 @@
+//! `Rule`: one compiled rule as the matcher and the daemon see it: its regexes, excludes,
+//! severity, robots and mentions. Built from a validated `config::RuleSpec`; its templates live in
+//! `render::Renderer`, keyed by the rule's name, so that matching never depends on rendering.
+
+use std::path::{Path, PathBuf};
+
+use regex::Regex;
+
+use crate::config::RuleSpec;
+use crate::event::{Level, Mentions};
+
+/// One compiled rule.
+#[derive(Clone, Debug)]
+pub struct Rule {
+    name: String,
+    inputs: Vec<String>,
+    level: Level,
+    robots: Vec<String>,
+    mentions: Mentions,
+    patterns: Vec<Regex>,
+    excludes: Vec<Regex>,
+    file: PathBuf,
+    line: usize,
+}
+
+impl Rule {
+    /// The rule of a validated spec.
+    pub fn new(spec: &RuleSpec) -> Rule {
+        Rule {
+            name: spec.name.clone(),
+            inputs: spec.inputs.clone(),
+            level: spec.level,
+            robots: spec.robots.clone(),
+            mentions: spec.mentions.clone(),
+            patterns: spec.patterns.clone(),
+            excludes: spec.excludes.clone(),
+            file: spec.file.clone(),
+            line: spec.line,
+        }
+    }
+
+    /// The rule's name, unique across all rule files.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The inputs whose lines the rule sees.
+    pub fn inputs(&self) -> &[String] {
+        &self.inputs
+    }
+
+    /// The rule's severity.
+    pub fn level(&self) -> Level {
+        self.level
+    }
+
+    /// The robots its alerts go to.
+    pub fn robots(&self) -> &[String] {
+        &self.robots
+    }
+
+    /// Who its alerts @-mention.
+    pub fn mentions(&self) -> &Mentions {
+        &self.mentions
+    }
+
+    /// The `match` regexes (any of them matching makes an alert).
+    pub fn patterns(&self) -> &[Regex] {
+        &self.patterns
+    }
+
+    /// The `exclude` regexes (any of them matching takes the line back).
+    pub fn excludes(&self) -> &[Regex] {
+        &self.excludes
+    }
+
+    /// True when an `exclude` regex matches `line`.
+    pub fn is_excluded(&self, line: &str) -> bool {
+        self.excludes.iter().any(|exclude| exclude.is_match(line))
+    }
+
+    /// The rule file it came from.
+    pub fn file(&self) -> &Path {
+        &self.file
+    }
+
+    /// The line of its entry in that file.
+    pub fn line(&self) -> usize {
+        self.line
+    }
+}
