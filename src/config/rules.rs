@@ -635,6 +635,7 @@ mod tests {
                 .collect(),
             listen: None,
             host: "web-1".into(),
+            reload_on_change: true,
         }
     }
 

@@ -38,7 +38,8 @@ use crate::event::LogLine;
 use crate::metrics::{InputLabel, Metrics, OutcomeLabel, RobotLabel, RuleLabel};
 use crate::pipeline::Pipeline;
 use crate::state::{self, Store, pending};
-use crate::tail::{Checkpoint, Tailer, TailerConfig};
+use crate::tail::checkpoint::Checkpoint;
+use crate::tail::{Tailer, TailerConfig};
 
 /// How `dingtail run` was asked to behave.
 #[derive(Clone, Debug)]
@@ -275,6 +276,9 @@ impl Daemon {
                 message = self.tail_rx.recv() => match message {
                     Some(TailMsg::Lines { lines, checkpoints, n_files }) => {
                         self.n_files = n_files;
+                        self.metrics
+                            .files_watched
+                            .set(i64::try_from(n_files).unwrap_or(i64::MAX));
                         self.on_lines(lines, &checkpoints);
                     }
                     Some(TailMsg::Final { lines, checkpoints }) => {
