@@ -308,7 +308,9 @@ impl Daemon {
                     self.reload(Trigger::FileChange);
                 }
                 _ = tick.tick() => {
-                    if watchdog.is_some() {
+                    // Keep-alives only while the tailing task beats too: a wedged tailer gets
+                    // the daemon restarted, not just a wedged main loop.
+                    if watchdog.is_some() && self.health.is_alive(HEALTH_STALE) {
                         self.notifier.watchdog();
                     }
                     self.refresh_gauges();
