@@ -11,3 +11,6 @@
 
 // Test harness and the DingTalk stand-in shared by every test binary.
 mod support;
+
+// `dingtail tail` under the real logrotate (create and copytruncate) while a writer floods.
+mod tail_rotation;

@@ -672,9 +672,6 @@ impl Followed {
                         "file rewritten from its start (copytruncate?); reading it from the start"
                     );
                     self.restart(batch);
-                    if let Ok(fingerprint) = Fingerprint::of(&self.file, &meta) {
-                        self.fingerprint = fingerprint;
-                    }
                 }
                 Err(err) => {
                     self.report_read_error(&err);
@@ -783,6 +780,16 @@ impl Followed {
         self.last_cut_end = None;
         if let Err(err) = self.file.seek(SeekFrom::Start(0)) {
             self.report_read_error(&err);
+        }
+        // The head changed: fingerprint the new content, or the next read would take the old
+        // head's absence for another rewrite and start over again.
+        match self.file.metadata() {
+            Ok(meta) => {
+                if let Ok(fingerprint) = Fingerprint::of(&self.file, &meta) {
+                    self.fingerprint = fingerprint;
+                }
+            }
+            Err(err) => self.report_read_error(&err),
         }
     }
 
@@ -1029,6 +1036,11 @@ mod tests {
         assert_eq!(texts(&got), ["after"]);
         assert_eq!(got[0].start_offset, 0);
         assert_eq!(tailer.checkpoints()[0].offset, 6);
+        // Growing again is not mistaken for another rewrite (the fingerprint follows the new
+        // head).
+        append(&path, "more\n");
+        assert_eq!(texts(&lines(&mut tailer, 1).await), ["more"]);
+        quiet(&mut tailer, Duration::from_millis(300)).await;
     }
 
     #[tokio::test]
