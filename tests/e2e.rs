@@ -14,3 +14,6 @@ mod support;
 
 // `dingtail tail` under the real logrotate (create and copytruncate) while a writer floods.
 mod tail_rotation;
+
+// The tailer and the state store, stopped at random points during writing and rotation.
+mod tail_restart;
