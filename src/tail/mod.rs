@@ -13,7 +13,8 @@
 //!   a stored checkpoint with the same fingerprint gives its offset, otherwise it is read from
 //!   its beginning (from its end only when `start_at: end` applies: files seen by the first
 //!   start of a state dir, or by the first scan of an input added by a reload).
-//! - Each turn reads at most [`FILE_CHUNK`] bytes per file, round robin, until the batch holds
+//! - Each turn reads at most [`FILE_CHUNK`] bytes and [`FILE_LINES`] lines per file, round
+//!   robin (resuming after the file served last), until the batch holds
 //!   [`MAX_BATCH_LINES`] lines or [`MAX_BATCH_BYTES`] bytes, so a file written at full speed
 //!   cannot starve the others.
 //! - A file whose size drops below the read position (copytruncate), or whose first bytes
@@ -55,6 +56,8 @@ use crate::tail::watch::{Wake, Watch};
 
 /// At most this many bytes are read from one file per turn.
 pub const FILE_CHUNK: usize = 64 * 1024;
+/// At most this many lines are taken from one file per turn.
+pub const FILE_LINES: usize = 1024;
 /// A batch holds at most about this many lines.
 pub const MAX_BATCH_LINES: usize = 4096;
 /// A batch holds at most about this many bytes of text.
@@ -114,6 +117,8 @@ pub struct Tailer {
     /// Data was left unread by the last call: do not wait before the next one.
     more: bool,
     n_truncated: u64,
+    /// How many times `next_batch` looked at the files (tests check that idle means asleep).
+    n_rounds: u64,
     poll_interval: Duration,
 }
 
@@ -177,8 +182,19 @@ impl Tailer {
         resume: Vec<Checkpoint>,
         first_start: bool,
     ) -> Result<Tailer, TailError> {
-        let inputs = compile(config.inputs)?;
         let wake = Arc::new(Wake::default());
+        let watch = Watch::new(Arc::clone(&wake));
+        Tailer::start_with(config, resume, first_start, wake, watch)
+    }
+
+    fn start_with(
+        config: TailerConfig,
+        resume: Vec<Checkpoint>,
+        first_start: bool,
+        wake: Arc<Wake>,
+        watch: Watch,
+    ) -> Result<Tailer, TailError> {
+        let inputs = compile(config.inputs)?;
         let fresh = if first_start {
             inputs.iter().map(|i| i.config.name.clone()).collect()
         } else {
@@ -191,7 +207,7 @@ impl Tailer {
             by_inode: HashMap::new(),
             resume,
             fresh,
-            watch: Some(Watch::new(Arc::clone(&wake))),
+            watch: Some(watch),
             wake,
             next_id: 1,
             cursor: None,
@@ -200,6 +216,7 @@ impl Tailer {
             last_rescan: None,
             more: false,
             n_truncated: 0,
+            n_rounds: 0,
         };
         tailer.rescan(Instant::now());
         Ok(tailer)
@@ -335,6 +352,7 @@ impl Tailer {
     /// One round of work: rescan if due, read turns until the batch is full or nothing moves,
     /// close timed-out events, release drained files.
     fn collect(&mut self, now: Instant) -> Vec<LogLine> {
+        self.n_rounds += 1;
         let mut batch = Batch {
             lines: Vec::new(),
             n_bytes: 0,
@@ -392,14 +410,23 @@ impl Tailer {
             let Some(file) = self.files.get_mut(&id) else {
                 continue;
             };
-            let before = (file.reader.position(), batch.lines.len());
+            // Consumed, read, handed out: lines taken into a joiner are progress too.
+            let before = (
+                file.reader.offset(),
+                file.reader.position(),
+                batch.lines.len(),
+            );
             let n_cut = file.read(batch, now);
             self.n_truncated += n_cut;
-            let after = (file.reader.position(), batch.lines.len());
+            let after = (
+                file.reader.offset(),
+                file.reader.position(),
+                batch.lines.len(),
+            );
             if after != before {
                 progressed = true;
             }
-            n_read += after.0.saturating_sub(before.0);
+            n_read += after.1.saturating_sub(before.1);
             self.cursor = Some(id);
         }
         (progressed, n_read)
@@ -683,7 +710,7 @@ impl Followed {
         }
         let mut budget = FILE_CHUNK;
         let mut n_cut = 0;
-        loop {
+        for _ in 0..FILE_LINES {
             if batch.is_full() {
                 break;
             }
@@ -869,12 +896,14 @@ mod tests {
     use std::fs::{self, OpenOptions};
     use std::io::Write;
     use std::path::Path;
+    use std::sync::Arc;
     use std::time::Duration;
 
     use crate::config::{InputConfig, MultilineConfig, StartAt};
     use crate::event::LogLine;
     use crate::tail::checkpoint::Checkpoint;
-    use crate::tail::{Tailer, TailerConfig};
+    use crate::tail::watch::{Wake, Watch};
+    use crate::tail::{MAX_BATCH_LINES, Tailer, TailerConfig};
 
     fn input(glob: &Path, start_at: StartAt) -> InputConfig {
         InputConfig {
@@ -890,6 +919,65 @@ mod tests {
 
     fn start(inputs: Vec<InputConfig>, resume: Vec<Checkpoint>, first: bool) -> Tailer {
         Tailer::start(TailerConfig { inputs }, resume, first).unwrap()
+    }
+
+    #[tokio::test]
+    async fn without_inotify_polling_finds_and_reads_files() {
+        let dir = tempfile::tempdir().unwrap();
+        let glob = dir.path().join("*.log");
+        let wake = Arc::new(Wake::default());
+        let mut tailer = Tailer::start_with(
+            TailerConfig {
+                inputs: vec![input(&glob, StartAt::Beginning)],
+            },
+            vec![],
+            true,
+            Arc::clone(&wake),
+            Watch::polling(),
+        )
+        .unwrap();
+        assert!(tailer.is_polling());
+        append(&dir.path().join("a.log"), "created\n");
+        assert_eq!(texts(&lines(&mut tailer, 1).await), ["created"]);
+        append(&dir.path().join("a.log"), "appended\n");
+        assert_eq!(texts(&lines(&mut tailer, 1).await), ["appended"]);
+    }
+
+    #[tokio::test]
+    async fn idle_means_asleep() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("app.log");
+        append(&path, "one\n");
+        let mut config = input(&path, StartAt::Beginning);
+        config.poll_interval = Duration::from_secs(1);
+        let mut tailer = start(vec![config], vec![], true);
+        lines(&mut tailer, 1).await;
+        let rounds = tailer.n_rounds;
+        quiet(&mut tailer, Duration::from_millis(700)).await;
+        assert!(
+            tailer.n_rounds - rounds <= 2,
+            "{} rounds while idle: busy polling",
+            tailer.n_rounds - rounds
+        );
+    }
+
+    #[tokio::test]
+    async fn a_file_written_at_full_speed_does_not_starve_the_others() {
+        let dir = tempfile::tempdir().unwrap();
+        let busy = dir.path().join("a-busy.log");
+        fs::write(&busy, "x\n".repeat(200_000)).unwrap();
+        append(&dir.path().join("b-quiet.log"), "quiet\n");
+        let glob = dir.path().join("*.log");
+        let mut tailer = start(vec![input(&glob, StartAt::Beginning)], vec![], true);
+        let first = tokio::time::timeout(Duration::from_secs(5), tailer.next_batch())
+            .await
+            .unwrap();
+        assert!(first.len() <= MAX_BATCH_LINES);
+        assert!(
+            first.iter().any(|l| l.text == "quiet"),
+            "the quiet file waited behind {} lines of the busy one",
+            first.len()
+        );
     }
 
     fn append(path: &Path, text: &str) {

@@ -95,6 +95,14 @@ impl Watch {
         }
     }
 
+    /// No watcher at all: the polling fallback (tests use it to check that polling alone works).
+    pub fn polling() -> Watch {
+        Watch {
+            watcher: None,
+            dirs: BTreeMap::new(),
+        }
+    }
+
     /// True when events are not available and the tailer must poll.
     pub fn is_polling(&self) -> bool {
         self.watcher.is_none()
