@@ -323,9 +323,10 @@ impl Tailer {
     pub fn shutdown(&mut self) -> Vec<LogLine> {
         self.watch = None;
         let mut batch = Batch {
-            lines: self.ready.drain(..).collect(),
+            lines: Vec::new(),
             n_bytes: 0,
         };
+        self.take_ready(&mut batch);
         for file in self.files.values_mut() {
             if let Some(event) = file.joiner.as_mut().and_then(Joiner::flush) {
                 file.emit(event, &mut batch);
@@ -357,10 +358,7 @@ impl Tailer {
             lines: Vec::new(),
             n_bytes: 0,
         };
-        while let Some(line) = self.ready.pop_front() {
-            batch.n_bytes += line.text.len();
-            batch.lines.push(line);
-        }
+        self.take_ready(&mut batch);
         if self.wake.take_rescan() || self.rescan_due(now) {
             self.rescan(now);
         }
@@ -386,6 +384,21 @@ impl Tailer {
             self.release_drained(now, &mut batch);
         }
         batch.lines
+    }
+
+    /// Moves the events closed by `reconfigure` into the batch; the checkpoint of a file still
+    /// followed moves past them now that they are handed out (nothing else of that file was
+    /// handed out since: reading only happens in `collect`).
+    fn take_ready(&mut self, batch: &mut Batch) {
+        while let Some(line) = self.ready.pop_front() {
+            match self.files.get_mut(&line.file_id) {
+                Some(file) => file.emit(line, batch),
+                None => {
+                    batch.n_bytes += line.text.len();
+                    batch.lines.push(line);
+                }
+            }
+        }
     }
 
     /// Reads one chunk from each file, round robin from the cursor. Returns whether anything was
