@@ -66,7 +66,7 @@ pub const MAX_BATCH_BYTES: usize = 4 * 1024 * 1024;
 /// the bytes were a skipped over-long line), so that it never runs for long.
 const MAX_READ_PER_CALL: u64 = 16 * 1024 * 1024;
 
-/// What the tailer follows.
+/// What the tailer follows. A file matched by several inputs belongs to the first of them.
 #[derive(Clone, Debug)]
 pub struct TailerConfig {
     /// The inputs, each with its globs and line settings.
@@ -932,6 +932,19 @@ mod tests {
 
     fn start(inputs: Vec<InputConfig>, resume: Vec<Checkpoint>, first: bool) -> Tailer {
         Tailer::start(TailerConfig { inputs }, resume, first).unwrap()
+    }
+
+    #[test]
+    fn the_tailer_and_its_batches_can_move_to_a_spawned_task() {
+        fn assert_send<T: Send>(_: &T) {}
+        let dir = tempfile::tempdir().unwrap();
+        let mut tailer = start(
+            vec![input(&dir.path().join("*.log"), StartAt::End)],
+            vec![],
+            true,
+        );
+        assert_send(&tailer.next_batch());
+        assert_send(&tailer);
     }
 
     #[tokio::test]
