@@ -36,7 +36,7 @@ pub mod multiline;
 pub mod reader;
 pub mod watch;
 
-use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet, VecDeque};
+use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use std::fs::File;
 use std::io::{Seek, SeekFrom};
 use std::ops::Bound;
@@ -48,7 +48,7 @@ use std::time::{Duration, Instant, SystemTime};
 use crate::config::{InputConfig, MultilineConfig, StartAt};
 use crate::event::{FileId, LogLine};
 use crate::tail::checkpoint::Checkpoint;
-use crate::tail::discover::{Candidate, InputGlobs};
+use crate::tail::discover::{Candidate, InputGlobs, Scan};
 use crate::tail::fingerprint::Fingerprint;
 use crate::tail::multiline::Joiner;
 use crate::tail::reader::{LineReader, Piece};
@@ -111,7 +111,8 @@ pub struct Tailer {
     cursor: Option<FileId>,
     /// Events closed outside `next_batch` (a reload changed a joiner), to be returned first.
     ready: VecDeque<LogLine>,
-    /// Paths that could not be opened; each was reported once.
+    /// Files that could not be opened and directories that could not be listed; each was
+    /// reported once, and while any remains the globs are rescanned every poll interval.
     unreadable: HashSet<PathBuf>,
     last_rescan: Option<Instant>,
     /// Data was left unread by the last call: do not wait before the next one.
@@ -480,7 +481,7 @@ impl Tailer {
     /// followed to their new path, missing ones start draining.
     fn rescan(&mut self, now: Instant) {
         self.last_rescan = Some(now);
-        let mut dirs = BTreeSet::new();
+        let mut scan = Scan::default();
         let mut seen: HashSet<FileId> = HashSet::new();
         let mut unopened: HashSet<(u64, u64)> = HashSet::new();
         let mut unreadable: HashSet<PathBuf> = HashSet::new();
@@ -488,7 +489,7 @@ impl Tailer {
             let Some(input) = self.inputs.get(index) else {
                 continue;
             };
-            let candidates = input.globs.discover(&mut dirs);
+            let candidates = input.globs.discover(&mut scan);
             let fresh = self.fresh.contains(&input.config.name);
             for candidate in candidates {
                 let key = (candidate.meta.dev(), candidate.meta.ino());
@@ -517,6 +518,15 @@ impl Tailer {
         for input in &self.inputs {
             self.fresh.remove(&input.config.name);
         }
+        for dir in &scan.denied {
+            if self.unreadable.insert(dir.clone()) {
+                tracing::warn!(
+                    dir = %dir.display(),
+                    "cannot list directory (permission denied); will retry"
+                );
+            }
+        }
+        unreadable.extend(scan.denied);
         // Paths reported unreadable that are gone or readable now may be reported again later.
         self.unreadable.retain(|path| unreadable.contains(path));
         // A stored checkpoint waits only for a file that exists but cannot be opened yet.
@@ -533,7 +543,7 @@ impl Tailer {
         }
         if let Some(watch) = self.watch.as_mut() {
             let was_polling = watch.is_polling();
-            watch.set_dirs(&dirs);
+            watch.set_dirs(&scan.dirs);
             if watch.is_polling() && !was_polling {
                 self.wake.read();
             }
