@@ -15,3 +15,9 @@ mod support;
 // `dingtail run` against the DingTalk stand-in: floods, kill -9, SIGTERM, outages, throttling and
 // the real 60 s window (issue 5).
 mod delivery;
+
+// `dingtail tail` under the real logrotate (create and copytruncate) while a writer floods.
+mod tail_rotation;
+
+// The tailer and the state store, stopped at random points during writing and rotation.
+mod tail_restart;

@@ -163,7 +163,7 @@ fn a_10_mb_line_without_newline_is_cut_and_random_bytes_do_no_harm() {
 }
 
 #[test]
-fn an_unreadable_file_is_reported_once_and_read_when_it_becomes_readable() {
+fn unreadable_files_and_directories_are_reported_once_and_read_when_they_become_readable() {
     // Tests run as root, for whom permissions are not enforced: run dingtail as `nobody`.
     let dir = Dir::new("tail-perm");
     fs::set_permissions(dir.path(), fs::Permissions::from_mode(0o755)).unwrap();
@@ -174,7 +174,20 @@ fn an_unreadable_file_is_reported_once_and_read_when_it_becomes_readable() {
     fs::write(&open, "open 1\n").unwrap();
     fs::write(&secret, "secret 1\n").unwrap();
     fs::set_permissions(&secret, fs::Permissions::from_mode(0o600)).unwrap();
-    let config = config(&dir, &logs.join("*.log"), "");
+    let private = logs.join("private");
+    fs::create_dir(&private).unwrap();
+    let hidden = private.join("hidden.log");
+    fs::write(&hidden, "hidden 1\n").unwrap();
+    fs::set_permissions(&hidden, fs::Permissions::from_mode(0o644)).unwrap();
+    fs::set_permissions(&private, fs::Permissions::from_mode(0o700)).unwrap();
+    let config = dir.create(
+        "dingtail.yaml",
+        format!(
+            "inputs:\n  app:\n    paths: [\"{}\", \"{}\"]\n    start_at: beginning\n    poll_interval: 100ms\n",
+            logs.join("*.log").display(),
+            private.join("*.log").display()
+        ),
+    );
     let mut cmd = Command::new("setpriv");
     cmd.args(["--reuid=65534", "--regid=65534", "--clear-groups"])
         .arg(crate::support::harness::bin())
@@ -195,14 +208,27 @@ fn an_unreadable_file_is_reported_once_and_read_when_it_becomes_readable() {
         tail.describe()
     );
     assert!(stderr.contains("secret.log"), "{stderr}");
+    assert_eq!(
+        stderr.matches("cannot list directory").count(),
+        1,
+        "warned once{}",
+        tail.describe()
+    );
     fs::set_permissions(&secret, fs::Permissions::from_mode(0o644)).unwrap();
-    tail.wait_for(WAIT, "the file made readable", |lines| {
+    fs::set_permissions(&private, fs::Permissions::from_mode(0o755)).unwrap();
+    tail.wait_for(WAIT, "the file and directory made readable", |lines| {
         count(lines, &printed(&secret, "secret 1")) == 1
+            && count(lines, &printed(&hidden, "hidden 1")) == 1
     });
-    let lines = tail.stop();
+    let mut lines = tail.stop();
+    lines.sort();
     assert_eq!(
         lines,
-        vec![printed(&open, "open 1"), printed(&secret, "secret 1")]
+        vec![
+            printed(&open, "open 1"),
+            printed(&hidden, "hidden 1"),
+            printed(&secret, "secret 1"),
+        ]
     );
 }
 

@@ -41,7 +41,6 @@ pub struct TailArgs {
 /// Runs `dingtail tail`: 0 after SIGINT/SIGTERM (or when stdout is closed), 2 on a config
 /// error, 1 on any other failure.
 pub fn run(args: TailArgs) -> ExitCode {
-    init_logging();
     let config = match config::load(&args.config) {
         Ok(config) => config,
         Err(diagnostics) => {
@@ -142,16 +141,6 @@ fn format_line(line: &LogLine, out: &mut String) {
         out.push_str(" [truncated]");
     }
     out.push('\n');
-}
-
-fn init_logging() {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    // Fails only if a subscriber is already installed, which is then used.
-    let _already_set = tracing_subscriber::fmt()
-        .with_writer(io::stderr)
-        .with_env_filter(filter)
-        .try_init();
 }
 
 #[cfg(test)]

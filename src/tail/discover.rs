@@ -39,6 +39,15 @@ struct IncludeGlob {
     depth: Option<usize>,
 }
 
+/// What a discovery pass learns besides the files: where to watch, and what it could not read.
+#[derive(Debug, Default)]
+pub struct Scan {
+    /// Directories worth watching.
+    pub dirs: BTreeSet<PathBuf>,
+    /// Directories that could not be listed for lack of permission.
+    pub denied: BTreeSet<PathBuf>,
+}
+
 /// A regular file matched by a glob, with its (symlink-followed) metadata.
 #[derive(Debug)]
 pub struct Candidate {
@@ -80,20 +89,21 @@ impl InputGlobs {
     }
 
     /// The files matched now, in a stable order (glob order, then path order); a file matched
-    /// by several globs appears once per path. Directories worth watching are added to `dirs`.
-    pub fn discover(&self, dirs: &mut BTreeSet<PathBuf>) -> Vec<Candidate> {
+    /// by several globs appears once per path. Directories worth watching and directories that
+    /// could not be listed are added to `scan`.
+    pub fn discover(&self, scan: &mut Scan) -> Vec<Candidate> {
         let mut found = Vec::new();
         for glob in &self.include {
             match glob.depth {
                 Some(0) => {
                     if let Some(parent) = glob.prefix.parent() {
-                        dirs.insert(parent.to_path_buf());
+                        scan.dirs.insert(parent.to_path_buf());
                     }
-                    self.consider(glob, glob.prefix.clone(), dirs, &mut found);
+                    self.consider(glob, glob.prefix.clone(), scan, &mut found);
                 }
                 depth => {
                     let max = depth.unwrap_or(MAX_RECURSIVE_DEPTH);
-                    self.walk(glob, &glob.prefix, 1, max, dirs, &mut found);
+                    self.walk(glob, &glob.prefix, 1, max, scan, &mut found);
                 }
             }
         }
@@ -106,13 +116,21 @@ impl InputGlobs {
         dir: &Path,
         level: usize,
         max: usize,
-        dirs: &mut BTreeSet<PathBuf>,
+        scan: &mut Scan,
         found: &mut Vec<Candidate>,
     ) {
-        let Ok(entries) = fs::read_dir(dir) else {
-            return;
+        let entries = match fs::read_dir(dir) {
+            Ok(entries) => entries,
+            Err(err) => {
+                // A missing directory may appear later (the safety rescan finds it); a
+                // forbidden one is worth telling the operator about.
+                if err.kind() == std::io::ErrorKind::PermissionDenied {
+                    scan.denied.insert(dir.to_path_buf());
+                }
+                return;
+            }
         };
-        dirs.insert(dir.to_path_buf());
+        scan.dirs.insert(dir.to_path_buf());
         let mut paths: Vec<PathBuf> = entries.filter_map(|e| Some(e.ok()?.path())).collect();
         paths.sort();
         for path in paths {
@@ -121,10 +139,10 @@ impl InputGlobs {
             };
             if meta.is_dir() {
                 if level < max {
-                    self.walk(glob, &path, level + 1, max, dirs, found);
+                    self.walk(glob, &path, level + 1, max, scan, found);
                 }
             } else {
-                self.consider(glob, path, dirs, found);
+                self.consider(glob, path, scan, found);
             }
         }
     }
@@ -133,7 +151,7 @@ impl InputGlobs {
         &self,
         glob: &IncludeGlob,
         path: PathBuf,
-        dirs: &mut BTreeSet<PathBuf>,
+        scan: &mut Scan,
         found: &mut Vec<Candidate>,
     ) {
         if !glob.matcher.is_match(&path) || self.is_excluded(&path) {
@@ -152,7 +170,7 @@ impl InputGlobs {
                 .ok()
                 .and_then(|target| target.parent().map(Path::to_path_buf))
             {
-                dirs.insert(parent);
+                scan.dirs.insert(parent);
             }
         }
         found.push(Candidate { path, meta });
@@ -192,13 +210,12 @@ fn split(pattern: &str) -> (PathBuf, Option<usize>) {
 
 #[cfg(test)]
 mod tests {
-    use std::collections::BTreeSet;
     use std::fs;
     use std::path::PathBuf;
     use std::time::Duration;
 
     use crate::config::{InputConfig, StartAt};
-    use crate::tail::discover::{InputGlobs, split};
+    use crate::tail::discover::{InputGlobs, Scan, split};
 
     fn input(paths: &[String], exclude: &[&str]) -> InputConfig {
         InputConfig {
@@ -253,13 +270,14 @@ mod tests {
 
         let glob = format!("{}/*.log*", root.display());
         let globs = InputGlobs::new(&input(&[glob], &["*.gz"])).unwrap();
-        let mut dirs = BTreeSet::new();
+        let mut scan = Scan::default();
         let found: Vec<PathBuf> = globs
-            .discover(&mut dirs)
+            .discover(&mut scan)
             .into_iter()
             .map(|c| c.path)
             .collect();
         assert_eq!(found, vec![root.join("a.log"), root.join("link.log")]);
+        let dirs = &scan.dirs;
         assert!(dirs.contains(root), "{dirs:?}");
         let target_dir = fs::canonicalize(elsewhere.path()).unwrap();
         assert!(
@@ -270,7 +288,7 @@ mod tests {
         let recursive = format!("{}/**/*.log", root.display());
         let globs = InputGlobs::new(&input(&[recursive], &[])).unwrap();
         let found: Vec<PathBuf> = globs
-            .discover(&mut BTreeSet::new())
+            .discover(&mut Scan::default())
             .into_iter()
             .map(|c| c.path)
             .collect();

@@ -13,7 +13,8 @@
 //!   a stored checkpoint with the same fingerprint gives its offset, otherwise it is read from
 //!   its beginning (from its end only when `start_at: end` applies: files seen by the first
 //!   start of a state dir, or by the first scan of an input added by a reload).
-//! - Each turn reads at most [`FILE_CHUNK`] bytes per file, round robin, until the batch holds
+//! - Each turn reads at most [`FILE_CHUNK`] bytes and [`FILE_LINES`] lines per file, round
+//!   robin (resuming after the file served last), until the batch holds
 //!   [`MAX_BATCH_LINES`] lines or [`MAX_BATCH_BYTES`] bytes, so a file written at full speed
 //!   cannot starve the others.
 //! - A file whose size drops below the read position (copytruncate), or whose first bytes
@@ -35,7 +36,7 @@ pub mod multiline;
 pub mod reader;
 pub mod watch;
 
-use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet, VecDeque};
+use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use std::fs::File;
 use std::io::{Seek, SeekFrom};
 use std::ops::Bound;
@@ -47,7 +48,7 @@ use std::time::{Duration, Instant, SystemTime};
 use crate::config::{InputConfig, MultilineConfig, StartAt};
 use crate::event::{FileId, LogLine};
 use crate::tail::checkpoint::Checkpoint;
-use crate::tail::discover::{Candidate, InputGlobs};
+use crate::tail::discover::{Candidate, InputGlobs, Scan};
 use crate::tail::fingerprint::Fingerprint;
 use crate::tail::multiline::Joiner;
 use crate::tail::reader::{LineReader, Piece};
@@ -55,6 +56,8 @@ use crate::tail::watch::{Wake, Watch};
 
 /// At most this many bytes are read from one file per turn.
 pub const FILE_CHUNK: usize = 64 * 1024;
+/// At most this many lines are taken from one file per turn.
+pub const FILE_LINES: usize = 1024;
 /// A batch holds at most about this many lines.
 pub const MAX_BATCH_LINES: usize = 4096;
 /// A batch holds at most about this many bytes of text.
@@ -63,7 +66,7 @@ pub const MAX_BATCH_BYTES: usize = 4 * 1024 * 1024;
 /// the bytes were a skipped over-long line), so that it never runs for long.
 const MAX_READ_PER_CALL: u64 = 16 * 1024 * 1024;
 
-/// What the tailer follows.
+/// What the tailer follows. A file matched by several inputs belongs to the first of them.
 #[derive(Clone, Debug)]
 pub struct TailerConfig {
     /// The inputs, each with its globs and line settings.
@@ -108,12 +111,15 @@ pub struct Tailer {
     cursor: Option<FileId>,
     /// Events closed outside `next_batch` (a reload changed a joiner), to be returned first.
     ready: VecDeque<LogLine>,
-    /// Paths that could not be opened; each was reported once.
+    /// Files that could not be opened and directories that could not be listed; each was
+    /// reported once, and while any remains the globs are rescanned every poll interval.
     unreadable: HashSet<PathBuf>,
     last_rescan: Option<Instant>,
     /// Data was left unread by the last call: do not wait before the next one.
     more: bool,
     n_truncated: u64,
+    /// How many times `next_batch` looked at the files (tests check that idle means asleep).
+    n_rounds: u64,
     poll_interval: Duration,
 }
 
@@ -177,8 +183,19 @@ impl Tailer {
         resume: Vec<Checkpoint>,
         first_start: bool,
     ) -> Result<Tailer, TailError> {
-        let inputs = compile(config.inputs)?;
         let wake = Arc::new(Wake::default());
+        let watch = Watch::new(Arc::clone(&wake));
+        Tailer::start_with(config, resume, first_start, wake, watch)
+    }
+
+    fn start_with(
+        config: TailerConfig,
+        resume: Vec<Checkpoint>,
+        first_start: bool,
+        wake: Arc<Wake>,
+        watch: Watch,
+    ) -> Result<Tailer, TailError> {
+        let inputs = compile(config.inputs)?;
         let fresh = if first_start {
             inputs.iter().map(|i| i.config.name.clone()).collect()
         } else {
@@ -191,7 +208,7 @@ impl Tailer {
             by_inode: HashMap::new(),
             resume,
             fresh,
-            watch: Some(Watch::new(Arc::clone(&wake))),
+            watch: Some(watch),
             wake,
             next_id: 1,
             cursor: None,
@@ -200,6 +217,7 @@ impl Tailer {
             last_rescan: None,
             more: false,
             n_truncated: 0,
+            n_rounds: 0,
         };
         tailer.rescan(Instant::now());
         Ok(tailer)
@@ -306,9 +324,10 @@ impl Tailer {
     pub fn shutdown(&mut self) -> Vec<LogLine> {
         self.watch = None;
         let mut batch = Batch {
-            lines: self.ready.drain(..).collect(),
+            lines: Vec::new(),
             n_bytes: 0,
         };
+        self.take_ready(&mut batch);
         for file in self.files.values_mut() {
             if let Some(event) = file.joiner.as_mut().and_then(Joiner::flush) {
                 file.emit(event, &mut batch);
@@ -335,14 +354,12 @@ impl Tailer {
     /// One round of work: rescan if due, read turns until the batch is full or nothing moves,
     /// close timed-out events, release drained files.
     fn collect(&mut self, now: Instant) -> Vec<LogLine> {
+        self.n_rounds += 1;
         let mut batch = Batch {
             lines: Vec::new(),
             n_bytes: 0,
         };
-        while let Some(line) = self.ready.pop_front() {
-            batch.n_bytes += line.text.len();
-            batch.lines.push(line);
-        }
+        self.take_ready(&mut batch);
         if self.wake.take_rescan() || self.rescan_due(now) {
             self.rescan(now);
         }
@@ -370,6 +387,21 @@ impl Tailer {
         batch.lines
     }
 
+    /// Moves the events closed by `reconfigure` into the batch; the checkpoint of a file still
+    /// followed moves past them now that they are handed out (nothing else of that file was
+    /// handed out since: reading only happens in `collect`).
+    fn take_ready(&mut self, batch: &mut Batch) {
+        while let Some(line) = self.ready.pop_front() {
+            match self.files.get_mut(&line.file_id) {
+                Some(file) => file.emit(line, batch),
+                None => {
+                    batch.n_bytes += line.text.len();
+                    batch.lines.push(line);
+                }
+            }
+        }
+    }
+
     /// Reads one chunk from each file, round robin from the cursor. Returns whether anything was
     /// read or handed out, and how many bytes were read.
     fn turn(&mut self, batch: &mut Batch, now: Instant) -> (bool, u64) {
@@ -392,14 +424,23 @@ impl Tailer {
             let Some(file) = self.files.get_mut(&id) else {
                 continue;
             };
-            let before = (file.reader.position(), batch.lines.len());
+            // Consumed, read, handed out: lines taken into a joiner are progress too.
+            let before = (
+                file.reader.offset(),
+                file.reader.position(),
+                batch.lines.len(),
+            );
             let n_cut = file.read(batch, now);
             self.n_truncated += n_cut;
-            let after = (file.reader.position(), batch.lines.len());
+            let after = (
+                file.reader.offset(),
+                file.reader.position(),
+                batch.lines.len(),
+            );
             if after != before {
                 progressed = true;
             }
-            n_read += after.0.saturating_sub(before.0);
+            n_read += after.1.saturating_sub(before.1);
             self.cursor = Some(id);
         }
         (progressed, n_read)
@@ -440,7 +481,7 @@ impl Tailer {
     /// followed to their new path, missing ones start draining.
     fn rescan(&mut self, now: Instant) {
         self.last_rescan = Some(now);
-        let mut dirs = BTreeSet::new();
+        let mut scan = Scan::default();
         let mut seen: HashSet<FileId> = HashSet::new();
         let mut unopened: HashSet<(u64, u64)> = HashSet::new();
         let mut unreadable: HashSet<PathBuf> = HashSet::new();
@@ -448,7 +489,7 @@ impl Tailer {
             let Some(input) = self.inputs.get(index) else {
                 continue;
             };
-            let candidates = input.globs.discover(&mut dirs);
+            let candidates = input.globs.discover(&mut scan);
             let fresh = self.fresh.contains(&input.config.name);
             for candidate in candidates {
                 let key = (candidate.meta.dev(), candidate.meta.ino());
@@ -477,6 +518,15 @@ impl Tailer {
         for input in &self.inputs {
             self.fresh.remove(&input.config.name);
         }
+        for dir in &scan.denied {
+            if self.unreadable.insert(dir.clone()) {
+                tracing::warn!(
+                    dir = %dir.display(),
+                    "cannot list directory (permission denied); will retry"
+                );
+            }
+        }
+        unreadable.extend(scan.denied);
         // Paths reported unreadable that are gone or readable now may be reported again later.
         self.unreadable.retain(|path| unreadable.contains(path));
         // A stored checkpoint waits only for a file that exists but cannot be opened yet.
@@ -493,7 +543,7 @@ impl Tailer {
         }
         if let Some(watch) = self.watch.as_mut() {
             let was_polling = watch.is_polling();
-            watch.set_dirs(&dirs);
+            watch.set_dirs(&scan.dirs);
             if watch.is_polling() && !was_polling {
                 self.wake.read();
             }
@@ -672,9 +722,6 @@ impl Followed {
                         "file rewritten from its start (copytruncate?); reading it from the start"
                     );
                     self.restart(batch);
-                    if let Ok(fingerprint) = Fingerprint::of(&self.file, &meta) {
-                        self.fingerprint = fingerprint;
-                    }
                 }
                 Err(err) => {
                     self.report_read_error(&err);
@@ -686,7 +733,7 @@ impl Followed {
         }
         let mut budget = FILE_CHUNK;
         let mut n_cut = 0;
-        loop {
+        for _ in 0..FILE_LINES {
             if batch.is_full() {
                 break;
             }
@@ -784,6 +831,16 @@ impl Followed {
         if let Err(err) = self.file.seek(SeekFrom::Start(0)) {
             self.report_read_error(&err);
         }
+        // The head changed: fingerprint the new content, or the next read would take the old
+        // head's absence for another rewrite and start over again.
+        match self.file.metadata() {
+            Ok(meta) => {
+                if let Ok(fingerprint) = Fingerprint::of(&self.file, &meta) {
+                    self.fingerprint = fingerprint;
+                }
+            }
+            Err(err) => self.report_read_error(&err),
+        }
     }
 
     fn report_read_error(&mut self, err: &std::io::Error) {
@@ -862,12 +919,14 @@ mod tests {
     use std::fs::{self, OpenOptions};
     use std::io::Write;
     use std::path::Path;
+    use std::sync::Arc;
     use std::time::Duration;
 
     use crate::config::{InputConfig, MultilineConfig, StartAt};
     use crate::event::LogLine;
     use crate::tail::checkpoint::Checkpoint;
-    use crate::tail::{Tailer, TailerConfig};
+    use crate::tail::watch::{Wake, Watch};
+    use crate::tail::{MAX_BATCH_LINES, Tailer, TailerConfig};
 
     fn input(glob: &Path, start_at: StartAt) -> InputConfig {
         InputConfig {
@@ -883,6 +942,78 @@ mod tests {
 
     fn start(inputs: Vec<InputConfig>, resume: Vec<Checkpoint>, first: bool) -> Tailer {
         Tailer::start(TailerConfig { inputs }, resume, first).unwrap()
+    }
+
+    #[test]
+    fn the_tailer_and_its_batches_can_move_to_a_spawned_task() {
+        fn assert_send<T: Send>(_: &T) {}
+        let dir = tempfile::tempdir().unwrap();
+        let mut tailer = start(
+            vec![input(&dir.path().join("*.log"), StartAt::End)],
+            vec![],
+            true,
+        );
+        assert_send(&tailer.next_batch());
+        assert_send(&tailer);
+    }
+
+    #[tokio::test]
+    async fn without_inotify_polling_finds_and_reads_files() {
+        let dir = tempfile::tempdir().unwrap();
+        let glob = dir.path().join("*.log");
+        let wake = Arc::new(Wake::default());
+        let mut tailer = Tailer::start_with(
+            TailerConfig {
+                inputs: vec![input(&glob, StartAt::Beginning)],
+            },
+            vec![],
+            true,
+            Arc::clone(&wake),
+            Watch::polling(),
+        )
+        .unwrap();
+        assert!(tailer.is_polling());
+        append(&dir.path().join("a.log"), "created\n");
+        assert_eq!(texts(&lines(&mut tailer, 1).await), ["created"]);
+        append(&dir.path().join("a.log"), "appended\n");
+        assert_eq!(texts(&lines(&mut tailer, 1).await), ["appended"]);
+    }
+
+    #[tokio::test]
+    async fn idle_means_asleep() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("app.log");
+        append(&path, "one\n");
+        let mut config = input(&path, StartAt::Beginning);
+        config.poll_interval = Duration::from_secs(1);
+        let mut tailer = start(vec![config], vec![], true);
+        lines(&mut tailer, 1).await;
+        let rounds = tailer.n_rounds;
+        quiet(&mut tailer, Duration::from_millis(700)).await;
+        assert!(
+            tailer.n_rounds - rounds <= 2,
+            "{} rounds while idle: busy polling",
+            tailer.n_rounds - rounds
+        );
+    }
+
+    #[tokio::test]
+    async fn a_file_written_at_full_speed_does_not_starve_the_others() {
+        let dir = tempfile::tempdir().unwrap();
+        let busy = dir.path().join("a-busy.log");
+        fs::write(&busy, "x\n".repeat(200_000)).unwrap();
+        append(&dir.path().join("b-quiet.log"), "quiet\n");
+        let glob = dir.path().join("*.log");
+        let mut tailer = start(vec![input(&glob, StartAt::Beginning)], vec![], true);
+        let first = tokio::time::timeout(Duration::from_secs(5), tailer.next_batch())
+            .await
+            .unwrap();
+        assert!(first.len() <= MAX_BATCH_LINES);
+        assert!(
+            first.iter().any(|l| l.text == "quiet"),
+            "the quiet file waited behind {} lines of the busy one",
+            first.len()
+        );
     }
 
     fn append(path: &Path, text: &str) {
@@ -1029,6 +1160,11 @@ mod tests {
         assert_eq!(texts(&got), ["after"]);
         assert_eq!(got[0].start_offset, 0);
         assert_eq!(tailer.checkpoints()[0].offset, 6);
+        // Growing again is not mistaken for another rewrite (the fingerprint follows the new
+        // head).
+        append(&path, "more\n");
+        assert_eq!(texts(&lines(&mut tailer, 1).await), ["more"]);
+        quiet(&mut tailer, Duration::from_millis(300)).await;
     }
 
     #[tokio::test]

@@ -56,6 +56,14 @@ pub struct LineReader {
     n_cut: u64,
 }
 
+/// What `find_piece` consumed from the buffer.
+enum Found {
+    /// A line whose bytes are `buf[.0...1]` (terminator excluded).
+    Line(usize, usize),
+    /// The tail of a cut line, through its `\n`.
+    Skipped,
+}
+
 impl LineReader {
     /// A reader whose first byte will be at `offset` in the file.
     pub fn new(max_line_bytes: usize, offset: u64) -> LineReader {
@@ -116,8 +124,8 @@ impl LineReader {
         budget: &mut usize,
     ) -> io::Result<Option<Piece<'_>>> {
         loop {
-            if let Some((start, end)) = self.find_piece() {
-                return Ok(Some(self.piece(start, end)));
+            if let Some(found) = self.find_piece() {
+                return Ok(Some(self.piece(found)));
             }
             if *budget == 0 || !self.fill(src, budget)? {
                 return Ok(None);
@@ -142,9 +150,8 @@ impl LineReader {
         })
     }
 
-    /// Locates the next piece in `buf[start..end]` and consumes it; returns the range of the
-    /// line's bytes (or `(usize::MAX, _)` for a skipped tail, see `piece`).
-    fn find_piece(&mut self) -> Option<(usize, usize)> {
+    /// Locates the next piece in `buf[start..end]` and consumes it.
+    fn find_piece(&mut self) -> Option<Found> {
         let pending = self.buf.get(self.start..self.end)?;
         if self.skipping {
             match memchr::memchr(b'\n', pending) {
@@ -152,7 +159,7 @@ impl LineReader {
                     self.offset += i as u64 + 1;
                     self.start += i + 1;
                     self.skipping = false;
-                    Some((usize::MAX, 0))
+                    Some(Found::Skipped)
                 }
                 None => {
                     self.offset += pending.len() as u64;
@@ -166,7 +173,7 @@ impl LineReader {
                 Some(i) => {
                     let line_start = self.start;
                     self.start += i + 1;
-                    Some((line_start, line_start + i))
+                    Some(Found::Line(line_start, line_start + i))
                 }
                 None if pending.len() > self.max_line_bytes => {
                     // Cut here: hand out the first `max_line_bytes`, skip the rest of the line.
@@ -174,7 +181,7 @@ impl LineReader {
                     self.start += self.max_line_bytes;
                     self.skipping = true;
                     self.n_cut += 1;
-                    Some((line_start, line_start + self.max_line_bytes))
+                    Some(Found::Line(line_start, line_start + self.max_line_bytes))
                 }
                 None => None,
             }
@@ -182,10 +189,11 @@ impl LineReader {
     }
 
     /// Builds the piece `find_piece` consumed.
-    fn piece(&mut self, start: usize, end: usize) -> Piece<'_> {
-        if start == usize::MAX {
-            return Piece::Skipped { end: self.offset };
-        }
+    fn piece(&mut self, found: Found) -> Piece<'_> {
+        let (start, end) = match found {
+            Found::Skipped => return Piece::Skipped { end: self.offset },
+            Found::Line(start, end) => (start, end),
+        };
         let begin = self.offset;
         // `self.start` is just past the terminator (or the cut).
         self.offset += (self.start - start) as u64;

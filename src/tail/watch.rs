@@ -95,6 +95,14 @@ impl Watch {
         }
     }
 
+    /// No watcher at all: the polling fallback (tests use it to check that polling alone works).
+    pub fn polling() -> Watch {
+        Watch {
+            watcher: None,
+            dirs: BTreeMap::new(),
+        }
+    }
+
     /// True when events are not available and the tailer must poll.
     pub fn is_polling(&self) -> bool {
         self.watcher.is_none()
@@ -150,4 +158,51 @@ fn dir_id(dir: &std::path::Path) -> Option<(u64, u64)> {
         .ok()
         .filter(|m| m.is_dir())
         .map(|m| (m.dev(), m.ino()))
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeSet;
+    use std::fs::{self, OpenOptions};
+    use std::io::Write;
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    use crate::tail::watch::{Wake, Watch};
+
+    async fn woken(wake: &Wake) -> bool {
+        tokio::time::timeout(Duration::from_secs(5), wake.notified())
+            .await
+            .is_ok()
+    }
+
+    #[tokio::test]
+    async fn a_directory_watch_wakes_for_new_files_and_appends() {
+        let dir = tempfile::tempdir().unwrap();
+        let wake = Arc::new(Wake::default());
+        let mut watch = Watch::new(Arc::clone(&wake));
+        assert!(!watch.is_polling(), "inotify is available here");
+        watch.set_dirs(&BTreeSet::from([dir.path().to_path_buf()]));
+
+        let path = dir.path().join("a.log");
+        fs::write(&path, "x\n").unwrap();
+        assert!(woken(&wake).await);
+        assert!(wake.take_rescan(), "a new file asks for a rescan");
+
+        // Let the creation's remaining events arrive, then clear them.
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        wake.take_rescan();
+        let mut file = OpenOptions::new().append(true).open(&path).unwrap();
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        wake.take_rescan();
+        // Consume a wake-up left over from the creation, so that the next one is the append's.
+        let _leftover = tokio::time::timeout(Duration::from_millis(50), wake.notified()).await;
+        file.write_all(b"more\n").unwrap();
+        assert!(woken(&wake).await, "an append wakes the tailer");
+        assert!(!wake.take_rescan(), "an append needs no rescan");
+
+        // Dropping the directory from the set removes its watch.
+        watch.set_dirs(&BTreeSet::new());
+        assert!(watch.dirs.is_empty());
+    }
 }
