@@ -12,3 +12,10 @@
 
 // Test harness and the DingTalk stand-in shared by every test binary.
 mod support;
+
+// `dingtail check`: summaries, and every config/rule problem with file:line:column (issue 4).
+mod check;
+// The shipped rules against their sample logs, through `dingtail test` (issue 4).
+mod shipped_rules;
+// `dingtail test`: stdin, --rules/--rule/--input, multiline joining, unmatched lines, big files.
+mod test_cmd;

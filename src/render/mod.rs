@@ -217,7 +217,8 @@ impl Renderer {
     }
 
     /// (title, text) of one match, from the rule's title/template, with the full context
-    /// (captures, line, file, input, host, rule, severity, time, and count 1). Runtime template
+    /// (captures, line, file, input, host, rule, severity, time, and count 1). Captures that took
+    /// no part in the match are empty strings. Runtime template
     /// errors never panic: the plain rendering is used and the failure is logged once per rule.
     pub fn render_match(
         &self,
@@ -227,6 +228,11 @@ impl Renderer {
         host: &str,
     ) -> (String, String) {
         let mut context = Context::default();
+        // A group that took no part in the match (an optional one, or another pattern's) is
+        // empty rather than undefined, so that strict templates still render.
+        for name in rule.capture_names() {
+            context.set(name, "");
+        }
         for (name, value) in &m.captures {
             context.set(name, value.as_str());
         }
