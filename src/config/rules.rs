@@ -222,8 +222,18 @@ impl FileLoader<'_> {
         let (message, hint) = from_serde_message(err);
         if let Some((_, rest)) = message.split_once("unknown field `") {
             let key = rest.split('`').next().unwrap_or_default();
-            let mut diagnostic =
-                self.diagnostic_key(&yaml_path![i, key], rule, format!("unknown key `{key}`"));
+            // Unknown keys of `at:` are reported under it.
+            let (path, message) = if self.spans.node(&yaml_path![i, key]).is_none()
+                && self.spans.node(&yaml_path![i, "at", key]).is_some()
+            {
+                (
+                    yaml_path![i, "at", key].to_vec(),
+                    format!("unknown key `{key}` in `at`"),
+                )
+            } else {
+                (yaml_path![i, key].to_vec(), format!("unknown key `{key}`"))
+            };
+            let mut diagnostic = self.diagnostic_key(&path, rule, message);
             if let Some(hint) = hint {
                 diagnostic = diagnostic.with_hint(hint);
             }
@@ -724,6 +734,11 @@ mod tests {
   match: [good, 'bad[']
   robot: ops
   title: [not, a, string]
+- name: e
+  input: app
+  match: x
+  robot: ops
+  at: {mobile: ["138"]}
 "#;
         let (_dir, found) = load_files(&[("rules.d/bad.yaml", bad)]);
         let errs = errors(&found);
@@ -733,6 +748,7 @@ mod tests {
             "bad.yaml:10:13: rule `b`: `severity` must be info, warning or critical, not `critcal` (did you mean `critical`?)",
             "bad.yaml:11:3: rule `c`: missing key `match`",
             "bad.yaml:18:10: rule `d`: `title` must be a string",
+            "bad.yaml:23:8: rule `e`: unknown key `mobile` in `at` (did you mean `mobiles`?)",
         ];
         for want in expect {
             assert!(

@@ -436,6 +436,31 @@ mod tests {
     }
 
     #[test]
+    fn captures_that_took_no_part_are_empty_not_undefined() {
+        let (_dir, specs) = specs(
+            r#"- name: exc
+  input: app
+  match: ['(?P<exception>\w+Error)(?:: (?P<message>.*))?', '(?P<signal>SIG\w+)']
+  robot: ops
+  template: '{{ exception }}|{{ message }}|{{ signal }}'
+"#,
+        );
+        let renderer = Renderer::new(&specs).unwrap();
+        let set = RuleSet::new("app", specs.iter().map(Rule::new).collect()).unwrap();
+        let mut found = Vec::new();
+        for (text, want) in [
+            ("KeyError", "KeyError||"),
+            ("KeyError: x", "KeyError|x|"),
+            ("got SIGKILL", "||SIGKILL"),
+        ] {
+            let log = line(text);
+            set.matches(&log.text, &mut found);
+            let (_, rendered) = renderer.render_match(&set.rules()[0], &found[0], &log, "h");
+            assert_eq!(rendered, want);
+        }
+    }
+
+    #[test]
     fn template_errors_point_at_file_line_column_and_rule() {
         let errs = errors(
             r#"- name: a
