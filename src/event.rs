@@ -1,8 +1,9 @@
 //! Data that crosses module lines on the way from a file to a chat message.
 //!
-//! `tail` produces [`LogLine`]s; `rules` turns a line into zero or more [`Match`]es; `dispatch`
-//! batches matches per robot. Keeping these types here (and small) keeps the modules that
-//! produce and consume them independent of each other.
+//! `tail` produces [`LogLine`]s; `rules` turns a line into zero or more `RuleMatch`es;
+//! `dispatch` batches matches per robot. A rule's [`Level`] and [`Mentions`] live here too, so
+//! that `rules` need not import `dispatch`. Keeping these types here (and small) keeps the
+//! modules that produce and consume them independent of each other.
 
 use std::path::PathBuf;
 use std::time::SystemTime;

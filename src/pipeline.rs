@@ -99,6 +99,13 @@ mod tests {
 
     use crate::pipeline::Pipeline;
 
+    /// The daemon shares one pipeline between its tasks (`Arc<Pipeline>`).
+    #[test]
+    fn a_pipeline_can_be_shared_between_threads() {
+        fn shared<T: Send + Sync + 'static>() {}
+        shared::<Pipeline>();
+    }
+
     #[test]
     fn loads_config_rules_and_templates_and_reports_all_problems() {
         let dir = tempfile::tempdir().unwrap();

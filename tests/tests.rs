@@ -22,3 +22,10 @@ mod daemon;
 
 // `dingtail tail` against real files: discovery, deletion, bad input, permissions, symlinks.
 mod tail;
+
+// `dingtail check`: summaries, and every config/rule problem with file:line:column (issue 4).
+mod check;
+// The shipped rules against their sample logs, through `dingtail test` (issue 4).
+mod shipped_rules;
+// `dingtail test`: stdin, --rules/--rule/--input, multiline joining, unmatched lines, big files.
+mod test_cmd;

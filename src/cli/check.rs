@@ -3,7 +3,7 @@
 //! summary of what would run. Exit 0 valid, 1 invalid.
 
 // The CLI is where dingtail prints for humans.
-#![allow(clippy::print_stdout, clippy::print_stderr)]
+#![allow(clippy::print_stderr)]
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -41,7 +41,7 @@ pub fn run(args: CheckArgs) -> ExitCode {
     for warning in &pipeline.warnings {
         eprintln!("warning: {warning}");
     }
-    print!("{}", summary(&pipeline));
+    crate::cli::test::emit(&summary(&pipeline));
     ExitCode::SUCCESS
 }
 

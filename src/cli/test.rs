@@ -13,11 +13,11 @@
 //! Exit 0 when every rule compiled (whatever matched), 2 for usage, config or I/O errors.
 
 // The CLI is where dingtail prints for humans.
-#![allow(clippy::print_stdout, clippy::print_stderr)]
+#![allow(clippy::print_stderr)]
 
 use std::collections::{BTreeMap, VecDeque};
 use std::fs::File;
-use std::io::{self, Read};
+use std::io::{self, Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::{Instant, SystemTime};
@@ -32,6 +32,17 @@ use crate::pipeline::Pipeline;
 use crate::render::DEFAULT_MAX_TEXT_BYTES;
 use crate::rules::{Rule, RuleMatch, RuleSet};
 use crate::tail::multiline::Joiner;
+
+/// `println!` into a `String`.
+macro_rules! outln {
+    ($out:expr) => {
+        $out.push('\n')
+    };
+    ($out:expr, $($arg:tt)*) => {{
+        $out.push_str(&format!($($arg)*));
+        $out.push('\n');
+    }};
+}
 
 /// Bytes read per chunk (the unit `scan_buffer` searches).
 const CHUNK_BYTES: usize = 1 << 20;
@@ -127,13 +138,13 @@ fn test(args: &TestArgs) -> anyhow::Result<()> {
         .as_ref()
         .and_then(|name| pipeline.config.inputs.get(name))
         .and_then(|input| input.multiline.clone());
-    println!(
-        "input: {} ({how}), {} rule{}, multiline: {}",
+    emit(&format!(
+        "input: {} ({how}), {} rule{}, multiline: {}\n",
         input.as_deref().unwrap_or("all inputs"),
         rule_set.rules().len(),
         if rule_set.rules().len() == 1 { "" } else { "s" },
         if multiline.is_some() { "yes" } else { "no" }
-    );
+    ));
     let mut scan = Scan {
         args,
         pipeline: &pipeline,
@@ -169,7 +180,7 @@ fn test(args: &TestArgs) -> anyhow::Result<()> {
         _ => scan.line_by_line(&mut reader, multiline.as_ref())?,
     };
     let elapsed = clock.elapsed().as_secs_f64().max(1e-9);
-    scan.report(n_bytes, elapsed);
+    emit(&scan.report(n_bytes, elapsed));
     Ok(())
 }
 
@@ -386,20 +397,23 @@ impl Scan<'_> {
         }
     }
 
-    fn report(&self, n_bytes: u64, seconds: f64) {
+    fn report(&self, n_bytes: u64, seconds: f64) -> String {
+        let mut out = String::new();
         let events = if self.n_events == self.n_lines {
             String::new()
         } else {
             format!(" ({} events)", self.n_events)
         };
-        println!(
+        outln!(
+            out,
             "scanned {} lines{events}, {} bytes in {seconds:.3} s: {:.0} lines/s, {:.1} MB/s",
             self.n_lines,
             n_bytes,
             self.n_lines as f64 / seconds,
             n_bytes as f64 / seconds / 1e6
         );
-        println!(
+        outln!(
+            out,
             "matched {} of {} {}",
             self.n_matched,
             self.n_events,
@@ -409,10 +423,11 @@ impl Scan<'_> {
                 "events"
             }
         );
-        println!();
-        println!("matches per rule:");
+        outln!(out);
+        outln!(out, "matches per rule:");
         for (rule, stats) in self.rule_set.rules().iter().zip(&self.stats) {
-            println!(
+            outln!(
+                out,
                 "  {}: {} ({})",
                 rule.name(),
                 stats.count,
@@ -423,25 +438,26 @@ impl Scan<'_> {
             if stats.samples.is_empty() {
                 continue;
             }
-            println!();
-            println!(
+            outln!(out);
+            outln!(
+                out,
                 "{} — first {} of {}:",
                 rule.name(),
                 stats.samples.len(),
                 stats.count
             );
             for (line_no, text, captures) in &stats.samples {
-                println!("  line {line_no}: {}", indent(text));
+                outln!(out, "  line {line_no}: {}", indent(text));
                 for (name, value) in captures {
-                    println!("      {name} = {value}");
+                    outln!(out, "      {name} = {value}");
                 }
             }
         }
         if self.args.show_unmatched {
-            println!();
-            println!("unmatched ({}):", self.unmatched.len());
+            outln!(out);
+            outln!(out, "unmatched ({}):", self.unmatched.len());
             for (line_no, text) in &self.unmatched {
-                println!("  line {line_no}: {}", indent(text));
+                outln!(out, "  line {line_no}: {}", indent(text));
             }
         }
         if self.args.render {
@@ -450,9 +466,9 @@ impl Scan<'_> {
                     .pipeline
                     .renderer
                     .message(batch, DEFAULT_MAX_TEXT_BYTES);
-                println!();
-                println!("--- message to robot `{robot}` ---");
-                println!("title: {}", rendered.title);
+                outln!(out);
+                outln!(out, "--- message to robot `{robot}` ---");
+                outln!(out, "title: {}", rendered.title);
                 if !rendered.mentions.is_empty() {
                     let mut at: Vec<String> = rendered
                         .mentions
@@ -464,14 +480,28 @@ impl Scan<'_> {
                     if rendered.mentions.all {
                         at.push("@all".to_string());
                     }
-                    println!("at: {}", at.join(" "));
+                    outln!(out, "at: {}", at.join(" "));
                 }
-                println!("{}", rendered.text.trim_end());
+                outln!(out, "{}", rendered.text.trim_end());
             }
             if self.batches.is_empty() {
-                println!();
-                println!("--- no message: nothing matched ---");
+                outln!(out);
+                outln!(out, "--- no message: nothing matched ---");
             }
+        }
+        out
+    }
+}
+
+/// Writes `text` to stdout; a closed pipe (`dingtail test … | head`) is not an error.
+pub fn emit(text: &str) {
+    let mut stdout = io::stdout().lock();
+    if let Err(err) = stdout
+        .write_all(text.as_bytes())
+        .and_then(|()| stdout.flush())
+    {
+        if err.kind() != io::ErrorKind::BrokenPipe {
+            eprintln!("cannot write to stdout: {err}");
         }
     }
 }

@@ -108,30 +108,9 @@ pub fn load(config: &Config, source: &RuleSource) -> RuleFiles {
             file: &file,
             spans: Spans::default(),
             diags: Diagnostics::default(),
+            seen: &mut names,
         };
-        for (i, spec) in file_loader.parse(&text) {
-            match names.get(&spec.name) {
-                Some((first_file, first_line)) => {
-                    let pos = file_loader.spans.value(&yaml_path![i, "name"]);
-                    file_loader.diags.push(
-                        Diagnostic::at(
-                            &file,
-                            pos.line,
-                            pos.column,
-                            format!(
-                                "duplicate rule name: already defined at {}:{first_line}",
-                                first_file.display()
-                            ),
-                        )
-                        .with_rule(&spec.name),
-                    );
-                }
-                None => {
-                    names.insert(spec.name.clone(), (file.clone(), spec.line));
-                    found.specs.push(spec);
-                }
-            }
-        }
+        found.specs.extend(file_loader.parse(&text));
         found.errors.0.extend(file_loader.diags.0);
     }
     found
@@ -143,11 +122,13 @@ struct FileLoader<'a> {
     file: &'a Path,
     spans: Spans,
     diags: Diagnostics,
+    /// Every rule name seen so far in this load (valid or not), with where it was defined.
+    seen: &'a mut BTreeMap<String, (PathBuf, usize)>,
 }
 
 impl FileLoader<'_> {
-    /// The valid rules of `text` with their index in the file; problems go to `self.diags`.
-    fn parse(&mut self, text: &str) -> Vec<(usize, RuleSpec)> {
+    /// The valid rules of `text`; problems go to `self.diags`.
+    fn parse(&mut self, text: &str) -> Vec<RuleSpec> {
         self.spans = match Spans::parse(text) {
             Ok(spans) => spans,
             Err(err) => {
@@ -190,7 +171,7 @@ impl FileLoader<'_> {
         entries
             .iter()
             .enumerate()
-            .filter_map(|(i, entry)| Some((i, self.entry(i, entry)?)))
+            .filter_map(|(i, entry)| self.entry(i, entry))
             .collect()
     }
 
@@ -215,7 +196,25 @@ impl FileLoader<'_> {
                 return None;
             }
         };
-        self.validate(i, raw)
+        let line = self.spans.value(&yaml_path![i]).line;
+        let duplicate = match self.seen.get(&raw.name) {
+            Some((first_file, first_line)) => {
+                let message = format!(
+                    "duplicate rule name: already defined at {}:{first_line}",
+                    first_file.display()
+                );
+                self.error_value(&yaml_path![i, "name"], Some(&raw.name), message);
+                true
+            }
+            None => {
+                self.seen
+                    .insert(raw.name.clone(), (self.file.to_path_buf(), line));
+                false
+            }
+        };
+        // A duplicate is still checked, so that its other problems show in the same round.
+        let spec = self.validate(i, raw);
+        if duplicate { None } else { spec }
     }
 
     /// Points a serde error at the key it concerns.
@@ -223,8 +222,18 @@ impl FileLoader<'_> {
         let (message, hint) = from_serde_message(err);
         if let Some((_, rest)) = message.split_once("unknown field `") {
             let key = rest.split('`').next().unwrap_or_default();
-            let mut diagnostic =
-                self.diagnostic_key(&yaml_path![i, key], rule, format!("unknown key `{key}`"));
+            // Unknown keys of `at:` are reported under it.
+            let (path, message) = if self.spans.node(&yaml_path![i, key]).is_none()
+                && self.spans.node(&yaml_path![i, "at", key]).is_some()
+            {
+                (
+                    yaml_path![i, "at", key].to_vec(),
+                    format!("unknown key `{key}` in `at`"),
+                )
+            } else {
+                (yaml_path![i, key].to_vec(), format!("unknown key `{key}`"))
+            };
+            let mut diagnostic = self.diagnostic_key(&path, rule, message);
             if let Some(hint) = hint {
                 diagnostic = diagnostic.with_hint(hint);
             }
@@ -726,6 +735,11 @@ mod tests {
   match: [good, 'bad[']
   robot: ops
   title: [not, a, string]
+- name: e
+  input: app
+  match: x
+  robot: ops
+  at: {mobile: ["138"]}
 "#;
         let (_dir, found) = load_files(&[("rules.d/bad.yaml", bad)]);
         let errs = errors(&found);
@@ -735,6 +749,7 @@ mod tests {
             "bad.yaml:10:13: rule `b`: `severity` must be info, warning or critical, not `critcal` (did you mean `critical`?)",
             "bad.yaml:11:3: rule `c`: missing key `match`",
             "bad.yaml:18:10: rule `d`: `title` must be a string",
+            "bad.yaml:23:8: rule `e`: unknown key `mobile` in `at` (did you mean `mobiles`?)",
         ];
         for want in expect {
             assert!(

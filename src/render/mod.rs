@@ -217,7 +217,8 @@ impl Renderer {
     }
 
     /// (title, text) of one match, from the rule's title/template, with the full context
-    /// (captures, line, file, input, host, rule, severity, time, and count 1). Runtime template
+    /// (captures, line, file, input, host, rule, severity, time, and count 1). Captures that took
+    /// no part in the match are empty strings. Runtime template
     /// errors never panic: the plain rendering is used and the failure is logged once per rule.
     pub fn render_match(
         &self,
@@ -227,6 +228,11 @@ impl Renderer {
         host: &str,
     ) -> (String, String) {
         let mut context = Context::default();
+        // A group that took no part in the match (an optional one, or another pattern's) is
+        // empty rather than undefined, so that strict templates still render.
+        for name in rule.capture_names() {
+            context.set(name, "");
+        }
         for (name, value) in &m.captures {
             context.set(name, value.as_str());
         }
@@ -427,6 +433,31 @@ mod tests {
         let (title, text) = renderer.render_match(&set.rules()[1], &found[1], &log, "web-1");
         assert_eq!(title, "plain (warning) on web-1");
         assert_eq!(text, log.text);
+    }
+
+    #[test]
+    fn captures_that_took_no_part_are_empty_not_undefined() {
+        let (_dir, specs) = specs(
+            r#"- name: exc
+  input: app
+  match: ['(?P<exception>\w+Error)(?:: (?P<message>.*))?', '(?P<signal>SIG\w+)']
+  robot: ops
+  template: '{{ exception }}|{{ message }}|{{ signal }}'
+"#,
+        );
+        let renderer = Renderer::new(&specs).unwrap();
+        let set = RuleSet::new("app", specs.iter().map(Rule::new).collect()).unwrap();
+        let mut found = Vec::new();
+        for (text, want) in [
+            ("KeyError", "KeyError||"),
+            ("KeyError: x", "KeyError|x|"),
+            ("got SIGKILL", "||SIGKILL"),
+        ] {
+            let log = line(text);
+            set.matches(&log.text, &mut found);
+            let (_, rendered) = renderer.render_match(&set.rules()[0], &found[0], &log, "h");
+            assert_eq!(rendered, want);
+        }
     }
 
     #[test]

@@ -79,6 +79,19 @@ impl Rule {
         self.excludes.iter().any(|exclude| exclude.is_match(line))
     }
 
+    /// The named capture groups of all its patterns, each once, in pattern order.
+    pub fn capture_names(&self) -> Vec<&str> {
+        let mut names: Vec<&str> = Vec::new();
+        for pattern in &self.patterns {
+            for name in pattern.capture_names().flatten() {
+                if !names.contains(&name) {
+                    names.push(name);
+                }
+            }
+        }
+        names
+    }
+
     /// The rule file it came from.
     pub fn file(&self) -> &Path {
         &self.file
