@@ -29,6 +29,8 @@ use crate::config::{DEFAULT_CONFIG_PATH, MultilineConfig};
 use crate::dispatch::batcher::{Batch, Hit};
 use crate::event::{FileId, LogLine};
 use crate::pipeline::Pipeline;
+use crate::daemon::deliver;
+use crate::dingtalk;
 use crate::render::DEFAULT_MAX_TEXT_BYTES;
 use crate::rules::{Rule, RuleMatch, RuleSet};
 use crate::tail::multiline::Joiner;
@@ -483,6 +485,19 @@ impl Scan<'_> {
                     outln!(out, "at: {}", at.join(" "));
                 }
                 outln!(out, "{}", rendered.text.trim_end());
+                // The exact request body the daemon would POST (keyword, mentions, line breaks
+                // and size limit applied), as the `stdout` robot prints it.
+                let keywords = self
+                    .pipeline
+                    .config
+                    .robots
+                    .get(robot)
+                    .map(|robot| robot.keywords.as_slice())
+                    .unwrap_or_default();
+                match dingtalk::body(keywords, &deliver::message(self.pipeline, batch, keywords)) {
+                    Ok(body) => outln!(out, "body: {body}"),
+                    Err(err) => outln!(out, "body: cannot be built: {err}"),
+                }
             }
             if self.batches.is_empty() {
                 outln!(out);

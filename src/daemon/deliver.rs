@@ -13,10 +13,7 @@ use crate::dingtalk::{self, At, Client, Message, Outcome, Robot};
 use crate::dispatch::batcher::Batch;
 use crate::dispatch::queue::Verdict;
 use crate::pipeline::Pipeline;
-
-/// The largest markdown text a summary may take. DingTalk's limit is 20,000 bytes for the whole
-/// body; the rest is left for the title, the JSON envelope, escaping, mentions and a keyword.
-pub const MAX_TEXT_BYTES: usize = 15_000;
+use crate::render::DEFAULT_MAX_TEXT_BYTES;
 
 /// Where a robot's messages go, resolved from its config.
 #[derive(Clone, Debug)]
@@ -46,16 +43,30 @@ impl Destination {
     }
 }
 
-/// Renders a batch into the markdown message the robot gets.
-pub fn message(pipeline: &Pipeline, batch: &Batch) -> Message {
-    let rendered = pipeline.renderer.message(batch, MAX_TEXT_BYTES);
-    let at = At {
-        mobiles: rendered.mentions.mobiles,
-        user_ids: rendered.mentions.user_ids,
-        all: rendered.mentions.all,
-    };
-    Message::markdown(rendered.title, rendered.text, at)
+/// Renders a batch into the markdown message a robot with `keywords` gets. The summary is fitted
+/// to `render::DEFAULT_MAX_TEXT_BYTES` first; when escaping, line breaks, mentions and the keyword
+/// would push the request body over DingTalk's limit, it is rendered again with a smaller budget,
+/// so that the summary drops samples and whole rules with an exact "and N more" rather than being
+/// cut blindly by `dingtalk::body`.
+pub fn message(pipeline: &Pipeline, batch: &Batch, keywords: &[String]) -> Message {
+    let mut budget = DEFAULT_MAX_TEXT_BYTES;
+    loop {
+        let rendered = pipeline.renderer.message(batch, budget);
+        let at = At {
+            mobiles: rendered.mentions.mobiles,
+            user_ids: rendered.mentions.user_ids,
+            all: rendered.mentions.all,
+        };
+        let message = Message::markdown(rendered.title, rendered.text, at);
+        if budget <= MIN_TEXT_BYTES || dingtalk::fits_uncut(keywords, &message) {
+            return message;
+        }
+        budget = budget * 3 / 4;
+    }
 }
+
+/// Below this budget a summary is not shrunk further (`dingtalk::body` cuts what is left).
+const MIN_TEXT_BYTES: usize = 2_000;
 
 /// Sends `batch` to `destination` once and says how it went.
 pub async fn deliver(
@@ -64,7 +75,11 @@ pub async fn deliver(
     destination: &Destination,
     batch: &Batch,
 ) -> Outcome {
-    let message = message(&pipeline, batch);
+    let keywords = match destination {
+        Destination::DingTalk(robot) => robot.keywords.as_slice(),
+        Destination::Stdout { keywords } => keywords.as_slice(),
+    };
+    let message = message(&pipeline, batch, keywords);
     match destination {
         Destination::DingTalk(robot) => client.send_once(robot, &message).await,
         Destination::Stdout { keywords } => match dingtalk::body(keywords, &message) {
@@ -95,5 +110,70 @@ pub fn verdict(outcome: &Outcome) -> Verdict {
         Outcome::Throttled { .. } => Verdict::Throttled,
         Outcome::Rejected { .. } => Verdict::Rejected,
         Outcome::Transient { .. } => Verdict::Transient,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::SystemTime;
+
+    use crate::daemon::deliver::message;
+    use crate::dingtalk::{self, Message};
+    use crate::dispatch::batcher::{Batch, Hit, Level, Mentions};
+    use crate::pipeline::Pipeline;
+
+    #[test]
+    fn a_huge_summary_is_shrunk_to_fit_whole_with_exact_counts() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(
+            dir.path().join("dingtail.yaml"),
+            "state_dir: state\ninputs:\n  app:\n    paths: [\"/tmp/x.log\"]\nrobots:\n  ops:\n    webhook: stdout\n",
+        )
+        .unwrap();
+        let pipeline = Pipeline::load(&dir.path().join("dingtail.yaml")).unwrap();
+        let mentions = Mentions {
+            mobiles: vec!["13800000000".into()],
+            ..Mentions::default()
+        };
+        let mut batch = Batch::default();
+        // Quotes and newlines double in JSON and in hard breaks: the worst case for the budget.
+        let noisy = "\"q\" ".repeat(200);
+        let mut total = 0;
+        for rule in 0..60 {
+            for sample in 0..8 {
+                let line = format!("{rule}-{sample} {noisy}\n{noisy}");
+                let name = format!("rule-{rule:02}");
+                let hit = Hit {
+                    rule: &name,
+                    level: Level::Warning,
+                    line: &line,
+                    file: "/var/log/app.log",
+                    host: "h",
+                    at: SystemTime::now(),
+                    mentions: &mentions,
+                };
+                batch.add(hit, || (name.clone(), line.clone()));
+                total += 1;
+            }
+        }
+        let keywords = vec!["告警".to_string()];
+        let first = pipeline
+            .renderer
+            .message(&batch, crate::render::DEFAULT_MAX_TEXT_BYTES);
+        let unshrunk = Message::markdown(first.title, first.text, Default::default());
+        assert!(
+            !dingtalk::fits_uncut(&keywords, &unshrunk),
+            "the test needs a summary that does not fit at the default budget"
+        );
+        let message = message(&pipeline, &batch, &keywords);
+        assert!(dingtalk::fits_uncut(&keywords, &message));
+        let body = dingtalk::body(&keywords, &message).unwrap();
+        assert!(body.len() <= dingtalk::MAX_BODY_BYTES);
+        assert!(!body.contains("… truncated"), "shrunk, not cut");
+        let Message::Markdown { title, text, .. } = &message else {
+            panic!("a markdown message: {message:?}");
+        };
+        assert!(title.contains(&total.to_string()), "exact total in {title:?}");
+        assert!(text.contains("more"), "what did not fit is counted: {text}");
     }
 }

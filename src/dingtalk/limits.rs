@@ -19,6 +19,16 @@ const TEXT_MARKER: &str = "\n… truncated";
 /// Ends a cut markdown text, as its own paragraph.
 const MARKDOWN_MARKER: &str = "\n\n… truncated";
 
+/// True when [`body`] would send `message` whole, without cutting its text (a caller that can
+/// shorten the text more gracefully, like a summary that drops samples but keeps counts, asks
+/// this first).
+pub fn fits_uncut(robot_keywords: &[String], message: &Message) -> bool {
+    if let Message::FeedCard { .. } = message {
+        return message.to_json().len() <= MAX_BODY_BYTES;
+    }
+    finish(robot_keywords, message, None).to_json().len() <= MAX_BODY_BYTES
+}
+
 /// The exact JSON body that is POSTed for `message` to a robot with `robot_keywords`: keyword and
 /// @-mention insertion, markdown line breaks and size cutting applied.
 ///

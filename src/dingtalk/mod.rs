@@ -16,7 +16,7 @@ pub mod outcome;
 pub mod sign;
 
 pub use crate::dingtalk::client::{Client, ClientConfig, ClientError, RetryPolicy};
-pub use crate::dingtalk::limits::{MAX_BODY_BYTES, body};
+pub use crate::dingtalk::limits::{MAX_BODY_BYTES, body, fits_uncut};
 pub use crate::dingtalk::message::{
     At, BtnOrientation, Button, Buttons, FeedLink, Message, MessageError,
 };
