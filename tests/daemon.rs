@@ -49,10 +49,7 @@ fn rule(name: &str, pattern: &str) -> String {
 }
 
 fn append(path: &Path, text: &str) {
-    let mut file = std::fs::OpenOptions::new()
-        .append(true)
-        .open(path)
-        .unwrap();
+    let mut file = std::fs::OpenOptions::new().append(true).open(path).unwrap();
     file.write_all(text.as_bytes()).unwrap();
 }
 
@@ -90,7 +87,9 @@ fn systemd_hears_ready_watchdog_reloading_and_stopping() {
     dir.create("rules.d/a.yaml", rule("alpha", "ALPHA"));
     let socket_path = dir.join("notify.sock");
     let socket = UnixDatagram::bind(&socket_path).unwrap();
-    socket.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    socket
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
     let socket_env = socket_path.to_str().unwrap();
     let mut daemon = Daemon::start(
         dir.path(),
@@ -112,7 +111,10 @@ fn systemd_hears_ready_watchdog_reloading_and_stopping() {
         panic!("no {what} among {received:?}");
     };
     let ready = next("READY=1");
-    assert!(ready.contains("STATUS="), "READY=1 comes with a status: {ready:?}");
+    assert!(
+        ready.contains("STATUS="),
+        "READY=1 comes with a status: {ready:?}"
+    );
     // WATCHDOG_USEC=1s: keep-alives every 0.5 s, so two arrive well within a few seconds.
     next("WATCHDOG=1");
     next("WATCHDOG=1");
@@ -138,7 +140,9 @@ fn a_broken_rule_file_keeps_the_old_rules_and_a_fixed_one_applies() {
     let mut daemon = start(&dir, &config, &[]);
 
     append(&log, "ALPHA one\n");
-    daemon.wait_for("the first alpha alert", WAIT, |d| has_message_with(d, "ALPHA one"));
+    daemon.wait_for("the first alpha alert", WAIT, |d| {
+        has_message_with(d, "ALPHA one")
+    });
 
     // A broken regex: refused with file:line:column, the old rule keeps matching.
     save(&rules, &rule("beta", "BETA ("));
@@ -149,7 +153,9 @@ fn a_broken_rule_file_keeps_the_old_rules_and_a_fixed_one_applies() {
         "the refusal names file and line: {refused}"
     );
     append(&log, "ALPHA two\n");
-    daemon.wait_for("alpha still alerting", WAIT, |d| has_message_with(d, "ALPHA two"));
+    daemon.wait_for("alpha still alerting", WAIT, |d| {
+        has_message_with(d, "ALPHA two")
+    });
 
     // Fixed by just saving the file: the new rule applies, the old one is gone.
     save(&rules, &rule("beta", "BETA"));
@@ -215,7 +221,12 @@ rules: [\"rules.d/*.yaml\"]
     daemon.wait_for_log("reloaded", WAIT);
     daemon.wait_for("the summary", WAIT, |d| !d.messages().is_empty());
     let messages = texts(&daemon);
-    assert_eq!(messages.len(), 1, "one summary for the burst{}", daemon.describe());
+    assert_eq!(
+        messages.len(),
+        1,
+        "one summary for the burst{}",
+        daemon.describe()
+    );
     for n in 1..=3 {
         assert!(
             messages[0].contains(&format!("ALPHA {n}")),
@@ -237,7 +248,9 @@ fn free_port() -> u16 {
 /// A plain HTTP/1.1 GET on 127.0.0.1; returns (status code, body).
 fn get(port: u16, path: &str) -> (u16, String) {
     let mut stream = TcpStream::connect(("127.0.0.1", port)).unwrap();
-    stream.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(5)))
+        .unwrap();
     write!(
         stream,
         "GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n"
@@ -324,5 +337,8 @@ fn the_quick_start_config_checks_and_prints_messages() {
             .any(|m| m["msgtype"] == "markdown" && m["markdown"]["text"].is_string())
     });
     assert_eq!(daemon.stop().code(), Some(0), "{}", daemon.describe());
-    assert!(state.join("state.db").exists(), "state lands in DINGTAIL_STATE_DIR");
+    assert!(
+        state.join("state.db").exists(),
+        "state lands in DINGTAIL_STATE_DIR"
+    );
 }

@@ -97,7 +97,9 @@ fn flood(path: &Path, n: u64, over: Duration) -> thread::JoinHandle<()> {
         for burst in 0..bursts {
             let mut chunk = String::new();
             while i < n && i < (burst + 1) * per_burst {
-                chunk.push_str(&format!("2026-11-25 10:00:00 app FLOOD {i} something broke\n"));
+                chunk.push_str(&format!(
+                    "2026-11-25 10:00:00 app FLOOD {i} something broke\n"
+                ));
                 if i % 7 == 0 {
                     chunk.push_str("2026-11-25 10:00:00 app INFO all fine\n");
                 }
@@ -137,7 +139,10 @@ fn assert_never_throttled(standin: &Standin, window: Duration) {
         .into_iter()
         .filter(|r| matches!(r.errcode(), Some(130_101 | 410_100)))
         .collect();
-    assert!(throttled.is_empty(), "the robot was throttled: {throttled:#?}");
+    assert!(
+        throttled.is_empty(),
+        "the robot was throttled: {throttled:#?}"
+    );
     let max = standin.max_in_any_window(window);
     assert!(max <= 20, "{max} requests within one {window:?} window");
 }
@@ -157,7 +162,8 @@ fn a_flood_of_10000_lines_stays_under_the_limit_and_counts_are_exact() {
         .append(true)
         .open(dir.join("logs/app.log"))
         .unwrap();
-    log.write_all(b"2026-11-25 10:00:10 app BOOM disk on fire\n").unwrap();
+    log.write_all(b"2026-11-25 10:00:10 app BOOM disk on fire\n")
+        .unwrap();
     let ok = standin.wait_for(
         |received| {
             received
@@ -166,7 +172,10 @@ fn a_flood_of_10000_lines_stays_under_the_limit_and_counts_are_exact() {
         },
         Duration::from_secs(10),
     );
-    assert!(ok, "the critical line was not delivered within 10 s during the flood");
+    assert!(
+        ok,
+        "the critical line was not delivered within 10 s during the flood"
+    );
     let boom_latency = boom_at.elapsed();
     writer.join().unwrap();
     wait_total(&standin, &daemon, 10_001, Duration::from_secs(60));
@@ -187,10 +196,15 @@ fn a_flood_of_10000_lines_stays_under_the_limit_and_counts_are_exact() {
         "a 30 s flood is spread over many summaries, got {n_messages}"
     );
     for message in &delivered {
-        assert!(message.visible_text().contains("告警"), "keyword in every message");
+        assert!(
+            message.visible_text().contains("告警"),
+            "keyword in every message"
+        );
     }
     assert_eq!(daemon.stop().code(), Some(0));
-    eprintln!("critical line delivered {boom_latency:?} after it was written, {n_messages} messages");
+    eprintln!(
+        "critical line delivered {boom_latency:?} after it was written, {n_messages} messages"
+    );
 }
 
 #[test]
@@ -240,7 +254,11 @@ fn sigterm_during_a_flood_stops_in_bounded_time_and_the_rest_follows_after_resta
     let mut daemon = Daemon::start(dir.path(), &config, &[]);
     wait_total(&standin, &daemon, 4_000, Duration::from_secs(60));
     thread::sleep(Duration::from_secs(2));
-    assert_eq!(delivered_total(&standin), 4_000, "nothing lost, nothing twice");
+    assert_eq!(
+        delivered_total(&standin),
+        4_000,
+        "nothing lost, nothing twice"
+    );
     assert_never_throttled(&standin, window);
     assert_eq!(daemon.stop().code(), Some(0));
 }
@@ -320,6 +338,9 @@ fn the_real_60_second_window_is_never_exceeded() {
     assert_eq!(delivered_total(&standin), 1_400);
     assert_never_throttled(&standin, window);
     let max = standin.max_delivered_in_any_window(window);
-    assert!(max >= 15, "the budget is used, not wasted: {max} in the busiest minute");
+    assert!(
+        max >= 15,
+        "the budget is used, not wasted: {max} in the busiest minute"
+    );
     assert_eq!(daemon.stop().code(), Some(0));
 }

@@ -17,7 +17,13 @@ use clap::{Parser, Subcommand};
 pub struct Cli {
     /// Log format on stderr: `auto` (plain; without timestamps under journald, which adds them),
     /// `plain`, or `json`. The level comes from RUST_LOG (default `info`).
-    #[arg(long, global = true, value_enum, env = "DINGTAIL_LOG_FORMAT", default_value = "auto")]
+    #[arg(
+        long,
+        global = true,
+        value_enum,
+        env = "DINGTAIL_LOG_FORMAT",
+        default_value = "auto"
+    )]
     pub log_format: LogFormat,
     /// What to do.
     #[command(subcommand)]
@@ -57,12 +63,13 @@ fn init_logging(format: LogFormat) {
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_target(false);
     // journald stamps every line itself; JOURNAL_STREAM tells that stderr goes there.
     let under_journald = std::env::var_os("JOURNAL_STREAM").is_some();
     let result = match format {
         LogFormat::Json => builder.json().try_init(),
-        LogFormat::Auto if under_journald => builder.without_time().with_ansi(false).try_init(),
+        LogFormat::Auto if under_journald => builder.without_time().try_init(),
         LogFormat::Auto | LogFormat::Plain => builder.try_init(),
     };
     // Only fails if a subscriber is already installed, which leaves logging working.

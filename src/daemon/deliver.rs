@@ -173,7 +173,10 @@ mod tests {
         let Message::Markdown { title, text, .. } = &message else {
             panic!("a markdown message: {message:?}");
         };
-        assert!(title.contains(&total.to_string()), "exact total in {title:?}");
+        assert!(
+            title.contains(&total.to_string()),
+            "exact total in {title:?}"
+        );
         assert!(text.contains("more"), "what did not fit is counted: {text}");
     }
 }

@@ -482,7 +482,9 @@ impl Daemon {
             }
             Outcome::Transient { reason } => {
                 self.metrics.messages_failed.get_or_create(&label).inc();
-                tracing::warn!("robot `{robot}`: delivery failed ({reason}); retrying with backoff");
+                tracing::warn!(
+                    "robot `{robot}`: delivery failed ({reason}); retrying with backoff"
+                );
             }
         }
         self.dispatcher
@@ -578,8 +580,7 @@ impl Daemon {
         {
             tracing::error!("cannot hand the new inputs to the tailer; they apply after a restart");
         }
-        self.dispatcher
-            .reconfigure(queue_configs(&pipeline.config));
+        self.dispatcher.reconfigure(queue_configs(&pipeline.config));
         self.destinations = destinations(&pipeline.config);
         let dirs = watched_dirs(&pipeline.config.source, &pipeline.config.rule_globs);
         let same_dirs = pipeline.config.reload_on_change
@@ -641,7 +642,9 @@ impl Daemon {
         self.sends.abort_all();
         let left = self.dispatcher.n_undelivered();
         if left > 0 {
-            tracing::info!("{left} undelivered event(s) kept in the state; they are sent after the next start");
+            tracing::info!(
+                "{left} undelivered event(s) kept in the state; they are sent after the next start"
+            );
         }
         tracing::info!("stopped");
     }
@@ -669,7 +672,11 @@ impl Daemon {
     }
 
     fn n_rules(&self) -> usize {
-        self.pipeline.rules.values().map(|set| set.rules().len()).sum()
+        self.pipeline
+            .rules
+            .values()
+            .map(|set| set.rules().len())
+            .sum()
     }
 
     /// The one-line summary for systemd's STATUS=.

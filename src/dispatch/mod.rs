@@ -201,10 +201,25 @@ mod tests {
         let mentions = Mentions::default();
         let mut dispatcher = Dispatcher::new([("a".into(), config()), ("b".into(), config())]);
         let t0 = Instant::now();
-        assert!(dispatcher.on_hit("a", hit("x", &mentions), || (String::new(), String::new()), t0));
-        assert!(!dispatcher.on_hit("zz", hit("x", &mentions), || (String::new(), String::new()), t0));
+        assert!(dispatcher.on_hit(
+            "a",
+            hit("x", &mentions),
+            || (String::new(), String::new()),
+            t0
+        ));
+        assert!(!dispatcher.on_hit(
+            "zz",
+            hit("x", &mentions),
+            || (String::new(), String::new()),
+            t0
+        ));
         let later = t0 + Duration::from_secs(1);
-        assert!(dispatcher.on_hit("b", hit("y", &mentions), || (String::new(), String::new()), later));
+        assert!(dispatcher.on_hit(
+            "b",
+            hit("y", &mentions),
+            || (String::new(), String::new()),
+            later
+        ));
         let decisions = dispatcher.poll(t0, Gathering::Wait);
         assert!(decisions.sends.is_empty());
         assert_eq!(decisions.wake_at, Some(t0 + Duration::from_secs(2)));
@@ -226,7 +241,12 @@ mod tests {
         let mentions = Mentions::default();
         let mut dispatcher = Dispatcher::new([("a".into(), config()), ("b".into(), config())]);
         let t0 = Instant::now();
-        dispatcher.on_hit("a", hit("x", &mentions), || (String::new(), String::new()), t0);
+        dispatcher.on_hit(
+            "a",
+            hit("x", &mentions),
+            || (String::new(), String::new()),
+            t0,
+        );
         dispatcher.reconfigure([("c".into(), config())]);
         assert!(dispatcher.has_robot("a"));
         assert!(!dispatcher.has_robot("b"));

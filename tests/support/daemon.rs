@@ -106,7 +106,10 @@ impl Daemon {
             }
             thread::sleep(Duration::from_millis(25));
         }
-        panic!("timed out after {timeout:?} waiting for {what}{}", self.describe());
+        panic!(
+            "timed out after {timeout:?} waiting for {what}{}",
+            self.describe()
+        );
     }
 
     /// Waits until a stderr line contains `text`.
@@ -151,7 +154,10 @@ impl Daemon {
             if Instant::now() >= deadline {
                 child.kill().ok();
                 child.wait().ok();
-                panic!("dingtail did not exit within {timeout:?}{}", self.describe());
+                panic!(
+                    "dingtail did not exit within {timeout:?}{}",
+                    self.describe()
+                );
             }
             thread::sleep(Duration::from_millis(20));
         }
