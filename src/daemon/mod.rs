@@ -148,6 +148,7 @@ pub async fn run(pipeline: Pipeline, options: RunOptions) -> anyhow::Result<()> 
         last_delivery: None,
         store_failing: false,
         reload_status: None,
+        last_status: String::new(),
         last_refusal: None,
         digest: 0,
         config_watch,
@@ -256,6 +257,8 @@ struct Daemon {
     last_delivery: Option<SystemTime>,
     store_failing: bool,
     reload_status: Option<String>,
+    /// The STATUS= last sent, so that an idle daemon does not repeat it every tick.
+    last_status: String,
     last_refusal: Option<String>,
     digest: u64,
     config_watch: Option<(ConfigWatch, mpsc::Receiver<()>, BTreeSet<PathBuf>)>,
@@ -467,11 +470,18 @@ impl Daemon {
                 self.metrics.last_delivery_seconds.set(unix_seconds());
                 tracing::debug!("robot `{robot}`: batch {id} delivered");
             }
-            Outcome::Throttled { code, until } => {
+            Outcome::Throttled { code, .. } => {
                 self.metrics.messages_throttled.get_or_create(&label).inc();
+                // The queue pauses for the configured `throttle_pause`; say until when.
+                let pause = self
+                    .pipeline
+                    .config
+                    .robots
+                    .get(&robot)
+                    .map_or(crate::dingtalk::THROTTLE_PAUSE, |r| r.throttle_pause);
                 tracing::warn!(
-                    "robot `{robot}`: DingTalk throttled it (errcode {code}) until about {}; pausing and batching meanwhile",
-                    humantime::format_rfc3339_seconds(*until)
+                    "robot `{robot}`: DingTalk throttled it (errcode {code}); quiet until {} and batching meanwhile",
+                    humantime::format_rfc3339_seconds(SystemTime::now() + pause)
                 );
             }
             Outcome::Rejected { code, reason } => {
@@ -668,7 +678,11 @@ impl Daemon {
         self.metrics
             .files_watched
             .set(i64::try_from(self.n_files).unwrap_or(i64::MAX));
-        self.notifier.status(&self.status());
+        let status = self.status();
+        if status != self.last_status {
+            self.notifier.status(&status);
+            self.last_status = status;
+        }
     }
 
     fn n_rules(&self) -> usize {
