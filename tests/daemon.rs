@@ -342,3 +342,56 @@ fn the_quick_start_config_checks_and_prints_messages() {
         "state lands in DINGTAIL_STATE_DIR"
     );
 }
+
+#[test]
+fn a_reload_starts_and_stops_inputs_and_keeps_positions() {
+    let dir = Dir::new("reload-inputs");
+    let config = config(&dir, "");
+    dir.create("rules.d/a.yaml", rule("alpha", "ALPHA"));
+    let app = dir.join("logs/app.log");
+    let other = dir.create("other/other.log", "OMEGA before the input exists\n");
+    let mut daemon = start(&dir, &config, &[]);
+    append(&app, "ALPHA 1\n");
+    daemon.wait_for("the first alert", WAIT, |d| has_message_with(d, "ALPHA 1"));
+
+    // Add an input and a rule for it; drop nothing yet.
+    let text = std::fs::read_to_string(&config).unwrap();
+    let with_other = text.replace(
+        "robots:",
+        "  other:\n    paths: [\"other/*.log\"]\n    poll_interval: 200ms\nrobots:",
+    );
+    save(&config, &with_other);
+    save(
+        &dir.join("rules.d/b.yaml"),
+        &rule("omega", "OMEGA").replace("input: app", "input: other"),
+    );
+    // Both saves may land in one debounced reload or in two.
+    daemon.wait_for_log("reloaded: 2 input(s), 2 rule(s)", WAIT);
+    append(&other, "OMEGA after\n");
+    append(&app, "ALPHA 2\n");
+    daemon.wait_for("alerts from both inputs", WAIT, |d| {
+        has_message_with(d, "OMEGA after") && has_message_with(d, "ALPHA 2")
+    });
+    assert!(
+        !has_message_with(&daemon, "OMEGA before"),
+        "an input added by a reload starts at the end (start_at: end){}",
+        daemon.describe()
+    );
+    let n_alpha = |d: &Daemon| texts(d).iter().filter(|t| t.contains("ALPHA 1")).count();
+    assert_eq!(n_alpha(&daemon), 1, "the kept input was not read again");
+
+    // Remove the input again: its file is no longer read.
+    std::fs::remove_file(dir.join("rules.d/b.yaml")).unwrap();
+    save(&config, &text);
+    daemon.wait_for_log("reloaded: 1 input(s), 1 rule(s)", WAIT);
+    append(&other, "OMEGA gone\n");
+    append(&app, "ALPHA 3\n");
+    daemon.wait_for("the alpha alert", WAIT, |d| has_message_with(d, "ALPHA 3"));
+    std::thread::sleep(Duration::from_millis(500));
+    assert!(
+        !has_message_with(&daemon, "OMEGA gone"),
+        "{}",
+        daemon.describe()
+    );
+    assert_eq!(daemon.stop().code(), Some(0));
+}
