@@ -58,6 +58,8 @@ pub struct Metrics {
     pub messages_failed: Family<RobotLabel, Counter>,
     /// Throttle answers (130101/410100), per robot.
     pub messages_throttled: Family<RobotLabel, Counter>,
+    /// Matches given up because DingTalk refused even their counts (content rejections).
+    pub events_dropped: Family<RobotLabel, Counter>,
     /// Matches not yet delivered, per robot.
     pub pending_events: Family<RobotLabel, Gauge>,
     /// Messages that may still be sent in the current window, per robot.
@@ -81,6 +83,7 @@ impl Metrics {
         let messages_sent = Family::<RobotLabel, Counter>::default();
         let messages_failed = Family::<RobotLabel, Counter>::default();
         let messages_throttled = Family::<RobotLabel, Counter>::default();
+        let events_dropped = Family::<RobotLabel, Counter>::default();
         let pending_events = Family::<RobotLabel, Gauge>::default();
         let rate_budget_left = Family::<RobotLabel, Gauge>::default();
         let reloads = Family::<OutcomeLabel, Counter>::default();
@@ -114,6 +117,11 @@ impl Metrics {
             messages_throttled.clone(),
         );
         registry.register(
+            "events_dropped",
+            "Matches given up after DingTalk refused even their counts",
+            events_dropped.clone(),
+        );
+        registry.register(
             "pending_events",
             "Matches not yet delivered",
             pending_events.clone(),
@@ -143,6 +151,7 @@ impl Metrics {
             messages_sent,
             messages_failed,
             messages_throttled,
+            events_dropped,
             pending_events,
             rate_budget_left,
             reloads,

@@ -395,3 +395,23 @@ fn a_reload_starts_and_stops_inputs_and_keeps_positions() {
     );
     assert_eq!(daemon.stop().code(), Some(0));
 }
+
+#[test]
+fn a_crash_right_after_the_first_start_does_not_replay_old_lines() {
+    let dir = Dir::new("first-start-crash");
+    let config = config(&dir, "");
+    dir.create("rules.d/a.yaml", rule("alpha", "ALPHA"));
+    let log = dir.create("logs/app.log", "ALPHA old, before dingtail was installed\n");
+    let mut daemon = start(&dir, &config, &[]);
+    // Killed before any line was written: `start_at: end` must still hold after the restart.
+    daemon.kill9();
+    let mut daemon = start(&dir, &config, &[]);
+    append(&log, "ALPHA new\n");
+    daemon.wait_for("the new alert", WAIT, |d| has_message_with(d, "ALPHA new"));
+    assert!(
+        !has_message_with(&daemon, "ALPHA old"),
+        "lines from before the first start were replayed{}",
+        daemon.describe()
+    );
+    assert_eq!(daemon.stop().code(), Some(0));
+}

@@ -133,6 +133,17 @@ fn wait_total(standin: &Standin, daemon: &Daemon, n: u64, timeout: Duration) {
     );
 }
 
+/// The delivered counts add up to `n` exactly, or to `n` plus the count of exactly one delivered
+/// message (the batch in flight when the daemon was killed, sent again after the restart).
+fn assert_at_most_one_batch_twice(standin: &Standin, n: u64) {
+    let total = delivered_total(standin);
+    let counts: Vec<u64> = standin.delivered().iter().map(count_of).collect();
+    assert!(
+        total == n || (total > n && counts.contains(&(total - n))),
+        "the counts add up to {total}, expected {n} or {n} plus one delivered batch: {counts:?}"
+    );
+}
+
 fn assert_never_throttled(standin: &Standin, window: Duration) {
     let throttled: Vec<_> = standin
         .received()
@@ -219,17 +230,12 @@ fn kill_9_in_the_middle_of_a_flood_loses_nothing() {
     daemon.kill9();
     let before = delivered_total(&standin);
     assert!(before > 0, "something was delivered before the kill");
-    thread::sleep(Duration::from_millis(1500));
+    // Restarted at once: the rate limit still counts what was sent before the kill.
     let mut daemon = Daemon::start(dir.path(), &config, &[]);
     writer.join().unwrap();
     wait_total(&standin, &daemon, 6_000, Duration::from_secs(60));
     thread::sleep(Duration::from_secs(3));
-    let total = delivered_total(&standin);
-    let largest = standin.delivered().iter().map(count_of).max().unwrap_or(0);
-    assert!(
-        total >= 6_000 && total - 6_000 <= largest,
-        "after kill -9 the counts add up to {total}: at most one batch (largest {largest}) may come twice"
-    );
+    assert_at_most_one_batch_twice(&standin, 6_000);
     assert_never_throttled(&standin, window);
     assert_eq!(daemon.stop().code(), Some(0));
 }
@@ -422,12 +428,86 @@ fn kill_9_during_logrotate_rotations_loses_nothing() {
     writer.join().unwrap();
     wait_total(&standin, &daemon, 3_000, Duration::from_secs(60));
     thread::sleep(Duration::from_secs(3));
-    let total = delivered_total(&standin);
-    let largest = standin.delivered().iter().map(count_of).max().unwrap_or(0);
+    assert_at_most_one_batch_twice(&standin, 3_000);
+    assert_eq!(daemon.stop().code(), Some(0));
+}
+
+#[test]
+fn refused_content_is_resent_as_counts_and_later_alerts_get_through() {
+    let window = Duration::from_secs(3);
+    let standin = standin(window, Duration::from_secs(30));
+    let dir = Dir::new("content-refused");
+    let config = config(&dir, &standin, "300ms");
+    // DingTalk's content filter refuses the first message (430101).
+    standin.fail(Failure::Errcode(430_101), For::Requests(1));
+    let mut daemon = Daemon::start(dir.path(), &config, &[]);
+    let log = dir.join("logs/app.log");
+    let mut file = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&log)
+        .unwrap();
+    file.write_all(b"app FLOOD 1 forbidden words\napp FLOOD 2 forbidden words\n")
+        .unwrap();
+    wait_total(&standin, &daemon, 2, Duration::from_secs(20));
+    let first = standin.delivered().remove(0);
     assert!(
-        total >= 3_000 && total - 3_000 <= largest,
-        "after kill -9 across rotations the counts add up to {total}: at most one batch (largest {largest}) may come twice{}",
-        daemon.describe()
+        !first.visible_text().contains("forbidden words"),
+        "the retry carries counts, not the refused lines: {}",
+        first.visible_text()
     );
+    file.write_all(b"app BOOM later\n").unwrap();
+    wait_total(&standin, &daemon, 3, Duration::from_secs(20));
+    assert!(
+        standin
+            .delivered()
+            .iter()
+            .any(|r| r.visible_text().contains("BOOM later")),
+        "later alerts are not blocked by the refused one"
+    );
+    assert_eq!(delivered_total(&standin), 3);
+    assert!(
+        daemon
+            .stderr()
+            .join("\n")
+            .contains("refused the message's content")
+    );
+    assert_eq!(daemon.stop().code(), Some(0));
+}
+
+#[test]
+fn events_of_a_robot_missing_from_the_config_wait_for_it_to_come_back() {
+    let window = Duration::from_secs(3);
+    let standin = standin(window, Duration::from_secs(30));
+    let dir = Dir::new("robot-back");
+    let config = config(&dir, &standin, "200ms");
+    let full_config = std::fs::read_to_string(&config).unwrap();
+    let full_rules = std::fs::read_to_string(dir.join("rules.yaml")).unwrap();
+    // The robot is unreachable: 25 events stay pending.
+    standin.fail(Failure::Http500, For::Time(Duration::from_secs(3600)));
+    let mut daemon = Daemon::start(dir.path(), &config, &[]);
+    let writer = flood(&dir.join("logs/app.log"), 25, Duration::from_millis(500));
+    writer.join().unwrap();
+    daemon.wait_for_log("retrying with backoff", Duration::from_secs(15));
+    assert_eq!(daemon.stop().code(), Some(0));
+
+    // Restarted with a config that no longer has the robot (nor rules for it).
+    let without = full_config.replace(
+        &standin.robot_yaml("ops"),
+        "  console:\n    webhook: stdout\n",
+    );
+    std::fs::write(&config, &without).unwrap();
+    std::fs::write(dir.join("rules.yaml"), "[]\n").unwrap();
+    let mut daemon = Daemon::start(dir.path(), &config, &[]);
+    daemon.wait_for_log("no longer configured", Duration::from_secs(15));
+
+    // The robot comes back by a reload, and DingTalk recovers: everything arrives, once.
+    standin.clear_failures();
+    std::fs::write(dir.join("rules.yaml"), &full_rules).unwrap();
+    std::fs::write(&config, &full_config).unwrap();
+    daemon.signal("HUP");
+    wait_total(&standin, &daemon, 25, Duration::from_secs(30));
+    thread::sleep(Duration::from_secs(1));
+    assert_eq!(delivered_total(&standin), 25);
     assert_eq!(daemon.stop().code(), Some(0));
 }

@@ -1,4 +1,4 @@
-//! `Courier`: carries one batch to one robot. It renders the batch (a lone match on its own, several
+//! Delivery of one batch to one robot. It renders the batch (a lone match on its own, several
 //! as a summary), wraps it in a DingTalk markdown message with the merged @-mentions, and either
 //! posts it (one signed attempt; the robot's queue owns retries and pacing) or, for the `stdout`
 //! dry-run robot, prints the exact JSON body that would have been posted.
@@ -9,7 +9,7 @@ use std::io::Write;
 use std::sync::Arc;
 
 use crate::config::{RobotConfig, Webhook};
-use crate::dingtalk::{self, At, Client, Message, Outcome, Robot};
+use crate::dingtalk::{self, At, Client, Message, Outcome, Rejection, Robot};
 use crate::dispatch::batcher::Batch;
 use crate::dispatch::queue::Verdict;
 use crate::pipeline::Pipeline;
@@ -103,12 +103,21 @@ fn print_line(body: &str) -> Outcome {
     }
 }
 
-/// What the robot's queue needs to know of an outcome.
+/// What the robot's queue needs to know of an outcome. A refusal of what the message says
+/// (malformed, blocked words, too large, or a message that could not even be built) is told apart
+/// from a refusal of the robot's configuration (signature, keyword, token, group or robot gone):
+/// the first is retried without the sample lines, the second slowly and unchanged.
 pub fn verdict(outcome: &Outcome) -> Verdict {
     match outcome {
         Outcome::Delivered => Verdict::Delivered,
         Outcome::Throttled { .. } => Verdict::Throttled,
-        Outcome::Rejected { .. } => Verdict::Rejected,
+        Outcome::Rejected { reason, .. } => match reason {
+            Rejection::BadMessage
+            | Rejection::ContentBlocked
+            | Rejection::TooLarge
+            | Rejection::Request(_) => Verdict::RejectedContent,
+            _ => Verdict::Rejected,
+        },
         Outcome::Transient { .. } => Verdict::Transient,
     }
 }

@@ -4,7 +4,7 @@
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use axum::Router;
 use axum::extract::State;
@@ -46,14 +46,21 @@ impl Health {
         let limit = u64::try_from(stale.as_millis()).unwrap_or(u64::MAX);
         [&self.tail_beat_ms, &self.dispatch_beat_ms]
             .iter()
-            .all(|beat| now.saturating_sub(beat.load(Ordering::Relaxed)) <= limit)
+            .all(|beat| {
+                let beat = beat.load(Ordering::Relaxed);
+                beat != 0 && now.saturating_sub(beat) <= limit
+            })
     }
 }
 
+/// Milliseconds on a monotonic clock (since the first call), plus one so that 0 means "never
+/// beat". A wall-clock step must not make a live loop look dead, or a dead one alive.
 fn now_ms() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+    static BASE: std::sync::OnceLock<Instant> = std::sync::OnceLock::new();
+    let base = BASE.get_or_init(Instant::now);
+    u64::try_from(base.elapsed().as_millis())
+        .unwrap_or(u64::MAX)
+        .saturating_add(1)
 }
 
 #[derive(Clone)]

@@ -15,7 +15,7 @@ pub mod http;
 pub mod signals;
 pub mod systemd;
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
@@ -32,12 +32,12 @@ use crate::daemon::signals::{Signal, SignalStream};
 use crate::daemon::systemd::Notifier;
 use crate::dingtalk::{Client, ClientConfig, Outcome};
 use crate::dispatch::batcher::Hit;
-use crate::dispatch::queue::QueueConfig;
+use crate::dispatch::queue::{QueueConfig, Verdict};
 use crate::dispatch::{Dispatcher, Gathering, SendOrder};
 use crate::event::LogLine;
 use crate::metrics::{InputLabel, Metrics, OutcomeLabel, RobotLabel, RuleLabel};
 use crate::pipeline::Pipeline;
-use crate::state::{self, Store, pending};
+use crate::state::{self, Store, pending, sends};
 use crate::tail::checkpoint::Checkpoint;
 use crate::tail::{Tailer, TailerConfig};
 
@@ -108,8 +108,14 @@ pub async fn run(pipeline: Pipeline, options: RunOptions) -> anyhow::Result<()> 
 
     let tailer = Tailer::start(tailer_config(&pipeline.config), checkpoints, first_start)
         .context("cannot start tailing")?;
+    // The first scan opened the files (at their end, with `start_at: end`): store where, before
+    // anything else, so that a crash now does not read them from the beginning next time.
+    let initial = tailer.checkpoints();
+    store
+        .transaction(|tx| state::save_checkpoints(tx, &initial))
+        .context("cannot store the first checkpoints")?;
     let (tail_tx, tail_rx) = mpsc::channel(4);
-    let (command_tx, command_rx) = mpsc::channel(4);
+    let (command_tx, command_rx) = mpsc::unbounded_channel();
     let tail_task = tokio::spawn(tail_loop(tailer, tail_tx, command_rx, health.clone()));
 
     let now = Instant::now();
@@ -129,6 +135,7 @@ pub async fn run(pipeline: Pipeline, options: RunOptions) -> anyhow::Result<()> 
     if n_restored > 0 {
         tracing::info!("{n_restored} undelivered event(s) from the last run will be sent");
     }
+    seed_send_history(&store, &mut dispatcher, &pipeline.config, None);
 
     let config_watch = start_config_watch(&pipeline);
     let mut daemon = Daemon {
@@ -144,6 +151,8 @@ pub async fn run(pipeline: Pipeline, options: RunOptions) -> anyhow::Result<()> 
         command_tx,
         tail_rx,
         sends: JoinSet::new(),
+        in_flight: HashMap::new(),
+        dirty: BTreeSet::new(),
         n_files: 0,
         last_delivery: None,
         store_failing: false,
@@ -209,32 +218,51 @@ enum TailCommand {
 async fn tail_loop(
     mut tailer: Tailer,
     tx: mpsc::Sender<TailMsg>,
-    mut commands: mpsc::Receiver<TailCommand>,
+    mut commands: mpsc::UnboundedReceiver<TailCommand>,
     health: Arc<Health>,
 ) {
     let mut beat = tokio::time::interval(TICK);
+    let mut sent = tailer.checkpoints();
     loop {
         health.beat(Loop::Tail);
-        tokio::select! {
+        let lines = tokio::select! {
             biased;
             command = commands.recv() => match command {
-                Some(TailCommand::Reconfigure(config)) => tailer.reconfigure(config),
+                Some(TailCommand::Reconfigure(config)) => {
+                    tailer.reconfigure(config);
+                    Vec::new()
+                }
                 Some(TailCommand::Shutdown) | None => {
-                    let lines = tailer.shutdown();
+                    // The checkpoints before the shutdown: an event a `Joiner` still holds is
+                    // not cut in two, it is read again whole after the next start.
                     let checkpoints = tailer.checkpoints();
+                    drop(tailer.shutdown());
                     // The receiver waits for this message; if it is gone there is nobody to tell.
-                    let _sent = tx.send(TailMsg::Final { lines, checkpoints }).await;
+                    let _sent = tx.send(TailMsg::Final { lines: Vec::new(), checkpoints }).await;
                     return;
                 }
             },
-            _ = beat.tick() => {}
-            lines = tailer.next_batch() => {
-                let checkpoints = tailer.checkpoints();
-                let n_files = tailer.n_files();
-                if tx.send(TailMsg::Lines { lines, checkpoints, n_files }).await.is_err() {
-                    return;
-                }
-            }
+            _ = beat.tick() => Vec::new(),
+            lines = tailer.next_batch() => lines,
+        };
+        // Lines, or positions that moved without lines (a file opened at its end by an input a
+        // reload added, a file let go): both go to the main loop to be stored.
+        let checkpoints = tailer.checkpoints();
+        if lines.is_empty() && checkpoints == sent {
+            continue;
+        }
+        sent.clone_from(&checkpoints);
+        let n_files = tailer.n_files();
+        if tx
+            .send(TailMsg::Lines {
+                lines,
+                checkpoints,
+                n_files,
+            })
+            .await
+            .is_err()
+        {
+            return;
         }
     }
 }
@@ -250,9 +278,13 @@ struct Daemon {
     metrics: Arc<Metrics>,
     health: Arc<Health>,
     notifier: Notifier,
-    command_tx: mpsc::Sender<TailCommand>,
+    command_tx: mpsc::UnboundedSender<TailCommand>,
     tail_rx: mpsc::Receiver<TailMsg>,
-    sends: JoinSet<(String, u64, Outcome)>,
+    sends: JoinSet<Outcome>,
+    /// Which send task carries which batch, so that a task that fails still reports its batch.
+    in_flight: HashMap<tokio::task::Id, (String, u64)>,
+    /// Robots whose gathering batch changed since the last successful commit.
+    dirty: BTreeSet<String>,
     n_files: usize,
     last_delivery: Option<SystemTime>,
     store_failing: bool,
@@ -295,7 +327,7 @@ impl Daemon {
                         return;
                     }
                 },
-                Some(joined) = self.sends.join_next() => self.on_sent(joined),
+                Some(joined) = self.sends.join_next_with_id() => self.on_sent(joined),
                 () = sleep => {}
                 signal = signals.next() => match signal {
                     Some(Signal::Reload) => {
@@ -327,7 +359,6 @@ impl Daemon {
         let now = Instant::now();
         let pipeline = self.pipeline.clone();
         let host = pipeline.config.host.as_str();
-        let mut touched: BTreeSet<String> = BTreeSet::new();
         for line in &lines {
             let input = InputLabel {
                 input: line.input.clone(),
@@ -370,20 +401,22 @@ impl Daemon {
                     };
                     let render = || pipeline.renderer.render_match(rule, &found, line, host);
                     if self.dispatcher.on_hit(robot, hit, render, now) {
-                        touched.insert(robot.clone());
+                        self.dirty.insert(robot.clone());
                     }
                 }
             }
         }
-        self.persist(&touched, checkpoints);
+        self.persist(checkpoints);
     }
 
-    /// Stores the gathering batches of `robots` and `checkpoints` in one transaction. On failure
-    /// nothing moves forward on disk: the matches stay in memory and the next commit carries them.
-    fn persist(&mut self, robots: &BTreeSet<String>, checkpoints: &[Checkpoint]) {
+    /// Stores the gathering batches of every robot that changed since the last successful
+    /// commit, and `checkpoints`, in one transaction. On failure nothing moves forward on disk:
+    /// the robots stay dirty and the next commit carries their batches with newer checkpoints.
+    fn persist(&mut self, checkpoints: &[Checkpoint]) {
         let dispatcher = &self.dispatcher;
+        let dirty = &self.dirty;
         let result = self.store.transaction(|tx| {
-            for robot in robots {
+            for robot in dirty {
                 if let Some(batch) = dispatcher.gathering(robot) {
                     pending::put_gathering(tx, robot, batch)?;
                 }
@@ -391,6 +424,9 @@ impl Daemon {
             state::save_checkpoints(tx, checkpoints)?;
             Ok(())
         });
+        if result.is_ok() {
+            self.dirty.clear();
+        }
         self.note_store_result(result, "cannot store matches and checkpoints");
     }
 
@@ -424,40 +460,60 @@ impl Daemon {
 
     fn start_send(&mut self, order: SendOrder) {
         let SendOrder { robot, id, batch } = order;
-        let result = self
-            .store
-            .transaction(|tx| Ok(pending::mark_in_flight(tx, &robot, id)?));
-        self.note_store_result(result, "cannot mark a batch as in flight");
+        let now = Instant::now();
         let Some(destination) = self.destinations.get(&robot).cloned() else {
             // The robot was removed by a reload while it still had undelivered events: they stay
-            // queued (and on disk) until a config names it again.
-            let now = Instant::now();
-            self.dispatcher.on_verdict(
-                &robot,
-                id,
-                crate::dispatch::queue::Verdict::Rejected,
-                now,
-                0.5,
-            );
+            // queued, and on disk as they are, until a config names it again.
+            self.dispatcher
+                .on_verdict(&robot, id, Verdict::Rejected, now, 0.5);
             return;
         };
+        // Gathering rows that a failed commit left unwritten must be on disk before they become
+        // the in-flight batch, or a delivery would delete less than it sent.
+        let dirty = self.dirty.contains(&robot);
+        let result = self.store.transaction(|tx| {
+            if dirty {
+                pending::put_gathering(tx, &robot, &batch)?;
+            }
+            pending::mark_in_flight(tx, &robot, id)?;
+            sends::record(tx, &robot, SystemTime::now())?;
+            Ok(())
+        });
+        if result.is_err() {
+            // Not marked on disk: do not send; try again after a backoff.
+            self.note_store_result(result, "cannot mark a batch as in flight");
+            self.dispatcher
+                .on_verdict(&robot, id, Verdict::Transient, now, rand::random::<f64>());
+            self.dirty.insert(robot);
+            return;
+        }
+        self.note_store_result(result, "cannot mark a batch as in flight");
+        self.dirty.remove(&robot);
         let client = self.client.clone();
         let pipeline = self.pipeline.clone();
-        self.sends.spawn(async move {
-            let outcome = deliver(&client, pipeline, &destination, &batch).await;
-            (robot, id, outcome)
-        });
+        let handle = self
+            .sends
+            .spawn(async move { deliver(&client, pipeline, &destination, &batch).await });
+        self.in_flight.insert(handle.id(), (robot, id));
     }
 
-    fn on_sent(&mut self, joined: Result<(String, u64, Outcome), tokio::task::JoinError>) {
-        let (robot, id, outcome) = match joined {
+    fn on_sent(&mut self, joined: Result<(tokio::task::Id, Outcome), tokio::task::JoinError>) {
+        let (task, outcome) = match joined {
             Ok(done) => done,
             Err(err) => {
-                // A send task cannot panic by design (panic = abort in release); if one was
-                // cancelled its batch stays in flight on disk and is re-sent after a restart.
+                // Send tasks do not panic by design; if one did (or was cancelled), its batch is
+                // treated as not delivered, so the robot's queue does not wait for it forever.
                 tracing::error!("a send task failed: {err}");
-                return;
+                (
+                    err.id(),
+                    Outcome::Transient {
+                        reason: format!("the send task failed: {err}"),
+                    },
+                )
             }
+        };
+        let Some((robot, id)) = self.in_flight.remove(&task) else {
+            return;
         };
         let label = RobotLabel {
             robot: robot.clone(),
@@ -484,6 +540,12 @@ impl Daemon {
                     humantime::format_rfc3339_seconds(SystemTime::now() + pause)
                 );
             }
+            Outcome::Rejected { code, reason } if verdict(&outcome) == Verdict::RejectedContent => {
+                self.metrics.messages_failed.get_or_create(&label).inc();
+                tracing::error!(
+                    "robot `{robot}`: DingTalk refused the message's content (errcode {code}): {reason}; sending the counts again without sample lines"
+                );
+            }
             Outcome::Rejected { code, reason } => {
                 self.metrics.messages_failed.get_or_create(&label).inc();
                 tracing::error!(
@@ -497,17 +559,30 @@ impl Daemon {
                 );
             }
         }
-        self.dispatcher
-            .on_verdict(&robot, id, verdict(&outcome), now, rand::random::<f64>());
+        let dropped =
+            self.dispatcher
+                .on_verdict(&robot, id, verdict(&outcome), now, rand::random::<f64>());
+        if dropped > 0 {
+            self.metrics
+                .events_dropped
+                .get_or_create(&label)
+                .inc_by(dropped);
+            tracing::error!(
+                "robot `{robot}`: DingTalk refused even the counts of {dropped} event(s) without their lines; they are given up so that later alerts get through"
+            );
+        }
         let dispatcher = &self.dispatcher;
         let result = self.store.transaction(|tx| {
-            if matches!(outcome, Outcome::Delivered) {
+            if matches!(outcome, Outcome::Delivered) || dropped > 0 {
                 pending::delete_in_flight(tx, &robot, id)?;
             } else if let Some(batch) = dispatcher.gathering(&robot) {
                 pending::replace_all(tx, &robot, batch)?;
             }
             Ok(())
         });
+        if result.is_err() {
+            self.dirty.insert(robot);
+        }
         self.note_store_result(result, "cannot record a delivery");
     }
 
@@ -585,12 +660,43 @@ impl Daemon {
         }
         if self
             .command_tx
-            .try_send(TailCommand::Reconfigure(tailer_config(&pipeline.config)))
+            .send(TailCommand::Reconfigure(tailer_config(&pipeline.config)))
             .is_err()
         {
             tracing::error!("cannot hand the new inputs to the tailer; they apply after a restart");
         }
+        let new_robots: BTreeSet<String> = pipeline
+            .config
+            .robots
+            .keys()
+            .filter(|robot| !self.dispatcher.has_robot(robot))
+            .cloned()
+            .collect();
         self.dispatcher.reconfigure(queue_configs(&pipeline.config));
+        // A robot new to this run may have undelivered events on disk from an earlier one.
+        if !new_robots.is_empty() {
+            match pending::load_all(self.store.connection()) {
+                Ok(all) => {
+                    let now = Instant::now();
+                    for (robot, batch) in all {
+                        if new_robots.contains(&robot) {
+                            tracing::info!(
+                                "robot `{robot}`: {} undelivered event(s) from before will be sent",
+                                batch.count()
+                            );
+                            self.dispatcher.restore(&robot, batch, now);
+                        }
+                    }
+                }
+                Err(err) => tracing::error!("cannot read undelivered events: {err}"),
+            }
+            seed_send_history(
+                &self.store,
+                &mut self.dispatcher,
+                &pipeline.config,
+                Some(&new_robots),
+            );
+        }
         self.destinations = destinations(&pipeline.config);
         let dirs = watched_dirs(&pipeline.config.source, &pipeline.config.rule_globs);
         let same_dirs = pipeline.config.reload_on_change
@@ -609,7 +715,7 @@ impl Daemon {
     async fn shutdown(&mut self) {
         self.notifier.stopping();
         let deadline = Instant::now() + self.options.shutdown_timeout;
-        if self.command_tx.send(TailCommand::Shutdown).await.is_ok() {
+        if self.command_tx.send(TailCommand::Shutdown).is_ok() {
             loop {
                 let remaining = deadline.saturating_duration_since(Instant::now());
                 match tokio::time::timeout(remaining, self.tail_rx.recv()).await {
@@ -640,7 +746,7 @@ impl Daemon {
             }
             let until = wake_at.map_or(deadline, |w| w.min(deadline));
             tokio::select! {
-                Some(joined) = self.sends.join_next() => self.on_sent(joined),
+                Some(joined) = self.sends.join_next_with_id() => self.on_sent(joined),
                 () = tokio::time::sleep_until(until.into()) => {}
             }
             // Waiting for the rate limit past the deadline is pointless: stop once nothing is in
@@ -757,6 +863,41 @@ fn digest(pipeline: &Pipeline) -> u64 {
         std::fs::read(path).unwrap_or_default().hash(&mut hasher);
     }
     hasher.finish()
+}
+
+/// Gives the robots' queues the sends of the last window from before this start (or, with
+/// `only`, of those robots), so that a restart does not reset what DingTalk still counts.
+fn seed_send_history(
+    store: &Store,
+    dispatcher: &mut Dispatcher,
+    config: &Config,
+    only: Option<&BTreeSet<String>>,
+) {
+    let longest = config
+        .robots
+        .values()
+        .map(|robot| robot.window)
+        .max()
+        .unwrap_or(Duration::from_secs(60));
+    // The limiter guards a little more than the window; twice the window covers it.
+    let recent = match sends::recent(store.connection(), SystemTime::now(), longest * 2) {
+        Ok(recent) => recent,
+        Err(err) => {
+            tracing::error!("cannot read the send history: {err}; rate limits start afresh");
+            return;
+        }
+    };
+    let now = Instant::now();
+    for (robot, ages) in recent {
+        if only.is_some_and(|only| !only.contains(&robot)) {
+            continue;
+        }
+        let sent: Vec<Instant> = ages
+            .iter()
+            .filter_map(|age| now.checked_sub(*age))
+            .collect();
+        dispatcher.seed_history(&robot, &sent);
+    }
 }
 
 fn tailer_config(config: &Config) -> TailerConfig {

@@ -189,6 +189,21 @@ impl Batch {
         }
     }
 
+    /// True when some rule keeps a sample (a rendered line).
+    pub fn has_samples(&self) -> bool {
+        self.rules.values().any(|rule| !rule.samples.is_empty())
+    }
+
+    /// The same batch, counts and all, without its samples: what is left to send when DingTalk
+    /// refused the content of a message (a blocked word, a malformed line).
+    pub fn without_samples(&self) -> Batch {
+        let mut batch = self.clone();
+        for rule in batch.rules.values_mut() {
+            rule.samples.clear();
+        }
+        batch
+    }
+
     /// Rebuilds a batch from its parts (when loading persisted state).
     pub fn from_rules(rules: impl IntoIterator<Item = RuleBatch>) -> Batch {
         let mut batch = Batch::default();

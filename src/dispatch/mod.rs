@@ -130,9 +130,25 @@ impl Dispatcher {
     }
 
     /// Reports how the send of batch `id` to `robot` went; `unit` is a random draw in `[0, 1)`.
-    pub fn on_verdict(&mut self, robot: &str, id: u64, verdict: Verdict, now: Instant, unit: f64) {
+    /// Returns how many matches were given up (see `RobotQueue::on_verdict`).
+    pub fn on_verdict(
+        &mut self,
+        robot: &str,
+        id: u64,
+        verdict: Verdict,
+        now: Instant,
+        unit: f64,
+    ) -> u64 {
+        match self.queues.get_mut(robot) {
+            Some(queue) => queue.on_verdict(id, verdict, now, unit),
+            None => 0,
+        }
+    }
+
+    /// Takes over `robot`'s sends from before a restart (oldest first).
+    pub fn seed_history(&mut self, robot: &str, sent: &[Instant]) {
         if let Some(queue) = self.queues.get_mut(robot) {
-            queue.on_verdict(id, verdict, now, unit);
+            queue.seed_history(sent);
         }
     }
 

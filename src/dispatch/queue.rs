@@ -1,6 +1,7 @@
 //! `RobotQueue`: the per-robot state machine that decides when to send what. It owns the pending
-//! `Batch`, the `RateLimiter` and the retry state; the task in `dispatch::mod` feeds it matches,
-//! ticks and delivery verdicts and carries out the `Action`s it returns (the ntpd-rs pattern:
+//! `Batch`, the `RateLimiter` and the retry state; the daemon's main loop (through
+//! `dispatch::Dispatcher`) feeds it matches, ticks and delivery verdicts and carries out the
+//! `Action`s it returns (the ntpd-rs pattern:
 //! pure decisions, effects at the edge).
 //!
 //! Life of a batch: the first match opens a gathering period of `linger`; when it ends and the
@@ -38,8 +39,11 @@ pub enum Verdict {
     Throttled,
     /// Network trouble, HTTP 5xx, -1, 500100: retry with backoff.
     Transient,
-    /// Sign, keyword, token, group gone, bad content: retry slowly, loudly.
+    /// Sign, keyword, token, group or robot gone: a configuration problem; retry slowly, loudly.
     Rejected,
+    /// DingTalk refused what the message says (malformed, blocked content, too large): send the
+    /// counts again without the samples; if even those are refused, give the batch up.
+    RejectedContent,
 }
 
 /// What the task should do next.
@@ -162,31 +166,53 @@ impl RobotQueue {
     }
 
     /// Reports how the send of batch `id` went. `unit` is a random draw in `[0, 1)` for jitter.
-    pub fn on_verdict(&mut self, id: u64, verdict: Verdict, now: Instant, unit: f64) {
+    /// Returns how many matches were given up (only a content rejection of a batch that had no
+    /// samples left gives up anything); every other failure keeps the batch, counts exact.
+    pub fn on_verdict(&mut self, id: u64, verdict: Verdict, now: Instant, unit: f64) -> u64 {
         let Some((in_flight_id, batch)) = self.in_flight.take() else {
-            return;
+            return 0;
         };
         if in_flight_id != id {
             self.in_flight = Some((in_flight_id, batch));
-            return;
+            return 0;
         }
-        let wait = match verdict {
+        let (batch, wait) = match verdict {
             Verdict::Delivered => {
                 self.backoff.reset();
                 if !self.pending.is_empty() {
                     // What arrived meanwhile has waited long enough: send it at the next slot.
                     self.gather_until = Some(now);
                 }
-                return;
+                return 0;
             }
-            Verdict::Throttled => self.config.throttle_pause,
-            Verdict::Transient => self.backoff.next_delay(unit),
-            Verdict::Rejected => self.slow_retry(),
+            Verdict::Throttled => (batch, self.config.throttle_pause),
+            Verdict::Transient => (batch, self.backoff.next_delay(unit)),
+            Verdict::Rejected => (batch, self.slow_retry()),
+            Verdict::RejectedContent if batch.has_samples() => {
+                (batch.without_samples(), Duration::ZERO)
+            }
+            Verdict::RejectedContent => {
+                if !self.pending.is_empty() {
+                    self.gather_until = Some(now);
+                }
+                return batch.count();
+            }
         };
-        let mut restored = batch;
-        restored.absorb(std::mem::take(&mut self.pending));
+        // The failed batch is older than what gathered meanwhile: its samples come first.
+        let mut restored = std::mem::take(&mut self.pending);
+        restored.absorb(batch);
         self.pending = restored;
+        self.gather_until = None;
         self.blocked_until = Some(now + wait);
+        0
+    }
+
+    /// Takes over sends made before a restart (`sent`: when, oldest first), so that the rate
+    /// limit counts what the receiver still counts.
+    pub fn seed_history(&mut self, sent: &[Instant]) {
+        for &at in sent {
+            self.limiter.record(at);
+        }
     }
 
     /// How long to wait after a configuration rejection before trying again.
@@ -390,5 +416,68 @@ mod tests {
             longest_gap <= Duration::from_millis(3700),
             "summaries are spread, longest gap {longest_gap:?}"
         );
+    }
+
+    #[test]
+    fn refused_content_is_resent_as_counts_and_then_given_up() {
+        let mut queue = queue();
+        let t0 = Instant::now();
+        for i in 0..3 {
+            add(
+                &mut queue,
+                "r",
+                Level::Warning,
+                &format!("blocked word {i}"),
+                t0,
+            );
+        }
+        let t1 = t0 + Duration::from_secs(2);
+        let id = match queue.poll(t1) {
+            Action::Send { id, batch } => {
+                assert!(batch.has_samples());
+                id
+            }
+            other => panic!("{other:?}"),
+        };
+        assert_eq!(queue.on_verdict(id, Verdict::RejectedContent, t1, 0.5), 0);
+        assert_eq!(queue.n_undelivered(), 3, "nothing given up yet");
+        let t2 = t1 + Duration::from_secs(4);
+        let id = match queue.poll(t2) {
+            Action::Send { id, batch } => {
+                assert!(!batch.has_samples(), "the retry carries counts only");
+                assert_eq!(batch.count(), 3);
+                id
+            }
+            other => panic!("{other:?}"),
+        };
+        // Something new arrives meanwhile; it is not given up with the refused batch.
+        add(&mut queue, "r", Level::Warning, "fine", t2);
+        assert_eq!(queue.on_verdict(id, Verdict::RejectedContent, t2, 0.5), 3);
+        assert_eq!(queue.n_undelivered(), 1);
+        match queue.poll(t2 + Duration::from_secs(4)) {
+            Action::Send { batch, .. } => assert_eq!(batch.count(), 1),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn sends_before_a_restart_count_against_the_window() {
+        let mut queue = queue();
+        let t0 = Instant::now();
+        // Twenty sends in the last 30 s (before a restart): the window is full.
+        let sent: Vec<Instant> = (0..20)
+            .map(|i| t0 + Duration::from_millis(1500 * i))
+            .collect();
+        let now = t0 + Duration::from_secs(30);
+        queue.seed_history(&sent);
+        add(&mut queue, "r", Level::Critical, "x", now);
+        match queue.poll(now + Duration::from_secs(2)) {
+            Action::WakeAt(at) => assert!(
+                at >= t0 + Duration::from_secs(60),
+                "the first seeded send must leave the window first: {:?}",
+                at - t0
+            ),
+            other => panic!("expected to wait, got {other:?}"),
+        }
     }
 }

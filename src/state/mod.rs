@@ -16,6 +16,7 @@
 pub mod checkpoint;
 pub mod pending;
 pub mod schema;
+pub mod sends;
 
 use std::path::{Path, PathBuf};
 

@@ -7,7 +7,7 @@
 
 use rusqlite::Connection;
 
-use crate::state::pending;
+use crate::state::{pending, sends};
 
 /// Version 1: checkpoints keyed by device and inode (one row per followed file), and the
 /// pending batches.
@@ -23,7 +23,11 @@ CREATE TABLE IF NOT EXISTS checkpoints (
 );";
 
 /// The migrations, in order; migration `i` brings the database to version `i + 1`.
-const MIGRATIONS: &[&[&str]] = &[&[V1_CHECKPOINTS, pending::CREATE_TABLE]];
+/// Version 2 adds the send history that carries the rate limit over restarts.
+const MIGRATIONS: &[&[&str]] = &[
+    &[V1_CHECKPOINTS, pending::CREATE_TABLE],
+    &[sends::CREATE_TABLE],
+];
 
 /// The schema version this build writes.
 pub const VERSION: u32 = MIGRATIONS.len() as u32;

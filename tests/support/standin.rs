@@ -383,6 +383,11 @@ impl Standin {
         delivered
     }
 
+    /// Ends every injected failure now.
+    pub fn clear_failures(&self) {
+        self.lock().failures.clear();
+    }
+
     /// Forgets the recorded requests (not the rate-limit history).
     pub fn clear(&self) {
         self.lock().received.clear();
