@@ -194,46 +194,55 @@ fn a_broken_rule_file_keeps_the_old_rules_and_a_fixed_one_applies() {
 }
 
 #[test]
-fn pending_batches_survive_a_reload() {
+fn pending_batches_survive_a_reload_and_the_robot_uses_its_new_settings() {
     let dir = Dir::new("reload-pending");
     // A long linger: the matches are still gathering when the reload happens.
-    let config = dir.create(
-        "dingtail.yaml",
-        "state_dir: state
+    let robot = "robots:
+  console:
+    webhook: stdout
+    linger: 3s
+";
+    let main = "state_dir: state
 inputs:
   app:
     paths: [\"logs/*.log\"]
     poll_interval: 200ms
-robots:
-  console:
-    webhook: stdout
-    linger: 3s
 rules: [\"rules.d/*.yaml\"]
-",
-    );
+";
+    let config = dir.create("dingtail.yaml", format!("{main}{robot}"));
     dir.create("logs/app.log", "");
     dir.create("rules.d/a.yaml", rule("alpha", "ALPHA"));
     let log = dir.join("logs/app.log");
     let mut daemon = start(&dir, &config, &[]);
     append(&log, "ALPHA 1\nALPHA 2\nALPHA 3\n");
     std::thread::sleep(Duration::from_millis(700));
+    // The reload adds keyword security to the robot.
+    save(&config, &format!("{main}{robot}    keywords: [\"告警\"]\n"));
     daemon.signal("HUP");
     daemon.wait_for_log("reloaded", WAIT);
     daemon.wait_for("the summary", WAIT, |d| !d.messages().is_empty());
-    let messages = texts(&daemon);
+    let messages = daemon.messages();
     assert_eq!(
         messages.len(),
         1,
         "one summary for the burst{}",
         daemon.describe()
     );
+    let title = messages[0]["markdown"]["title"]
+        .as_str()
+        .unwrap_or_default();
+    assert!(
+        title.contains("3 alerts"),
+        "the exact count survived: {title}"
+    );
+    let text = messages[0]["markdown"]["text"].as_str().unwrap_or_default();
     for n in 1..=3 {
-        assert!(
-            messages[0].contains(&format!("ALPHA {n}")),
-            "sample {n} survived the reload: {}",
-            messages[0]
-        );
+        assert!(text.contains(&format!("ALPHA {n}")), "sample {n}: {text}");
     }
+    assert!(
+        text.contains("告警"),
+        "the new keyword applies to the next message: {text}"
+    );
     assert_eq!(daemon.stop().code(), Some(0));
 }
 
@@ -303,19 +312,34 @@ fn metrics_and_healthz_answer_and_move_with_the_lines() {
         let matches = metric(&after, "dingtail_matches_total{rule=\"alpha\"}");
         let sent = metric(&after, "dingtail_messages_sent_total{robot=\"console\"}");
         let files = metric(&after, "dingtail_files_watched");
+        let bytes = metric(&after, "dingtail_bytes_read_total{input=\"app\"}");
+        let pending = metric(&after, "dingtail_pending_events{robot=\"console\"}");
+        // Gauges are refreshed every second: wait for them too.
+        let budget = metric(&after, "dingtail_rate_budget_left{robot=\"console\"}");
         if lines == Some(4.0)
+            && bytes == Some(28.0)
             && matches == Some(2.0)
             && sent.is_some_and(|n| n >= 1.0)
             && files == Some(1.0)
+            && pending == Some(0.0)
+            && budget.is_some_and(|n| n < 20.0)
         {
             break;
         }
         assert!(
             Instant::now() < deadline,
-            "counters did not move as expected: lines {lines:?}, matches {matches:?}, sent {sent:?}, files {files:?}\n{after}"
+            "counters did not move as expected: lines {lines:?}, bytes {bytes:?}, matches {matches:?}, sent {sent:?}, files {files:?}, pending {pending:?}, budget {budget:?}\n{after}"
         );
         std::thread::sleep(Duration::from_millis(200));
     }
+    daemon.signal("HUP");
+    daemon.wait_for_log("reloaded", WAIT);
+    let (_, after) = get(port, "/metrics");
+    assert_eq!(
+        metric(&after, "dingtail_reloads_total{outcome=\"ok\"}"),
+        Some(1.0),
+        "{after}"
+    );
     assert_eq!(daemon.stop().code(), Some(0));
 }
 
