@@ -417,8 +417,15 @@ impl Daemon {
         let dirty = &self.dirty;
         let result = self.store.transaction(|tx| {
             for robot in dirty {
-                if let Some(batch) = dispatcher.gathering(robot) {
+                let Some(batch) = dispatcher.gathering(robot) else {
+                    continue;
+                };
+                if dispatcher.is_in_flight(robot) {
                     pending::put_gathering(tx, robot, batch)?;
+                } else {
+                    // Nothing in flight: the gathering batch is all there is. Rewriting all of
+                    // the robot's rows also clears what a failed commit after a send left behind.
+                    pending::replace_all(tx, robot, batch)?;
                 }
             }
             state::save_checkpoints(tx, checkpoints)?;
@@ -473,7 +480,8 @@ impl Daemon {
         let dirty = self.dirty.contains(&robot);
         let result = self.store.transaction(|tx| {
             if dirty {
-                pending::put_gathering(tx, &robot, &batch)?;
+                // Nothing else is in flight for this robot: its rows are exactly this batch.
+                pending::replace_all(tx, &robot, &batch)?;
             }
             pending::mark_in_flight(tx, &robot, id)?;
             sends::record(tx, &robot, SystemTime::now())?;
