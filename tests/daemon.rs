@@ -439,3 +439,45 @@ fn a_crash_right_after_the_first_start_does_not_replay_old_lines() {
     );
     assert_eq!(daemon.stop().code(), Some(0));
 }
+
+#[test]
+fn the_kubernetes_example_checks() {
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    let text =
+        std::fs::read_to_string(root.join("examples/kubernetes/dingtail-sidecar.yaml")).unwrap();
+    let dir = Dir::new("k8s");
+    let mut n_files = 0;
+    for document in serde_yaml::Deserializer::from_str(&text) {
+        let value = <serde_yaml::Value as serde::Deserialize>::deserialize(document).unwrap();
+        if value["kind"] != "ConfigMap" {
+            continue;
+        }
+        let Some(data) = value["data"].as_mapping() else {
+            continue;
+        };
+        for (name, contents) in data {
+            let name = name.as_str().unwrap();
+            let contents = contents.as_str().unwrap().replace(
+                "/etc/dingtail/rules.d/",
+                &format!("{}/rules.d/", dir.path().display()),
+            );
+            let path = if name == "dingtail.yaml" {
+                name.to_string()
+            } else {
+                format!("rules.d/{name}")
+            };
+            dir.create(path, contents);
+            n_files += 1;
+        }
+    }
+    assert!(n_files >= 2, "the example carries a config and rules");
+    let mut check = dir.command();
+    check
+        .arg("check")
+        .arg("-c")
+        .arg(dir.join("dingtail.yaml"))
+        .env("DINGTALK_OPS_TOKEN", "t0k")
+        .env("DINGTALK_OPS_SECRET", "SECx");
+    let summary = stdout_ok(&mut check);
+    assert!(summary.contains("app-exception"), "{summary}");
+}
