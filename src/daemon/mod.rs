@@ -800,11 +800,7 @@ impl Daemon {
     }
 
     fn n_rules(&self) -> usize {
-        self.pipeline
-            .rules
-            .values()
-            .map(|set| set.rules().len())
-            .sum()
+        self.pipeline.n_rules()
     }
 
     /// The one-line summary for systemd's STATUS=.
