@@ -71,7 +71,7 @@ pub struct Unknown {
 impl Scan {
     /// True when `path` is at or under a path whose contents this pass could not learn.
     pub fn is_unknown(&self, path: &Path) -> bool {
-        self.unknown.keys().any(|dir| path.starts_with(dir))
+        !self.unknown.is_empty() && path.ancestors().any(|p| self.unknown.contains_key(p))
     }
 }
 
