@@ -1,6 +1,11 @@
 //! The SQL of checkpoints: one row per followed file, keyed by device and inode (a file's
 //! fingerprint may grow as the file does, its inode does not).
 //!
+//! Two ways to write them: [`save_checkpoints`] replaces the table with the tailer's complete
+//! view (simple, one row per file per call), [`save_checkpoint_changes`] writes only the rows a
+//! `CheckpointLedger` found changed (what the daemon does on every batch, so that a one-line
+//! batch costs one row whatever the number of followed files).
+//!
 //! Integers are stored as SQLite's signed 64-bit values by reinterpreting the bits, so every
 //! `u64` round-trips exactly. Paths are stored as bytes: a Unix path need not be UTF-8.
 
@@ -11,7 +16,7 @@ use std::path::PathBuf;
 use rusqlite::{Connection, params};
 
 use crate::state::StateError;
-use crate::tail::checkpoint::Checkpoint;
+use crate::tail::checkpoint::{Checkpoint, CheckpointChanges};
 use crate::tail::fingerprint::Fingerprint;
 
 /// Replaces the stored checkpoints with `checkpoints`, the tailer's complete view
@@ -36,6 +41,49 @@ pub fn save_checkpoints(conn: &Connection, checkpoints: &[Checkpoint]) -> Result
             cp.path.as_os_str().as_bytes(),
             to_sql(cp.offset),
         ])?;
+    }
+    Ok(())
+}
+
+/// Writes only `changes` (from `CheckpointLedger::changes`): deletes the rows of its removals,
+/// inserts or updates the rows of its upserts. Call it inside `Store::transaction`, after the
+/// consequences of the lines before these offsets, and `CheckpointLedger::committed` once the
+/// transaction committed.
+///
+/// # Errors
+/// SQLite failures.
+pub fn save_checkpoint_changes(
+    conn: &Connection,
+    changes: &CheckpointChanges,
+) -> Result<(), StateError> {
+    if !changes.removals.is_empty() {
+        let mut delete =
+            conn.prepare_cached("DELETE FROM checkpoints WHERE dev = ?1 AND ino = ?2")?;
+        for &(dev, ino) in &changes.removals {
+            delete.execute(params![to_sql(dev), to_sql(ino)])?;
+        }
+    }
+    if !changes.upserts.is_empty() {
+        let mut upsert = conn.prepare_cached(
+            "INSERT INTO checkpoints (dev, ino, head_len, head_hash, path, offset)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+             ON CONFLICT (dev, ino) DO UPDATE SET
+                 head_len = excluded.head_len,
+                 head_hash = excluded.head_hash,
+                 path = excluded.path,
+                 offset = excluded.offset",
+        )?;
+        for cp in &changes.upserts {
+            let fp = &cp.fingerprint;
+            upsert.execute(params![
+                to_sql(fp.dev),
+                to_sql(fp.ino),
+                to_sql(fp.head_len),
+                to_sql(fp.head_hash),
+                cp.path.as_os_str().as_bytes(),
+                to_sql(cp.offset),
+            ])?;
+        }
     }
     Ok(())
 }
@@ -75,8 +123,8 @@ fn from_sql(value: i64) -> u64 {
 mod tests {
     use std::path::PathBuf;
 
-    use crate::state::{StateError, Store, save_checkpoints};
-    use crate::tail::checkpoint::Checkpoint;
+    use crate::state::{StateError, Store, save_checkpoint_changes, save_checkpoints};
+    use crate::tail::checkpoint::{Checkpoint, CheckpointLedger};
     use crate::tail::fingerprint::Fingerprint;
 
     fn checkpoint(ino: u64, offset: u64) -> Checkpoint {
@@ -137,5 +185,99 @@ mod tests {
         drop(conn);
         let err = Store::open(dir.path()).unwrap_err();
         assert!(matches!(err, StateError::TooNew { found: 99, .. }), "{err}");
+    }
+
+    fn sorted(mut checkpoints: Vec<Checkpoint>) -> Vec<Checkpoint> {
+        checkpoints.sort_by_key(Checkpoint::key);
+        checkpoints
+    }
+
+    #[test]
+    fn incremental_changes_store_what_save_checkpoints_stores() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut full = Store::open(&dir.path().join("full")).unwrap();
+        let mut incremental = Store::open(&dir.path().join("incremental")).unwrap();
+        let seed = vec![
+            checkpoint(1, 10),
+            checkpoint(2, 20),
+            checkpoint(u64::MAX, 1),
+        ];
+        full.transaction(|tx| save_checkpoints(tx, &seed)).unwrap();
+        incremental
+            .transaction(|tx| save_checkpoints(tx, &seed))
+            .unwrap();
+        let mut ledger = CheckpointLedger::from_stored(&incremental.load_checkpoints().unwrap());
+
+        let mut renamed = checkpoint(2, 25);
+        renamed.path = PathBuf::from("/var/log/app-2.log.1");
+        let mut reused = checkpoint(u64::MAX, 0);
+        reused.fingerprint.head_hash = 1;
+        let views = [
+            // Moved, renamed, new, an inode reused by another file.
+            vec![checkpoint(1, 11), renamed.clone(), checkpoint(4, 0), reused],
+            // File 1 gone, file 4 moved.
+            vec![renamed.clone(), checkpoint(4, 40)],
+            // Nothing moved.
+            vec![renamed, checkpoint(4, 40)],
+            // Everything gone, then one back.
+            vec![],
+            vec![checkpoint(1, 12)],
+        ];
+        for (i, view) in views.iter().enumerate() {
+            full.transaction(|tx| save_checkpoints(tx, view)).unwrap();
+            let changes = ledger.changes(view);
+            if i == 2 {
+                assert!(changes.is_empty(), "{changes:?}");
+            }
+            incremental
+                .transaction(|tx| save_checkpoint_changes(tx, &changes))
+                .unwrap();
+            ledger.committed(&changes);
+            assert_eq!(
+                sorted(incremental.load_checkpoints().unwrap()),
+                sorted(full.load_checkpoints().unwrap()),
+                "view {i}"
+            );
+            assert_eq!(
+                sorted(full.load_checkpoints().unwrap()),
+                sorted(view.clone())
+            );
+        }
+    }
+
+    #[test]
+    fn changes_of_a_rolled_back_transaction_are_written_by_the_next_one() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut store = Store::open(dir.path()).unwrap();
+        let mut ledger = CheckpointLedger::new();
+        let first = vec![checkpoint(1, 10), checkpoint(2, 20)];
+        let changes = ledger.changes(&first);
+        store
+            .transaction(|tx| save_checkpoint_changes(tx, &changes))
+            .unwrap();
+        ledger.committed(&changes);
+
+        let second = vec![checkpoint(1, 15)];
+        let changes = ledger.changes(&second);
+        let result: Result<(), StateError> = store.transaction(|tx| {
+            save_checkpoint_changes(tx, &changes)?;
+            Err(StateError::Sql(rusqlite::Error::InvalidQuery))
+        });
+        assert!(result.is_err());
+        assert_eq!(sorted(store.load_checkpoints().unwrap()), first);
+
+        let third = vec![checkpoint(1, 15), checkpoint(3, 30)];
+        let changes = ledger.changes(&third);
+        assert_eq!(
+            changes.removals,
+            [(u64::MAX - 1, 2)],
+            "file 2 still to delete"
+        );
+        store
+            .transaction(|tx| save_checkpoint_changes(tx, &changes))
+            .unwrap();
+        ledger.committed(&changes);
+        assert_eq!(sorted(store.load_checkpoints().unwrap()), third);
+        assert!(ledger.changes(&third).is_empty());
     }
 }

@@ -22,6 +22,7 @@ use std::path::{Path, PathBuf};
 
 use rusqlite::{Connection, Transaction};
 
+pub use crate::state::checkpoint::save_checkpoint_changes;
 pub use crate::state::checkpoint::save_checkpoints;
 use crate::state::pending::PendingError;
 use crate::tail::checkpoint::Checkpoint;

@@ -11,9 +11,15 @@
 //! The directories returned are the walk's starting points, every directory walked through, and
 //! the directory of each symlink's target: a write through a symlink is reported by inotify on
 //! the target's directory, not the link's.
+//!
+//! Only `NotFound` (and `NotADirectory`) mean that a path is gone. Any other error while listing
+//! a directory or stat-ing an entry (EACCES, EMFILE, EIO, ESTALE on NFS) means that what lies
+//! there is *unknown* this pass: the path goes into [`Scan::unknown`], and the tailer keeps
+//! following the files it follows under it instead of taking them for deleted.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fs::{self, Metadata};
+use std::io;
 use std::path::{Path, PathBuf};
 
 use globset::{Glob, GlobBuilder, GlobMatcher, GlobSet, GlobSetBuilder};
@@ -28,6 +34,9 @@ const MAX_RECURSIVE_DEPTH: usize = 32;
 pub struct InputGlobs {
     include: Vec<IncludeGlob>,
     exclude: GlobSet,
+    /// Test hook: errors to report instead of listing or stat-ing these paths.
+    #[cfg(test)]
+    faults: std::collections::HashMap<PathBuf, io::ErrorKind>,
 }
 
 #[derive(Debug)]
@@ -44,8 +53,34 @@ struct IncludeGlob {
 pub struct Scan {
     /// Directories worth watching.
     pub dirs: BTreeSet<PathBuf>,
-    /// Directories that could not be listed for lack of permission.
-    pub denied: BTreeSet<PathBuf>,
+    /// Directories that could not be listed, and entries that could not be stat-ed, for a
+    /// reason other than not existing: what lies at or under them is unknown this pass.
+    pub unknown: BTreeMap<PathBuf, Unknown>,
+}
+
+/// Why a path's contents are unknown this pass.
+#[derive(Debug)]
+pub struct Unknown {
+    /// True for a directory that could not be listed, false for a path that could not be
+    /// stat-ed.
+    pub listing: bool,
+    /// What the OS said.
+    pub error: io::Error,
+}
+
+impl Scan {
+    /// True when `path` is at or under a path whose contents this pass could not learn.
+    pub fn is_unknown(&self, path: &Path) -> bool {
+        !self.unknown.is_empty() && path.ancestors().any(|p| self.unknown.contains_key(p))
+    }
+}
+
+/// True when `err` says the path does not exist (as opposed to: could not be looked at).
+pub fn is_gone(err: &io::Error) -> bool {
+    matches!(
+        err.kind(),
+        io::ErrorKind::NotFound | io::ErrorKind::NotADirectory
+    )
 }
 
 /// A regular file matched by a glob, with its (symlink-followed) metadata.
@@ -85,7 +120,51 @@ impl InputGlobs {
         let exclude = exclude
             .build()
             .map_err(|err| (input.exclude.join(", "), err))?;
-        Ok(InputGlobs { include, exclude })
+        Ok(InputGlobs {
+            include,
+            exclude,
+            #[cfg(test)]
+            faults: std::collections::HashMap::new(),
+        })
+    }
+
+    /// True when `path` matches an include glob and no exclude glob.
+    pub fn matches(&self, path: &Path) -> bool {
+        self.include.iter().any(|g| g.matcher.is_match(path)) && !self.is_excluded(path)
+    }
+
+    /// Test hook: listing or stat-ing `path` fails with `kind` (`None`: works again).
+    #[cfg(test)]
+    pub(crate) fn inject_fault(&mut self, path: &Path, kind: Option<io::ErrorKind>) {
+        match kind {
+            Some(kind) => self.faults.insert(path.to_path_buf(), kind),
+            None => self.faults.remove(path),
+        };
+    }
+
+    #[cfg(test)]
+    fn fault(&self, path: &Path) -> Option<io::Error> {
+        self.faults.get(path).map(|kind| io::Error::from(*kind))
+    }
+
+    #[cfg(not(test))]
+    #[allow(clippy::unused_self)]
+    fn fault(&self, _path: &Path) -> Option<io::Error> {
+        None
+    }
+
+    fn read_dir(&self, dir: &Path) -> io::Result<fs::ReadDir> {
+        match self.fault(dir) {
+            Some(err) => Err(err),
+            None => fs::read_dir(dir),
+        }
+    }
+
+    fn metadata(&self, path: &Path) -> io::Result<Metadata> {
+        match self.fault(path) {
+            Some(err) => Err(err),
+            None => fs::metadata(path),
+        }
     }
 
     /// The files matched now, in a stable order (glob order, then path order); a file matched
@@ -119,23 +198,52 @@ impl InputGlobs {
         scan: &mut Scan,
         found: &mut Vec<Candidate>,
     ) {
-        let entries = match fs::read_dir(dir) {
+        let entries = match self.read_dir(dir) {
             Ok(entries) => entries,
             Err(err) => {
-                // A missing directory may appear later (the safety rescan finds it); a
-                // forbidden one is worth telling the operator about.
-                if err.kind() == std::io::ErrorKind::PermissionDenied {
-                    scan.denied.insert(dir.to_path_buf());
+                // A missing directory may appear later (the safety rescan finds it); any other
+                // error leaves its contents unknown, not empty (and its watch, if any, kept).
+                if !is_gone(&err) {
+                    scan.dirs.insert(dir.to_path_buf());
+                    let unknown = Unknown {
+                        listing: true,
+                        error: err,
+                    };
+                    scan.unknown.insert(dir.to_path_buf(), unknown);
                 }
                 return;
             }
         };
         scan.dirs.insert(dir.to_path_buf());
-        let mut paths: Vec<PathBuf> = entries.filter_map(|e| Some(e.ok()?.path())).collect();
+        let mut paths: Vec<PathBuf> = Vec::new();
+        for entry in entries {
+            match entry {
+                Ok(entry) => paths.push(entry.path()),
+                Err(err) => {
+                    // The listing broke off: what it did not return is unknown.
+                    let unknown = Unknown {
+                        listing: true,
+                        error: err,
+                    };
+                    scan.unknown.insert(dir.to_path_buf(), unknown);
+                    break;
+                }
+            }
+        }
         paths.sort();
         for path in paths {
-            let Ok(meta) = fs::metadata(&path) else {
-                continue; // A dangling symlink, or gone since read_dir.
+            let meta = match self.metadata(&path) {
+                Ok(meta) => meta,
+                // A dangling symlink, or gone since read_dir.
+                Err(err) if is_gone(&err) => continue,
+                Err(err) => {
+                    let unknown = Unknown {
+                        listing: false,
+                        error: err,
+                    };
+                    scan.unknown.insert(path, unknown);
+                    continue;
+                }
             };
             if meta.is_dir() {
                 if level < max {
@@ -157,8 +265,17 @@ impl InputGlobs {
         if !glob.matcher.is_match(&path) || self.is_excluded(&path) {
             return;
         }
-        let Ok(meta) = fs::metadata(&path) else {
-            return;
+        let meta = match self.metadata(&path) {
+            Ok(meta) => meta,
+            Err(err) if is_gone(&err) => return,
+            Err(err) => {
+                let unknown = Unknown {
+                    listing: false,
+                    error: err,
+                };
+                scan.unknown.insert(path, unknown);
+                return;
+            }
         };
         if !meta.is_file() {
             tracing::debug!(path = %path.display(), "skipping a match that is not a regular file");
@@ -293,5 +410,57 @@ mod tests {
             .map(|c| c.path)
             .collect();
         assert!(found.contains(&root.join("sub/deep.log")), "{found:?}");
+    }
+
+    #[test]
+    fn only_a_missing_directory_is_empty_other_listing_errors_are_unknown() {
+        let tmp = tempfile::tempdir().unwrap();
+        let root = tmp.path();
+        fs::create_dir(root.join("sub")).unwrap();
+        fs::write(root.join("sub/a.log"), "a\n").unwrap();
+        fs::write(root.join("b.log"), "b\n").unwrap();
+        let glob = format!("{}/**/*.log", root.display());
+        let mut globs = InputGlobs::new(&input(&[glob], &[])).unwrap();
+
+        // The walk's root cannot be listed (EIO, EMFILE...): everything under it is unknown.
+        globs.inject_fault(root, Some(std::io::ErrorKind::Other));
+        let mut scan = Scan::default();
+        assert!(globs.discover(&mut scan).is_empty());
+        assert!(scan.is_unknown(&root.join("b.log")), "{scan:?}");
+        assert!(scan.is_unknown(&root.join("sub/a.log")), "{scan:?}");
+        assert!(scan.dirs.contains(root), "still watched: {scan:?}");
+        globs.inject_fault(root, None);
+
+        // A subdirectory cannot be looked at: only what is under it is unknown.
+        globs.inject_fault(
+            &root.join("sub"),
+            Some(std::io::ErrorKind::PermissionDenied),
+        );
+        let mut scan = Scan::default();
+        let found: Vec<PathBuf> = globs
+            .discover(&mut scan)
+            .into_iter()
+            .map(|c| c.path)
+            .collect();
+        assert_eq!(found, [root.join("b.log")]);
+        assert!(scan.is_unknown(&root.join("sub/a.log")), "{scan:?}");
+        assert!(!scan.is_unknown(&root.join("b.log")), "{scan:?}");
+
+        // A stat error on an entry: that entry is unknown.
+        globs.inject_fault(&root.join("sub"), None);
+        globs.inject_fault(
+            &root.join("b.log"),
+            Some(std::io::ErrorKind::StaleNetworkFileHandle),
+        );
+        let mut scan = Scan::default();
+        assert_eq!(globs.discover(&mut scan).len(), 1);
+        assert!(scan.is_unknown(&root.join("b.log")), "{scan:?}");
+
+        // Not found is gone, not unknown.
+        globs.inject_fault(&root.join("b.log"), None);
+        globs.inject_fault(&root.join("sub"), Some(std::io::ErrorKind::NotFound));
+        let mut scan = Scan::default();
+        assert_eq!(globs.discover(&mut scan).len(), 1);
+        assert!(scan.unknown.is_empty(), "{scan:?}");
     }
 }

@@ -23,6 +23,16 @@
 //!   descriptor and is drained: it is read on every wake-up and at least every poll interval
 //!   until it has been quiet for [`drain_grace`], then its last partial line is handed out and
 //!   it is closed. Lines an application writes to the old file after the rename still arrive.
+//! - Only a path known not to exist is gone. A directory that cannot be listed, or an entry that
+//!   cannot be stat-ed, for any other reason (EACCES, EMFILE, EIO, ESTALE on NFS) is *unknown*:
+//!   the files followed under it are kept as they are, the error is reported once, and the globs
+//!   are rescanned every poll interval until it clears. Before a drained file is closed, its
+//!   path is looked at once more: while it still leads to the same inode (and still matches),
+//!   the file is kept.
+//! - A closed file's checkpoint (unless the file was deleted) stays in the resume list (with the stored checkpoints not
+//!   matched yet), at most [`RESUME_MAX`] entries, each for [`RESUME_KEEP`] after its file was
+//!   last known, so that a file that comes back (renamed back, an NFS mount that recovers)
+//!   resumes at its offset instead of being read again from 0.
 //!
 //! The checkpoint rule: a file's checkpoint offset is the end of the last line (or joined
 //! event) that `next_batch` has *returned*, never further; a line still held by a `Joiner`, or
@@ -48,7 +58,7 @@ use std::time::{Duration, Instant, SystemTime};
 use crate::config::{InputConfig, MultilineConfig, StartAt};
 use crate::event::{FileId, LogLine};
 use crate::tail::checkpoint::Checkpoint;
-use crate::tail::discover::{Candidate, InputGlobs, Scan};
+use crate::tail::discover::{Candidate, InputGlobs, Scan, is_gone};
 use crate::tail::fingerprint::Fingerprint;
 use crate::tail::multiline::Joiner;
 use crate::tail::reader::{LineReader, Piece};
@@ -65,6 +75,11 @@ pub const MAX_BATCH_BYTES: usize = 4 * 1024 * 1024;
 /// One `next_batch` call reads at most this much before it returns (even empty-handed, when
 /// the bytes were a skipped over-long line), so that it never runs for long.
 const MAX_READ_PER_CALL: u64 = 16 * 1024 * 1024;
+/// At most this many checkpoints of files not followed (stored ones not found yet, closed ones)
+/// are kept for a file that comes back; the oldest go first.
+pub const RESUME_MAX: usize = 4096;
+/// A checkpoint of a file not followed is kept this long after its file was last known.
+pub const RESUME_KEEP: Duration = Duration::from_secs(3600);
 
 /// What the tailer follows. A file matched by several inputs belongs to the first of them.
 #[derive(Clone, Debug)]
@@ -100,8 +115,9 @@ pub struct Tailer {
     inputs: Vec<Input>,
     files: BTreeMap<FileId, Followed>,
     by_inode: HashMap<(u64, u64), FileId>,
-    /// Stored checkpoints not yet matched to a file.
-    resume: Vec<Checkpoint>,
+    /// Checkpoints not matched to a followed file: stored ones not found yet and those of closed
+    /// files, at most one per device and inode, bounded by [`bound_resume`].
+    resume: Vec<Resume>,
     /// Inputs whose next scan is their first: `start_at` applies to the files it finds.
     fresh: HashSet<String>,
     watch: Option<Watch>,
@@ -121,6 +137,23 @@ pub struct Tailer {
     /// How many times `next_batch` looked at the files (tests check that idle means asleep).
     n_rounds: u64,
     poll_interval: Duration,
+}
+
+/// A checkpoint waiting for its file to be (found) again.
+#[derive(Debug)]
+struct Resume {
+    checkpoint: Checkpoint,
+    /// When its file was last known: loaded, closed, or seen but not openable or not listable.
+    since: Instant,
+}
+
+impl Resume {
+    fn key(&self) -> (u64, u64) {
+        (
+            self.checkpoint.fingerprint.dev,
+            self.checkpoint.fingerprint.ino,
+        )
+    }
 }
 
 #[derive(Debug)]
@@ -151,6 +184,8 @@ struct Followed {
     gone_since: Option<Instant>,
     last_data: Instant,
     read_error_reported: bool,
+    /// Its path could not be stat-ed before closing it (reported once).
+    path_error_reported: bool,
 }
 
 /// A line read from a file, owned, before it goes to a joiner or the batch.
@@ -201,6 +236,15 @@ impl Tailer {
         } else {
             HashSet::new()
         };
+        let now = Instant::now();
+        let mut resume: Vec<Resume> = resume
+            .into_iter()
+            .map(|checkpoint| Resume {
+                checkpoint,
+                since: now,
+            })
+            .collect();
+        bound_resume(&mut resume, now);
         let mut tailer = Tailer {
             poll_interval: poll_interval(&inputs),
             inputs,
@@ -219,7 +263,7 @@ impl Tailer {
             n_truncated: 0,
             n_rounds: 0,
         };
-        tailer.rescan(Instant::now());
+        tailer.rescan(now);
         Ok(tailer)
     }
 
@@ -252,8 +296,9 @@ impl Tailer {
     }
 
     /// Offsets safe to persist now, one per known file: the end of the last line handed out by
-    /// `next_batch`, never past the start of a multi-line event still held in a joiner. Stored
-    /// checkpoints of files not found yet (unreadable for now) are included, so they survive.
+    /// `next_batch`, never past the start of a multi-line event still held in a joiner. The
+    /// resume list (stored checkpoints of files not found yet, checkpoints of closed files; see
+    /// [`RESUME_MAX`]) is included, so it survives a restart. At most one per device and inode.
     pub fn checkpoints(&self) -> Vec<Checkpoint> {
         self.files
             .values()
@@ -262,7 +307,7 @@ impl Tailer {
                 path: file.path.clone(),
                 offset: file.emitted,
             })
-            .chain(self.resume.iter().cloned())
+            .chain(self.resume.iter().map(|r| r.checkpoint.clone()))
             .collect()
     }
 
@@ -518,23 +563,40 @@ impl Tailer {
         for input in &self.inputs {
             self.fresh.remove(&input.config.name);
         }
-        for dir in &scan.denied {
-            if self.unreadable.insert(dir.clone()) {
+        for (path, unknown) in &scan.unknown {
+            if !self.unreadable.insert(path.clone()) {
+                continue;
+            }
+            if unknown.listing {
                 tracing::warn!(
-                    dir = %dir.display(),
-                    "cannot list directory (permission denied); will retry"
+                    dir = %path.display(),
+                    error = %unknown.error,
+                    "cannot list directory; keeping the files followed in it; will retry"
+                );
+            } else {
+                tracing::warn!(
+                    path = %path.display(),
+                    error = %unknown.error,
+                    "cannot stat; keeping the file if followed; will retry"
                 );
             }
         }
-        unreadable.extend(scan.denied);
+        unreadable.extend(scan.unknown.keys().cloned());
         // Paths reported unreadable that are gone or readable now may be reported again later.
         self.unreadable.retain(|path| unreadable.contains(path));
-        // A stored checkpoint waits only for a file that exists but cannot be opened yet.
-        self.resume
-            .retain(|cp| unopened.contains(&(cp.fingerprint.dev, cp.fingerprint.ino)));
+        // A checkpoint whose file exists but cannot be opened, or may exist where nothing can be
+        // learnt now, is fresh; the others age out.
+        for resume in &mut self.resume {
+            if unopened.contains(&resume.key()) || scan.is_unknown(&resume.checkpoint.path) {
+                resume.since = now;
+            }
+        }
+        bound_resume(&mut self.resume, now);
         for file in self.files.values_mut() {
             if seen.contains(&file.id) {
                 file.gone_since = None;
+            } else if scan.is_unknown(&file.path) {
+                // Not listable now: neither found nor gone; keep following it as it was.
             } else if file.gone_since.is_none() {
                 tracing::debug!(path = %file.path.display(), "no longer matched: draining");
                 file.gone_since = Some(now);
@@ -601,8 +663,15 @@ impl Tailer {
         let resumed = self
             .resume
             .iter()
-            .position(|cp| cp.fingerprint.matches(&file, &meta).unwrap_or(false))
-            .map(|i| self.resume.swap_remove(i));
+            .position(|r| {
+                r.checkpoint
+                    .fingerprint
+                    .matches(&file, &meta)
+                    .unwrap_or(false)
+            })
+            .map(|i| self.resume.swap_remove(i).checkpoint);
+        // Another file's checkpoint with this inode (a reused number) is stale now.
+        self.resume.retain(|r| r.key() != key);
         let offset = match resumed {
             Some(cp) if cp.offset <= meta.len() => cp.offset,
             // Truncated while we were away.
@@ -635,13 +704,15 @@ impl Tailer {
                 gone_since: None,
                 last_data: now,
                 read_error_reported: false,
+                path_error_reported: false,
             },
         );
         Some(id)
     }
 
     /// Closes draining files that have been quiet for the grace period, after handing out their
-    /// joined event and unterminated last line.
+    /// joined event and unterminated last line; their checkpoints go to the resume list. A file
+    /// whose path still leads to it (or cannot be looked at) is kept.
     fn release_drained(&mut self, now: Instant, batch: &mut Batch) {
         let grace = drain_grace(self.poll_interval);
         let done: Vec<FileId> = self
@@ -653,11 +724,22 @@ impl Tailer {
             .map(|f| f.id)
             .collect();
         for id in done {
+            let Some(file) = self.files.get_mut(&id) else {
+                continue;
+            };
+            let matched = self
+                .inputs
+                .iter()
+                .find(|i| i.config.name == file.input)
+                .is_some_and(|i| i.globs.matches(&file.path));
+            if matched && file.still_at_path(now) {
+                continue;
+            }
             let Some(mut file) = self.files.remove(&id) else {
                 continue;
             };
-            self.by_inode
-                .remove(&(file.fingerprint.dev, file.fingerprint.ino));
+            let key = (file.fingerprint.dev, file.fingerprint.ino);
+            self.by_inode.remove(&key);
             let partial = file.reader.take_partial().map(|piece| owned(piece, &mut 0));
             if let Some(Owned::Line(start, end, text, truncated)) = partial {
                 let line = file.line(start, end, text, truncated);
@@ -666,12 +748,73 @@ impl Tailer {
             if let Some(event) = file.joiner.as_mut().and_then(Joiner::flush) {
                 file.emit(event, batch);
             }
-            tracing::debug!(path = %file.path.display(), "drained and closed");
+            tracing::debug!(
+                path = %file.path.display(),
+                offset = file.emitted,
+                "drained and closed"
+            );
+            self.resume.retain(|r| r.key() != key);
+            // A deleted file cannot come back, and its inode number will serve another file.
+            if file.file.metadata().is_ok_and(|meta| meta.nlink() == 0) {
+                continue;
+            }
+            self.resume.push(Resume {
+                checkpoint: Checkpoint {
+                    fingerprint: file.fingerprint,
+                    path: file.path.clone(),
+                    offset: file.emitted,
+                },
+                since: now,
+            });
+            bound_resume(&mut self.resume, now);
         }
     }
 }
 
+/// Drops the resume entries whose file was last known [`RESUME_KEEP`] ago or longer, then the
+/// oldest beyond [`RESUME_MAX`].
+fn bound_resume(resume: &mut Vec<Resume>, now: Instant) {
+    resume.retain(|r| now.saturating_duration_since(r.since) < RESUME_KEEP);
+    if resume.len() > RESUME_MAX {
+        resume.sort_by_key(|r| std::cmp::Reverse(r.since));
+        resume.truncate(RESUME_MAX);
+    }
+}
+
 impl Followed {
+    /// Asked before closing a file no scan found: true (and the file is no longer draining)
+    /// when its path still leads to its inode; true as well (and it is looked at again after
+    /// another grace period) when the path cannot be stat-ed for a reason other than not
+    /// existing. False when the path is gone or holds another file.
+    fn still_at_path(&mut self, now: Instant) -> bool {
+        match std::fs::metadata(&self.path) {
+            Ok(meta)
+                if (meta.dev(), meta.ino()) == (self.fingerprint.dev, self.fingerprint.ino) =>
+            {
+                tracing::debug!(
+                    path = %self.path.display(),
+                    "not found by the scan but still at its path: kept"
+                );
+                self.gone_since = None;
+                true
+            }
+            Ok(_) => false,
+            Err(err) if is_gone(&err) => false,
+            Err(err) => {
+                if !self.path_error_reported {
+                    self.path_error_reported = true;
+                    tracing::warn!(
+                        path = %self.path.display(),
+                        error = %err,
+                        "cannot stat a file that seems gone; keeping it; will retry"
+                    );
+                }
+                self.last_data = now;
+                true
+            }
+        }
+    }
+
     /// The file was matched at `candidate.path` by a rescan: follow a rename.
     fn found_at(&mut self, candidate: &Candidate) {
         if self.path == candidate.path {
@@ -917,16 +1060,20 @@ fn same_multiline(a: Option<&MultilineConfig>, b: Option<&MultilineConfig>) -> b
 #[cfg(test)]
 mod tests {
     use std::fs::{self, OpenOptions};
-    use std::io::Write;
+    use std::io::{ErrorKind, Write};
+    use std::os::unix::fs::MetadataExt;
     use std::path::Path;
     use std::sync::Arc;
-    use std::time::Duration;
+    use std::time::{Duration, Instant};
 
     use crate::config::{InputConfig, MultilineConfig, StartAt};
     use crate::event::LogLine;
     use crate::tail::checkpoint::Checkpoint;
+    use crate::tail::fingerprint::Fingerprint;
     use crate::tail::watch::{Wake, Watch};
-    use crate::tail::{MAX_BATCH_LINES, Tailer, TailerConfig};
+    use crate::tail::{
+        MAX_BATCH_LINES, RESUME_KEEP, RESUME_MAX, Resume, Tailer, TailerConfig, bound_resume,
+    };
 
     fn input(glob: &Path, start_at: StartAt) -> InputConfig {
         InputConfig {
@@ -1140,11 +1287,20 @@ mod tests {
             .collect();
         got.sort();
         assert_eq!(got, ["late", "new"]);
-        // The old file is released after the grace period (1 s at this poll interval).
+        // The old file is released after the grace period (1 s at this poll interval); its
+        // checkpoint stays in the resume list, at its end.
         drop(old);
         quiet(&mut tailer, Duration::from_millis(1500)).await;
         assert_eq!(tailer.n_files(), 1, "the drained file was closed");
-        assert_eq!(tailer.checkpoints().len(), 1);
+        let rotated = fs::metadata(dir.path().join("app.log.1")).unwrap();
+        let checkpoints = tailer.checkpoints();
+        assert_eq!(checkpoints.len(), 2, "{checkpoints:?}");
+        assert!(
+            checkpoints
+                .iter()
+                .any(|cp| cp.fingerprint.ino == rotated.ino() && cp.offset == rotated.len()),
+            "{checkpoints:?}"
+        );
     }
 
     #[tokio::test]
@@ -1254,5 +1410,170 @@ mod tests {
         append(&a, "a3\n");
         quiet(&mut tailer, Duration::from_millis(300)).await;
         assert_eq!(tailer.n_files(), 1);
+    }
+
+    /// Lists or stats of `path` fail with `kind` from now on (`None`: they work again), and the
+    /// tailer rescans at once.
+    fn fault(tailer: &mut Tailer, path: &Path, kind: Option<ErrorKind>) {
+        for input in &mut tailer.inputs {
+            input.globs.inject_fault(path, kind);
+        }
+        tailer.wake.rescan();
+    }
+
+    #[tokio::test]
+    async fn a_directory_that_cannot_be_listed_keeps_its_files_and_their_positions() {
+        for kind in [
+            ErrorKind::PermissionDenied,
+            ErrorKind::StaleNetworkFileHandle,
+            ErrorKind::Other, // EIO, EMFILE
+        ] {
+            let dir = tempfile::tempdir().unwrap();
+            let path = dir.path().join("app.log");
+            append(&path, "one\n");
+            let glob = dir.path().join("*.log");
+            let mut tailer = start(vec![input(&glob, StartAt::Beginning)], vec![], true);
+            assert_eq!(texts(&lines(&mut tailer, 1).await), ["one"]);
+
+            fault(&mut tailer, dir.path(), Some(kind));
+            // Longer than the drain grace (1 s): an unknown directory is not an empty one.
+            quiet(&mut tailer, Duration::from_millis(1500)).await;
+            assert_eq!(tailer.n_files(), 1, "{kind:?}: the file was closed");
+            assert!(
+                tailer.unreadable.contains(dir.path()),
+                "{kind:?}: reported (once) and retried every poll interval"
+            );
+            append(&path, "two\n");
+            assert_eq!(texts(&lines(&mut tailer, 1).await), ["two"], "{kind:?}");
+
+            fault(&mut tailer, dir.path(), None);
+            append(&path, "three\n");
+            assert_eq!(
+                texts(&lines(&mut tailer, 1).await),
+                ["three"],
+                "{kind:?}: not read again from 0"
+            );
+            quiet(&mut tailer, Duration::from_millis(300)).await;
+            assert!(tailer.unreadable.is_empty(), "{kind:?}");
+            assert_eq!(tailer.checkpoints()[0].offset, 14, "{kind:?}");
+        }
+    }
+
+    #[tokio::test]
+    async fn a_file_that_cannot_be_stated_is_kept() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("app.log");
+        append(&path, "one\n");
+        // A literal path: no listing, only a stat.
+        let mut tailer = start(vec![input(&path, StartAt::Beginning)], vec![], true);
+        assert_eq!(texts(&lines(&mut tailer, 1).await), ["one"]);
+        fault(&mut tailer, &path, Some(ErrorKind::StaleNetworkFileHandle));
+        quiet(&mut tailer, Duration::from_millis(1500)).await;
+        assert_eq!(tailer.n_files(), 1);
+        fault(&mut tailer, &path, None);
+        append(&path, "two\n");
+        assert_eq!(texts(&lines(&mut tailer, 1).await), ["two"]);
+        quiet(&mut tailer, Duration::from_millis(300)).await;
+    }
+
+    #[tokio::test]
+    async fn a_file_missed_by_a_scan_but_still_at_its_path_is_not_closed() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("app.log");
+        append(&path, "one\n");
+        let glob = dir.path().join("*.log");
+        let mut tailer = start(vec![input(&glob, StartAt::Beginning)], vec![], true);
+        assert_eq!(texts(&lines(&mut tailer, 1).await), ["one"]);
+        // The listing claims the directory is gone (a spurious ENOENT): the scan misses the
+        // file, it drains, and the look at its path before closing keeps it.
+        fault(&mut tailer, dir.path(), Some(ErrorKind::NotFound));
+        quiet(&mut tailer, Duration::from_millis(1500)).await;
+        assert_eq!(tailer.n_files(), 1, "closed although still at its path");
+        fault(&mut tailer, dir.path(), None);
+        append(&path, "two\n");
+        assert_eq!(texts(&lines(&mut tailer, 1).await), ["two"]);
+        quiet(&mut tailer, Duration::from_millis(300)).await;
+    }
+
+    #[tokio::test]
+    async fn a_file_renamed_away_and_back_resumes_at_its_offset() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("app.log");
+        let away = dir.path().join("app.moved");
+        append(&path, "one\ntwo\n");
+        let glob = dir.path().join("*.log");
+        let mut tailer = start(vec![input(&glob, StartAt::Beginning)], vec![], true);
+        assert_eq!(texts(&lines(&mut tailer, 2).await), ["one", "two"]);
+        fs::rename(&path, &away).unwrap();
+        quiet(&mut tailer, Duration::from_millis(1500)).await;
+        assert_eq!(tailer.n_files(), 0, "released after the drain grace");
+        let checkpoints = tailer.checkpoints();
+        assert_eq!(checkpoints.len(), 1, "kept for a return: {checkpoints:?}");
+        assert_eq!(checkpoints[0].offset, 8);
+
+        fs::rename(&away, &path).unwrap();
+        append(&path, "three\n");
+        assert_eq!(
+            texts(&lines(&mut tailer, 1).await),
+            ["three"],
+            "resumed, not read again from 0"
+        );
+        assert_eq!(tailer.n_files(), 1);
+        assert_eq!(tailer.checkpoints().len(), 1, "one checkpoint per inode");
+        quiet(&mut tailer, Duration::from_millis(300)).await;
+    }
+
+    #[tokio::test]
+    async fn a_deleted_file_leaves_no_checkpoint_behind() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("app.log");
+        append(&path, "one\n");
+        let glob = dir.path().join("*.log");
+        let mut tailer = start(vec![input(&glob, StartAt::Beginning)], vec![], true);
+        assert_eq!(texts(&lines(&mut tailer, 1).await), ["one"]);
+        fs::remove_file(&path).unwrap();
+        quiet(&mut tailer, Duration::from_millis(1500)).await;
+        assert_eq!(tailer.n_files(), 0);
+        assert!(
+            tailer.checkpoints().is_empty(),
+            "{:?}",
+            tailer.checkpoints()
+        );
+    }
+
+    #[test]
+    fn the_resume_list_is_bounded_by_age_and_count() {
+        let now = Instant::now();
+        let entry = |ino: u64, age: Duration| Resume {
+            checkpoint: Checkpoint {
+                fingerprint: Fingerprint {
+                    dev: 1,
+                    ino,
+                    head_len: 0,
+                    head_hash: 0,
+                },
+                path: format!("/var/log/{ino}.log").into(),
+                offset: ino,
+            },
+            since: now.checked_sub(age).unwrap(),
+        };
+        let mut resume = vec![
+            entry(1, RESUME_KEEP + Duration::from_secs(1)),
+            entry(2, RESUME_KEEP - Duration::from_secs(1)),
+        ];
+        bound_resume(&mut resume, now);
+        let kept: Vec<u64> = resume.iter().map(|r| r.checkpoint.offset).collect();
+        assert_eq!(kept, [2], "the one last known too long ago goes");
+
+        let n = RESUME_MAX as u64 + 10;
+        // Entry i was last known i milliseconds ago: the 10 oldest go.
+        let mut resume: Vec<Resume> = (0..n).map(|i| entry(i, Duration::from_millis(i))).collect();
+        bound_resume(&mut resume, now);
+        assert_eq!(resume.len(), RESUME_MAX);
+        assert!(
+            resume
+                .iter()
+                .all(|r| r.checkpoint.offset < RESUME_MAX as u64)
+        );
     }
 }
