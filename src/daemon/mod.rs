@@ -38,7 +38,7 @@ use crate::event::LogLine;
 use crate::metrics::{InputLabel, Metrics, OutcomeLabel, RobotLabel, RuleLabel};
 use crate::pipeline::Pipeline;
 use crate::state::{self, Store, pending, sends};
-use crate::tail::checkpoint::Checkpoint;
+use crate::tail::checkpoint::{Checkpoint, CheckpointLedger};
 use crate::tail::{Tailer, TailerConfig};
 
 /// How `dingtail run` was asked to behave.
@@ -106,14 +106,17 @@ pub async fn run(pipeline: Pipeline, options: RunOptions) -> anyhow::Result<()> 
         None => None,
     };
 
+    // What the table holds, so that each commit writes only the checkpoints that moved.
+    let mut ledger = CheckpointLedger::from_stored(&checkpoints);
     let tailer = Tailer::start(tailer_config(&pipeline.config), checkpoints, first_start)
         .context("cannot start tailing")?;
     // The first scan opened the files (at their end, with `start_at: end`): store where, before
     // anything else, so that a crash now does not read them from the beginning next time.
-    let initial = tailer.checkpoints();
+    let initial = ledger.changes(&tailer.checkpoints());
     store
-        .transaction(|tx| state::save_checkpoints(tx, &initial))
+        .transaction(|tx| state::save_checkpoint_changes(tx, &initial))
         .context("cannot store the first checkpoints")?;
+    ledger.committed(&initial);
     let (tail_tx, tail_rx) = mpsc::channel(4);
     let (command_tx, command_rx) = mpsc::unbounded_channel();
     let tail_task = tokio::spawn(tail_loop(tailer, tail_tx, command_rx, health.clone()));
@@ -153,6 +156,7 @@ pub async fn run(pipeline: Pipeline, options: RunOptions) -> anyhow::Result<()> 
         sends: JoinSet::new(),
         in_flight: HashMap::new(),
         dirty: BTreeSet::new(),
+        ledger,
         n_files: 0,
         last_delivery: None,
         store_failing: false,
@@ -285,6 +289,8 @@ struct Daemon {
     in_flight: HashMap<tokio::task::Id, (String, u64)>,
     /// Robots whose gathering batch changed since the last successful commit.
     dirty: BTreeSet<String>,
+    /// The checkpoints as stored: commits write only what moved since.
+    ledger: CheckpointLedger,
     n_files: usize,
     last_delivery: Option<SystemTime>,
     store_failing: bool,
@@ -413,6 +419,7 @@ impl Daemon {
     /// commit, and `checkpoints`, in one transaction. On failure nothing moves forward on disk:
     /// the robots stay dirty and the next commit carries their batches with newer checkpoints.
     fn persist(&mut self, checkpoints: &[Checkpoint]) {
+        let changes = self.ledger.changes(checkpoints);
         let dispatcher = &self.dispatcher;
         let dirty = &self.dirty;
         let result = self.store.transaction(|tx| {
@@ -428,11 +435,12 @@ impl Daemon {
                     pending::replace_all(tx, robot, batch)?;
                 }
             }
-            state::save_checkpoints(tx, checkpoints)?;
+            state::save_checkpoint_changes(tx, &changes)?;
             Ok(())
         });
         if result.is_ok() {
             self.dirty.clear();
+            self.ledger.committed(&changes);
         }
         self.note_store_result(result, "cannot store matches and checkpoints");
     }
