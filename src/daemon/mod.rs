@@ -117,6 +117,7 @@ pub async fn run(pipeline: Pipeline, options: RunOptions) -> anyhow::Result<()> 
         .transaction(|tx| state::save_checkpoint_changes(tx, &initial))
         .context("cannot store the first checkpoints")?;
     ledger.committed(&initial);
+    let n_files = tailer.n_files();
     let (tail_tx, tail_rx) = mpsc::channel(4);
     let (command_tx, command_rx) = mpsc::unbounded_channel();
     let tail_task = tokio::spawn(tail_loop(tailer, tail_tx, command_rx, health.clone()));
@@ -157,7 +158,7 @@ pub async fn run(pipeline: Pipeline, options: RunOptions) -> anyhow::Result<()> 
         in_flight: HashMap::new(),
         dirty: BTreeSet::new(),
         ledger,
-        n_files: 0,
+        n_files,
         last_delivery: None,
         store_failing: false,
         reload_status: None,
