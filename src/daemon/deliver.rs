@@ -16,7 +16,7 @@ use crate::pipeline::Pipeline;
 use crate::render::DEFAULT_MAX_TEXT_BYTES;
 
 /// Where a robot's messages go, resolved from its config.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Destination {
     /// Print the JSON body to stdout (dry run).
     Stdout {
@@ -84,8 +84,9 @@ pub async fn deliver(
         Destination::DingTalk(robot) => client.send_once(robot, &message).await,
         Destination::Stdout { keywords } => match dingtalk::body(keywords, &message) {
             Ok(body) => print_line(&body),
-            Err(err) => Outcome::Transient {
-                reason: format!("cannot build the message body: {err}"),
+            Err(err) => Outcome::Rejected {
+                code: 0,
+                reason: Rejection::Request(format!("cannot build the message body: {err}")),
             },
         },
     }
@@ -104,18 +105,18 @@ fn print_line(body: &str) -> Outcome {
 }
 
 /// What the robot's queue needs to know of an outcome. A refusal of what the message says
-/// (malformed, blocked words, too large, or a message that could not even be built) is told apart
-/// from a refusal of the robot's configuration (signature, keyword, token, group or robot gone):
-/// the first is retried without the sample lines, the second slowly and unchanged.
+/// (blocked words, too large) is told apart from every other refusal (signature, keyword, token,
+/// group or robot gone, a malformed request): the first is retried without the sample lines, the
+/// others slowly and unchanged, so that no event is given up for a configuration problem.
 pub fn verdict(outcome: &Outcome) -> Verdict {
     match outcome {
         Outcome::Delivered => Verdict::Delivered,
         Outcome::Throttled { .. } => Verdict::Throttled,
         Outcome::Rejected { reason, .. } => match reason {
-            Rejection::BadMessage
-            | Rejection::ContentBlocked
-            | Rejection::TooLarge
-            | Rejection::Request(_) => Verdict::RejectedContent,
+            // What the alert says: DingTalk's content filter, or its size.
+            Rejection::ContentBlocked | Rejection::TooLarge => Verdict::RejectedContent,
+            // How the request was built or carried (a proxy rewriting it, a webhook or message
+            // that cannot be built) is no reason to give events up: keep them, retry slowly.
             _ => Verdict::Rejected,
         },
         Outcome::Transient { .. } => Verdict::Transient,

@@ -24,14 +24,14 @@ use anyhow::Context as _;
 use tokio::sync::mpsc;
 use tokio::task::JoinSet;
 
-use crate::config::Config;
+use crate::config::{Config, Diagnostic, Diagnostics};
 use crate::daemon::config_watch::{ConfigWatch, watched_dirs};
 use crate::daemon::deliver::{Destination, deliver, verdict};
 use crate::daemon::http::{Health, Loop};
 use crate::daemon::signals::{Signal, SignalStream};
 use crate::daemon::systemd::Notifier;
 use crate::dingtalk::{Client, ClientConfig, Outcome};
-use crate::dispatch::batcher::Hit;
+use crate::dispatch::batcher::{Batch, Hit};
 use crate::dispatch::queue::{QueueConfig, Verdict};
 use crate::dispatch::{Dispatcher, Gathering, SendOrder};
 use crate::event::LogLine;
@@ -158,6 +158,7 @@ pub async fn run(pipeline: Pipeline, options: RunOptions) -> anyhow::Result<()> 
         in_flight: HashMap::new(),
         dirty: BTreeSet::new(),
         ledger,
+        latest_checkpoints: Vec::new(),
         n_files,
         last_delivery: None,
         store_failing: false,
@@ -181,8 +182,15 @@ pub async fn run(pipeline: Pipeline, options: RunOptions) -> anyhow::Result<()> 
 
     daemon.main_loop(&mut signals).await;
     daemon.shutdown().await;
-    if let Err(err) = tail_task.await {
-        tracing::warn!("the tailing task ended abnormally: {err}");
+    // A read stuck on a dead NFS server must not keep the daemon from exiting.
+    let abort = tail_task.abort_handle();
+    match tokio::time::timeout(Duration::from_secs(2), tail_task).await {
+        Ok(Ok(())) => {}
+        Ok(Err(err)) => tracing::warn!("the tailing task ended abnormally: {err}"),
+        Err(_) => {
+            tracing::warn!("the tailing task did not stop; leaving it behind");
+            abort.abort();
+        }
     }
     if let Some(task) = http_task {
         task.abort();
@@ -292,6 +300,8 @@ struct Daemon {
     dirty: BTreeSet<String>,
     /// The checkpoints as stored: commits write only what moved since.
     ledger: CheckpointLedger,
+    /// The tailer's latest checkpoints (safe once every match before them is stored).
+    latest_checkpoints: Vec<Checkpoint>,
     n_files: usize,
     last_delivery: Option<SystemTime>,
     store_failing: bool,
@@ -355,6 +365,9 @@ impl Daemon {
                     if watchdog.is_some() && self.health.is_alive(HEALTH_STALE) {
                         self.notifier.watchdog();
                     }
+                    if self.store_failing || !self.dirty.is_empty() {
+                        self.commit(None);
+                    }
                     self.refresh_gauges();
                 }
             }
@@ -413,37 +426,58 @@ impl Daemon {
                 }
             }
         }
-        self.persist(checkpoints);
+        self.latest_checkpoints = checkpoints.to_vec();
+        self.commit(None);
     }
 
-    /// Stores the gathering batches of every robot that changed since the last successful
-    /// commit, and `checkpoints`, in one transaction. On failure nothing moves forward on disk:
-    /// the robots stay dirty and the next commit carries their batches with newer checkpoints.
-    fn persist(&mut self, checkpoints: &[Checkpoint]) {
-        let changes = self.ledger.changes(checkpoints);
+    /// Makes the state on disk catch up with memory, in one transaction: the gathering batch of
+    /// every robot changed since the last successful commit, the checkpoints that moved since, and,
+    /// with `send`, a batch about to be sent marked in flight. On failure nothing moves forward
+    /// on disk; the robots stay dirty and the next commit (the next lines, the next send, or the
+    /// next tick) carries all of it. Checkpoints are written only together with every match
+    /// before them, so they never get ahead of durable output.
+    fn commit(&mut self, send: Option<(&str, u64, &Batch)>) -> bool {
+        let changes = self.ledger.changes(&self.latest_checkpoints);
+        if changes.is_empty() && self.dirty.is_empty() && send.is_none() {
+            return true;
+        }
         let dispatcher = &self.dispatcher;
         let dirty = &self.dirty;
         let result = self.store.transaction(|tx| {
             for robot in dirty {
-                let Some(batch) = dispatcher.gathering(robot) else {
-                    continue;
-                };
-                if dispatcher.is_in_flight(robot) {
-                    pending::put_gathering(tx, robot, batch)?;
-                } else {
+                if let Some((sending, _, batch)) = send {
+                    if sending == robot {
+                        // Nothing else is in flight for this robot: its rows are this batch.
+                        pending::replace_all(tx, robot, batch)?;
+                        continue;
+                    }
+                }
+                match dispatcher.gathering(robot) {
+                    Some(batch) if dispatcher.is_in_flight(robot) => {
+                        pending::put_gathering(tx, robot, batch)?;
+                    }
                     // Nothing in flight: the gathering batch is all there is. Rewriting all of
-                    // the robot's rows also clears what a failed commit after a send left behind.
-                    pending::replace_all(tx, robot, batch)?;
+                    // the robot's rows also clears what a failed commit after a send left.
+                    Some(batch) => pending::replace_all(tx, robot, batch)?,
+                    // The robot's queue is gone (a reload removed it once it was empty): what
+                    // is left on disk was delivered.
+                    None => pending::replace_all(tx, robot, &Batch::default())?,
                 }
             }
             state::save_checkpoint_changes(tx, &changes)?;
+            if let Some((robot, id, _)) = send {
+                pending::mark_in_flight(tx, robot, id)?;
+                sends::record(tx, robot, SystemTime::now())?;
+            }
             Ok(())
         });
-        if result.is_ok() {
+        let ok = result.is_ok();
+        if ok {
             self.dirty.clear();
             self.ledger.committed(&changes);
         }
         self.note_store_result(result, "cannot store matches and checkpoints");
+        ok
     }
 
     fn note_store_result<T>(&mut self, result: Result<T, state::StateError>, what: &str) {
@@ -457,7 +491,7 @@ impl Daemon {
             Err(err) => {
                 if !self.store_failing {
                     tracing::error!(
-                        "{what}: {err}; keeping them in memory and retrying with the next change"
+                        "{what}: {err}; keeping them in memory and retrying every second"
                     );
                     self.store_failing = true;
                 }
@@ -484,28 +518,14 @@ impl Daemon {
                 .on_verdict(&robot, id, Verdict::Rejected, now, 0.5);
             return;
         };
-        // Gathering rows that a failed commit left unwritten must be on disk before they become
-        // the in-flight batch, or a delivery would delete less than it sent.
-        let dirty = self.dirty.contains(&robot);
-        let result = self.store.transaction(|tx| {
-            if dirty {
-                // Nothing else is in flight for this robot: its rows are exactly this batch.
-                pending::replace_all(tx, &robot, &batch)?;
-            }
-            pending::mark_in_flight(tx, &robot, id)?;
-            sends::record(tx, &robot, SystemTime::now())?;
-            Ok(())
-        });
-        if result.is_err() {
-            // Not marked on disk: do not send; try again after a backoff.
-            self.note_store_result(result, "cannot mark a batch as in flight");
+        // Marked in flight together with everything not yet on disk (this robot's unsaved
+        // matches above all), or not sent at all.
+        if !self.commit(Some((&robot, id, &batch))) {
             self.dispatcher
                 .on_verdict(&robot, id, Verdict::Transient, now, rand::random::<f64>());
             self.dirty.insert(robot);
             return;
         }
-        self.note_store_result(result, "cannot mark a batch as in flight");
-        self.dirty.remove(&robot);
         let client = self.client.clone();
         let pipeline = self.pipeline.clone();
         let handle = self
@@ -595,6 +615,7 @@ impl Daemon {
             } else if let Some(batch) = dispatcher.gathering(&robot) {
                 pending::replace_all(tx, &robot, batch)?;
             }
+            sends::restamp_last(tx, &robot, SystemTime::now())?;
             Ok(())
         });
         if result.is_err() {
@@ -621,11 +642,22 @@ impl Daemon {
             tracing::info!("a config or rule file changed: reloading");
         }
         self.notifier.reloading();
+        // A robot new to this run may have undelivered events on disk from an earlier one; they
+        // must be in its queue before it takes new ones, or the first commit would overwrite them.
+        let loaded = loaded.and_then(|pipeline| match self.undelivered_of_new_robots(&pipeline) {
+            Ok(restored) => Ok((pipeline, restored)),
+            Err(err) => Err(Diagnostics(vec![Diagnostic::at(
+                &pipeline.config.state_dir,
+                0,
+                0,
+                format!("cannot read the undelivered events of the robots this reload adds: {err}"),
+            )])),
+        });
         match loaded {
-            Ok(pipeline) => {
+            Ok((pipeline, restored)) => {
                 self.digest = digest(&pipeline);
                 self.last_refusal = None;
-                self.apply(pipeline);
+                self.apply(pipeline, restored);
                 self.metrics
                     .reloads
                     .get_or_create(&OutcomeLabel {
@@ -664,7 +696,27 @@ impl Daemon {
         self.notifier.ready(&self.status());
     }
 
-    fn apply(&mut self, pipeline: Pipeline) {
+    /// The undelivered events stored for robots that `pipeline` configures and this run has no
+    /// queue for.
+    fn undelivered_of_new_robots(
+        &self,
+        pipeline: &Pipeline,
+    ) -> Result<BTreeMap<String, Batch>, state::StateError> {
+        let new: BTreeSet<&String> = pipeline
+            .config
+            .robots
+            .keys()
+            .filter(|robot| !self.dispatcher.has_robot(robot))
+            .collect();
+        if new.is_empty() {
+            return Ok(BTreeMap::new());
+        }
+        let mut all = pending::load_all(self.store.connection())?;
+        all.retain(|robot, _| new.contains(robot));
+        Ok(all)
+    }
+
+    fn apply(&mut self, pipeline: Pipeline, restored: BTreeMap<String, Batch>) {
         let old = &self.pipeline.config;
         if pipeline.config.state_dir != old.state_dir {
             tracing::warn!(
@@ -690,23 +742,15 @@ impl Daemon {
             .cloned()
             .collect();
         self.dispatcher.reconfigure(queue_configs(&pipeline.config));
-        // A robot new to this run may have undelivered events on disk from an earlier one.
+        let now = Instant::now();
+        for (robot, batch) in restored {
+            tracing::info!(
+                "robot `{robot}`: {} undelivered event(s) from before will be sent",
+                batch.count()
+            );
+            self.dispatcher.restore(&robot, batch, now);
+        }
         if !new_robots.is_empty() {
-            match pending::load_all(self.store.connection()) {
-                Ok(all) => {
-                    let now = Instant::now();
-                    for (robot, batch) in all {
-                        if new_robots.contains(&robot) {
-                            tracing::info!(
-                                "robot `{robot}`: {} undelivered event(s) from before will be sent",
-                                batch.count()
-                            );
-                            self.dispatcher.restore(&robot, batch, now);
-                        }
-                    }
-                }
-                Err(err) => tracing::error!("cannot read undelivered events: {err}"),
-            }
             seed_send_history(
                 &self.store,
                 &mut self.dispatcher,
@@ -714,7 +758,14 @@ impl Daemon {
                 Some(&new_robots),
             );
         }
-        self.destinations = destinations(&pipeline.config);
+        let destinations = destinations(&pipeline.config);
+        for (robot, destination) in &destinations {
+            if self.destinations.get(robot) != Some(destination) {
+                // A new webhook, secret or keywords: a rejection of the old ones says nothing.
+                self.dispatcher.lift_rejection(robot);
+            }
+        }
+        self.destinations = destinations;
         let dirs = watched_dirs(&pipeline.config.source, &pipeline.config.rule_globs);
         let same_dirs = pipeline.config.reload_on_change
             && self
@@ -753,12 +804,13 @@ impl Daemon {
         }
         loop {
             let wake_at = self.dispatch(Gathering::Skip);
-            let idle = self.sends.is_empty();
-            if idle && (self.dispatcher.n_undelivered() == 0 || wake_at.is_none()) {
-                break;
-            }
             let now = Instant::now();
             if now >= deadline {
+                break;
+            }
+            // Nothing in flight and nothing sendable before the deadline (all sent, or every
+            // robot waiting for its rate slot, a throttle pause or a backoff): stop now.
+            if self.sends.is_empty() && wake_at.is_none_or(|w| w >= deadline) {
                 break;
             }
             let until = wake_at.map_or(deadline, |w| w.min(deadline));
@@ -766,13 +818,12 @@ impl Daemon {
                 Some(joined) = self.sends.join_next_with_id() => self.on_sent(joined),
                 () = tokio::time::sleep_until(until.into()) => {}
             }
-            // Waiting for the rate limit past the deadline is pointless: stop once nothing is in
-            // flight and the next slot lies beyond it.
-            if self.sends.is_empty() && wake_at.is_some_and(|w| w >= deadline) {
-                break;
-            }
         }
         self.sends.abort_all();
+        // A last try at whatever a failed commit left in memory.
+        if self.store_failing || !self.dirty.is_empty() {
+            self.commit(None);
+        }
         let left = self.dispatcher.n_undelivered();
         if left > 0 {
             tracing::info!(

@@ -145,6 +145,13 @@ impl Dispatcher {
         }
     }
 
+    /// `robot`'s destination changed (reload): lift a wait imposed by a configuration rejection.
+    pub fn lift_rejection(&mut self, robot: &str) {
+        if let Some(queue) = self.queues.get_mut(robot) {
+            queue.lift_rejection();
+        }
+    }
+
     /// Takes over `robot`'s sends from before a restart (oldest first).
     pub fn seed_history(&mut self, robot: &str, sent: &[Instant]) {
         if let Some(queue) = self.queues.get_mut(robot) {

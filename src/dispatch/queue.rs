@@ -73,6 +73,8 @@ pub struct RobotQueue {
     pending: Batch,
     gather_until: Option<Instant>,
     blocked_until: Option<Instant>,
+    /// The block comes from a configuration rejection (a reload that fixes it lifts it).
+    blocked_by_rejection: bool,
     in_flight: Option<(u64, Batch)>,
     next_id: u64,
 }
@@ -87,6 +89,7 @@ impl RobotQueue {
             pending: Batch::default(),
             gather_until: None,
             blocked_until: None,
+            blocked_by_rejection: false,
             in_flight: None,
             next_id: 1,
         }
@@ -176,6 +179,9 @@ impl RobotQueue {
             self.in_flight = Some((in_flight_id, batch));
             return 0;
         }
+        // The answer is in: the message arrived by now, so it counts from now at the latest.
+        self.limiter.restamp_last(now);
+        self.blocked_by_rejection = verdict == Verdict::Rejected;
         let (batch, wait) = match verdict {
             Verdict::Delivered => {
                 self.backoff.reset();
@@ -205,6 +211,15 @@ impl RobotQueue {
         self.gather_until = None;
         self.blocked_until = Some(now + wait);
         0
+    }
+
+    /// The robot's webhook, secret or keywords changed (reload): a wait that a configuration
+    /// rejection imposed ends now, so the fix is tried at the next slot.
+    pub fn lift_rejection(&mut self) {
+        if self.blocked_by_rejection {
+            self.blocked_until = None;
+            self.blocked_by_rejection = false;
+        }
     }
 
     /// Takes over sends made before a restart (`sent`: when, oldest first), so that the rate

@@ -97,6 +97,15 @@ impl RateLimiter {
         self.sent.push_back(now);
     }
 
+    /// Moves the latest send to `at` if that is later: called with the time the answer came
+    /// back. The receiver counts a message when it arrives, somewhere between our send and its
+    /// answer; counting from the answer keeps every window, whatever the network delayed.
+    pub fn restamp_last(&mut self, at: Instant) {
+        if let Some(last) = self.sent.back_mut() {
+            *last = (*last).max(at);
+        }
+    }
+
     /// Takes over `other`'s send history (a reload changed the limits; the receiver still counts
     /// what was sent).
     pub fn adopt_history(&mut self, other: &RateLimiter) {

@@ -40,6 +40,20 @@ pub fn record(conn: &Connection, robot: &str, at: SystemTime) -> Result<(), Stat
     Ok(())
 }
 
+/// Moves `robot`'s latest send to `at` (when its answer came back; see
+/// `RateLimiter::restamp_last`).
+///
+/// # Errors
+/// SQLite failures.
+pub fn restamp_last(conn: &Connection, robot: &str, at: SystemTime) -> Result<(), StateError> {
+    conn.prepare_cached(
+        "UPDATE sends SET at_ms = MAX(at_ms, ?2)
+         WHERE rowid = (SELECT MAX(rowid) FROM sends WHERE robot = ?1)",
+    )?
+    .execute(params![robot, millis(at)])?;
+    Ok(())
+}
+
 /// The sends of the last `within` before `now`, per robot, oldest first, as ages (how long
 /// before `now` each was).
 ///
@@ -73,7 +87,7 @@ mod tests {
     use std::time::{Duration, SystemTime};
 
     use crate::state::Store;
-    use crate::state::sends::{KEEP, recent, record};
+    use crate::state::sends::{KEEP, recent, record, restamp_last};
 
     #[test]
     fn recent_sends_survive_a_reopen_and_old_ones_are_pruned() {
@@ -85,7 +99,9 @@ mod tests {
                 .transaction(|tx| {
                     record(tx, "ops", now - KEEP - Duration::from_secs(120))?;
                     record(tx, "ops", now - Duration::from_secs(50))?;
-                    record(tx, "ops", now - Duration::from_secs(10))?;
+                    record(tx, "ops", now - Duration::from_secs(12))?;
+                    // Answered two seconds later.
+                    restamp_last(tx, "ops", now - Duration::from_secs(10))?;
                     record(tx, "dba", now - Duration::from_secs(70))?;
                     Ok(())
                 })
