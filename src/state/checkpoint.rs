@@ -27,22 +27,7 @@ use crate::tail::fingerprint::Fingerprint;
 /// SQLite failures.
 pub fn save_checkpoints(conn: &Connection, checkpoints: &[Checkpoint]) -> Result<(), StateError> {
     conn.execute("DELETE FROM checkpoints", [])?;
-    let mut insert = conn.prepare_cached(
-        "INSERT OR REPLACE INTO checkpoints (dev, ino, head_len, head_hash, path, offset)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-    )?;
-    for cp in checkpoints {
-        let fp = &cp.fingerprint;
-        insert.execute(params![
-            to_sql(fp.dev),
-            to_sql(fp.ino),
-            to_sql(fp.head_len),
-            to_sql(fp.head_hash),
-            cp.path.as_os_str().as_bytes(),
-            to_sql(cp.offset),
-        ])?;
-    }
-    Ok(())
+    upsert(conn, checkpoints)
 }
 
 /// Writes only `changes` (from `CheckpointLedger::changes`): deletes the rows of its removals,
@@ -63,27 +48,33 @@ pub fn save_checkpoint_changes(
             delete.execute(params![to_sql(dev), to_sql(ino)])?;
         }
     }
-    if !changes.upserts.is_empty() {
-        let mut upsert = conn.prepare_cached(
-            "INSERT INTO checkpoints (dev, ino, head_len, head_hash, path, offset)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6)
-             ON CONFLICT (dev, ino) DO UPDATE SET
-                 head_len = excluded.head_len,
-                 head_hash = excluded.head_hash,
-                 path = excluded.path,
-                 offset = excluded.offset",
-        )?;
-        for cp in &changes.upserts {
-            let fp = &cp.fingerprint;
-            upsert.execute(params![
-                to_sql(fp.dev),
-                to_sql(fp.ino),
-                to_sql(fp.head_len),
-                to_sql(fp.head_hash),
-                cp.path.as_os_str().as_bytes(),
-                to_sql(cp.offset),
-            ])?;
-        }
+    upsert(conn, &changes.upserts)
+}
+
+/// Inserts or updates one row per checkpoint.
+fn upsert(conn: &Connection, checkpoints: &[Checkpoint]) -> Result<(), StateError> {
+    if checkpoints.is_empty() {
+        return Ok(());
+    }
+    let mut upsert = conn.prepare_cached(
+        "INSERT INTO checkpoints (dev, ino, head_len, head_hash, path, offset)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+         ON CONFLICT (dev, ino) DO UPDATE SET
+             head_len = excluded.head_len,
+             head_hash = excluded.head_hash,
+             path = excluded.path,
+             offset = excluded.offset",
+    )?;
+    for cp in checkpoints {
+        let fp = &cp.fingerprint;
+        upsert.execute(params![
+            to_sql(fp.dev),
+            to_sql(fp.ino),
+            to_sql(fp.head_len),
+            to_sql(fp.head_hash),
+            cp.path.as_os_str().as_bytes(),
+            to_sql(cp.offset),
+        ])?;
     }
     Ok(())
 }
