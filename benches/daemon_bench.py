@@ -135,19 +135,28 @@ class Bench:
                 proc.wait()
 
     def warm_up(self, proc, port, paths, timeout=60):
-        """Appends one ordinary line to every file and waits until the daemon has read them all:
-        then every file is followed (and `dingtail_files_watched` is set)."""
-        for path in paths:
-            with open(path, "a", encoding="utf-8") as f:
-                f.write("2026-11-25 08:00:00 INFO warm-up\n")
+        """Appends ordinary lines to every file until the daemon follows them all (a line written
+        before a file is discovered counts as old content under `start_at: end`), then waits until
+        reading has settled."""
         deadline = time.time() + timeout
         while time.time() < deadline:
             if proc.poll() is not None:
                 sys.exit(f"dingtail run exited with {proc.returncode}; see {self.work}/daemon.err")
-            if (self.metrics(port) or {}).get("dingtail_lines_read_total", 0) >= len(paths):
+            for path in paths:
+                with open(path, "a", encoding="utf-8") as f:
+                    f.write("2026-11-25 08:00:00 INFO warm-up\n")
+            time.sleep(1)
+            if (self.metrics(port) or {}).get("dingtail_files_watched", 0) >= len(paths):
+                break
+        else:
+            sys.exit(f"the daemon did not follow all {len(paths)} files in {timeout} s")
+        last = -1
+        while time.time() < deadline:
+            read = (self.metrics(port) or {}).get("dingtail_lines_read_total", 0)
+            if read == last:
                 return
-            time.sleep(0.05)
-        sys.exit(f"the daemon did not read the warm-up line of all {len(paths)} files in {timeout} s")
+            last = read
+            time.sleep(0.5)
 
     def make_files(self, n):
         directory = os.path.join(self.work, "files")
