@@ -128,6 +128,7 @@ scan() {
         "$PYTHON" "$HERE/patterns.py" "$rules" ere >"$WORK/p$n.ere"
         dt_s=$(median_of "$WORK/dt.out" "$DINGTAIL" test -c "$config" --rules "$rules" "$LOG" --samples 0)
         dt_count=$(sed -n 's/^matched \([0-9]*\) of.*/\1/p' "$WORK/dt.out" | head -1)
+        [ -n "$dt_count" ] || die "dingtail test failed: $DINGTAIL test -c $config --rules $rules $LOG"
         report "scan.rules$n.dingtail.seconds" "$dt_s"
         report "scan.rules$n.dingtail.mb_per_s" "$(calc "$LOG_BYTES / $dt_s / 1e6")"
         report "scan.rules$n.dingtail.lines_per_s" "$(calc "int($LOG_LINES / $dt_s)")"
