@@ -61,8 +61,8 @@ have() {
 # `now`: seconds since the epoch, with nanoseconds.
 now() { date +%s.%N; }
 
-# `calc EXPR`: floating-point arithmetic.
-calc() { "$PYTHON" -c "print(round($1, 3))"; }
+# `calc EXPR`: floating-point arithmetic (awk's), an integer printed as such, else 3 decimals.
+calc() { awk "BEGIN { v = $1; if (v == int(v)) printf \"%d\\n\", v; else printf \"%.3f\\n\", v }"; }
 
 # `median X...`
 median() { printf '%s\n' "$@" | sort -g | awk '{a[NR]=$1} END {print (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2)}'; }
