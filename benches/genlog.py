@@ -133,7 +133,9 @@ def main():
     chunk = []
     chunk_bytes = 0
     pick = gen.r.choice
-    while written < target:
+    # Stop at the first line that reaches `target` (the buffered chunk counts too, so that sizes
+    # under one chunk are honoured): a prefix of a bigger log of the same seed.
+    while written + chunk_bytes < target:
         line = pick(kinds)()
         chunk.append(line)
         chunk_bytes += len(line)
@@ -142,7 +144,7 @@ def main():
             out.write(data)
             written += len(data.encode())
             chunk, chunk_bytes = [], 0
-    if chunk and written < target:
+    if chunk:
         out.write("".join(chunk))
     out.flush()
 

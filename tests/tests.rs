@@ -29,3 +29,6 @@ mod check;
 mod shipped_rules;
 // `dingtail test`: stdin, --rules/--rule/--input, multiline joining, unmatched lines, big files.
 mod test_cmd;
+// The benchmark tooling under benches/ (generator, pattern converter, run.sh) in a tiny mode
+// (issue 7).
+mod benches_smoke;

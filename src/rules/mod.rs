@@ -165,13 +165,8 @@ impl RuleSet {
         };
         match &self.candidates {
             Some(candidates) if std::str::from_utf8(buf).is_ok() => {
-                let mut at = 0;
-                while at < buf.len() {
-                    let Some((start, end)) = candidates.next_line(buf, at) else {
-                        break;
-                    };
+                for (start, end) in candidates.lines(buf) {
                     check(start, end, out);
-                    at = end + 1;
                 }
             }
             _ => {
@@ -195,6 +190,7 @@ mod tests {
 
     use crate::config::RuleSpec;
     use crate::event::{Level, Mentions};
+    use crate::rules::matcher::Candidates;
     use crate::rules::{Rule, RuleMatch, RuleSet};
 
     fn rule(name: &str, patterns: &[&str], excludes: &[&str]) -> Rule {
@@ -282,6 +278,39 @@ mod tests {
         assert_eq!(rules, ["any-digit"]);
     }
 
+    /// `scan_buffer` over `log` finds exactly the lines `matches` finds one by one (`n` of them),
+    /// also with invalid UTF-8 in front (the line-by-line path).
+    fn assert_scan_agrees(set: &RuleSet, log: &str, n: usize) {
+        let expected: Vec<(usize, String)> = {
+            let mut out = Vec::new();
+            let mut offset = 0;
+            let mut matches = Vec::new();
+            for line in log.split('\n') {
+                let text = line.strip_suffix('\r').unwrap_or(line);
+                set.matches(text, &mut matches);
+                if !matches.is_empty() {
+                    out.push((offset, text.to_string()));
+                }
+                offset += line.len() + 1;
+            }
+            out
+        };
+        assert_eq!(expected.len(), n, "{expected:#?}");
+        let mut got = Vec::new();
+        let mut matches = Vec::new();
+        set.scan_buffer(log.as_bytes(), &mut matches, |offset, line, found| {
+            assert!(!found.is_empty());
+            got.push((offset, line.to_string()));
+        });
+        assert_eq!(got, expected);
+        // Invalid UTF-8 takes the line-by-line path and still finds the lines.
+        let mut bytes = log.as_bytes().to_vec();
+        bytes.splice(0..0, b"\xff\xfe junk\n".iter().copied());
+        let mut n_found = 0;
+        set.scan_buffer(&bytes, &mut matches, |_, _, _| n_found += 1);
+        assert_eq!(n_found, expected.len());
+    }
+
     /// `scan_buffer` and `matches` line by line must agree on every line, whatever the chunking.
     #[test]
     fn scan_buffer_agrees_with_matching_line_by_line() {
@@ -299,34 +328,36 @@ mod tests {
         let log = "ok\r\n\"GET / HTTP/1.1\" 500 1\n\"GET /healthz HTTP/1.1\" 503 0\nnoERRORhere\n\
                    an ERROR\npanic: x\n xpanic: y\nfoo a\nb bar\na   b\njob done\r\nFATAL é\n\
                    café ERROR\nlast panic: no";
-        let expected: Vec<(usize, String)> = {
-            let mut out = Vec::new();
-            let mut offset = 0;
-            let mut matches = Vec::new();
-            for line in log.split('\n') {
-                let text = line.strip_suffix('\r').unwrap_or(line);
-                set.matches(text, &mut matches);
-                if !matches.is_empty() {
-                    out.push((offset, text.to_string()));
-                }
-                offset += line.len() + 1;
-            }
-            out
-        };
-        assert_eq!(expected.len(), 7, "{expected:#?}");
-        let mut got = Vec::new();
-        let mut matches = Vec::new();
-        set.scan_buffer(log.as_bytes(), &mut matches, |offset, line, found| {
-            assert!(!found.is_empty());
-            got.push((offset, line.to_string()));
-        });
-        assert_eq!(got, expected);
-        // Invalid UTF-8 takes the line-by-line path and still finds the lines.
-        let mut bytes = log.as_bytes().to_vec();
-        bytes.splice(0..0, b"\xff\xfe junk\n".iter().copied());
-        let mut n_found = 0;
-        set.scan_buffer(&bytes, &mut matches, |_, _, _| n_found += 1);
-        assert_eq!(n_found, expected.len());
+        assert_scan_agrees(&set, log, 7);
+    }
+
+    /// The same with the literal prefilter on (every pattern has a selective literal), where
+    /// literals sit in lines that do not match and matches sit at buffer edges.
+    #[test]
+    fn scan_buffer_with_the_literal_prefilter_agrees_with_matching_line_by_line() {
+        let set = RuleSet::new(
+            "app",
+            vec![
+                rule("5xx", &[r#"" (?P<status>5\d\d) "#], &["GET /healthz"]),
+                rule("error", &[r"\bERROR\b", r"FATAL (?P<what>\w+)"], &[]),
+                rule("anchored", &[r"^panic: (?P<msg>.*)$"], &[]),
+                rule("timeout", &[r"(?i)timed out after (?P<ms>\d+)"], &[]),
+                rule("java", &[r"^(?P<e>[a-z][\w.]*(?:Exception|Error)): "], &[]),
+                rule("ends", &[r"job done$"], &[]),
+            ],
+        )
+        .unwrap();
+        assert!(
+            set.candidates
+                .as_ref()
+                .is_some_and(Candidates::has_literals)
+        );
+        let log = "ERROR first\n\"GET / HTTP/1.1\" 500 1\n\"GET /healthz HTTP/1.1\" 503 0\n\
+                   \" 5xx\" 5 x\nnoERRORhere\nan ERROR\npanic: x\n xpanic: y\n\
+                   TIMED OUT AFTER 30\ntimed out after\njava.io.IOException: x\n\
+                   \tat Exception: y\njob done\r\njob done twice\nFATAL é\ncafé ERROR\n\
+                   last panic: no\nlast ERROR";
+        assert_scan_agrees(&set, log, 10);
     }
 
     #[test]

@@ -133,6 +133,12 @@ pub struct Tailer {
     last_rescan: Option<Instant>,
     /// Data was left unread by the last call: do not wait before the next one.
     more: bool,
+    /// `next_batch` found nothing and went to sleep until this deadline. A call that was
+    /// cancelled while asleep (the daemon's loop selects over it with a heartbeat) goes back to
+    /// sleep without reading: nothing can have arrived that the wake-up would not report, so
+    /// idling costs nothing per cancellation (issue 7: 1,000 files were all `fstat`ed on every
+    /// heartbeat).
+    asleep: Option<Instant>,
     n_truncated: u64,
     /// How many times `next_batch` looked at the files (tests check that idle means asleep).
     n_rounds: u64,
@@ -260,6 +266,7 @@ impl Tailer {
             unreadable: HashSet::new(),
             last_rescan: None,
             more: false,
+            asleep: None,
             n_truncated: 0,
             n_rounds: 0,
         };
@@ -279,19 +286,29 @@ impl Tailer {
             if self.watch.is_none() {
                 return std::future::pending().await;
             }
-            let lines = self.collect(Instant::now());
-            if !lines.is_empty() {
-                return lines;
-            }
-            if self.more {
-                tokio::task::yield_now().await;
-                continue;
-            }
-            let deadline = self.deadline(Instant::now());
+            let deadline = match self.asleep {
+                Some(deadline) => deadline,
+                None => {
+                    let lines = self.collect(Instant::now());
+                    if !lines.is_empty() {
+                        return lines;
+                    }
+                    if self.more {
+                        tokio::task::yield_now().await;
+                        continue;
+                    }
+                    let deadline = self.deadline(Instant::now());
+                    self.asleep = Some(deadline);
+                    deadline
+                }
+            };
+            // A wake-up that came while no call was waiting is kept as the `Notify`'s permit,
+            // and a deadline that passed meanwhile fires at once.
             tokio::select! {
                 () = self.wake.notified() => {}
                 () = tokio::time::sleep_until(deadline.into()) => {}
             }
+            self.asleep = None;
         }
     }
 
@@ -360,6 +377,7 @@ impl Tailer {
         }
         self.poll_interval = poll_interval(&inputs);
         self.inputs = inputs;
+        self.asleep = None;
         self.wake.rescan();
     }
 
@@ -1142,6 +1160,30 @@ mod tests {
             "{} rounds while idle: busy polling",
             tailer.n_rounds - rounds
         );
+    }
+
+    #[tokio::test]
+    async fn a_cancelled_wait_does_not_read_the_files_again() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("app.log");
+        append(&path, "one\n");
+        let mut tailer = start(vec![input(&path, StartAt::Beginning)], vec![], true);
+        lines(&mut tailer, 1).await;
+        // Settle: the creation's own events may still wake it.
+        let _settle = tokio::time::timeout(Duration::from_millis(200), tailer.next_batch()).await;
+        let rounds = tailer.n_rounds;
+        // The daemon's loop cancels `next_batch` at every heartbeat.
+        for _ in 0..20 {
+            quiet(&mut tailer, Duration::from_millis(5)).await;
+        }
+        assert!(
+            tailer.n_rounds - rounds <= 1,
+            "{} rounds for 20 cancelled waits",
+            tailer.n_rounds - rounds
+        );
+        // And a line appended meanwhile still arrives.
+        append(&path, "two\n");
+        assert_eq!(texts(&lines(&mut tailer, 1).await), ["two"]);
     }
 
     #[tokio::test]

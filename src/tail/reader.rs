@@ -9,7 +9,8 @@
 //! A line longer than `max_line_bytes` is never buffered whole: its first `max_line_bytes` bytes
 //! are handed out as a line marked `truncated`, and the rest is skipped up to the next `\n`
 //! (reported as [`Piece::Skipped`] so that the caller can move its checkpoint past it). The
-//! buffer therefore never holds more than `max_line_bytes` plus one read chunk.
+//! buffer therefore never holds more than `max_line_bytes` plus one read chunk, and at the end of
+//! the data it is shrunk to the partial line it holds: a quiet file costs no read chunk.
 //!
 //! Offsets are absolute byte offsets in the file: [`LineReader::offset`] is the end of the last
 //! byte consumed (a line handed out or skipped), [`LineReader::position`] the end of the bytes
@@ -242,7 +243,18 @@ impl LineReader {
         };
         self.end += n;
         *budget = budget.saturating_sub(n);
+        if n == 0 {
+            self.release();
+        }
         Ok(n > 0)
+    }
+
+    /// At the end of the data: gives back all of the buffer but a partial line (usually all of
+    /// it), so that a thousand quiet files do not each hold a zeroed read chunk (issue 7). The
+    /// next read allocates again; that costs far less than the read itself.
+    fn release(&mut self) {
+        self.buf.truncate(self.end);
+        self.buf.shrink_to(self.end);
     }
 }
 
@@ -311,6 +323,37 @@ mod tests {
         for chunk in [1, 2, 3, 7, 1000] {
             assert_eq!(pieces(data, chunk, 100), expected, "chunk {chunk}");
         }
+    }
+
+    #[test]
+    fn a_drained_reader_holds_no_read_chunk_and_reads_on_afterwards() {
+        let mut reader = LineReader::new(100, 0);
+        let mut budget = usize::MAX;
+        let mut src: &[u8] = b"one\ntwo\n";
+        assert!(reader.next_piece(&mut src, &mut budget).unwrap().is_some());
+        assert!(
+            reader.buf.capacity() >= READ_CHUNK,
+            "reading uses a whole chunk"
+        );
+        assert!(reader.next_piece(&mut src, &mut budget).unwrap().is_some());
+        assert_eq!(reader.next_piece(&mut src, &mut budget).unwrap(), None);
+        assert_eq!(reader.buf.capacity(), 0, "a quiet file keeps no buffer");
+
+        // A partial line at the end keeps exactly its bytes, and is completed later.
+        let mut src: &[u8] = b"thr";
+        assert_eq!(reader.next_piece(&mut src, &mut budget).unwrap(), None);
+        assert_eq!(reader.buf.capacity(), 3);
+        let mut src: &[u8] = b"ee\n";
+        assert_eq!(
+            reader.next_piece(&mut src, &mut budget).unwrap(),
+            Some(Piece::Line {
+                start: 8,
+                end: 14,
+                bytes: b"three",
+                truncated: false
+            })
+        );
+        assert_eq!(reader.offset(), 14);
     }
 
     #[test]
