@@ -219,7 +219,7 @@ flood() {
 
 cleanup() {
     if [ "$KEEP" != 1 ]; then
-        rm -f "$WORK"/bench-*.log "$WORK/slice.log"
+        rm -f "$WORK"/bench-*.log "$WORK/slice.log" "$WORK/flood.log" "$WORK/catchup.out"
     fi
 }
 trap cleanup EXIT

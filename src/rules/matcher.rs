@@ -19,12 +19,12 @@
 //!
 //! In front of the combined regex sits a literal prefilter, when every pattern allows one: for
 //! each pattern, a small set of strings of which every match holds at least one (`Exception: `
-//! or `Error: ` for `(?:Exception|Error): (.*)`, the 32 spellings of `(?i)error`). One search
-//! for all of those literals (the regex crate runs it with SIMD, Teddy or Aho-Corasick, with no
+//! or `Error: ` for `(?:Exception|Error): (.*)`, the 32 spellings of `(?i)error`). A search for
+//! those literals (the regex crate's SIMD Teddy searcher, one pass per group of 48 literals, no
 //! automaton in the loop) finds the few lines that may match; only those pay for the combined
-//! regex and the `RegexSet`. A pattern without a selective literal (`\d+`, `^.*$`) turns the
-//! prefilter off for the whole set, so that no line is missed; the combined regex then scans, as
-//! ripgrep's lazy DFA does.
+//! regex and the `RegexSet`. A pattern without a selective literal (`\d+`, `^.*$`), or more
+//! literals than a few passes can search, turn the prefilter off for the whole set, so that no
+//! line is missed; the combined regex then scans, as ripgrep's lazy DFA does.
 
 use regex::bytes::{Regex as BytesRegex, RegexBuilder};
 use regex_syntax::hir::{Class, Hir, HirKind, Look, Repetition};
@@ -45,6 +45,10 @@ const MAX_CLASS_CHARS: usize = 10;
 /// (Teddy); one regex over many more falls back to an automaton, several times slower, and
 /// 48 measured faster than 32 or 64 on the 100 benchmark rules (issue 7).
 const LITERALS_PER_GROUP: usize = 48;
+/// Past this many groups, a scan would pass over a buffer more often than the combined regex's
+/// lazy DFA costs (about 7 passes on the benchmark machine), and a line be checked against more
+/// searchers than the DFA costs (about 4): the prefilter is then off.
+const MAX_LITERAL_GROUPS: usize = 4;
 
 /// Finds candidate lines for a set of patterns.
 #[derive(Clone, Debug)]
@@ -81,6 +85,9 @@ impl Candidates {
         let literals = literals.and_then(|mut all| {
             all.sort();
             all.dedup();
+            if all.len() > LITERALS_PER_GROUP * MAX_LITERAL_GROUPS {
+                return None;
+            }
             all.chunks(LITERALS_PER_GROUP)
                 .map(|group| {
                     let hir = Hir::alternation(group.iter().cloned().map(Hir::literal).collect());
@@ -450,6 +457,13 @@ mod tests {
         let patterns: Vec<String> = (0..150).map(|i| format!("alert-{i:03}!")).collect();
         let candidates = Candidates::new(patterns.iter().map(String::as_str)).unwrap();
         assert_eq!(candidates.literals.as_ref().map(Vec::len), Some(4));
+        // Past four groups, more passes would cost more than the combined regex.
+        let more: Vec<String> = (0..200).map(|i| format!("alert-{i:03}!")).collect();
+        assert!(
+            !Candidates::new(more.iter().map(String::as_str))
+                .unwrap()
+                .has_literals()
+        );
         // Hits of different groups interleave, repeat, and share lines.
         let wanted = [149, 0, 77, 77, 3, 148, 50, 1];
         let mut buf = String::new();
