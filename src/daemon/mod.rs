@@ -331,11 +331,11 @@ impl Daemon {
                         self.metrics
                             .files_watched
                             .set(i64::try_from(n_files).unwrap_or(i64::MAX));
-                        self.on_lines(lines, &checkpoints);
+                        self.on_lines(lines, checkpoints);
                     }
                     Some(TailMsg::Final { lines, checkpoints }) => {
                         // Not asked for: the tailer stopped on its own. Keep what it gave.
-                        self.on_lines(lines, &checkpoints);
+                        self.on_lines(lines, checkpoints);
                         tracing::error!("the tailer stopped; shutting down");
                         return;
                     }
@@ -375,22 +375,17 @@ impl Daemon {
     }
 
     /// Matches `lines`, queues the hits and makes them durable together with `checkpoints`.
-    fn on_lines(&mut self, lines: Vec<LogLine>, checkpoints: &[Checkpoint]) {
+    fn on_lines(&mut self, lines: Vec<LogLine>, checkpoints: Vec<Checkpoint>) {
         let now = Instant::now();
         let pipeline = self.pipeline.clone();
         let host = pipeline.config.host.as_str();
+        // Counted per batch and input, not per line: metric lookups lock and clone labels.
+        let mut read: BTreeMap<&str, (u64, u64, u64)> = BTreeMap::new();
         for line in &lines {
-            let input = InputLabel {
-                input: line.input.clone(),
-            };
-            self.metrics.lines_read.get_or_create(&input).inc();
-            self.metrics
-                .bytes_read
-                .get_or_create(&input)
-                .inc_by(line.end_offset.saturating_sub(line.start_offset));
-            if line.truncated {
-                self.metrics.lines_truncated.get_or_create(&input).inc();
-            }
+            let counts = read.entry(line.input.as_str()).or_default();
+            counts.0 += 1;
+            counts.1 += line.end_offset.saturating_sub(line.start_offset);
+            counts.2 += u64::from(line.truncated);
             let Some(rule_set) = pipeline.rules.get(&line.input) else {
                 continue;
             };
@@ -426,7 +421,26 @@ impl Daemon {
                 }
             }
         }
-        self.latest_checkpoints = checkpoints.to_vec();
+        for (input, (n_lines, n_bytes, n_truncated)) in read {
+            let input = InputLabel {
+                input: input.to_string(),
+            };
+            self.metrics
+                .lines_read
+                .get_or_create(&input)
+                .inc_by(n_lines);
+            self.metrics
+                .bytes_read
+                .get_or_create(&input)
+                .inc_by(n_bytes);
+            if n_truncated > 0 {
+                self.metrics
+                    .lines_truncated
+                    .get_or_create(&input)
+                    .inc_by(n_truncated);
+            }
+        }
+        self.latest_checkpoints = checkpoints;
         self.commit(None);
     }
 
@@ -789,9 +803,9 @@ impl Daemon {
                 match tokio::time::timeout(remaining, self.tail_rx.recv()).await {
                     Ok(Some(TailMsg::Lines {
                         lines, checkpoints, ..
-                    })) => self.on_lines(lines, &checkpoints),
+                    })) => self.on_lines(lines, checkpoints),
                     Ok(Some(TailMsg::Final { lines, checkpoints })) => {
-                        self.on_lines(lines, &checkpoints);
+                        self.on_lines(lines, checkpoints);
                         break;
                     }
                     Ok(None) => break,
