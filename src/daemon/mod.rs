@@ -120,7 +120,19 @@ pub async fn run(pipeline: Pipeline, options: RunOptions) -> anyhow::Result<()> 
     let n_files = tailer.n_files();
     let (tail_tx, tail_rx) = mpsc::channel(4);
     let (command_tx, command_rx) = mpsc::unbounded_channel();
-    let tail_task = tokio::spawn(tail_loop(tailer, tail_tx, command_rx, health.clone()));
+    // The tailer reads files with plain blocking calls: it gets a thread (and a small runtime)
+    // of its own, so that a slow disk or a hung NFS read never stalls sends, reloads or /metrics.
+    let tail_health = health.clone();
+    let tail_runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the tailing thread's runtime")?;
+    let tail_thread = std::thread::Builder::new()
+        .name("dingtail-tail".into())
+        .spawn(move || {
+            tail_runtime.block_on(tail_loop(tailer, tail_tx, command_rx, tail_health));
+        })
+        .context("cannot start the tailing thread")?;
 
     let now = Instant::now();
     let mut dispatcher = Dispatcher::new(queue_configs(&pipeline.config));
@@ -182,15 +194,18 @@ pub async fn run(pipeline: Pipeline, options: RunOptions) -> anyhow::Result<()> 
 
     daemon.main_loop(&mut signals).await;
     daemon.shutdown().await;
-    // A read stuck on a dead NFS server must not keep the daemon from exiting.
-    let abort = tail_task.abort_handle();
-    match tokio::time::timeout(Duration::from_secs(2), tail_task).await {
-        Ok(Ok(())) => {}
-        Ok(Err(err)) => tracing::warn!("the tailing task ended abnormally: {err}"),
-        Err(_) => {
-            tracing::warn!("the tailing task did not stop; leaving it behind");
-            abort.abort();
+    // A read stuck on a dead NFS server must not keep the daemon from exiting: wait a little,
+    // then leave the thread behind (the process exits anyway).
+    let stopped_by = Instant::now() + Duration::from_secs(2);
+    while !tail_thread.is_finished() && Instant::now() < stopped_by {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    if tail_thread.is_finished() {
+        if tail_thread.join().is_err() {
+            tracing::warn!("the tailing thread ended abnormally");
         }
+    } else {
+        tracing::warn!("the tailing thread did not stop in time; exiting without it");
     }
     if let Some(task) = http_task {
         task.abort();
