@@ -332,7 +332,9 @@ struct Daemon {
 impl Daemon {
     async fn main_loop(&mut self, signals: &mut SignalStream) {
         let watchdog = self.notifier.watchdog_interval();
-        let mut tick = tokio::time::interval(watchdog.map_or(TICK, |w| w.min(TICK)));
+        let mut tick = tokio::time::interval(TICK);
+        // Half of WATCHDOG_USEC, from this loop: a wedged loop stops the keep-alives.
+        let mut keep_alive = tokio::time::interval(watchdog.unwrap_or(Duration::from_secs(3600)));
         loop {
             self.health.beat(Loop::Dispatch);
             let wake_at = self.dispatch(Gathering::Wait);
@@ -374,12 +376,14 @@ impl Daemon {
                 Some(()) = recv_config_change(&mut self.config_watch) => {
                     self.reload(Trigger::FileChange);
                 }
-                _ = tick.tick() => {
-                    // Keep-alives only while the tailing task beats too: a wedged tailer gets
-                    // the daemon restarted, not just a wedged main loop.
-                    if watchdog.is_some() && self.health.is_alive(HEALTH_STALE) {
+                _ = keep_alive.tick(), if watchdog.is_some() => {
+                    // Only while the tailing thread beats too: a wedged tailer gets the daemon
+                    // restarted, not just a wedged main loop.
+                    if self.health.is_alive(HEALTH_STALE) {
                         self.notifier.watchdog();
                     }
+                }
+                _ = tick.tick() => {
                     if self.store_failing || !self.dirty.is_empty() {
                         self.commit(None);
                     }
