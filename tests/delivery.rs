@@ -590,3 +590,29 @@ fn sigterm_while_throttled_stops_at_once_and_keeps_the_events() {
     let logs = daemon.stderr().join("\n");
     assert!(logs.contains("5 undelivered event(s) kept"), "{logs}");
 }
+
+#[test]
+fn sending_restored_events_at_start_keeps_the_file_positions() {
+    let window = Duration::from_secs(3);
+    let standin = standin(window, Duration::from_secs(30));
+    let dir = Dir::new("restored-positions");
+    let config = config(&dir, &standin, "100ms");
+    standin.fail(Failure::Http500, For::Time(Duration::from_secs(3600)));
+    let mut daemon = Daemon::start(dir.path(), &config, &[]);
+    let writer = flood(&dir.join("logs/app.log"), 30, Duration::from_millis(300));
+    writer.join().unwrap();
+    daemon.wait_for_log("retrying with backoff", Duration::from_secs(15));
+    assert_eq!(daemon.stop().code(), Some(0));
+    // Restarted with DingTalk back: the stored events go out at once, before any new line.
+    standin.clear_failures();
+    let mut daemon = Daemon::start(dir.path(), &config, &[]);
+    wait_total(&standin, &daemon, 30, Duration::from_secs(20));
+    thread::sleep(Duration::from_millis(500));
+    daemon.kill9();
+    // The file positions survived that first commit: nothing is read again.
+    let mut daemon = Daemon::start(dir.path(), &config, &[]);
+    daemon.wait_for_log("dingtail running", Duration::from_secs(15));
+    thread::sleep(Duration::from_secs(2));
+    assert_eq!(delivered_total(&standin), 30, "{}", daemon.describe());
+    assert_eq!(daemon.stop().code(), Some(0));
+}

@@ -112,7 +112,8 @@ pub async fn run(pipeline: Pipeline, options: RunOptions) -> anyhow::Result<()> 
         .context("cannot start tailing")?;
     // The first scan opened the files (at their end, with `start_at: end`): store where, before
     // anything else, so that a crash now does not read them from the beginning next time.
-    let initial = ledger.changes(&tailer.checkpoints());
+    let latest_checkpoints = tailer.checkpoints();
+    let initial = ledger.changes(&latest_checkpoints);
     store
         .transaction(|tx| state::save_checkpoint_changes(tx, &initial))
         .context("cannot store the first checkpoints")?;
@@ -170,7 +171,9 @@ pub async fn run(pipeline: Pipeline, options: RunOptions) -> anyhow::Result<()> 
         in_flight: HashMap::new(),
         dirty: BTreeSet::new(),
         ledger,
-        latest_checkpoints: Vec::new(),
+        // Never empty before the first lines: a commit before them (a restored batch sent at
+        // once) must not read as "every file was let go".
+        latest_checkpoints,
         n_files,
         last_delivery: None,
         store_failing: false,
