@@ -481,3 +481,57 @@ fn the_kubernetes_example_checks() {
     let summary = stdout_ok(&mut check);
     assert!(summary.contains("app-exception"), "{summary}");
 }
+
+#[test]
+fn inputs_and_paths_added_later_start_at_the_end_across_restarts_and_reloads() {
+    let dir = Dir::new("added-later");
+    let config = config(&dir, "");
+    dir.create("rules.d/a.yaml", rule("alpha", "ALPHA"));
+    let mut daemon = start(&dir, &config, &[]);
+    assert_eq!(daemon.stop().code(), Some(0));
+
+    // A path added to the input while stopped: its existing lines are history.
+    let history = dir.create("more/old.log", "ALPHA history one\n");
+    let text = std::fs::read_to_string(&config).unwrap();
+    let with_more = text.replace(
+        "paths: [\"logs/*.log\"]",
+        "paths: [\"logs/*.log\", \"more/*.log\"]",
+    );
+    std::fs::write(&config, &with_more).unwrap();
+    let mut daemon = start(&dir, &config, &[]);
+    // A file created while the daemon runs under a glob it scanned is new: read from its start.
+    dir.create("more/new.log", "ALPHA fresh file\n");
+    daemon.wait_for("the new file's line", WAIT, |d| {
+        has_message_with(d, "ALPHA fresh file")
+    });
+    append(&history, "ALPHA appended one\n");
+    daemon.wait_for("the appended line", WAIT, |d| {
+        has_message_with(d, "ALPHA appended one")
+    });
+
+    // A path added by a reload: the same.
+    let other = dir.create("third/old.log", "ALPHA history two\n");
+    save(
+        &config,
+        &with_more.replace("\"more/*.log\"]", "\"more/*.log\", \"third/*.log\"]"),
+    );
+    daemon.wait_for_log("reloaded", WAIT);
+    std::thread::sleep(Duration::from_millis(500));
+    append(&other, "ALPHA appended two\n");
+    daemon.wait_for("the line appended after the reload", WAIT, |d| {
+        has_message_with(d, "ALPHA appended two")
+    });
+    assert_eq!(daemon.stop().code(), Some(0));
+    for old in ["ALPHA history one", "ALPHA history two"] {
+        assert!(
+            !has_message_with(&daemon, old),
+            "history of a path added later was sent: {old}{}",
+            daemon.describe()
+        );
+    }
+    // And a restart reads none of it again.
+    let mut daemon = start(&dir, &config, &[]);
+    std::thread::sleep(Duration::from_secs(1));
+    assert_eq!(daemon.stop().code(), Some(0));
+    assert!(daemon.messages().is_empty(), "{}", daemon.describe());
+}

@@ -37,9 +37,9 @@ use crate::dispatch::{Dispatcher, Gathering, SendOrder};
 use crate::event::LogLine;
 use crate::metrics::{InputLabel, Metrics, OutcomeLabel, RobotLabel, RuleLabel};
 use crate::pipeline::Pipeline;
-use crate::state::{self, Store, pending, sends};
+use crate::state::{self, Store, globs, pending, sends};
 use crate::tail::checkpoint::{Checkpoint, CheckpointLedger};
-use crate::tail::{Tailer, TailerConfig};
+use crate::tail::{GlobHistory, Tailer, TailerConfig};
 
 /// How `dingtail run` was asked to behave.
 #[derive(Clone, Debug)]
@@ -108,14 +108,29 @@ pub async fn run(pipeline: Pipeline, options: RunOptions) -> anyhow::Result<()> 
 
     // What the table holds, so that each commit writes only the checkpoints that moved.
     let mut ledger = CheckpointLedger::from_stored(&checkpoints);
-    let tailer = Tailer::start(tailer_config(&pipeline.config), checkpoints, first_start)
+    let history = if first_start {
+        GlobHistory::FirstStart
+    } else {
+        let known = globs::load(store.connection()).context("cannot read the scanned globs")?;
+        if known.is_empty() {
+            // A state dir from before globs were recorded.
+            GlobHistory::AllKnown
+        } else {
+            GlobHistory::Known(known)
+        }
+    };
+    let tailer = Tailer::start_with_history(tailer_config(&pipeline.config), checkpoints, history)
         .context("cannot start tailing")?;
     // The first scan opened the files (at their end, with `start_at: end`): store where, before
     // anything else, so that a crash now does not read them from the beginning next time.
     let latest_checkpoints = tailer.checkpoints();
+    let scanned = tailer.scanned_globs();
     let initial = ledger.changes(&latest_checkpoints);
     store
-        .transaction(|tx| state::save_checkpoint_changes(tx, &initial))
+        .transaction(|tx| {
+            state::save_checkpoint_changes(tx, &initial)?;
+            globs::save(tx, &scanned)
+        })
         .context("cannot store the first checkpoints")?;
     ledger.committed(&initial);
     let n_files = tailer.n_files();
@@ -174,6 +189,8 @@ pub async fn run(pipeline: Pipeline, options: RunOptions) -> anyhow::Result<()> 
         // Never empty before the first lines: a commit before them (a restored batch sent at
         // once) must not read as "every file was let go".
         latest_checkpoints,
+        saved_globs: scanned.clone(),
+        latest_globs: scanned,
         n_files,
         last_delivery: None,
         store_failing: false,
@@ -231,6 +248,7 @@ enum TailMsg {
     Lines {
         lines: Vec<LogLine>,
         checkpoints: Vec<Checkpoint>,
+        globs: BTreeSet<(String, String)>,
         n_files: usize,
     },
     /// The last lines (held multi-line events) after a shutdown request; the task then ends.
@@ -253,7 +271,7 @@ async fn tail_loop(
     health: Arc<Health>,
 ) {
     let mut beat = tokio::time::interval(TICK);
-    let mut sent = tailer.checkpoints();
+    let mut sent = (tailer.checkpoints(), tailer.scanned_globs());
     loop {
         health.beat(Loop::Tail);
         let lines = tokio::select! {
@@ -279,15 +297,17 @@ async fn tail_loop(
         // Lines, or positions that moved without lines (a file opened at its end by an input a
         // reload added, a file let go): both go to the main loop to be stored.
         let checkpoints = tailer.checkpoints();
-        if lines.is_empty() && checkpoints == sent {
+        let globs = tailer.scanned_globs();
+        if lines.is_empty() && checkpoints == sent.0 && globs == sent.1 {
             continue;
         }
-        sent.clone_from(&checkpoints);
+        sent = (checkpoints.clone(), globs.clone());
         let n_files = tailer.n_files();
         if tx
             .send(TailMsg::Lines {
                 lines,
                 checkpoints,
+                globs,
                 n_files,
             })
             .await
@@ -320,6 +340,9 @@ struct Daemon {
     ledger: CheckpointLedger,
     /// The tailer's latest checkpoints (safe once every match before them is stored).
     latest_checkpoints: Vec<Checkpoint>,
+    /// The globs the tailer has scanned, and what the store holds of them.
+    latest_globs: BTreeSet<(String, String)>,
+    saved_globs: BTreeSet<(String, String)>,
     n_files: usize,
     last_delivery: Option<SystemTime>,
     store_failing: bool,
@@ -346,7 +369,8 @@ impl Daemon {
             );
             tokio::select! {
                 message = self.tail_rx.recv() => match message {
-                    Some(TailMsg::Lines { lines, checkpoints, n_files }) => {
+                    Some(TailMsg::Lines { lines, checkpoints, globs, n_files }) => {
+                        self.latest_globs = globs;
                         self.n_files = n_files;
                         self.metrics
                             .files_watched
@@ -474,9 +498,11 @@ impl Daemon {
     /// before them, so they never get ahead of durable output.
     fn commit(&mut self, send: Option<(&str, u64, &Batch)>) -> bool {
         let changes = self.ledger.changes(&self.latest_checkpoints);
-        if changes.is_empty() && self.dirty.is_empty() && send.is_none() {
+        let globs_moved = self.latest_globs != self.saved_globs;
+        if changes.is_empty() && self.dirty.is_empty() && send.is_none() && !globs_moved {
             return true;
         }
+        let latest_globs = &self.latest_globs;
         let dispatcher = &self.dispatcher;
         let dirty = &self.dirty;
         let result = self.store.transaction(|tx| {
@@ -501,6 +527,9 @@ impl Daemon {
                 }
             }
             state::save_checkpoint_changes(tx, &changes)?;
+            if globs_moved {
+                globs::save(tx, latest_globs)?;
+            }
             if let Some((robot, id, _)) = send {
                 pending::mark_in_flight(tx, robot, id)?;
                 sends::record(tx, robot, SystemTime::now())?;
@@ -511,6 +540,9 @@ impl Daemon {
         if ok {
             self.dirty.clear();
             self.ledger.committed(&changes);
+            if globs_moved {
+                self.saved_globs.clone_from(&self.latest_globs);
+            }
         }
         self.note_store_result(result, "cannot store matches and checkpoints");
         ok
@@ -824,8 +856,14 @@ impl Daemon {
                 let remaining = deadline.saturating_duration_since(Instant::now());
                 match tokio::time::timeout(remaining, self.tail_rx.recv()).await {
                     Ok(Some(TailMsg::Lines {
-                        lines, checkpoints, ..
-                    })) => self.on_lines(lines, checkpoints),
+                        lines,
+                        checkpoints,
+                        globs,
+                        ..
+                    })) => {
+                        self.latest_globs = globs;
+                        self.on_lines(lines, checkpoints);
+                    }
                     Ok(Some(TailMsg::Final { lines, checkpoints })) => {
                         self.on_lines(lines, checkpoints);
                         break;

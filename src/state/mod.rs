@@ -14,6 +14,7 @@
 //! cut is the better trade.
 
 pub mod checkpoint;
+pub mod globs;
 pub mod pending;
 pub mod schema;
 pub mod sends;

@@ -7,7 +7,7 @@
 
 use rusqlite::Connection;
 
-use crate::state::{pending, sends};
+use crate::state::{globs, pending, sends};
 
 /// Version 1: checkpoints keyed by device and inode (one row per followed file), and the
 /// pending batches.
@@ -23,10 +23,12 @@ CREATE TABLE IF NOT EXISTS checkpoints (
 );";
 
 /// The migrations, in order; migration `i` brings the database to version `i + 1`.
-/// Version 2 adds the send history that carries the rate limit over restarts.
+/// Version 2 adds the send history that carries the rate limit over restarts; version 3 the
+/// globs each input has scanned.
 const MIGRATIONS: &[&[&str]] = &[
     &[V1_CHECKPOINTS, pending::CREATE_TABLE],
     &[sends::CREATE_TABLE],
+    &[globs::CREATE_TABLE],
 ];
 
 /// The schema version this build writes.

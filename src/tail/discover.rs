@@ -41,6 +41,8 @@ pub struct InputGlobs {
 
 #[derive(Debug)]
 struct IncludeGlob {
+    /// The glob as configured.
+    pattern: String,
     matcher: GlobMatcher,
     /// The literal directories before the first component with a wildcard.
     prefix: PathBuf,
@@ -108,6 +110,7 @@ impl InputGlobs {
                 .compile_matcher();
             let (prefix, depth) = split(pattern);
             include.push(IncludeGlob {
+                pattern: pattern.clone(),
                 matcher,
                 prefix,
                 depth,
@@ -131,6 +134,14 @@ impl InputGlobs {
     /// True when `path` matches an include glob and no exclude glob.
     pub fn matches(&self, path: &Path) -> bool {
         self.include.iter().any(|g| g.matcher.is_match(path)) && !self.is_excluded(path)
+    }
+
+    /// The configured include globs that match `path`.
+    pub fn patterns_matching<'a>(&'a self, path: &'a Path) -> impl Iterator<Item = &'a str> + 'a {
+        self.include
+            .iter()
+            .filter(move |g| g.matcher.is_match(path))
+            .map(|g| g.pattern.as_str())
     }
 
     /// Test hook: listing or stat-ing `path` fails with `kind` (`None`: works again).

@@ -46,7 +46,7 @@ pub mod multiline;
 pub mod reader;
 pub mod watch;
 
-use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet, VecDeque};
 use std::fs::File;
 use std::io::{Seek, SeekFrom};
 use std::ops::Bound;
@@ -88,6 +88,19 @@ pub struct TailerConfig {
     pub inputs: Vec<InputConfig>,
 }
 
+/// What earlier runs of this state dir scanned, which decides where `start_at` applies.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum GlobHistory {
+    /// The state dir is new: `start_at` applies to every file found by the first scan.
+    FirstStart,
+    /// These `(input, glob)` pairs were scanned before; files first found through other globs
+    /// follow `start_at`.
+    Known(BTreeSet<(String, String)>),
+    /// Every configured glob counts as scanned (a state dir from before globs were recorded):
+    /// every file without a checkpoint is read from its beginning.
+    AllKnown,
+}
+
 /// Errors of the tailer.
 #[derive(Debug, thiserror::Error)]
 pub enum TailError {
@@ -119,7 +132,10 @@ pub struct Tailer {
     /// files, at most one per device and inode, bounded by [`bound_resume`].
     resume: Vec<Resume>,
     /// Inputs whose next scan is their first: `start_at` applies to the files it finds.
-    fresh: HashSet<String>,
+    /// Per input, the globs that have had a scan: a file first found through a glob that had
+    /// none follows `start_at`; a file that appears later under a scanned glob is new and is
+    /// read from its beginning.
+    scanned: HashMap<String, HashSet<String>>,
     watch: Option<Watch>,
     wake: Arc<Wake>,
     next_id: u64,
@@ -224,23 +240,65 @@ impl Tailer {
         resume: Vec<Checkpoint>,
         first_start: bool,
     ) -> Result<Tailer, TailError> {
+        let history = if first_start {
+            GlobHistory::FirstStart
+        } else {
+            GlobHistory::AllKnown
+        };
+        Tailer::start_with_history(config, resume, history)
+    }
+
+    /// Like [`Tailer::start`], with the globs scanned by earlier runs (`scanned_globs`, stored):
+    /// `start_at` applies to the files first found through a glob no earlier run scanned, so that
+    /// an input or path added to the config starts at the end of its files after a restart too.
+    ///
+    /// # Errors
+    /// A glob does not compile.
+    pub fn start_with_history(
+        config: TailerConfig,
+        resume: Vec<Checkpoint>,
+        history: GlobHistory,
+    ) -> Result<Tailer, TailError> {
         let wake = Arc::new(Wake::default());
         let watch = Watch::new(Arc::clone(&wake));
-        Tailer::start_with(config, resume, first_start, wake, watch)
+        Tailer::start_with(config, resume, history, wake, watch)
+    }
+
+    /// The `(input, glob)` pairs that have had a scan, to be stored and given back to
+    /// [`Tailer::start_with_history`] after a restart.
+    pub fn scanned_globs(&self) -> BTreeSet<(String, String)> {
+        self.scanned
+            .iter()
+            .flat_map(|(input, globs)| globs.iter().map(|glob| (input.clone(), glob.clone())))
+            .collect()
     }
 
     fn start_with(
         config: TailerConfig,
         resume: Vec<Checkpoint>,
-        first_start: bool,
+        history: GlobHistory,
         wake: Arc<Wake>,
         watch: Watch,
     ) -> Result<Tailer, TailError> {
         let inputs = compile(config.inputs)?;
-        let fresh = if first_start {
-            inputs.iter().map(|i| i.config.name.clone()).collect()
-        } else {
-            HashSet::new()
+        let scanned = match history {
+            GlobHistory::FirstStart => HashMap::new(),
+            GlobHistory::Known(known) => {
+                let mut scanned: HashMap<String, HashSet<String>> = HashMap::new();
+                for (input, glob) in known {
+                    scanned.entry(input).or_default().insert(glob);
+                }
+                scanned
+            }
+            GlobHistory::AllKnown => inputs
+                .iter()
+                .map(|i| {
+                    (
+                        i.config.name.clone(),
+                        i.config.paths.iter().cloned().collect(),
+                    )
+                })
+                .collect(),
         };
         let now = Instant::now();
         let mut resume: Vec<Resume> = resume
@@ -257,7 +315,7 @@ impl Tailer {
             files: BTreeMap::new(),
             by_inode: HashMap::new(),
             resume,
-            fresh,
+            scanned,
             watch: Some(watch),
             wake,
             next_id: 1,
@@ -341,7 +399,6 @@ impl Tailer {
             }
         };
         let names: HashSet<&str> = inputs.iter().map(|i| i.config.name.as_str()).collect();
-        let old: HashSet<String> = self.inputs.iter().map(|i| i.config.name.clone()).collect();
         let removed: Vec<FileId> = self
             .files
             .values()
@@ -357,11 +414,16 @@ impl Tailer {
                 }
             }
         }
-        for input in &inputs {
-            if !old.contains(&input.config.name) {
-                self.fresh.insert(input.config.name.clone());
-            }
-        }
+        // Globs no longer configured are forgotten: configured again later, they are new.
+        self.scanned.retain(
+            |name, globs| match inputs.iter().find(|i| i.config.name == *name) {
+                Some(input) => {
+                    globs.retain(|glob| input.config.paths.contains(glob));
+                    !globs.is_empty()
+                }
+                None => false,
+            },
+        );
         for file in self.files.values_mut() {
             let Some(input) = inputs.iter().find(|i| i.config.name == file.input) else {
                 continue;
@@ -553,8 +615,17 @@ impl Tailer {
                 continue;
             };
             let candidates = input.globs.discover(&mut scan);
-            let fresh = self.fresh.contains(&input.config.name);
-            for candidate in candidates {
+            let scanned = self.scanned.get(&input.config.name);
+            let fresh: Vec<bool> = candidates
+                .iter()
+                .map(|candidate| {
+                    !input
+                        .globs
+                        .patterns_matching(&candidate.path)
+                        .any(|glob| scanned.is_some_and(|known| known.contains(glob)))
+                })
+                .collect();
+            for (candidate, fresh) in candidates.into_iter().zip(fresh) {
                 let key = (candidate.meta.dev(), candidate.meta.ino());
                 if let Some(id) = self.by_inode.get(&key) {
                     if seen.insert(*id) {
@@ -579,7 +650,10 @@ impl Tailer {
             }
         }
         for input in &self.inputs {
-            self.fresh.remove(&input.config.name);
+            self.scanned
+                .entry(input.config.name.clone())
+                .or_default()
+                .extend(input.config.paths.iter().cloned());
         }
         for (path, unknown) in &scan.unknown {
             if !self.unreadable.insert(path.clone()) {
@@ -1090,7 +1164,8 @@ mod tests {
     use crate::tail::fingerprint::Fingerprint;
     use crate::tail::watch::{Wake, Watch};
     use crate::tail::{
-        MAX_BATCH_LINES, RESUME_KEEP, RESUME_MAX, Resume, Tailer, TailerConfig, bound_resume,
+        GlobHistory, MAX_BATCH_LINES, RESUME_KEEP, RESUME_MAX, Resume, Tailer, TailerConfig,
+        bound_resume,
     };
 
     fn input(glob: &Path, start_at: StartAt) -> InputConfig {
@@ -1132,7 +1207,7 @@ mod tests {
                 inputs: vec![input(&glob, StartAt::Beginning)],
             },
             vec![],
-            true,
+            GlobHistory::FirstStart,
             Arc::clone(&wake),
             Watch::polling(),
         )
