@@ -2,6 +2,7 @@
 #
 #   docker build -t dingtail .
 #   docker run --rm -v /var/log/app:/logs:ro -v $PWD/dingtail.yaml:/etc/dingtail/dingtail.yaml:ro \
+#       -v $PWD/rules.d:/etc/dingtail/rules.d:ro \
 #       -e DINGTALK_OPS_TOKEN=... -e DINGTALK_OPS_SECRET=... dingtail
 #
 # The binary runs as PID 1: it handles SIGTERM/SIGINT itself (persist, send what the rate budget
@@ -10,12 +11,15 @@
 FROM rust:1-slim-bookworm AS build
 WORKDIR /src
 # Dependencies first, so that editing the source does not rebuild them.
+# (The manifest names test and bench targets, so their folders come along.)
 COPY Cargo.toml Cargo.lock ./
+COPY tests ./tests
+COPY benches ./benches
 RUN mkdir src && echo 'fn main() {}' > src/main.rs && touch src/lib.rs \
-    && cargo build --release --locked \
+    && cargo build --release --locked --bin dingtail \
     && rm -rf src
 COPY src ./src
-RUN touch src/main.rs src/lib.rs && cargo build --release --locked \
+RUN touch src/main.rs src/lib.rs && cargo build --release --locked --bin dingtail \
     && strip target/release/dingtail
 
 FROM debian:bookworm-slim
@@ -24,7 +28,9 @@ RUN useradd --system --uid 10001 --no-create-home --shell /usr/sbin/nologin ding
     && mkdir -p /etc/dingtail/rules.d /var/lib/dingtail \
     && chown dingtail /var/lib/dingtail
 COPY --from=build /src/target/release/dingtail /usr/local/bin/dingtail
-COPY rules/ /etc/dingtail/rules.d/
+# The shipped rules are examples to adapt (their inputs and robot follow the quick start): mount
+# your rules at /etc/dingtail/rules.d, e.g. from a ConfigMap (see examples/kubernetes/).
+COPY rules/ /usr/share/dingtail/rules/
 USER 10001
 VOLUME ["/var/lib/dingtail"]
 STOPSIGNAL SIGTERM

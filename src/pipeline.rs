@@ -8,8 +8,10 @@
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use crate::config::rules::{RuleSource, load as load_rules};
+use crate::config::load::DEFAULT_PER_MINUTE as DINGTALK_PER_MINUTE;
 use crate::config::{Config, Diagnostic, Diagnostics};
 use crate::render::Renderer;
 use crate::rules::{Rule, RuleSet};
@@ -68,13 +70,28 @@ impl Pipeline {
                 Err(message) => errors.push(Diagnostic::at(&config.source, 0, 0, message)),
             }
         }
+        let mut warnings = found.warnings;
+        for robot in config.robots.values() {
+            if robot.per_minute > DINGTALK_PER_MINUTE && robot.window >= Duration::from_secs(60) {
+                warnings.push(Diagnostic::at(
+                    &config.source,
+                    0,
+                    0,
+                    format!(
+                        "robot `{}`: per_minute {} is above DingTalk's {DINGTALK_PER_MINUTE} a minute; \
+                         DingTalk blocks a robot that exceeds it for 10 minutes",
+                        robot.name, robot.per_minute
+                    ),
+                ));
+            }
+        }
         match renderer {
             Some(renderer) if errors.is_empty() => Ok(Pipeline {
                 config,
                 rules,
                 renderer,
                 rule_files: found.files,
-                warnings: found.warnings,
+                warnings,
             }),
             _ => Err(errors),
         }

@@ -65,8 +65,7 @@ fn init_logging(format: LogFormat) {
         .with_writer(std::io::stderr)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_target(false);
-    // journald stamps every line itself; JOURNAL_STREAM tells that stderr goes there.
-    let under_journald = std::env::var_os("JOURNAL_STREAM").is_some();
+    let under_journald = stderr_is_journal();
     let result = match format {
         LogFormat::Json => builder.json().try_init(),
         LogFormat::Auto if under_journald => builder.without_time().try_init(),
@@ -74,6 +73,23 @@ fn init_logging(format: LogFormat) {
     };
     // Only fails if a subscriber is already installed, which leaves logging working.
     drop(result);
+}
+
+/// True when stderr is the journal stream systemd set up: `JOURNAL_STREAM` holds its
+/// `device:inode`, and it must match fd 2 itself (a shell started from a unit inherits the
+/// variable with another stderr). journald stamps every line, so we do not.
+fn stderr_is_journal() -> bool {
+    use std::os::unix::fs::MetadataExt;
+    let Some(stream) = std::env::var_os("JOURNAL_STREAM") else {
+        return false;
+    };
+    let Some((dev, ino)) = stream.to_str().and_then(|s| s.split_once(':')) else {
+        return false;
+    };
+    let (Ok(dev), Ok(ino)) = (dev.parse::<u64>(), ino.parse::<u64>()) else {
+        return false;
+    };
+    std::fs::metadata("/proc/self/fd/2").is_ok_and(|meta| meta.dev() == dev && meta.ino() == ino)
 }
 
 /// Prints load diagnostics to stderr, one `file:line:column: message` per line.

@@ -204,6 +204,9 @@ pub async fn run(pipeline: Pipeline, options: RunOptions) -> anyhow::Result<()> 
     daemon.destinations = destinations(&daemon.pipeline.config);
     daemon.digest = digest(&daemon.pipeline);
     daemon.notifier.ready(&daemon.status());
+    for warning in &daemon.pipeline.warnings {
+        tracing::warn!("{warning}");
+    }
     tracing::info!(
         "dingtail running: {} input(s), {} rule(s), {} robot(s), state in {}",
         daemon.pipeline.config.inputs.len(),
@@ -733,6 +736,9 @@ impl Daemon {
                     })
                     .inc();
                 self.reload_status = None;
+                for warning in &self.pipeline.warnings {
+                    tracing::warn!("{warning}");
+                }
                 tracing::info!(
                     "reloaded: {} input(s), {} rule(s), {} robot(s)",
                     self.pipeline.config.inputs.len(),
