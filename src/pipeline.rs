@@ -10,8 +10,8 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use crate::config::rules::{RuleSource, load as load_rules};
 use crate::config::load::DEFAULT_PER_MINUTE as DINGTALK_PER_MINUTE;
+use crate::config::rules::{RuleSource, load as load_rules};
 use crate::config::{Config, Diagnostic, Diagnostics};
 use crate::render::Renderer;
 use crate::rules::{Rule, RuleSet};
