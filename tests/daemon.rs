@@ -535,3 +535,24 @@ fn inputs_and_paths_added_later_start_at_the_end_across_restarts_and_reloads() {
     assert_eq!(daemon.stop().code(), Some(0));
     assert!(daemon.messages().is_empty(), "{}", daemon.describe());
 }
+
+#[test]
+fn a_rate_above_dingtalks_limit_is_warned_about() {
+    let dir = Dir::new("per-minute");
+    let config = config(&dir, "");
+    let text = std::fs::read_to_string(&config).unwrap();
+    std::fs::write(
+        &config,
+        text.replace("    linger: 0s\n", "    linger: 0s\n    per_minute: 30\n"),
+    )
+    .unwrap();
+    dir.create("rules.d/a.yaml", rule("alpha", "ALPHA"));
+    let mut check = dir.command();
+    check.arg("check").arg("-c").arg(&config);
+    let output = crate::support::harness::run_expect(&mut check, 0);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("robot `console`: per_minute 30 is above DingTalk's 20"),
+        "{stderr}"
+    );
+}
