@@ -13,6 +13,8 @@ pub use crate::event::{Level, Mentions};
 
 /// How many distinct samples a rule keeps per batch.
 pub const MAX_SAMPLES: usize = 5;
+/// How many matches of a rule may be rendered per batch in search of distinct samples.
+pub const MAX_SAMPLE_RENDERS: u32 = 4 * MAX_SAMPLES as u32;
 
 /// One kept example of a rule's matches, already rendered with the rule's templates.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -27,8 +29,8 @@ pub struct Sample {
     pub at: SystemTime,
 }
 
-/// What a rule contributed to a batch.
-#[derive(Clone, Debug, PartialEq, Eq)]
+/// What a rule contributed to a batch. Equality ignores `n_renders`, which is bookkeeping.
+#[derive(Clone, Debug)]
 pub struct RuleBatch {
     /// The rule's name.
     pub rule: String,
@@ -49,7 +51,26 @@ pub struct RuleBatch {
     pub samples: Vec<Sample>,
     /// The rule's mentions.
     pub mentions: Mentions,
+    /// Renders spent looking for distinct samples (bounded, so that a flood of lines that render
+    /// alike costs a count, not a render each). Not persisted.
+    pub n_renders: u32,
 }
+
+impl PartialEq for RuleBatch {
+    fn eq(&self, other: &RuleBatch) -> bool {
+        self.rule == other.rule
+            && self.level == other.level
+            && self.count == other.count
+            && self.first_seen == other.first_seen
+            && self.last_seen == other.last_seen
+            && self.hosts == other.hosts
+            && self.files == other.files
+            && self.samples == other.samples
+            && self.mentions == other.mentions
+    }
+}
+
+impl Eq for RuleBatch {}
 
 /// One match as the batcher sees it.
 #[derive(Clone, Copy, Debug)]
@@ -93,6 +114,7 @@ impl Batch {
                 files: BTreeSet::new(),
                 samples: Vec::new(),
                 mentions: hit.mentions.clone(),
+                n_renders: 0,
             });
         entry.count += 1;
         entry.first_seen = entry.first_seen.min(hit.at);
@@ -104,14 +126,22 @@ impl Batch {
         if !entry.files.contains(hit.file) {
             entry.files.insert(hit.file.to_string());
         }
-        if entry.samples.len() < MAX_SAMPLES && !entry.samples.iter().any(|s| s.line == hit.line) {
+        if entry.samples.len() < MAX_SAMPLES
+            && entry.n_renders < MAX_SAMPLE_RENDERS
+            && !entry.samples.iter().any(|s| s.line == hit.line)
+        {
+            entry.n_renders += 1;
             let (title, text) = render();
-            entry.samples.push(Sample {
-                line: hit.line.to_string(),
-                title,
-                text,
-                at: hit.at,
-            });
+            // Lines that differ only where the template does not look (a timestamp, a pid)
+            // would read as the same sample twice.
+            if !entry.samples.iter().any(|s| s.text == text) {
+                entry.samples.push(Sample {
+                    line: hit.line.to_string(),
+                    title,
+                    text,
+                    at: hit.at,
+                });
+            }
         }
         entry.mentions.merge(hit.mentions);
     }
@@ -133,7 +163,10 @@ impl Batch {
                     // Older samples first.
                     let mut samples = theirs.samples;
                     for sample in std::mem::take(&mut ours.samples) {
-                        if !samples.iter().any(|s| s.line == sample.line) {
+                        if !samples
+                            .iter()
+                            .any(|s| s.line == sample.line || s.text == sample.text)
+                        {
                             samples.push(sample);
                         }
                     }
@@ -220,7 +253,7 @@ impl Batch {
 mod tests {
     use std::time::{Duration, SystemTime};
 
-    use crate::dispatch::batcher::{Batch, Hit, Level, MAX_SAMPLES, Mentions};
+    use crate::dispatch::batcher::{Batch, Hit, Level, MAX_SAMPLE_RENDERS, MAX_SAMPLES, Mentions};
 
     fn hit<'a>(
         rule: &'a str,
@@ -239,6 +272,35 @@ mod tests {
             at: SystemTime::UNIX_EPOCH + Duration::from_secs(at),
             mentions,
         }
+    }
+
+    #[test]
+    fn samples_are_distinct_as_rendered_and_a_flood_of_look_alikes_renders_a_bounded_number() {
+        let none = Mentions::default();
+        let mut batch = Batch::default();
+        let mut renders = 0;
+        // Every line differs (a timestamp), but the template renders them all alike.
+        for i in 0..10_000u64 {
+            let line = format!("12:00:{i:05} Failed password for root");
+            batch.add(
+                hit("sshd", Level::Warning, &line, "/var/log/auth.log", i, &none),
+                || {
+                    renders += 1;
+                    ("t".into(), "Failed password for root".into())
+                },
+            );
+        }
+        let rule = batch.ordered()[0];
+        assert_eq!(rule.count, 10_000);
+        assert_eq!(
+            rule.samples.len(),
+            1,
+            "one sample for lines that read alike"
+        );
+        assert_eq!(
+            renders, MAX_SAMPLE_RENDERS,
+            "renders stop after a bounded search"
+        );
     }
 
     #[test]

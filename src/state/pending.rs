@@ -140,6 +140,7 @@ fn decode(name: &str, row: RowV1) -> RuleBatch {
             user_ids: row.user_ids,
             all: row.all,
         },
+        n_renders: 0,
     }
 }
 
