@@ -189,7 +189,7 @@ impl InputGlobs {
                     if let Some(parent) = glob.prefix.parent() {
                         scan.dirs.insert(parent.to_path_buf());
                     }
-                    self.consider(glob, glob.prefix.clone(), scan, &mut found);
+                    self.consider(glob, glob.prefix.clone(), None, scan, &mut found);
                 }
                 depth => {
                     let max = depth.unwrap_or(MAX_RECURSIVE_DEPTH);
@@ -243,50 +243,51 @@ impl InputGlobs {
         }
         paths.sort();
         for path in paths {
-            let meta = match self.metadata(&path) {
-                Ok(meta) => meta,
-                // A dangling symlink, or gone since read_dir.
-                Err(err) if is_gone(&err) => continue,
-                Err(err) => {
-                    let unknown = Unknown {
-                        listing: false,
-                        error: err,
-                    };
-                    scan.unknown.insert(path, unknown);
-                    continue;
-                }
+            // `None`: a dangling symlink, gone since read_dir, or unknown (recorded in `scan`).
+            let Some(meta) = self.stat(&path, scan) else {
+                continue;
             };
             if meta.is_dir() {
                 if level < max {
                     self.walk(glob, &path, level + 1, max, scan, found);
                 }
             } else {
-                self.consider(glob, path, scan, found);
+                self.consider(glob, path, Some(meta), scan, found);
             }
         }
     }
 
+    /// `stat` of `path` (symlinks followed); a path that is gone is `None`, and so is one that
+    /// cannot be stat-ed for another reason, which is recorded in `scan` as unknown.
+    fn stat(&self, path: &Path, scan: &mut Scan) -> Option<Metadata> {
+        match self.metadata(path) {
+            Ok(meta) => Some(meta),
+            Err(err) if is_gone(&err) => None,
+            Err(err) => {
+                let unknown = Unknown {
+                    listing: false,
+                    error: err,
+                };
+                scan.unknown.insert(path.to_path_buf(), unknown);
+                None
+            }
+        }
+    }
+
+    /// `meta`: the path's `stat` when the caller has it already.
     fn consider(
         &self,
         glob: &IncludeGlob,
         path: PathBuf,
+        meta: Option<Metadata>,
         scan: &mut Scan,
         found: &mut Vec<Candidate>,
     ) {
         if !glob.matcher.is_match(&path) || self.is_excluded(&path) {
             return;
         }
-        let meta = match self.metadata(&path) {
-            Ok(meta) => meta,
-            Err(err) if is_gone(&err) => return,
-            Err(err) => {
-                let unknown = Unknown {
-                    listing: false,
-                    error: err,
-                };
-                scan.unknown.insert(path, unknown);
-                return;
-            }
+        let Some(meta) = meta.or_else(|| self.stat(&path, scan)) else {
+            return;
         };
         if !meta.is_file() {
             tracing::debug!(path = %path.display(), "skipping a match that is not a regular file");
