@@ -1,7 +1,7 @@
 //! Data that crosses module lines on the way from a file to a chat message.
 //!
 //! `tail` produces [`LogLine`]s; `rules` turns a line into zero or more `RuleMatch`es;
-//! `dispatch` batches matches per robot. A rule's [`Level`] and [`Mentions`] live here too, so
+//! `dispatch` batches matches per robot. A rule's [`Severity`] and [`Mentions`] live here too, so
 //! that `rules` need not import `dispatch`. Keeping these types here (and small) keeps the
 //! modules that produce and consume them independent of each other.
 
@@ -38,7 +38,7 @@ pub struct LogLine {
 
 /// A rule's severity (`severity:` in a rule file); orders summaries, critical first.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub enum Level {
+pub enum Severity {
     /// Worth knowing.
     Info,
     /// Needs a look.
@@ -80,22 +80,22 @@ impl Mentions {
     }
 }
 
-impl Level {
+impl Severity {
     /// The name used in rule files and messages: `info`, `warning` or `critical`.
     pub fn as_str(self) -> &'static str {
         match self {
-            Level::Info => "info",
-            Level::Warning => "warning",
-            Level::Critical => "critical",
+            Severity::Info => "info",
+            Severity::Warning => "warning",
+            Severity::Critical => "critical",
         }
     }
 
     /// Parses a rule file's `severity:` value.
-    pub fn parse(name: &str) -> Option<Level> {
+    pub fn parse(name: &str) -> Option<Severity> {
         match name {
-            "info" => Some(Level::Info),
-            "warning" => Some(Level::Warning),
-            "critical" => Some(Level::Critical),
+            "info" => Some(Severity::Info),
+            "warning" => Some(Severity::Warning),
+            "critical" => Some(Severity::Critical),
             _ => None,
         }
     }

@@ -588,7 +588,7 @@ fn standin_checks_schema_size_and_keywords() {
 #[test]
 fn standin_throttles_past_the_window_limit_and_stays_blocked() {
     let standin = Standin::start_with(StandinConfig {
-        per_window: 3,
+        per_minute: 3,
         window: Duration::from_secs(2),
         throttle_pause: Duration::from_millis(2_500),
         blocked_code: 410_100,

@@ -17,7 +17,7 @@ use std::time::Duration;
 use clap::ValueEnum;
 
 use crate::dingtalk::{
-    At, BtnOrientation, Button, Buttons, Client, ClientConfig, FeedLink, Message, Outcome,
+    BtnOrientation, Button, Buttons, Client, ClientConfig, FeedLink, Mentions, Message, Outcome,
     Rejection, RetryPolicy, Robot, body,
 };
 use crate::secret::Secret;
@@ -263,7 +263,7 @@ fn send(mut args: SendFlags) -> Result<(), Failure> {
 
 /// The message the flags describe, with stdin read for a body of `-`.
 fn build_message(args: &mut SendFlags) -> Result<Message, Failure> {
-    let at = At {
+    let at = Mentions {
         mobiles: args.at_mobiles.clone(),
         user_ids: args.at_users.clone(),
         all: args.at_all,
@@ -277,7 +277,7 @@ fn build_message(args: &mut SendFlags) -> Result<Message, Failure> {
         Message::markdown(
             title.unwrap_or_default(),
             read_stdin_if_dash(markdown)?,
-            At::default(),
+            Mentions::default(),
         )
     } else if args.link {
         Message::link(
@@ -318,7 +318,7 @@ fn build_message(args: &mut SendFlags) -> Result<Message, Failure> {
                 .collect::<Result<_, _>>()?,
         )
     } else if let Some(text) = text {
-        Message::text(text, At::default())
+        Message::text(text, Mentions::default())
     } else {
         return Err(usage(
             "nothing to send: give --text, --markdown, --link, --action-card or --feed-card",

@@ -22,13 +22,13 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::{Instant, SystemTime};
 
+use crate::batch::{Batch, Hit};
 use crate::cli::check::files_now;
 use crate::config::diag::did_you_mean;
 use crate::config::rules::RuleSource;
 use crate::config::{DEFAULT_CONFIG_PATH, MultilineConfig};
 use crate::daemon::deliver;
 use crate::dingtalk;
-use crate::dispatch::batcher::{Batch, Hit};
 use crate::event::{FileId, LogLine};
 use crate::pipeline::Pipeline;
 use crate::render::DEFAULT_MAX_TEXT_BYTES;
@@ -386,7 +386,7 @@ impl Scan<'_> {
                 batch.add(
                     Hit {
                         rule: rule.name(),
-                        level: rule.level(),
+                        severity: rule.severity(),
                         line: text,
                         file: &self.log_name,
                         host,
@@ -433,7 +433,7 @@ impl Scan<'_> {
                 "  {}: {} ({})",
                 rule.name(),
                 stats.count,
-                rule.level().as_str()
+                rule.severity().as_str()
             );
         }
         for (rule, stats) in self.rule_set.rules().iter().zip(&self.stats) {

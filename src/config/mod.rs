@@ -24,7 +24,7 @@ use regex::Regex;
 pub use crate::config::diag::{Diagnostic, Diagnostics};
 pub use crate::config::load::load;
 use crate::config::span::{Node, Pos, Style};
-use crate::event::{Level, Mentions};
+use crate::event::{Mentions, Severity};
 use crate::secret::Secret;
 
 /// Where `dingtail run` looks for its config when `-c` is not given.
@@ -138,7 +138,7 @@ pub struct RuleSpec {
     /// Any of these matching takes the line back.
     pub excludes: Vec<Regex>,
     /// `severity:` (`warning` when not given).
-    pub level: Level,
+    pub severity: Severity,
     /// The robots that get the alerts (each one defined in the main config).
     pub robots: Vec<String>,
     /// `at:`.

@@ -26,7 +26,7 @@ use crate::config::pattern::compile;
 use crate::config::raw::{OneOrMany, RULE_KEYS, RawAt, RawRule};
 use crate::config::span::{Seg, Spans};
 use crate::config::{Config, Diagnostic, Diagnostics, RuleSpec, TemplateSpec};
-use crate::event::{Level, Mentions};
+use crate::event::{Mentions, Severity};
 use crate::yaml_path;
 
 /// Where the rules come from.
@@ -308,10 +308,10 @@ impl FileLoader<'_> {
             Some(exclude) => self.patterns(i, &rule, "exclude", exclude),
             None => Some(Vec::new()),
         };
-        let level = match raw.severity.as_deref() {
-            None => Level::Warning,
-            Some(name) => match Level::parse(name) {
-                Some(level) => level,
+        let severity = match raw.severity.as_deref() {
+            None => Severity::Warning,
+            Some(name) => match Severity::parse(name) {
+                Some(severity) => severity,
                 None => {
                     let mut diagnostic = self.diagnostic_value(
                         &yaml_path![i, "severity"],
@@ -323,7 +323,7 @@ impl FileLoader<'_> {
                     }
                     self.diags.push(diagnostic);
                     ok = false;
-                    Level::Warning
+                    Severity::Warning
                 }
             },
         };
@@ -349,7 +349,7 @@ impl FileLoader<'_> {
             inputs: inputs?,
             patterns: patterns?,
             excludes: excludes?,
-            level,
+            severity,
             robots: robots?,
             mentions,
             title,
@@ -608,7 +608,7 @@ mod tests {
 
     use crate::config::rules::{RuleFiles, RuleSource, expand_glob, load};
     use crate::config::{Config, InputConfig, RobotConfig, StartAt, Webhook};
-    use crate::event::Level;
+    use crate::event::Severity;
 
     fn config(dir: &Path, globs: &[&str]) -> Config {
         let input = |name: &str| InputConfig {
@@ -695,7 +695,7 @@ mod tests {
         let names: Vec<&str> = found.specs.iter().map(|s| s.name.as_str()).collect();
         assert_eq!(names, ["nginx-5xx", "slow"]);
         let first = &found.specs[0];
-        assert_eq!(first.level, Level::Critical);
+        assert_eq!(first.severity, Severity::Critical);
         assert_eq!(first.line, 2);
         assert_eq!(first.capture_names(), ["status", "bytes"]);
         assert_eq!(first.mentions.mobiles, ["13800000000", "13900000000"]);
@@ -703,7 +703,7 @@ mod tests {
         assert!(first.excludes[0].is_match("GET /healthz HTTP/1.1"));
         assert_eq!(first.title.as_ref().unwrap().source, "nginx {{ status }}");
         let second = &found.specs[1];
-        assert_eq!(second.level, Level::Warning, "the default severity");
+        assert_eq!(second.severity, Severity::Warning, "the default severity");
         assert_eq!(
             (
                 second.inputs.len(),

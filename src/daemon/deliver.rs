@@ -8,10 +8,9 @@
 use std::io::Write;
 use std::sync::Arc;
 
+use crate::batch::Batch;
 use crate::config::{RobotConfig, Webhook};
-use crate::dingtalk::{self, At, Client, Message, Outcome, Rejection, Robot};
-use crate::dispatch::batcher::Batch;
-use crate::dispatch::queue::Verdict;
+use crate::dingtalk::{self, Client, Mentions, Message, Outcome, Rejection, Robot};
 use crate::pipeline::Pipeline;
 use crate::render::DEFAULT_MAX_TEXT_BYTES;
 
@@ -52,7 +51,7 @@ pub fn message(pipeline: &Pipeline, batch: &Batch, keywords: &[String]) -> Messa
     let mut budget = DEFAULT_MAX_TEXT_BYTES;
     loop {
         let rendered = pipeline.renderer.message(batch, budget);
-        let at = At {
+        let at = Mentions {
             mobiles: rendered.mentions.mobiles,
             user_ids: rendered.mentions.user_ids,
             all: rendered.mentions.all,
@@ -104,32 +103,14 @@ fn print_line(body: &str) -> Outcome {
     }
 }
 
-/// What the robot's queue needs to know of an outcome. A refusal of what the message says
-/// (blocked words, too large) is told apart from every other refusal (signature, keyword, token,
-/// group or robot gone, a malformed request): the first is retried without the sample lines, the
-/// others slowly and unchanged, so that no event is given up for a configuration problem.
-pub fn verdict(outcome: &Outcome) -> Verdict {
-    match outcome {
-        Outcome::Delivered => Verdict::Delivered,
-        Outcome::Throttled { .. } => Verdict::Throttled,
-        Outcome::Rejected { reason, .. } => match reason {
-            // What the alert says: DingTalk's content filter, or its size.
-            Rejection::ContentBlocked | Rejection::TooLarge => Verdict::RejectedContent,
-            // How the request was built or carried (a proxy rewriting it, a webhook or message
-            // that cannot be built) is no reason to give events up: keep them, retry slowly.
-            _ => Verdict::Rejected,
-        },
-        Outcome::Transient { .. } => Verdict::Transient,
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use std::time::SystemTime;
 
+    use crate::batch::{Batch, Hit};
     use crate::daemon::deliver::message;
     use crate::dingtalk::{self, Message};
-    use crate::dispatch::batcher::{Batch, Hit, Level, Mentions};
+    use crate::event::{Mentions, Severity};
     use crate::pipeline::Pipeline;
 
     #[test]
@@ -155,7 +136,7 @@ mod tests {
                 let name = format!("rule-{rule:02}");
                 let hit = Hit {
                     rule: &name,
-                    level: Level::Warning,
+                    severity: Severity::Warning,
                     line: &line,
                     file: "/var/log/app.log",
                     host: "h",

@@ -24,15 +24,16 @@ use anyhow::Context as _;
 use tokio::sync::mpsc;
 use tokio::task::JoinSet;
 
+use crate::batch::{Batch, Hit};
 use crate::config::{Config, Diagnostic, Diagnostics};
 use crate::daemon::config_watch::{ConfigWatch, watched_dirs};
-use crate::daemon::deliver::{Destination, deliver, verdict};
+use crate::daemon::deliver::{Destination, deliver};
 use crate::daemon::http::{Health, Loop};
 use crate::daemon::signals::{Signal, SignalStream};
 use crate::daemon::systemd::Notifier;
+use crate::dingtalk::Verdict;
 use crate::dingtalk::{Client, ClientConfig, Outcome};
-use crate::dispatch::batcher::{Batch, Hit};
-use crate::dispatch::queue::{QueueConfig, Verdict};
+use crate::dispatch::queue::QueueConfig;
 use crate::dispatch::{Dispatcher, Gathering, SendOrder};
 use crate::event::LogLine;
 use crate::metrics::{InputLabel, Metrics, OutcomeLabel, RobotLabel, RuleLabel};
@@ -456,7 +457,7 @@ impl Daemon {
                 for robot in rule.robots() {
                     let hit = Hit {
                         rule: rule.name(),
-                        level: rule.level(),
+                        severity: rule.severity(),
                         line: &line.text,
                         file: &file,
                         host,
@@ -648,7 +649,7 @@ impl Daemon {
                     humantime::format_rfc3339_seconds(SystemTime::now() + pause)
                 );
             }
-            Outcome::Rejected { code, reason } if verdict(&outcome) == Verdict::RejectedContent => {
+            Outcome::Rejected { code, reason } if outcome.verdict() == Verdict::RejectedContent => {
                 self.metrics.messages_failed.get_or_create(&label).inc();
                 tracing::error!(
                     "robot `{robot}`: DingTalk refused the message's content (errcode {code}): {reason}; sending the counts again without sample lines"
@@ -669,7 +670,7 @@ impl Daemon {
         }
         let dropped =
             self.dispatcher
-                .on_verdict(&robot, id, verdict(&outcome), now, rand::random::<f64>());
+                .on_verdict(&robot, id, outcome.verdict(), now, rand::random::<f64>());
         if dropped > 0 {
             self.metrics
                 .events_dropped
@@ -1058,7 +1059,7 @@ fn queue_configs(config: &Config) -> Vec<(String, QueueConfig)> {
             (
                 name.clone(),
                 QueueConfig {
-                    per_window: robot.per_minute,
+                    per_minute: robot.per_minute,
                     window: robot.window,
                     linger: robot.linger,
                     throttle_pause: robot.throttle_pause,

@@ -14,12 +14,12 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use reqwest::StatusCode;
 use reqwest::header::{CONTENT_TYPE, HeaderValue};
 
+use crate::backoff::Backoff;
 use crate::dingtalk::Robot;
 use crate::dingtalk::limits::body;
 use crate::dingtalk::message::Message;
 use crate::dingtalk::outcome::{Outcome, Rejection, classify};
 use crate::dingtalk::sign::request_url;
-use crate::dispatch::retry::Backoff;
 use crate::secret::Secret;
 
 /// Network settings of the shared client.
@@ -247,7 +247,7 @@ mod tests {
 
     use crate::dingtalk::Robot;
     use crate::dingtalk::client::{Client, ClientConfig, RetryPolicy, redact};
-    use crate::dingtalk::message::{At, Message};
+    use crate::dingtalk::message::{Mentions, Message};
     use crate::dingtalk::outcome::{Outcome, Rejection};
     use crate::secret::Secret;
 
@@ -324,7 +324,7 @@ mod tests {
             base_delay: Duration::from_millis(5),
             max_delay: Duration::from_millis(20),
         };
-        let message = Message::text("hello", At::default());
+        let message = Message::text("hello", Mentions::default());
         let outcome = client().send(&robot(url), &message, policy).await;
         assert_eq!(outcome, Outcome::Delivered);
         let seen = handle.join().unwrap();
@@ -349,7 +349,11 @@ mod tests {
             max_delay: Duration::from_millis(1),
         };
         let outcome = client()
-            .send(&robot(url), &Message::text("x", At::default()), policy)
+            .send(
+                &robot(url),
+                &Message::text("x", Mentions::default()),
+                policy,
+            )
             .await;
         assert_eq!(
             outcome,
@@ -370,7 +374,7 @@ mod tests {
             "http://127.0.0.1:{port}/robot/send?access_token=tok123"
         ));
         let outcome = client()
-            .send_once(&robot, &Message::text("x", At::default()))
+            .send_once(&robot, &Message::text("x", Mentions::default()))
             .await;
         let Outcome::Transient { reason } = &outcome else {
             panic!("{outcome:?}");
@@ -399,7 +403,10 @@ mod tests {
             }
         ));
         let outcome = client()
-            .send_once(&robot("tok123".into()), &Message::text("x", At::default()))
+            .send_once(
+                &robot("tok123".into()),
+                &Message::text("x", Mentions::default()),
+            )
             .await;
         let text = outcome.to_string();
         assert!(

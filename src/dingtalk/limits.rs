@@ -217,7 +217,7 @@ mod tests {
     use serde_json::Value;
 
     use crate::dingtalk::limits::{MAX_BODY_BYTES, body, hard_breaks};
-    use crate::dingtalk::message::{At, Buttons, FeedLink, Message, MessageError};
+    use crate::dingtalk::message::{Buttons, FeedLink, Mentions, Message, MessageError};
 
     fn parsed(keywords: &[&str], message: &Message) -> Value {
         let keywords: Vec<String> = keywords.iter().map(|k| (*k).to_owned()).collect();
@@ -226,8 +226,8 @@ mod tests {
         serde_json::from_str(&json).unwrap()
     }
 
-    fn at(mobiles: &[&str], user_ids: &[&str]) -> At {
-        At {
+    fn at(mobiles: &[&str], user_ids: &[&str]) -> Mentions {
+        Mentions {
             mobiles: mobiles.iter().map(|m| (*m).to_owned()).collect(),
             user_ids: user_ids.iter().map(|m| (*m).to_owned()).collect(),
             all: false,
@@ -265,12 +265,12 @@ mod tests {
     fn the_first_keyword_is_added_to_the_visible_text_only_when_all_are_missing() {
         let json = parsed(
             &["alert", "告警"],
-            &Message::text("disk full", At::default()),
+            &Message::text("disk full", Mentions::default()),
         );
         assert_eq!(json["text"]["content"], "disk full\nalert");
         let json = parsed(
             &["alert", "告警"],
-            &Message::text("磁盘告警", At::default()),
+            &Message::text("磁盘告警", Mentions::default()),
         );
         assert_eq!(json["text"]["content"], "磁盘告警");
         // The title does not count: the body text gets the keyword.
@@ -303,10 +303,10 @@ mod tests {
         // Idempotent: a body can be rebuilt from an already processed text.
         let once = hard_breaks("x\ny\nz");
         assert_eq!(hard_breaks(&once), once);
-        let json = parsed(&[], &Message::markdown("t", "a\nb", At::default()));
+        let json = parsed(&[], &Message::markdown("t", "a\nb", Mentions::default()));
         assert_eq!(json["markdown"]["text"], "a  \nb");
         // Plain text keeps its newlines as they are.
-        let json = parsed(&[], &Message::text("a\nb", At::default()));
+        let json = parsed(&[], &Message::text("a\nb", Mentions::default()));
         assert_eq!(json["text"]["content"], "a\nb");
     }
 
@@ -323,7 +323,7 @@ mod tests {
         assert_eq!(tail, "\nkw @139", "the keyword and mention survive the cut");
         for n in 0..8 {
             let original = format!("{}{}", "a".repeat(n), "🔥告".repeat(5_000));
-            let json = body(&[], &Message::text(original.clone(), At::default())).unwrap();
+            let json = body(&[], &Message::text(original.clone(), Mentions::default())).unwrap();
             assert!(json.len() <= MAX_BODY_BYTES);
             let value: Value = serde_json::from_str(&json).unwrap();
             let content = value["text"]["content"].as_str().unwrap();
@@ -335,7 +335,7 @@ mod tests {
     #[test]
     fn escapes_count_toward_the_size() {
         // Each `"` becomes two bytes in JSON: a cut that counted characters would overflow.
-        let message = Message::text("\"".repeat(15_000), At::default());
+        let message = Message::text("\"".repeat(15_000), Mentions::default());
         let json = body(&[], &message).unwrap();
         assert!(json.len() <= MAX_BODY_BYTES && json.len() > MAX_BODY_BYTES - 10);
     }
@@ -347,7 +347,7 @@ mod tests {
             .collect();
         let json = parsed(
             &[],
-            &Message::markdown("t", original.clone(), At::default()),
+            &Message::markdown("t", original.clone(), Mentions::default()),
         );
         let text = json["markdown"]["text"].as_str().unwrap();
         let kept = text.strip_suffix("\n\n… truncated").unwrap();
@@ -360,7 +360,7 @@ mod tests {
     fn a_single_huge_markdown_line_falls_back_to_a_char_cut() {
         let json = parsed(
             &[],
-            &Message::markdown("t", "🙂".repeat(9_000), At::default()),
+            &Message::markdown("t", "🙂".repeat(9_000), Mentions::default()),
         );
         assert!(
             json["markdown"]["text"]
@@ -372,7 +372,7 @@ mod tests {
 
     #[test]
     fn oversized_parts_that_cannot_be_cut_are_an_error() {
-        let message = Message::markdown("t".repeat(25_000), "x", At::default());
+        let message = Message::markdown("t".repeat(25_000), "x", Mentions::default());
         assert!(matches!(
             body(&[], &message),
             Err(MessageError::TooLarge { .. })

@@ -13,23 +13,7 @@
 
 use serde::Serialize;
 
-/// Who a message @-mentions. Empty by default.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct At {
-    /// Mobile numbers of group members to notify (`atMobiles`).
-    pub mobiles: Vec<String>,
-    /// DingTalk user ids to notify (`atUserIds`).
-    pub user_ids: Vec<String>,
-    /// Notify everyone in the group (`isAtAll`).
-    pub all: bool,
-}
-
-impl At {
-    /// True when nobody is mentioned.
-    pub fn is_empty(&self) -> bool {
-        self.mobiles.is_empty() && self.user_ids.is_empty() && !self.all
-    }
-}
+pub use crate::event::Mentions;
 
 /// One button of a several-button action card.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -83,7 +67,7 @@ pub enum Message {
         /// The text (`text.content`).
         content: String,
         /// Who to notify.
-        at: At,
+        at: Mentions,
     },
     /// `link`: a title, a short text and a click target; cannot mention anyone.
     Link {
@@ -103,7 +87,7 @@ pub enum Message {
         /// The markdown text.
         text: String,
         /// Who to notify.
-        at: At,
+        at: Mentions,
     },
     /// `actionCard`: markdown text with one or several buttons.
     ActionCard {
@@ -118,7 +102,7 @@ pub enum Message {
         /// `hideAvatar` (legacy, maybe ignored by DingTalk); not sent when `None`.
         hide_avatar: Option<bool>,
         /// Who to notify.
-        at: At,
+        at: Mentions,
     },
     /// `feedCard`: a list of links with pictures; cannot mention anyone.
     FeedCard {
@@ -159,7 +143,7 @@ pub enum MessageError {
 
 impl Message {
     /// A `text` message.
-    pub fn text(content: impl Into<String>, at: At) -> Message {
+    pub fn text(content: impl Into<String>, at: Mentions) -> Message {
         Message::Text {
             content: content.into(),
             at,
@@ -167,7 +151,7 @@ impl Message {
     }
 
     /// A `markdown` message; `title` shows only in previews, `text` is the message.
-    pub fn markdown(title: impl Into<String>, text: impl Into<String>, at: At) -> Message {
+    pub fn markdown(title: impl Into<String>, text: impl Into<String>, at: Mentions) -> Message {
         Message::Markdown {
             title: title.into(),
             text: text.into(),
@@ -202,7 +186,7 @@ impl Message {
             buttons,
             orientation: BtnOrientation::Vertical,
             hide_avatar: None,
-            at: At::default(),
+            at: Mentions::default(),
         }
     }
 
@@ -216,7 +200,7 @@ impl Message {
     /// # Errors
     /// [`MessageError::MentionsUnsupported`] when `at` mentions someone and the message is a link
     /// or a feed card.
-    pub fn mention(mut self, new_at: At) -> Result<Message, MessageError> {
+    pub fn mention(mut self, new_at: Mentions) -> Result<Message, MessageError> {
         match &mut self {
             Message::Text { at, .. }
             | Message::Markdown { at, .. }
@@ -245,7 +229,7 @@ impl Message {
     }
 
     /// Who the message mentions (nobody for a link or a feed card).
-    pub fn at(&self) -> Option<&At> {
+    pub fn at(&self) -> Option<&Mentions> {
         match self {
             Message::Text { at, .. }
             | Message::Markdown { at, .. }
@@ -513,7 +497,7 @@ struct WireAt<'a> {
 }
 
 impl<'a> WireAt<'a> {
-    fn of(at: &'a At) -> Option<WireAt<'a>> {
+    fn of(at: &'a Mentions) -> Option<WireAt<'a>> {
         (!at.is_empty()).then_some(WireAt {
             at_mobiles: &at.mobiles,
             at_user_ids: &at.user_ids,
@@ -527,17 +511,17 @@ mod tests {
     use serde_json::{Value, json};
 
     use crate::dingtalk::message::{
-        At, BtnOrientation, Button, Buttons, FeedLink, Message, MessageError,
+        BtnOrientation, Button, Buttons, FeedLink, Mentions, Message, MessageError,
     };
 
     fn json_of(message: &Message) -> Value {
         serde_json::from_str(&message.to_json()).unwrap()
     }
 
-    fn mobile(m: &str) -> At {
-        At {
+    fn mobile(m: &str) -> Mentions {
+        Mentions {
             mobiles: vec![m.into()],
-            ..At::default()
+            ..Mentions::default()
         }
     }
 
@@ -667,9 +651,9 @@ mod tests {
     fn is_at_all_is_a_json_boolean() {
         let message = Message::text(
             "x",
-            At {
+            Mentions {
                 all: true,
-                ..At::default()
+                ..Mentions::default()
             },
         );
         assert_eq!(json_of(&message)["at"]["isAtAll"], Value::Bool(true));
@@ -682,7 +666,7 @@ mod tests {
             link.clone().mention(mobile("1")),
             Err(MessageError::MentionsUnsupported { msgtype: "link" })
         );
-        assert_eq!(link.clone().mention(At::default()), Ok(link));
+        assert_eq!(link.clone().mention(Mentions::default()), Ok(link));
         let feed = Message::feed_card(vec![]);
         assert!(matches!(
             feed.mention(mobile("1")),
@@ -690,7 +674,7 @@ mod tests {
                 msgtype: "feedCard"
             })
         ));
-        let text = Message::text("x", At::default())
+        let text = Message::text("x", Mentions::default())
             .mention(mobile("1"))
             .unwrap();
         assert_eq!(text.at(), Some(&mobile("1")));
@@ -699,7 +683,7 @@ mod tests {
     #[test]
     fn empty_required_fields_are_named() {
         assert_eq!(
-            Message::markdown("", "x", At::default()).validate(),
+            Message::markdown("", "x", Mentions::default()).validate(),
             Err(MessageError::Empty {
                 msgtype: "markdown",
                 field: "title"
@@ -712,6 +696,6 @@ mod tests {
                 field: "btns"
             })
         );
-        assert!(Message::text("x", At::default()).validate().is_ok());
+        assert!(Message::text("x", Mentions::default()).validate().is_ok());
     }
 }

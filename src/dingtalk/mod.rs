@@ -18,9 +18,9 @@ pub mod sign;
 pub use crate::dingtalk::client::{Client, ClientConfig, ClientError, RetryPolicy};
 pub use crate::dingtalk::limits::{MAX_BODY_BYTES, body, fits_uncut};
 pub use crate::dingtalk::message::{
-    At, BtnOrientation, Button, Buttons, FeedLink, Message, MessageError,
+    BtnOrientation, Button, Buttons, FeedLink, Mentions, Message, MessageError,
 };
-pub use crate::dingtalk::outcome::{Outcome, Rejection, THROTTLE_PAUSE};
+pub use crate::dingtalk::outcome::{Outcome, Rejection, THROTTLE_PAUSE, Verdict};
 pub use crate::dingtalk::sign::WebhookError;
 
 use crate::config::{RobotConfig, Webhook};

@@ -81,6 +81,45 @@ impl fmt::Display for Outcome {
     }
 }
 
+/// How a send went, as far as the queue cares.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Verdict {
+    /// errcode 0: forget the batch.
+    Delivered,
+    /// 130101/410100: the robot is blocked.
+    Throttled,
+    /// Network trouble, HTTP 5xx, -1, 500100: retry with backoff.
+    Transient,
+    /// Sign, keyword, token, group or robot gone: a configuration problem; retry slowly, loudly.
+    Rejected,
+    /// DingTalk refused what the message says (malformed, blocked content, too large): send the
+    /// counts again without the samples; if even those are refused, give the batch up.
+    RejectedContent,
+}
+
+impl Outcome {
+    /// What this outcome means for the sender's queue. A refusal of what the message says
+    /// (blocked words, too large) is told apart from every other refusal (signature, keyword,
+    /// token, group or robot gone, a malformed request): the first is retried without the sample
+    /// lines, the others slowly and unchanged, so that no event is given up for a configuration
+    /// problem.
+    pub fn verdict(&self) -> Verdict {
+        match self {
+            Outcome::Delivered => Verdict::Delivered,
+            Outcome::Throttled { .. } => Verdict::Throttled,
+            Outcome::Rejected { reason, .. } => match reason {
+                // What the alert says: DingTalk's content filter, or its size.
+                Rejection::ContentBlocked | Rejection::TooLarge => Verdict::RejectedContent,
+                // How the request was built or carried (a proxy rewriting it, a webhook or
+                // message that cannot be built) is no reason to give events up: keep them,
+                // retry slowly.
+                _ => Verdict::Rejected,
+            },
+            Outcome::Transient { .. } => Verdict::Transient,
+        }
+    }
+}
+
 /// Why DingTalk (or the client, before sending) refused a message.
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[non_exhaustive]

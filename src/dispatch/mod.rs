@@ -4,16 +4,15 @@
 //! questions: what to add, what to send now, and when to look again. The daemon performs the
 //! sends and the persistence; nothing here does I/O.
 
-pub mod batcher;
 pub mod queue;
 pub mod ratelimit;
-pub mod retry;
 
 use std::collections::BTreeMap;
 use std::time::Instant;
 
-use crate::dispatch::batcher::{Batch, Hit};
-use crate::dispatch::queue::{Action, QueueConfig, RobotQueue, Verdict};
+use crate::batch::{Batch, Hit};
+use crate::dingtalk::Verdict;
+use crate::dispatch::queue::{Action, QueueConfig, RobotQueue};
 
 /// A batch the daemon must send now.
 #[derive(Debug)]
@@ -199,13 +198,15 @@ impl Dispatcher {
 mod tests {
     use std::time::{Duration, Instant, SystemTime};
 
-    use crate::dispatch::batcher::{Hit, Level, Mentions};
-    use crate::dispatch::queue::{QueueConfig, Verdict};
+    use crate::batch::Hit;
+    use crate::dingtalk::Verdict;
+    use crate::dispatch::queue::QueueConfig;
     use crate::dispatch::{Dispatcher, Gathering};
+    use crate::event::{Mentions, Severity};
 
     fn config() -> QueueConfig {
         QueueConfig {
-            per_window: 20,
+            per_minute: 20,
             window: Duration::from_secs(60),
             linger: Duration::from_secs(2),
             throttle_pause: Duration::from_secs(600),
@@ -215,7 +216,7 @@ mod tests {
     fn hit<'a>(line: &'a str, mentions: &'a Mentions) -> Hit<'a> {
         Hit {
             rule: "r",
-            level: Level::Warning,
+            severity: Severity::Warning,
             line,
             file: "/f",
             host: "h",

@@ -13,37 +13,22 @@
 
 use std::time::{Duration, Instant};
 
-use crate::dispatch::batcher::{Batch, Hit};
+use crate::backoff::Backoff;
+use crate::batch::{Batch, Hit};
+use crate::dingtalk::Verdict;
 use crate::dispatch::ratelimit::RateLimiter;
-use crate::dispatch::retry::Backoff;
 
 /// Timing settings of one robot.
 #[derive(Clone, Copy, Debug)]
 pub struct QueueConfig {
     /// Messages per window.
-    pub per_window: u32,
+    pub per_minute: u32,
     /// The rate-limit window.
     pub window: Duration,
     /// Gathering period after a first match.
     pub linger: Duration,
     /// How long DingTalk blocks a robot that exceeded the limit.
     pub throttle_pause: Duration,
-}
-
-/// How a send went, as far as the queue cares.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Verdict {
-    /// errcode 0: forget the batch.
-    Delivered,
-    /// 130101/410100: the robot is blocked.
-    Throttled,
-    /// Network trouble, HTTP 5xx, -1, 500100: retry with backoff.
-    Transient,
-    /// Sign, keyword, token, group or robot gone: a configuration problem; retry slowly, loudly.
-    Rejected,
-    /// DingTalk refused what the message says (malformed, blocked content, too large): send the
-    /// counts again without the samples; if even those are refused, give the batch up.
-    RejectedContent,
 }
 
 /// What the task should do next.
@@ -84,7 +69,7 @@ impl RobotQueue {
     pub fn new(config: QueueConfig) -> RobotQueue {
         RobotQueue {
             config,
-            limiter: RateLimiter::new(config.per_window, config.window),
+            limiter: RateLimiter::new(config.per_minute, config.window),
             backoff: Backoff::new(Duration::from_secs(1), Duration::from_secs(300)),
             pending: Batch::default(),
             gather_until: None,
@@ -97,8 +82,8 @@ impl RobotQueue {
 
     /// Applies new timing settings (reload) while keeping what is pending and the send history.
     pub fn reconfigure(&mut self, config: QueueConfig) {
-        if config.per_window != self.config.per_window || config.window != self.config.window {
-            let mut limiter = RateLimiter::new(config.per_window, config.window);
+        if config.per_minute != self.config.per_minute || config.window != self.config.window {
+            let mut limiter = RateLimiter::new(config.per_minute, config.window);
             // Keep the history: the receiver still counts what was sent.
             limiter.adopt_history(&self.limiter);
             self.limiter = limiter;
@@ -271,8 +256,10 @@ enum Gather {
 mod tests {
     use std::time::{Duration, Instant, SystemTime};
 
-    use crate::dispatch::batcher::{Hit, Level, Mentions};
-    use crate::dispatch::queue::{Action, QueueConfig, RobotQueue, Verdict};
+    use crate::batch::Hit;
+    use crate::dingtalk::Verdict;
+    use crate::dispatch::queue::{Action, QueueConfig, RobotQueue};
+    use crate::event::{Mentions, Severity};
 
     const NONE: Mentions = Mentions {
         mobiles: Vec::new(),
@@ -282,17 +269,17 @@ mod tests {
 
     fn queue() -> RobotQueue {
         RobotQueue::new(QueueConfig {
-            per_window: 20,
+            per_minute: 20,
             window: Duration::from_secs(60),
             linger: Duration::from_secs(2),
             throttle_pause: Duration::from_secs(600),
         })
     }
 
-    fn add(queue: &mut RobotQueue, rule: &str, level: Level, line: &str, now: Instant) {
+    fn add(queue: &mut RobotQueue, rule: &str, severity: Severity, line: &str, now: Instant) {
         let hit = Hit {
             rule,
-            level,
+            severity,
             line,
             file: "/f",
             host: "h",
@@ -314,7 +301,7 @@ mod tests {
         let mut queue = queue();
         let t0 = Instant::now();
         assert_eq!(queue.poll(t0), Action::Idle);
-        add(&mut queue, "r", Level::Info, "x", t0);
+        add(&mut queue, "r", Severity::Info, "x", t0);
         assert_eq!(
             queue.poll(t0 + Duration::from_secs(1)),
             Action::WakeAt(t0 + Duration::from_secs(2))
@@ -334,14 +321,14 @@ mod tests {
         let mut queue = queue();
         let t0 = Instant::now();
         for i in 0..3 {
-            add(&mut queue, "r", Level::Warning, &format!("l{i}"), t0);
+            add(&mut queue, "r", Severity::Warning, &format!("l{i}"), t0);
         }
         let (id, n) = send(&mut queue, t0 + Duration::from_secs(2));
         assert_eq!(n, 3);
         add(
             &mut queue,
             "r",
-            Level::Warning,
+            Severity::Warning,
             "later",
             t0 + Duration::from_secs(3),
         );
@@ -363,7 +350,7 @@ mod tests {
     fn transient_failures_back_off_and_rejections_retry_slowly() {
         let mut queue = queue();
         let t0 = Instant::now();
-        add(&mut queue, "r", Level::Critical, "x", t0);
+        add(&mut queue, "r", Severity::Critical, "x", t0);
         let (id, _) = send(&mut queue, t0 + Duration::from_secs(2));
         let t1 = t0 + Duration::from_secs(2);
         queue.on_verdict(id, Verdict::Transient, t1, 0.999_999);
@@ -395,7 +382,7 @@ mod tests {
                 add(
                     &mut queue,
                     if i % 3 == 0 { "crit" } else { "noise" },
-                    Level::Info,
+                    Severity::Info,
                     "l",
                     now,
                 );
@@ -441,7 +428,7 @@ mod tests {
             add(
                 &mut queue,
                 "r",
-                Level::Warning,
+                Severity::Warning,
                 &format!("blocked word {i}"),
                 t0,
             );
@@ -466,7 +453,7 @@ mod tests {
             other => panic!("{other:?}"),
         };
         // Something new arrives meanwhile; it is not given up with the refused batch.
-        add(&mut queue, "r", Level::Warning, "fine", t2);
+        add(&mut queue, "r", Severity::Warning, "fine", t2);
         assert_eq!(queue.on_verdict(id, Verdict::RejectedContent, t2, 0.5), 3);
         assert_eq!(queue.n_undelivered(), 1);
         match queue.poll(t2 + Duration::from_secs(4)) {
@@ -485,7 +472,7 @@ mod tests {
             .collect();
         let now = t0 + Duration::from_secs(30);
         queue.seed_history(&sent);
-        add(&mut queue, "r", Level::Critical, "x", now);
+        add(&mut queue, "r", Severity::Critical, "x", now);
         match queue.poll(now + Duration::from_secs(2)) {
             Action::WakeAt(at) => assert!(
                 at >= t0 + Duration::from_secs(60),

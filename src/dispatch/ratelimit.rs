@@ -3,7 +3,7 @@
 //! `window + margin` by our clock, so network jitter cannot make the receiver see more.
 //!
 //! Under a sustained flood we also pace, with a token bucket that holds `burst` sends
-//! (`per_window / 10`, at least 1) and refills at `(per_window - burst) / (window + margin)`, so
+//! (`per_minute / 10`, at least 1) and refills at `(per_minute - burst) / (window + margin)`, so
 //! that a full bucket plus a window of refills never exceeds the limit. A quiet robot therefore
 //! sends a lone alert at once, while a flooded one sends a summary every few seconds through the
 //! whole minute (3.5 s at 20/min) instead of twenty at once and then a minute of silence. The
@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 /// Decides when the next message to one robot may go out.
 #[derive(Clone, Debug)]
 pub struct RateLimiter {
-    per_window: usize,
+    per_minute: usize,
     window: Duration,
     margin: Duration,
     burst: f64,
@@ -26,16 +26,16 @@ pub struct RateLimiter {
 }
 
 impl RateLimiter {
-    /// A limiter for `per_window` messages per `window`.
-    pub fn new(per_window: u32, window: Duration) -> RateLimiter {
-        let per_window = per_window.max(1);
+    /// A limiter for `per_minute` messages per `window`.
+    pub fn new(per_minute: u32, window: Duration) -> RateLimiter {
+        let per_minute = per_minute.max(1);
         // Jitter between our clock and the receiver's: 5 % of the window, at most 3 s
         // (60 s → 3 s, the tests' 3 s window → 150 ms).
         let margin = (window / 20).min(Duration::from_secs(3));
-        let burst = (per_window / 10).max(1);
-        let refills = (per_window - burst).max(1);
+        let burst = (per_minute / 10).max(1);
+        let refills = (per_minute - burst).max(1);
         RateLimiter {
-            per_window: usize::try_from(per_window).unwrap_or(usize::MAX),
+            per_minute: usize::try_from(per_minute).unwrap_or(usize::MAX),
             window,
             margin,
             burst: f64::from(burst),
@@ -46,7 +46,7 @@ impl RateLimiter {
         }
     }
 
-    /// The span within which at most `per_window` sends are allowed.
+    /// The span within which at most `per_minute` sends are allowed.
     pub fn guarded_window(&self) -> Duration {
         self.window + self.margin
     }
@@ -79,9 +79,9 @@ impl RateLimiter {
         if self.tokens < 1.0 {
             slot = now + self.refill_every.mul_f64(1.0 - self.tokens);
         }
-        if self.sent.len() >= self.per_window {
+        if self.sent.len() >= self.per_minute {
             // The oldest send in the window must leave it first.
-            if let Some(&oldest) = self.sent.get(self.sent.len() - self.per_window) {
+            if let Some(&oldest) = self.sent.get(self.sent.len() - self.per_minute) {
                 slot = slot.max(oldest + self.guarded_window());
             }
         }
@@ -117,7 +117,7 @@ impl RateLimiter {
     /// How many more messages may be sent in the current window (for metrics).
     pub fn budget_left(&mut self, now: Instant) -> usize {
         self.forget_old(now);
-        self.per_window.saturating_sub(self.sent.len())
+        self.per_minute.saturating_sub(self.sent.len())
     }
 }
 

@@ -24,9 +24,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use minijinja::{Environment, UndefinedBehavior, Value};
 
+use crate::batch::{Batch, RuleBatch};
 use crate::config::diag::did_you_mean;
 use crate::config::{Diagnostic, Diagnostics, RuleSpec, TemplateSpec};
-use crate::dispatch::batcher::{Batch, RuleBatch};
 use crate::event::{LogLine, Mentions};
 use crate::render::context::{
     BUILTIN_NAMES, Context, MATCH_NAMES, SUMMARY_NAMES, datetime_filter, rfc3339,
@@ -242,13 +242,13 @@ impl Renderer {
         context.set("input", line.input.as_str());
         context.set("host", host);
         context.set("rule", rule.name());
-        context.set("severity", rule.level().as_str());
+        context.set("severity", rule.severity().as_str());
         context.set("time", time.as_str());
         context.set("count", 1);
         context.set("first_seen", time.as_str());
         context.set("last_seen", time);
         let context = context.into_value();
-        let plain_title = format!("{} ({}) on {host}", rule.name(), rule.level().as_str());
+        let plain_title = format!("{} ({}) on {host}", rule.name(), rule.severity().as_str());
         let title = self
             .render(rule.name(), Which::Title, &context)
             .unwrap_or(plain_title);
@@ -277,7 +277,7 @@ impl Renderer {
     pub fn summary_heading(&self, rule: &RuleBatch) -> Option<String> {
         let mut context = Context::default();
         context.set("rule", rule.rule.as_str());
-        context.set("severity", rule.level.as_str());
+        context.set("severity", rule.severity.as_str());
         context.set("count", rule.count);
         context.set("first_seen", rfc3339(rule.first_seen));
         context.set("last_seen", rfc3339(rule.last_seen));

@@ -6,8 +6,8 @@
 //! from the least severe end) and replaced by "and N more", where N is exact. A rule's heading is
 //! its `summary` template when it has one; the default heading is built here.
 
-use crate::dispatch::batcher::{Batch, RuleBatch, Sample};
-use crate::event::Level;
+use crate::batch::{Batch, RuleBatch, Sample};
+use crate::event::Severity;
 use crate::render::context::format_utc;
 use crate::render::{Rendered, Renderer};
 
@@ -21,11 +21,11 @@ const FOOTER_RESERVE: usize = 96;
 /// The summary message of `batch`, at most `max_bytes` long.
 pub fn summary(renderer: &Renderer, batch: &Batch, max_bytes: usize) -> Rendered {
     let rules = batch.ordered();
-    let level = batch.level().unwrap_or(Level::Info);
+    let severity = batch.severity().unwrap_or(Severity::Info);
     let total = batch.count();
     let title = format!(
         "[{}] {} from {}",
-        level.as_str(),
+        severity.as_str(),
         plural(total, "alert"),
         plural(rules.len() as u64, "rule")
     );
@@ -73,7 +73,7 @@ fn heading(renderer: &Renderer, rule: &RuleBatch) -> String {
         format!(
             "**{}** · {} · {}× · {}",
             rule.rule,
-            rule.level.as_str(),
+            rule.severity.as_str(),
             rule.count,
             span(rule)
         )
@@ -162,9 +162,9 @@ pub fn cut_to(mut text: String, max_bytes: usize) -> String {
 mod tests {
     use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+    use crate::batch::{Batch, Hit};
     use crate::config::RuleSpec;
-    use crate::dispatch::batcher::{Batch, Hit};
-    use crate::event::{Level, Mentions};
+    use crate::event::{Mentions, Severity};
     use crate::render::Renderer;
     use crate::render::summary::cut_to;
 
@@ -175,7 +175,7 @@ mod tests {
     fn add(
         batch: &mut Batch,
         rule: &str,
-        level: Level,
+        severity: Severity,
         line: &str,
         file: &str,
         t: u64,
@@ -184,7 +184,7 @@ mod tests {
         batch.add(
             Hit {
                 rule,
-                level,
+                severity,
                 line,
                 file,
                 host: "web-1",
@@ -209,7 +209,7 @@ mod tests {
         add(
             &mut batch,
             "oom",
-            Level::Critical,
+            Severity::Critical,
             "killed",
             "/var/log/kern.log",
             0,
@@ -234,7 +234,7 @@ mod tests {
             add(
                 &mut batch,
                 "nginx-5xx",
-                Level::Warning,
+                Severity::Warning,
                 &format!("GET /{}", i % 9),
                 &file,
                 i,
@@ -244,7 +244,7 @@ mod tests {
         add(
             &mut batch,
             "mysql-deadlock",
-            Level::Critical,
+            Severity::Critical,
             "Deadlock found\n  at x",
             "/var/log/mysql.log",
             5,
@@ -253,7 +253,7 @@ mod tests {
         add(
             &mut batch,
             "mysql-deadlock",
-            Level::Critical,
+            Severity::Critical,
             "Deadlock again",
             "/var/log/mysql.log",
             90_000,
@@ -292,7 +292,7 @@ mod tests {
                 add(
                     &mut batch,
                     &format!("rule-{r:02}"),
-                    Level::Info,
+                    Severity::Info,
                     &line,
                     "/f",
                     i,

@@ -189,7 +189,7 @@ mod tests {
     use std::path::PathBuf;
 
     use crate::config::RuleSpec;
-    use crate::event::{Level, Mentions};
+    use crate::event::{Mentions, Severity};
     use crate::rules::matcher::Candidates;
     use crate::rules::{Rule, RuleMatch, RuleSet};
 
@@ -207,7 +207,7 @@ mod tests {
                 .iter()
                 .map(|p| regex::Regex::new(p).unwrap())
                 .collect(),
-            level: Level::Warning,
+            severity: Severity::Warning,
             robots: vec!["ops".into()],
             mentions: Mentions::default(),
             title: None,

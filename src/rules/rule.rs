@@ -7,14 +7,14 @@ use std::path::{Path, PathBuf};
 use regex::Regex;
 
 use crate::config::RuleSpec;
-use crate::event::{Level, Mentions};
+use crate::event::{Mentions, Severity};
 
 /// One compiled rule.
 #[derive(Clone, Debug)]
 pub struct Rule {
     name: String,
     inputs: Vec<String>,
-    level: Level,
+    severity: Severity,
     robots: Vec<String>,
     mentions: Mentions,
     patterns: Vec<Regex>,
@@ -29,7 +29,7 @@ impl Rule {
         Rule {
             name: spec.name.clone(),
             inputs: spec.inputs.clone(),
-            level: spec.level,
+            severity: spec.severity,
             robots: spec.robots.clone(),
             mentions: spec.mentions.clone(),
             patterns: spec.patterns.clone(),
@@ -50,8 +50,8 @@ impl Rule {
     }
 
     /// The rule's severity.
-    pub fn level(&self) -> Level {
-        self.level
+    pub fn severity(&self) -> Severity {
+        self.severity
     }
 
     /// The robots its alerts go to.

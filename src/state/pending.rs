@@ -15,7 +15,8 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use rusqlite::{Connection, params};
 use serde::{Deserialize, Serialize};
 
-use crate::dispatch::batcher::{Batch, Level, Mentions, RuleBatch, Sample};
+use crate::batch::{Batch, RuleBatch, Sample};
+use crate::event::{Mentions, Severity};
 
 /// The table, created by the schema migration that introduces it.
 pub const CREATE_TABLE: &str = "
@@ -79,18 +80,18 @@ fn from_ms(ms: u64) -> SystemTime {
     UNIX_EPOCH + Duration::from_millis(ms)
 }
 
-fn level_name(level: Level) -> &'static str {
+fn level_name(level: Severity) -> &'static str {
     match level {
-        Level::Info => "info",
-        Level::Warning => "warning",
-        Level::Critical => "critical",
+        Severity::Info => "info",
+        Severity::Warning => "warning",
+        Severity::Critical => "critical",
     }
 }
 
 fn encode(rule: &RuleBatch) -> RowV1 {
     RowV1 {
         v: 1,
-        level: level_name(rule.level).to_string(),
+        level: level_name(rule.severity).to_string(),
         count: rule.count,
         first_ms: to_ms(rule.first_seen),
         last_ms: to_ms(rule.last_seen),
@@ -115,10 +116,10 @@ fn encode(rule: &RuleBatch) -> RowV1 {
 fn decode(name: &str, row: RowV1) -> RuleBatch {
     RuleBatch {
         rule: name.to_string(),
-        level: match row.level.as_str() {
-            "critical" => Level::Critical,
-            "warning" => Level::Warning,
-            _ => Level::Info,
+        severity: match row.level.as_str() {
+            "critical" => Severity::Critical,
+            "warning" => Severity::Warning,
+            _ => Severity::Info,
         },
         count: row.count,
         first_seen: from_ms(row.first_ms),
@@ -233,7 +234,8 @@ mod tests {
 
     use rusqlite::Connection;
 
-    use crate::dispatch::batcher::{Batch, Hit, Level, Mentions};
+    use crate::batch::{Batch, Hit};
+    use crate::event::{Mentions, Severity};
     use crate::state::pending::{
         CREATE_TABLE, delete_in_flight, load_all, mark_in_flight, put_gathering, replace_all,
     };
@@ -249,7 +251,7 @@ mod tests {
             let line = format!("line {i}");
             let hit = Hit {
                 rule,
-                level: Level::Critical,
+                severity: Severity::Critical,
                 line: &line,
                 file: "/var/log/x.log",
                 host: "web-1",

@@ -35,7 +35,7 @@ pub struct StandinConfig {
     /// Keyword security: the visible text must contain one of these (none: off).
     pub keywords: Vec<String>,
     /// Delivered messages allowed per `window`.
-    pub per_window: usize,
+    pub per_minute: usize,
     /// The rate-limit window.
     pub window: Duration,
     /// How long the robot stays blocked after exceeding the limit.
@@ -58,7 +58,7 @@ impl Default for StandinConfig {
             token: format!("sttok{:016x}", rand::random::<u64>()),
             secret: None,
             keywords: Vec::new(),
-            per_window: 20,
+            per_minute: 20,
             window: Duration::from_secs(60),
             throttle_pause: Duration::from_secs(600),
             throttle_code: 130_101,
@@ -277,7 +277,7 @@ impl Standin {
         }
         yaml.push_str(&format!(
             "    per_minute: {}\n    window: {}\n    throttle_pause: {}\n",
-            config.per_window,
+            config.per_minute,
             humantime::format_duration(config.window),
             humantime::format_duration(config.throttle_pause)
         ));
@@ -785,7 +785,7 @@ fn judge(shared: &Shared, request: &HttpRequest) -> (u16, Option<i64>, &'static 
     {
         state.sends.pop_front();
     }
-    if state.sends.len() >= config.per_window {
+    if state.sends.len() >= config.per_minute {
         state.blocked_until = Some(now + config.throttle_pause);
         return (
             200,

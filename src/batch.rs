@@ -8,8 +8,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::SystemTime;
 
-// Re-exported from `event`, where they live so that `rules` need not import `dispatch`.
-pub use crate::event::{Level, Mentions};
+use crate::event::{Mentions, Severity};
 
 /// How many distinct samples a rule keeps per batch.
 pub const MAX_SAMPLES: usize = 5;
@@ -35,7 +34,7 @@ pub struct RuleBatch {
     /// The rule's name.
     pub rule: String,
     /// Its severity.
-    pub level: Level,
+    pub severity: Severity,
     /// Exactly how many matches.
     pub count: u64,
     /// The first match's time.
@@ -59,7 +58,7 @@ pub struct RuleBatch {
 impl PartialEq for RuleBatch {
     fn eq(&self, other: &RuleBatch) -> bool {
         self.rule == other.rule
-            && self.level == other.level
+            && self.severity == other.severity
             && self.count == other.count
             && self.first_seen == other.first_seen
             && self.last_seen == other.last_seen
@@ -78,7 +77,7 @@ pub struct Hit<'a> {
     /// The rule that matched.
     pub rule: &'a str,
     /// The rule's severity.
-    pub level: Level,
+    pub severity: Severity,
     /// The matched line (or event).
     pub line: &'a str,
     /// The file it came from.
@@ -106,7 +105,7 @@ impl Batch {
             .entry(hit.rule.to_string())
             .or_insert_with(|| RuleBatch {
                 rule: hit.rule.to_string(),
-                level: hit.level,
+                severity: hit.severity,
                 count: 0,
                 first_seen: hit.at,
                 last_seen: hit.at,
@@ -119,7 +118,7 @@ impl Batch {
         entry.count += 1;
         entry.first_seen = entry.first_seen.min(hit.at);
         entry.last_seen = entry.last_seen.max(hit.at);
-        entry.level = entry.level.max(hit.level);
+        entry.severity = entry.severity.max(hit.severity);
         if !entry.hosts.contains(hit.host) {
             entry.hosts.insert(hit.host.to_string());
         }
@@ -157,7 +156,7 @@ impl Batch {
                     ours.count += theirs.count;
                     ours.first_seen = ours.first_seen.min(theirs.first_seen);
                     ours.last_seen = ours.last_seen.max(theirs.last_seen);
-                    ours.level = ours.level.max(theirs.level);
+                    ours.severity = ours.severity.max(theirs.severity);
                     ours.hosts.extend(theirs.hosts);
                     ours.files.extend(theirs.files);
                     // Older samples first.
@@ -192,8 +191,8 @@ impl Batch {
     pub fn ordered(&self) -> Vec<&RuleBatch> {
         let mut rules: Vec<&RuleBatch> = self.rules.values().collect();
         rules.sort_by(|a, b| {
-            b.level
-                .cmp(&a.level)
+            b.severity
+                .cmp(&a.severity)
                 .then(b.count.cmp(&a.count))
                 .then(a.rule.cmp(&b.rule))
         });
@@ -201,8 +200,8 @@ impl Batch {
     }
 
     /// The highest severity in the batch.
-    pub fn level(&self) -> Option<Level> {
-        self.rules.values().map(|r| r.level).max()
+    pub fn severity(&self) -> Option<Severity> {
+        self.rules.values().map(|r| r.severity).max()
     }
 
     /// Mentions of every rule in the batch, merged.
@@ -253,11 +252,12 @@ impl Batch {
 mod tests {
     use std::time::{Duration, SystemTime};
 
-    use crate::dispatch::batcher::{Batch, Hit, Level, MAX_SAMPLE_RENDERS, MAX_SAMPLES, Mentions};
+    use crate::batch::{Batch, Hit, MAX_SAMPLE_RENDERS, MAX_SAMPLES};
+    use crate::event::{Mentions, Severity};
 
     fn hit<'a>(
         rule: &'a str,
-        level: Level,
+        severity: Severity,
         line: &'a str,
         file: &'a str,
         at: u64,
@@ -265,7 +265,7 @@ mod tests {
     ) -> Hit<'a> {
         Hit {
             rule,
-            level,
+            severity,
             line,
             file,
             host: "web-1",
@@ -283,7 +283,14 @@ mod tests {
         for i in 0..10_000u64 {
             let line = format!("12:00:{i:05} Failed password for root");
             batch.add(
-                hit("sshd", Level::Warning, &line, "/var/log/auth.log", i, &none),
+                hit(
+                    "sshd",
+                    Severity::Warning,
+                    &line,
+                    "/var/log/auth.log",
+                    i,
+                    &none,
+                ),
                 || {
                     renders += 1;
                     ("t".into(), "Failed password for root".into())
@@ -312,7 +319,7 @@ mod tests {
             let line = format!("line {}", i % 7);
             let file = format!("/var/log/f{}.log", i % 20);
             batch.add(
-                hit("r", Level::Warning, &line, &file, 100 + i, &none),
+                hit("r", Severity::Warning, &line, &file, 100 + i, &none),
                 || {
                     renders += 1;
                     ("t".into(), line.clone())
@@ -347,14 +354,14 @@ mod tests {
             all: false,
         };
         let mut older = Batch::default();
-        older.add(hit("slow", Level::Info, "a", "/f", 1, &dba), || {
+        older.add(hit("slow", Severity::Info, "a", "/f", 1, &dba), || {
             ("".into(), "a".into())
         });
-        older.add(hit("oom", Level::Critical, "b", "/f", 2, &ops), || {
+        older.add(hit("oom", Severity::Critical, "b", "/f", 2, &ops), || {
             ("".into(), "b".into())
         });
         let mut newer = Batch::default();
-        newer.add(hit("oom", Level::Critical, "c", "/g", 3, &ops), || {
+        newer.add(hit("oom", Severity::Critical, "c", "/g", 3, &ops), || {
             ("".into(), "c".into())
         });
         assert!(newer.lone().is_some());

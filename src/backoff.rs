@@ -46,7 +46,7 @@ impl Backoff {
 mod tests {
     use std::time::Duration;
 
-    use crate::dispatch::retry::Backoff;
+    use crate::backoff::Backoff;
 
     #[test]
     fn grows_is_capped_jittered_and_resets() {
