@@ -1,4 +1,4 @@
-//! Micro-benchmark of the line reader (issue 7): `tail::reader::LineReader` cutting 4 MiB of log
+//! Micro-benchmark of the line reader (issue 7): `intake::reader::LineReader` cutting 4 MiB of log
 //! lines, read in the tailer's chunks, into lines, as the tailer does for every followed file.
 //!
 //! `cargo bench --bench reader`; CI only compiles it (`cargo bench --no-run`).
@@ -9,7 +9,7 @@
 use std::hint::black_box;
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
-use dingtail::tail::reader::{LineReader, Piece};
+use dingtail::intake::reader::{LineReader, Piece};
 
 /// Lines of varied length, like a mixed log (average about 120 bytes).
 fn data() -> Vec<u8> {

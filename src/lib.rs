@@ -13,6 +13,7 @@ pub mod daemon;
 pub mod dingtalk;
 pub mod dispatch;
 pub mod event;
+pub mod intake;
 pub mod metrics;
 pub mod pipeline;
 pub mod render;

@@ -30,10 +30,10 @@ use crate::config::{DEFAULT_CONFIG_PATH, MultilineConfig};
 use crate::daemon::deliver;
 use crate::dingtalk;
 use crate::event::{FileId, LogLine};
+use crate::intake::multiline::Joiner;
 use crate::pipeline::Pipeline;
 use crate::render::DEFAULT_MAX_TEXT_BYTES;
 use crate::rules::{Rule, RuleMatch, RuleSet};
-use crate::tail::multiline::Joiner;
 
 /// `println!` into a `String`.
 macro_rules! outln {

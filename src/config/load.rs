@@ -25,6 +25,8 @@ use crate::yaml_path;
 
 /// Default `state_dir`.
 pub const DEFAULT_STATE_DIR: &str = "/var/lib/dingtail";
+/// How long an unterminated last line waits for its end, unless an input says otherwise.
+pub const DEFAULT_PARTIAL_TIMEOUT: Duration = Duration::from_secs(5);
 /// DingTalk's limit, and the default `per_minute`.
 pub const DEFAULT_PER_MINUTE: u32 = 20;
 
@@ -225,6 +227,11 @@ impl Loader<'_> {
             64..=1 << 30,
         );
         let multiline = raw.multiline.as_ref().and_then(|m| self.multiline(name, m));
+        let partial_timeout = self.duration(
+            &at("partial_timeout"),
+            raw.partial_timeout.as_deref(),
+            DEFAULT_PARTIAL_TIMEOUT,
+        );
         if paths.is_empty() {
             return None;
         }
@@ -236,6 +243,7 @@ impl Loader<'_> {
             poll_interval,
             max_line_bytes: usize::try_from(max_line_bytes).unwrap_or(65_536),
             multiline,
+            partial_timeout,
         })
     }
 

@@ -68,6 +68,8 @@ pub struct InputConfig {
     pub max_line_bytes: usize,
     /// Optional joining of continuation lines.
     pub multiline: Option<MultilineConfig>,
+    /// An unterminated last line is handed out once the file has been quiet this long.
+    pub partial_timeout: Duration,
 }
 
 /// Where to start reading a file seen for the first time at the daemon's first start.

@@ -80,6 +80,8 @@ pub struct RawInput {
     pub max_line_bytes: Option<Number>,
     /// Joining of continuation lines.
     pub multiline: Option<RawMultiline>,
+    /// How long an unterminated last line waits for its end (default 5 s).
+    pub partial_timeout: Option<String>,
 }
 
 /// `multiline:` of an input.

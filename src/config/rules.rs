@@ -619,6 +619,7 @@ mod tests {
             poll_interval: std::time::Duration::from_secs(1),
             max_line_bytes: 65_536,
             multiline: None,
+            partial_timeout: std::time::Duration::from_secs(5),
         };
         let robot = |name: &str| RobotConfig {
             name: name.into(),

@@ -281,10 +281,9 @@ async fn tail_loop(
         let lines = tokio::select! {
             biased;
             command = commands.recv() => match command {
-                Some(TailCommand::Reconfigure(config)) => {
-                    tailer.reconfigure(config);
-                    Vec::new()
-                }
+                // Events the new settings close (a removed input's, a changed joining's) go
+                // out with the checkpoints that pass them.
+                Some(TailCommand::Reconfigure(config)) => tailer.reconfigure(config),
                 Some(TailCommand::Shutdown) | None => {
                     // The checkpoints before the shutdown: an event a `Joiner` still holds is
                     // not cut in two, it is read again whole after the next start.

@@ -355,6 +355,7 @@ mod tests {
             poll_interval: Duration::from_secs(1),
             max_line_bytes: 1024,
             multiline: None,
+            partial_timeout: Duration::from_secs(5),
         }
     }
 

@@ -124,7 +124,7 @@ mod tests {
 
     use crate::config::MultilineConfig;
     use crate::event::{FileId, LogLine};
-    use crate::tail::multiline::Joiner;
+    use crate::intake::multiline::Joiner;
 
     fn joiner(max_lines: usize) -> Joiner {
         Joiner::new(&MultilineConfig {

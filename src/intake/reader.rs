@@ -107,6 +107,12 @@ impl LineReader {
         self.end - self.start
     }
 
+    /// True when an unterminated line is buffered (the tail of a cut line does not count: it is
+    /// being skipped).
+    pub fn has_partial(&self) -> bool {
+        !self.skipping && self.buffered() > 0
+    }
+
     /// How many lines were cut at `max_line_bytes` so far.
     pub fn n_cut(&self) -> u64 {
         self.n_cut
@@ -262,7 +268,7 @@ impl LineReader {
 mod tests {
     use std::io::Read;
 
-    use crate::tail::reader::{LineReader, Piece, READ_CHUNK};
+    use crate::intake::reader::{LineReader, Piece, READ_CHUNK};
 
     /// A source that hands out at most `chunk` bytes per read, to force the boundary code.
     struct Trickle<'a> {

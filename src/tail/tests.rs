@@ -1,0 +1,600 @@
+//! The tailer's tests. Most run on a [`FakeClock`] with the polling fallback: a test calls one
+//! round of the tailer's work ([`Harness::step`]) and moves the clock, so drain grace periods,
+//! multi-line and partial-line timeouts and rescans happen without sleeping. A few keep the real
+//! clock and inotify, to check the waiting itself (`next_batch` sleeps when idle, wakes on an
+//! append, survives cancellation).
+
+use std::fs::{self, OpenOptions};
+use std::io::{ErrorKind, Write};
+use std::ops::{Deref, DerefMut};
+use std::os::unix::fs::MetadataExt;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::config::{InputConfig, MultilineConfig, StartAt};
+use crate::event::LogLine;
+use crate::tail::checkpoint::Checkpoint;
+use crate::tail::clock::{Clock, FakeClock};
+use crate::tail::watch::{Wake, Watch};
+use crate::tail::{GlobHistory, MAX_BATCH_LINES, Tailer, TailerConfig};
+
+fn input(glob: &Path, start_at: StartAt) -> InputConfig {
+    InputConfig {
+        name: "app".into(),
+        paths: vec![glob.display().to_string()],
+        exclude: vec![],
+        start_at,
+        poll_interval: Duration::from_millis(100),
+        max_line_bytes: 1024,
+        multiline: None,
+        partial_timeout: Duration::from_secs(5),
+    }
+}
+
+/// A tailer on a fake clock, polling (no inotify): time moves only when the test says so.
+struct Harness {
+    tailer: Tailer,
+    clock: Arc<FakeClock>,
+}
+
+impl Deref for Harness {
+    type Target = Tailer;
+    fn deref(&self) -> &Tailer {
+        &self.tailer
+    }
+}
+
+impl DerefMut for Harness {
+    fn deref_mut(&mut self) -> &mut Tailer {
+        &mut self.tailer
+    }
+}
+
+impl Harness {
+    /// One round of the tailer's work at the clock's now.
+    fn step(&mut self) -> Vec<LogLine> {
+        let now = self.clock.now();
+        self.tailer.collect(now)
+    }
+
+    /// Rounds, one poll interval apart, until `n` lines arrived (fails after a minute of fake
+    /// time).
+    fn lines(&mut self, n: usize) -> Vec<LogLine> {
+        let mut out = Vec::new();
+        for _ in 0..600 {
+            out.extend(self.step());
+            if out.len() >= n {
+                break;
+            }
+            self.clock.advance(self.tailer.poll_interval);
+        }
+        assert_eq!(out.len(), n, "{out:?}");
+        out
+    }
+
+    /// Nothing arrives while the clock moves `wait`, a poll interval at a time.
+    fn quiet(&mut self, wait: Duration) {
+        let mut waited = Duration::ZERO;
+        while waited < wait {
+            let batch = self.step();
+            assert!(batch.is_empty(), "unexpected lines: {batch:?}");
+            self.clock.advance(self.tailer.poll_interval);
+            waited += self.tailer.poll_interval;
+        }
+        let batch = self.step();
+        assert!(batch.is_empty(), "unexpected lines: {batch:?}");
+    }
+}
+
+fn start(inputs: Vec<InputConfig>, resume: Vec<Checkpoint>, first: bool) -> Harness {
+    let history = if first {
+        GlobHistory::FirstStart
+    } else {
+        GlobHistory::AllKnown
+    };
+    let clock = Arc::new(FakeClock::new());
+    let tailer = Tailer::start_with(
+        TailerConfig { inputs },
+        resume,
+        history,
+        Arc::new(Wake::default()),
+        Watch::polling(),
+        clock.clone(),
+    )
+    .unwrap();
+    Harness { tailer, clock }
+}
+
+/// A tailer on the real clock with inotify, as the daemon runs it.
+fn start_real(inputs: Vec<InputConfig>) -> Tailer {
+    Tailer::start(TailerConfig { inputs }, vec![], true).unwrap()
+}
+
+fn append(path: &Path, text: &str) {
+    let mut file = OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
+        .unwrap();
+    file.write_all(text.as_bytes()).unwrap();
+}
+
+fn texts(lines: &[LogLine]) -> Vec<&str> {
+    lines.iter().map(|l| l.text.as_str()).collect()
+}
+
+/// Batches from `next_batch` until `n` lines arrived (fails after 5 s).
+async fn next_lines(tailer: &mut Tailer, n: usize) -> Vec<LogLine> {
+    let mut out = Vec::new();
+    while out.len() < n {
+        let batch = tokio::time::timeout(Duration::from_secs(5), tailer.next_batch())
+            .await
+            .unwrap_or_else(|_| panic!("only {} of {n} lines: {out:?}", out.len()));
+        out.extend(batch);
+    }
+    assert_eq!(out.len(), n, "{out:?}");
+    out
+}
+
+/// `next_batch` returns nothing within `wait`.
+async fn next_quiet(tailer: &mut Tailer, wait: Duration) {
+    if let Ok(batch) = tokio::time::timeout(wait, tailer.next_batch()).await {
+        panic!("unexpected lines: {batch:?}");
+    }
+}
+
+#[test]
+fn the_tailer_and_its_batches_can_move_to_a_spawned_task() {
+    fn assert_send<T: Send>(_: &T) {}
+    let dir = tempfile::tempdir().unwrap();
+    let mut tailer = start_real(vec![input(&dir.path().join("*.log"), StartAt::End)]);
+    assert_send(&tailer.next_batch());
+    assert_send(&tailer);
+}
+
+#[tokio::test]
+async fn inotify_wakes_the_wait_for_new_files_and_appends() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = input(&dir.path().join("*.log"), StartAt::Beginning);
+    // A slow poll: only inotify can make these arrive within the test's timeouts.
+    config.poll_interval = Duration::from_secs(30);
+    let mut tailer = start_real(vec![config]);
+    assert!(!tailer.is_polling());
+    append(&dir.path().join("a.log"), "created\n");
+    assert_eq!(texts(&next_lines(&mut tailer, 1).await), ["created"]);
+    append(&dir.path().join("a.log"), "appended\n");
+    assert_eq!(texts(&next_lines(&mut tailer, 1).await), ["appended"]);
+}
+
+#[tokio::test]
+async fn without_inotify_polling_finds_and_reads_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let glob = dir.path().join("*.log");
+    let wake = Arc::new(Wake::default());
+    let mut tailer = Tailer::start_with(
+        TailerConfig {
+            inputs: vec![input(&glob, StartAt::Beginning)],
+        },
+        vec![],
+        GlobHistory::FirstStart,
+        Arc::clone(&wake),
+        Watch::polling(),
+        Arc::new(crate::tail::clock::SystemClock),
+    )
+    .unwrap();
+    assert!(tailer.is_polling());
+    append(&dir.path().join("a.log"), "created\n");
+    assert_eq!(texts(&next_lines(&mut tailer, 1).await), ["created"]);
+    append(&dir.path().join("a.log"), "appended\n");
+    assert_eq!(texts(&next_lines(&mut tailer, 1).await), ["appended"]);
+}
+
+#[tokio::test]
+async fn idle_means_asleep() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("app.log");
+    append(&path, "one\n");
+    let mut config = input(&path, StartAt::Beginning);
+    config.poll_interval = Duration::from_secs(1);
+    let mut tailer = start_real(vec![config]);
+    next_lines(&mut tailer, 1).await;
+    let rounds = tailer.n_rounds;
+    next_quiet(&mut tailer, Duration::from_millis(700)).await;
+    assert!(
+        tailer.n_rounds - rounds <= 2,
+        "{} rounds while idle: busy polling",
+        tailer.n_rounds - rounds
+    );
+}
+
+#[tokio::test]
+async fn a_cancelled_wait_does_not_read_the_files_again() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("app.log");
+    append(&path, "one\n");
+    let mut tailer = start_real(vec![input(&path, StartAt::Beginning)]);
+    next_lines(&mut tailer, 1).await;
+    // Settle: the creation's own events may still wake it.
+    let _settle = tokio::time::timeout(Duration::from_millis(200), tailer.next_batch()).await;
+    let rounds = tailer.n_rounds;
+    // The daemon's loop cancels `next_batch` at every heartbeat.
+    for _ in 0..20 {
+        next_quiet(&mut tailer, Duration::from_millis(5)).await;
+    }
+    assert!(
+        tailer.n_rounds - rounds <= 1,
+        "{} rounds for 20 cancelled waits",
+        tailer.n_rounds - rounds
+    );
+    // And a line appended meanwhile still arrives.
+    append(&path, "two\n");
+    assert_eq!(texts(&next_lines(&mut tailer, 1).await), ["two"]);
+}
+
+#[test]
+fn a_file_written_at_full_speed_does_not_starve_the_others() {
+    let dir = tempfile::tempdir().unwrap();
+    let busy = dir.path().join("a-busy.log");
+    fs::write(&busy, "x\n".repeat(200_000)).unwrap();
+    append(&dir.path().join("b-quiet.log"), "quiet\n");
+    let glob = dir.path().join("*.log");
+    let mut tailer = start(vec![input(&glob, StartAt::Beginning)], vec![], true);
+    let first = tailer.step();
+    assert!(first.len() <= MAX_BATCH_LINES);
+    assert!(
+        first.iter().any(|l| l.text == "quiet"),
+        "the quiet file waited behind {} lines of the busy one",
+        first.len()
+    );
+}
+
+#[test]
+fn an_unterminated_last_line_arrives_after_the_partial_timeout() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("app.log");
+    append(&path, "one\nlast");
+    let mut tailer = start(vec![input(&path, StartAt::Beginning)], vec![], true);
+    assert_eq!(texts(&tailer.lines(1)), ["one"]);
+    assert_eq!(tailer.checkpoints()[0].offset, 4);
+    // 5 s of quiet (the default partial_timeout) and it is a line.
+    tailer.clock.advance(Duration::from_millis(4900));
+    assert!(tailer.step().is_empty());
+    tailer.clock.advance(Duration::from_millis(100));
+    let got = tailer.step();
+    assert_eq!(texts(&got), ["last"]);
+    assert_eq!((got[0].start_offset, got[0].end_offset), (4, 8));
+    assert_eq!(tailer.checkpoints()[0].offset, 8);
+    // What the writer adds later is a line of its own.
+    append(&path, " more\n");
+    assert_eq!(texts(&tailer.lines(1)), [" more"]);
+}
+
+#[test]
+fn appended_lines_arrive_and_the_checkpoint_follows_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("app.log");
+    append(&path, "one\ntwo\n");
+    let mut tailer = start(vec![input(&path, StartAt::Beginning)], vec![], true);
+    assert_eq!(tailer.n_files(), 1);
+    assert_eq!(texts(&tailer.lines(2)), ["one", "two"]);
+    append(&path, "three\npart");
+    let got = tailer.lines(1);
+    assert_eq!(texts(&got), ["three"]);
+    assert_eq!((got[0].start_offset, got[0].end_offset), (8, 14));
+    let checkpoints = tailer.checkpoints();
+    assert_eq!(checkpoints.len(), 1);
+    assert_eq!(checkpoints[0].offset, 14, "not past the partial line");
+    assert_eq!(checkpoints[0].path, path);
+}
+
+#[test]
+fn start_at_end_applies_at_first_start_only_and_new_files_start_at_zero() {
+    let dir = tempfile::tempdir().unwrap();
+    append(&dir.path().join("old.log"), "history\n");
+    let glob = dir.path().join("*.log");
+    let mut tailer = start(vec![input(&glob, StartAt::End)], vec![], true);
+    append(&dir.path().join("old.log"), "new\n");
+    append(&dir.path().join("later.log"), "created later\n");
+    let mut got: Vec<String> = tailer.lines(2).into_iter().map(|l| l.text).collect();
+    got.sort();
+    assert_eq!(got, ["created later", "new"]);
+
+    // Not a first start, no checkpoint: from the beginning.
+    append(&dir.path().join("unknown.log"), "while down\n");
+    let mut again = start(
+        vec![input(&dir.path().join("unknown.log"), StartAt::End)],
+        vec![],
+        false,
+    );
+    assert_eq!(texts(&again.lines(1)), ["while down"]);
+}
+
+#[test]
+fn resumes_a_file_rotated_while_down_at_its_unread_part() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("app.log");
+    append(&path, &format!("{}\n", "a".repeat(300)));
+    append(&path, "read before stop\n");
+    let glob = dir.path().join("app.log*");
+    let mut tailer = start(vec![input(&glob, StartAt::Beginning)], vec![], true);
+    tailer.lines(2);
+    let saved = tailer.checkpoints();
+    drop(tailer);
+
+    // While down: more lines, then rename + create.
+    append(&path, "unread 1\nunread 2\n");
+    fs::rename(&path, dir.path().join("app.log.1")).unwrap();
+    append(&path, "new file\n");
+
+    let mut tailer = start(vec![input(&glob, StartAt::End)], saved, false);
+    let mut got: Vec<String> = tailer.lines(3).into_iter().map(|l| l.text).collect();
+    got.sort();
+    assert_eq!(got, ["new file", "unread 1", "unread 2"]);
+    tailer.quiet(Duration::from_millis(300));
+}
+
+#[test]
+fn rename_rotation_drains_the_old_file_and_reads_the_new_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("app.log");
+    append(&path, "before\n");
+    let mut tailer = start(vec![input(&path, StartAt::Beginning)], vec![], true);
+    tailer.lines(1);
+    let mut old = OpenOptions::new().append(true).open(&path).unwrap();
+    fs::rename(&path, dir.path().join("app.log.1")).unwrap();
+    append(&path, "new\n");
+    // The application writes to its old descriptor until it reopens.
+    old.write_all(b"late\n").unwrap();
+    let mut got: Vec<String> = tailer.lines(2).into_iter().map(|l| l.text).collect();
+    got.sort();
+    assert_eq!(got, ["late", "new"]);
+    // The old file is released after the grace period (1 s at this poll interval); its
+    // checkpoint stays in the resume list, at its end.
+    drop(old);
+    tailer.quiet(Duration::from_millis(1500));
+    assert_eq!(tailer.n_files(), 1, "the drained file was closed");
+    let rotated = fs::metadata(dir.path().join("app.log.1")).unwrap();
+    let checkpoints = tailer.checkpoints();
+    assert_eq!(checkpoints.len(), 2, "{checkpoints:?}");
+    assert!(
+        checkpoints
+            .iter()
+            .any(|cp| cp.fingerprint.ino == rotated.ino() && cp.offset == rotated.len()),
+        "{checkpoints:?}"
+    );
+}
+
+#[test]
+fn a_truncated_file_is_read_again_from_zero() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("app.log");
+    append(&path, "first line that is long\n");
+    let mut tailer = start(vec![input(&path, StartAt::Beginning)], vec![], true);
+    tailer.lines(1);
+    fs::write(&path, "").unwrap();
+    append(&path, "after\n");
+    let got = tailer.lines(1);
+    assert_eq!(texts(&got), ["after"]);
+    assert_eq!(got[0].start_offset, 0);
+    assert_eq!(tailer.checkpoints()[0].offset, 6);
+    // Growing again is not mistaken for another rewrite (the fingerprint follows the new
+    // head).
+    append(&path, "more\n");
+    assert_eq!(texts(&tailer.lines(1)), ["more"]);
+    tailer.quiet(Duration::from_millis(300));
+}
+
+#[test]
+fn the_checkpoint_waits_for_the_open_multiline_event() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("app.log");
+    let mut config = input(&path, StartAt::Beginning);
+    config.multiline = Some(MultilineConfig {
+        start: regex::Regex::new(r"^\d").unwrap(),
+        max_lines: 100,
+        timeout: Duration::from_millis(300),
+    });
+    append(&path, "1 first\n  at x\n2 second\n  at y\n");
+    let mut tailer = start(vec![config], vec![], true);
+    let first = tailer.lines(1);
+    assert_eq!(texts(&first), ["1 first\n  at x"]);
+    assert_eq!(
+        tailer.checkpoints()[0].offset,
+        15,
+        "the open event `2 second` starts at 15 and is not handed out yet"
+    );
+    let second = tailer.lines(1);
+    assert_eq!(
+        texts(&second),
+        ["2 second\n  at y"],
+        "closed by the timeout"
+    );
+    assert_eq!(tailer.checkpoints()[0].offset, 31);
+}
+
+#[test]
+fn a_long_line_is_cut_and_the_checkpoint_passes_its_tail() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("app.log");
+    let mut config = input(&path, StartAt::Beginning);
+    config.max_line_bytes = 100;
+    let mut data = vec![b'z'; 200_000];
+    data.push(b'\n');
+    data.extend_from_slice(b"\xffok\n");
+    fs::write(&path, &data).unwrap();
+    let mut tailer = start(vec![config], vec![], true);
+    let got = tailer.lines(2);
+    assert!(got[0].truncated && got[0].text.len() == 100);
+    assert_eq!(got[1].text, "\u{fffd}ok");
+    assert_eq!(tailer.n_truncated(), 1);
+    assert_eq!(tailer.checkpoints()[0].offset, data.len() as u64);
+}
+
+#[test]
+fn the_same_file_through_a_symlink_is_read_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("real.log");
+    append(&path, "once\n");
+    std::os::unix::fs::symlink(&path, dir.path().join("link.log")).unwrap();
+    let glob = dir.path().join("*.log");
+    let mut tailer = start(vec![input(&glob, StartAt::Beginning)], vec![], true);
+    assert_eq!(texts(&tailer.lines(1)), ["once"]);
+    tailer.quiet(Duration::from_millis(300));
+    assert_eq!(tailer.n_files(), 1);
+}
+
+#[test]
+fn reconfigure_keeps_positions_and_starts_and_stops_inputs() {
+    let dir = tempfile::tempdir().unwrap();
+    let a = dir.path().join("a.log");
+    let b = dir.path().join("b.log");
+    append(&a, "a1\n");
+    append(&b, "b1\n");
+    let mut tailer = start(vec![input(&a, StartAt::Beginning)], vec![], true);
+    assert_eq!(texts(&tailer.lines(1)), ["a1"]);
+    let mut second = input(&b, StartAt::Beginning);
+    second.name = "second".into();
+    tailer.reconfigure(TailerConfig {
+        inputs: vec![input(&a, StartAt::Beginning), second.clone()],
+    });
+    append(&a, "a2\n");
+    let mut got: Vec<String> = tailer.lines(2).into_iter().map(|l| l.text).collect();
+    got.sort();
+    assert_eq!(got, ["a2", "b1"], "a kept its position; b started");
+    tailer.reconfigure(TailerConfig {
+        inputs: vec![second],
+    });
+    append(&a, "a3\n");
+    tailer.quiet(Duration::from_millis(300));
+    assert_eq!(tailer.n_files(), 1);
+}
+
+/// Lists or stats of `path` fail with `kind` from now on (`None`: they work again), and the
+/// tailer rescans at once.
+fn fault(tailer: &mut Tailer, path: &Path, kind: Option<ErrorKind>) {
+    for input in &mut tailer.inputs {
+        input.globs.inject_fault(path, kind);
+    }
+    tailer.wake.rescan();
+}
+
+#[test]
+fn a_directory_that_cannot_be_listed_keeps_its_files_and_their_positions() {
+    for kind in [
+        ErrorKind::PermissionDenied,
+        ErrorKind::StaleNetworkFileHandle,
+        ErrorKind::Other, // EIO, EMFILE
+    ] {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("app.log");
+        append(&path, "one\n");
+        let glob = dir.path().join("*.log");
+        let mut tailer = start(vec![input(&glob, StartAt::Beginning)], vec![], true);
+        assert_eq!(texts(&tailer.lines(1)), ["one"]);
+
+        fault(&mut tailer, dir.path(), Some(kind));
+        // Longer than the drain grace (1 s): an unknown directory is not an empty one.
+        tailer.quiet(Duration::from_millis(1500));
+        assert_eq!(tailer.n_files(), 1, "{kind:?}: the file was closed");
+        assert!(
+            tailer.unreadable.contains(dir.path()),
+            "{kind:?}: reported (once) and retried every poll interval"
+        );
+        append(&path, "two\n");
+        assert_eq!(texts(&tailer.lines(1)), ["two"], "{kind:?}");
+
+        fault(&mut tailer, dir.path(), None);
+        append(&path, "three\n");
+        assert_eq!(
+            texts(&tailer.lines(1)),
+            ["three"],
+            "{kind:?}: not read again from 0"
+        );
+        tailer.quiet(Duration::from_millis(300));
+        assert!(tailer.unreadable.is_empty(), "{kind:?}");
+        assert_eq!(tailer.checkpoints()[0].offset, 14, "{kind:?}");
+    }
+}
+
+#[test]
+fn a_file_that_cannot_be_stated_is_kept() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("app.log");
+    append(&path, "one\n");
+    // A literal path: no listing, only a stat.
+    let mut tailer = start(vec![input(&path, StartAt::Beginning)], vec![], true);
+    assert_eq!(texts(&tailer.lines(1)), ["one"]);
+    fault(&mut tailer, &path, Some(ErrorKind::StaleNetworkFileHandle));
+    tailer.quiet(Duration::from_millis(1500));
+    assert_eq!(tailer.n_files(), 1);
+    fault(&mut tailer, &path, None);
+    append(&path, "two\n");
+    assert_eq!(texts(&tailer.lines(1)), ["two"]);
+    tailer.quiet(Duration::from_millis(300));
+}
+
+#[test]
+fn a_file_missed_by_a_scan_but_still_at_its_path_is_not_closed() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("app.log");
+    append(&path, "one\n");
+    let glob = dir.path().join("*.log");
+    let mut tailer = start(vec![input(&glob, StartAt::Beginning)], vec![], true);
+    assert_eq!(texts(&tailer.lines(1)), ["one"]);
+    // The listing claims the directory is gone (a spurious ENOENT): the scan misses the
+    // file, it drains, and the look at its path before closing keeps it.
+    fault(&mut tailer, dir.path(), Some(ErrorKind::NotFound));
+    tailer.quiet(Duration::from_millis(1500));
+    assert_eq!(tailer.n_files(), 1, "closed although still at its path");
+    fault(&mut tailer, dir.path(), None);
+    append(&path, "two\n");
+    assert_eq!(texts(&tailer.lines(1)), ["two"]);
+    tailer.quiet(Duration::from_millis(300));
+}
+
+#[test]
+fn a_file_renamed_away_and_back_resumes_at_its_offset() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("app.log");
+    let away = dir.path().join("app.moved");
+    append(&path, "one\ntwo\n");
+    let glob = dir.path().join("*.log");
+    let mut tailer = start(vec![input(&glob, StartAt::Beginning)], vec![], true);
+    assert_eq!(texts(&tailer.lines(2)), ["one", "two"]);
+    fs::rename(&path, &away).unwrap();
+    tailer.quiet(Duration::from_millis(1500));
+    assert_eq!(tailer.n_files(), 0, "released after the drain grace");
+    let checkpoints = tailer.checkpoints();
+    assert_eq!(checkpoints.len(), 1, "kept for a return: {checkpoints:?}");
+    assert_eq!(checkpoints[0].offset, 8);
+
+    fs::rename(&away, &path).unwrap();
+    append(&path, "three\n");
+    assert_eq!(
+        texts(&tailer.lines(1)),
+        ["three"],
+        "resumed, not read again from 0"
+    );
+    assert_eq!(tailer.n_files(), 1);
+    assert_eq!(tailer.checkpoints().len(), 1, "one checkpoint per inode");
+    tailer.quiet(Duration::from_millis(300));
+}
+
+#[test]
+fn a_deleted_file_leaves_no_checkpoint_behind() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("app.log");
+    append(&path, "one\n");
+    let glob = dir.path().join("*.log");
+    let mut tailer = start(vec![input(&glob, StartAt::Beginning)], vec![], true);
+    assert_eq!(texts(&tailer.lines(1)), ["one"]);
+    fs::remove_file(&path).unwrap();
+    tailer.quiet(Duration::from_millis(1500));
+    assert_eq!(tailer.n_files(), 0);
+    assert!(
+        tailer.checkpoints().is_empty(),
+        "{:?}",
+        tailer.checkpoints()
+    );
+}
