@@ -2,6 +2,10 @@
 //! templates, loaded together. The one loader used by `check`, `test`, `run` and reload, so that a
 //! file `check` accepts is one `run` accepts.
 //!
+//! [`Pipeline::route`] is the one match → batch step: an event from intake is matched with its
+//! input's rules and each hit is handed over, ready to be added to a robot's batch (by the
+//! daemon's dispatcher, or by `dingtail test --render`), so the two cannot drift apart.
+//!
 //! Every problem of every stage (main file, rule files, regexes, templates) comes back in one
 //! `Diagnostics`, except that rule files cannot be checked against a main file that failed to
 //! load (their inputs and robots would all look unknown).
@@ -10,11 +14,13 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use crate::batch::{Batch, Hit};
 use crate::config::load::DEFAULT_PER_MINUTE as DINGTALK_PER_MINUTE;
 use crate::config::rules::{RuleSource, load as load_rules};
 use crate::config::{Config, Diagnostic, Diagnostics};
+use crate::event::LogLine;
 use crate::render::Renderer;
-use crate::rules::{Rule, RuleSet};
+use crate::rules::{Rule, RuleMatch, RuleSet};
 
 /// Everything `dingtail run` needs from the files on disk, validated and compiled.
 #[derive(Debug)]
@@ -97,6 +103,49 @@ impl Pipeline {
         }
     }
 
+    /// Matches `line` with its input's rules and hands each rule that matched to `each`; `buf`
+    /// is scratch space reused across calls. Returns how many rules matched.
+    pub fn route(
+        &self,
+        line: &LogLine,
+        buf: &mut Vec<RuleMatch>,
+        each: impl FnMut(&Routed<'_>),
+    ) -> usize {
+        let Some(rule_set) = self.rules.get(&line.input) else {
+            return 0;
+        };
+        rule_set.matches(&line.text, buf);
+        self.route_matches(rule_set, line, buf, each)
+    }
+
+    /// Hands the rules of `rule_set` that matched `line` (`found`, from `RuleSet::matches` or
+    /// `RuleSet::scan_buffer`) to `each`. Returns how many there were.
+    pub fn route_matches(
+        &self,
+        rule_set: &RuleSet,
+        line: &LogLine,
+        found: &[RuleMatch],
+        mut each: impl FnMut(&Routed<'_>),
+    ) -> usize {
+        if found.is_empty() {
+            return 0;
+        }
+        let file = line.path.to_string_lossy();
+        for m in found {
+            let Some(rule) = rule_set.rules().get(m.rule) else {
+                continue;
+            };
+            each(&Routed {
+                pipeline: self,
+                rule,
+                found: m,
+                line,
+                file: &file,
+            });
+        }
+        found.len()
+    }
+
     /// How many rules were loaded (a rule with several inputs counts once).
     pub fn n_rules(&self) -> usize {
         let mut names: Vec<&str> = self
@@ -107,6 +156,52 @@ impl Pipeline {
         names.sort_unstable();
         names.dedup();
         names.len()
+    }
+}
+
+/// One rule that matched one event, ready to be batched for each of the rule's robots.
+#[derive(Debug)]
+pub struct Routed<'a> {
+    pipeline: &'a Pipeline,
+    /// The rule that matched.
+    pub rule: &'a Rule,
+    found: &'a RuleMatch,
+    line: &'a LogLine,
+    file: &'a str,
+}
+
+impl Routed<'_> {
+    /// The match as a batch counts it.
+    pub fn hit(&self) -> Hit<'_> {
+        Hit {
+            rule: self.rule.name(),
+            severity: self.rule.severity(),
+            line: &self.line.text,
+            file: self.file,
+            host: &self.pipeline.config.host,
+            at: self.line.read_at,
+            mentions: self.rule.mentions(),
+        }
+    }
+
+    /// The rule's title and text for this match (only rendered when it becomes a sample).
+    pub fn render(&self) -> (String, String) {
+        self.pipeline.renderer.render_match(
+            self.rule,
+            self.found,
+            self.line,
+            &self.pipeline.config.host,
+        )
+    }
+
+    /// The robots the rule's alerts go to.
+    pub fn robots(&self) -> &[String] {
+        self.rule.robots()
+    }
+
+    /// Adds the match to `batch` (rendering it only if it becomes a sample).
+    pub fn add_to(&self, batch: &mut Batch) {
+        batch.add(self.hit(), || self.render());
     }
 }
 

@@ -8,10 +8,10 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use crate::config::rules::expand_glob;
 use crate::config::{DEFAULT_CONFIG_PATH, InputConfig, Webhook};
 use crate::pipeline::Pipeline;
 use crate::rules::Rule;
+use crate::tail::discover::{InputGlobs, Scan};
 
 /// Arguments of `dingtail check`.
 #[derive(Debug, clap::Args)]
@@ -97,25 +97,16 @@ pub fn summary(pipeline: &Pipeline) -> String {
     out
 }
 
-/// The files an input's globs match now, without the excluded ones.
+/// The files an input's globs match now, without the excluded ones, found by the tailer's own
+/// discovery (so `check` and `test` see exactly the files `run` would follow).
 pub fn files_now(input: &InputConfig) -> Vec<PathBuf> {
-    let excludes: Vec<globset::GlobMatcher> = input
-        .exclude
-        .iter()
-        .filter_map(|glob| globset::Glob::new(glob).ok())
-        .map(|glob| glob.compile_matcher())
-        .collect();
-    let mut files: Vec<PathBuf> = input
-        .paths
-        .iter()
-        .filter_map(|glob| expand_glob(glob).ok())
-        .flatten()
-        .filter(|path| {
-            !excludes.iter().any(|exclude| {
-                exclude.is_match(path)
-                    || path.file_name().is_some_and(|name| exclude.is_match(name))
-            })
-        })
+    let Ok(globs) = InputGlobs::new(input) else {
+        return Vec::new();
+    };
+    let mut files: Vec<PathBuf> = globs
+        .discover(&mut Scan::default())
+        .into_iter()
+        .map(|candidate| candidate.path)
         .collect();
     files.sort();
     files.dedup();

@@ -5,10 +5,14 @@
 //! lines, and with `--render` the messages the daemon would send for the whole log as one burst.
 //!
 //! Which rules: those of `--input`, else of the input whose globs match the log's path, else of
-//! every input. When that input has `multiline:`, lines are joined with `tail::multiline::Joiner`
-//! exactly as the daemon joins them (stack traces are single events). Otherwise, and without
-//! `--show-unmatched`, the log is scanned buffer by buffer with `RuleSet::scan_buffer`, which
-//! checks only the lines holding a candidate: this is the fast path the benchmarks measure.
+//! every input. The log is read through the same intake as the daemon's tailer
+//! (`intake::EventReader`: the input's `max_line_bytes`, multi-line joining, CRLF, invalid
+//! UTF-8, and a last line without a newline counted as the daemon counts it once the file is at
+//! rest) and matched through the same match → batch step (`Pipeline::route_matches`), so the
+//! per-rule counts are the counts `run` delivers. Without multi-line joining and without
+//! `--show-unmatched`, runs of lines none of which is over-long are searched whole with
+//! `RuleSet::scan_buffer`, which checks only the lines holding a candidate and agrees with
+//! matching line by line: this is the fast path the benchmarks measure.
 //!
 //! Exit 0 when every rule compiled (whatever matched), 2 for usage, config or I/O errors.
 
@@ -22,17 +26,17 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::{Instant, SystemTime};
 
-use crate::batch::{Batch, Hit};
+use crate::batch::Batch;
 use crate::cli::check::files_now;
 use crate::config::diag::did_you_mean;
+use crate::config::load::DEFAULT_PARTIAL_TIMEOUT;
 use crate::config::rules::RuleSource;
-use crate::config::{DEFAULT_CONFIG_PATH, MultilineConfig};
+use crate::config::{DEFAULT_CONFIG_PATH, DEFAULT_MAX_LINE_BYTES};
 use crate::daemon::deliver;
 use crate::dingtalk;
 use crate::event::{FileId, LogLine};
-use crate::intake::multiline::Joiner;
+use crate::intake::{EventReader, Framing, Origin};
 use crate::pipeline::Pipeline;
-use crate::render::DEFAULT_MAX_TEXT_BYTES;
 use crate::rules::{Rule, RuleMatch, RuleSet};
 
 /// `println!` into a `String`.
@@ -65,8 +69,8 @@ pub struct TestArgs {
     /// Only this rule (repeat for several).
     #[arg(long = "rule", value_name = "NAME")]
     pub rule: Vec<String>,
-    /// Use the rules (and multiline settings) of this input; by default the input whose paths
-    /// match LOGFILE, else the rules of every input.
+    /// Use the rules (and line settings) of this input; by default the input whose paths match
+    /// LOGFILE, else the rules of every input.
     #[arg(long = "input", value_name = "NAME")]
     pub input: Option<String>,
     /// Print the lines (events) no rule matched.
@@ -106,6 +110,7 @@ struct Scan<'a> {
     args: &'a TestArgs,
     pipeline: &'a Pipeline,
     rule_set: &'a RuleSet,
+    framing: Framing,
     log_name: String,
     stats: Vec<RuleStats>,
     n_lines: u64,
@@ -114,6 +119,9 @@ struct Scan<'a> {
     unmatched: Vec<(u64, String)>,
     batches: BTreeMap<String, Batch>,
     started: SystemTime,
+    /// Nothing times out: the whole log is read "at once", as a backlog is by the daemon.
+    now: Instant,
+    matches: Vec<RuleMatch>,
 }
 
 fn test(args: &TestArgs) -> anyhow::Result<()> {
@@ -136,21 +144,34 @@ fn test(args: &TestArgs) -> anyhow::Result<()> {
     }
     let (input, how) = choose_input(args, &pipeline)?;
     let rule_set = select_rules(args, &pipeline, input.as_deref())?;
-    let multiline = input
+    let framing = input
         .as_ref()
         .and_then(|name| pipeline.config.inputs.get(name))
-        .and_then(|input| input.multiline.clone());
+        .map_or_else(
+            || Framing {
+                max_line_bytes: DEFAULT_MAX_LINE_BYTES,
+                multiline: None,
+                partial_timeout: DEFAULT_PARTIAL_TIMEOUT,
+            },
+            Framing::of,
+        );
     emit(&format!(
         "input: {} ({how}), {} rule{}, multiline: {}\n",
         input.as_deref().unwrap_or("all inputs"),
         rule_set.rules().len(),
         if rule_set.rules().len() == 1 { "" } else { "s" },
-        if multiline.is_some() { "yes" } else { "no" }
+        if framing.multiline.is_some() {
+            "yes"
+        } else {
+            "no"
+        }
     ));
+    let fast = framing.multiline.is_none() && !args.show_unmatched;
     let mut scan = Scan {
         args,
         pipeline: &pipeline,
         rule_set: &rule_set,
+        framing,
         log_name: if args.log == Path::new("-") {
             "<stdin>".to_string()
         } else {
@@ -167,6 +188,8 @@ fn test(args: &TestArgs) -> anyhow::Result<()> {
         unmatched: Vec::new(),
         batches: BTreeMap::new(),
         started: SystemTime::now(),
+        now: Instant::now(),
+        matches: Vec::new(),
     };
     let mut reader: Box<dyn Read> = if args.log == Path::new("-") {
         Box::new(io::stdin().lock())
@@ -177,9 +200,10 @@ fn test(args: &TestArgs) -> anyhow::Result<()> {
         )
     };
     let clock = Instant::now();
-    let n_bytes = match &multiline {
-        None if !args.show_unmatched => scan.fast(&mut reader)?,
-        _ => scan.line_by_line(&mut reader, multiline.as_ref())?,
+    let n_bytes = if fast {
+        scan.fast(&mut reader)?
+    } else {
+        scan.whole(&mut reader)?
     };
     let elapsed = clock.elapsed().as_secs_f64().max(1e-9);
     emit(&scan.report(n_bytes, elapsed));
@@ -252,107 +276,150 @@ fn select_rules(
 }
 
 impl Scan<'_> {
-    /// Scans whole buffers, checking only candidate lines; returns the bytes read.
+    /// Searches runs of whole lines with `scan_buffer`, checking only candidate lines; a run
+    /// holding a line over `max_line_bytes` goes through the event reader instead, which cuts
+    /// it as the daemon does. Returns the bytes read.
     fn fast(&mut self, reader: &mut dyn Read) -> anyhow::Result<u64> {
         let mut n_bytes = 0u64;
-        let mut matches = Vec::new();
-        read_chunks(reader, |chunk| {
+        read_chunks(reader, |chunk, is_last| {
+            let offset = n_bytes;
             n_bytes += chunk.len() as u64;
+            let (n_newlines, longest) = line_stats(chunk);
+            if longest > self.framing.max_line_bytes {
+                self.read_events(chunk, offset, is_last);
+                return;
+            }
+            let rule_set = self.rule_set;
+            let mut matches = std::mem::take(&mut self.matches);
+            let mut found: Vec<(usize, String, Vec<RuleMatch>)> = Vec::new();
+            rule_set.scan_buffer(chunk, &mut matches, |at, line, hits| {
+                found.push((at, line.to_string(), hits.to_vec()));
+            });
+            self.matches = matches;
             let mut counted_to = 0usize;
             let mut line_no = self.n_lines;
-            let rule_set = self.rule_set;
-            let mut found: Vec<(u64, String, Vec<RuleMatch>)> = Vec::new();
-            rule_set.scan_buffer(chunk, &mut matches, |offset, line, hits| {
-                line_no += count_newlines(chunk.get(counted_to..offset).unwrap_or_default());
-                counted_to = offset;
-                found.push((line_no + 1, line.to_string(), hits.to_vec()));
-            });
-            for (line_no, line, hits) in found {
-                self.record(line_no, &line, &hits);
+            for (at, text, hits) in found {
+                line_no += count_newlines(chunk.get(counted_to..at).unwrap_or_default());
+                counted_to = at;
+                let end = memchr::memchr(b'\n', chunk.get(at..).unwrap_or_default())
+                    .map_or(chunk.len(), |i| at + i + 1);
+                let line = self.line(offset + at as u64, offset + end as u64, text);
+                self.record(line_no + 1, &line, &hits);
             }
-            let n_chunk_lines =
-                count_newlines(chunk) + u64::from(chunk.last().is_some_and(|last| *last != b'\n'));
+            let n_chunk_lines = n_newlines + u64::from(chunk.last().is_some_and(|b| *b != b'\n'));
             self.n_lines += n_chunk_lines;
             self.n_events += n_chunk_lines;
         })?;
         Ok(n_bytes)
     }
 
-    /// Feeds lines one by one (through the joiner when the input has `multiline:`).
-    fn line_by_line(
-        &mut self,
-        reader: &mut dyn Read,
-        multiline: Option<&MultilineConfig>,
-    ) -> anyhow::Result<u64> {
-        let mut joiner = multiline.map(Joiner::new);
-        // The line numbers of lines pushed into the joiner and not yet out, by start offset.
+    /// Reads the whole log through one event reader (multi-line joining, unmatched lines).
+    /// Returns the bytes read.
+    fn whole(&mut self, reader: &mut dyn Read) -> anyhow::Result<u64> {
+        let mut events = self.event_reader(0);
         let mut pending: VecDeque<(u64, u64)> = VecDeque::new();
-        let mut matches = Vec::new();
-        let mut offset = 0u64;
-        // Nothing times out: the whole file is read "at once", as a backlog is by the daemon.
-        let now = Instant::now();
-        let read_at = SystemTime::now();
-        read_chunks(reader, |chunk| {
-            let mut start = 0usize;
-            while start < chunk.len() {
-                let end = chunk
-                    .get(start..)
-                    .and_then(|rest| memchr::memchr(b'\n', rest))
-                    .map_or(chunk.len(), |i| start + i);
-                let bytes = chunk.get(start..end).unwrap_or_default();
-                let bytes = bytes.strip_suffix(b"\r").unwrap_or(bytes);
-                self.n_lines += 1;
-                let line = LogLine {
-                    input: self.rule_set.input().to_string(),
-                    file_id: FileId(0),
-                    path: PathBuf::from(&self.log_name),
-                    start_offset: offset,
-                    end_offset: offset + (end + 1 - start) as u64,
-                    text: String::from_utf8_lossy(bytes).into_owned(),
-                    truncated: false,
-                    read_at,
-                };
-                offset = line.end_offset;
-                match &mut joiner {
-                    Some(joiner) => {
-                        pending.push_back((line.start_offset, self.n_lines));
-                        if let Some(event) = joiner.push(line, now) {
-                            let line_no = event_line(&mut pending, event.start_offset);
-                            self.event(line_no, &event, &mut matches);
-                        }
-                    }
-                    None => {
-                        let line_no = self.n_lines;
-                        self.event(line_no, &line, &mut matches);
-                    }
+        let mut out: Vec<LogLine> = Vec::new();
+        loop {
+            let before = events.position();
+            let mut budget = CHUNK_BYTES;
+            events
+                .read(
+                    reader,
+                    &mut budget,
+                    usize::MAX,
+                    self.now,
+                    self.started,
+                    &mut out,
+                )
+                .map_err(|err| anyhow::anyhow!("cannot read the log: {err}"))?;
+            self.number(&mut events, &mut pending);
+            self.events(&mut out, &mut pending);
+            if events.position() == before {
+                break;
+            }
+        }
+        events.flush(self.now, self.started, &mut out);
+        self.number(&mut events, &mut pending);
+        self.events(&mut out, &mut pending);
+        Ok(events.position())
+    }
+
+    /// Reads `chunk` (whole lines, starting at `offset` of the log) through a fresh event reader.
+    fn read_events(&mut self, chunk: &[u8], offset: u64, is_last: bool) {
+        let mut events = self.event_reader(offset);
+        let mut pending: VecDeque<(u64, u64)> = VecDeque::new();
+        let mut out: Vec<LogLine> = Vec::new();
+        let mut src = chunk;
+        let mut budget = usize::MAX;
+        // Reading a slice cannot fail.
+        let _infallible = events.read(
+            &mut src,
+            &mut budget,
+            usize::MAX,
+            self.now,
+            self.started,
+            &mut out,
+        );
+        if is_last {
+            events.flush(self.now, self.started, &mut out);
+        }
+        self.number(&mut events, &mut pending);
+        self.events(&mut out, &mut pending);
+    }
+
+    fn event_reader(&self, offset: u64) -> EventReader {
+        let origin = Origin {
+            input: self.rule_set.input().to_string(),
+            file_id: FileId(0),
+            path: PathBuf::from(&self.log_name),
+        };
+        let mut events = EventReader::new(&self.framing, origin, offset, self.now);
+        events.record_line_starts();
+        events
+    }
+
+    /// Numbers the raw lines `events` read since the last call.
+    fn number(&mut self, events: &mut EventReader, pending: &mut VecDeque<(u64, u64)>) {
+        for start in events.take_line_starts() {
+            self.n_lines += 1;
+            pending.push_back((start, self.n_lines));
+        }
+    }
+
+    /// Matches the events in `out` (emptying it), each with the number of its first line.
+    fn events(&mut self, out: &mut Vec<LogLine>, pending: &mut VecDeque<(u64, u64)>) {
+        for event in out.drain(..) {
+            let line_no = event_line(pending, event.start_offset);
+            self.n_events += 1;
+            let mut matches = std::mem::take(&mut self.matches);
+            self.rule_set.matches(&event.text, &mut matches);
+            if matches.is_empty() {
+                if self.args.show_unmatched {
+                    self.unmatched.push((line_no, event.text.clone()));
                 }
-                start = end + 1;
+            } else {
+                self.record(line_no, &event, &matches);
             }
-        })?;
-        if let Some(event) = joiner.as_mut().and_then(Joiner::flush) {
-            let line_no = event_line(&mut pending, event.start_offset);
-            self.event(line_no, &event, &mut matches);
+            self.matches = matches;
         }
-        Ok(offset)
     }
 
-    /// Matches one line or joined event.
-    fn event(&mut self, line_no: u64, event: &LogLine, matches: &mut Vec<RuleMatch>) {
-        self.n_events += 1;
-        self.rule_set.matches(&event.text, matches);
-        if matches.is_empty() {
-            if self.args.show_unmatched {
-                self.unmatched.push((line_no, event.text.clone()));
-            }
-            return;
+    /// A matched line as the daemon would have read it.
+    fn line(&self, start: u64, end: u64, text: String) -> LogLine {
+        LogLine {
+            input: self.rule_set.input().to_string(),
+            file_id: FileId(0),
+            path: PathBuf::from(&self.log_name),
+            start_offset: start,
+            end_offset: end,
+            text,
+            truncated: false,
+            read_at: self.started,
         }
-        let hits = std::mem::take(matches);
-        self.record(line_no, &event.text, &hits);
-        *matches = hits;
     }
 
-    /// Counts a matched line, keeps it as a sample, and adds it to the robots' batches.
-    fn record(&mut self, line_no: u64, text: &str, hits: &[RuleMatch]) {
+    /// Counts a matched event, keeps it as a sample, and adds it to the robots' batches.
+    fn record(&mut self, line_no: u64, event: &LogLine, hits: &[RuleMatch]) {
         self.n_matched += 1;
         for hit in hits {
             let Some(stats) = self.stats.get_mut(hit.rule) else {
@@ -362,40 +429,17 @@ impl Scan<'_> {
             if stats.samples.len() < self.args.samples {
                 stats
                     .samples
-                    .push((line_no, text.to_string(), hit.captures.clone()));
+                    .push((line_no, event.text.clone(), hit.captures.clone()));
             }
-            if !self.args.render {
-                continue;
-            }
-            let Some(rule) = self.rule_set.rules().get(hit.rule) else {
-                continue;
-            };
-            let line = LogLine {
-                input: self.rule_set.input().to_string(),
-                file_id: FileId(0),
-                path: PathBuf::from(&self.log_name),
-                start_offset: 0,
-                end_offset: 0,
-                text: text.to_string(),
-                truncated: false,
-                read_at: self.started,
-            };
-            let host = self.pipeline.config.host.as_str();
-            for robot in rule.robots() {
-                let batch = self.batches.entry(robot.clone()).or_default();
-                batch.add(
-                    Hit {
-                        rule: rule.name(),
-                        severity: rule.severity(),
-                        line: text,
-                        file: &self.log_name,
-                        host,
-                        at: self.started,
-                        mentions: rule.mentions(),
-                    },
-                    || self.pipeline.renderer.render_match(rule, hit, &line, host),
-                );
-            }
+        }
+        if self.args.render {
+            let batches = &mut self.batches;
+            self.pipeline
+                .route_matches(self.rule_set, event, hits, |routed| {
+                    for robot in routed.robots() {
+                        routed.add_to(batches.entry(robot.clone()).or_default());
+                    }
+                });
         }
     }
 
@@ -463,48 +507,49 @@ impl Scan<'_> {
             }
         }
         if self.args.render {
-            for (robot, batch) in &self.batches {
-                let rendered = self
-                    .pipeline
-                    .renderer
-                    .message(batch, DEFAULT_MAX_TEXT_BYTES);
-                outln!(out);
-                outln!(out, "--- message to robot `{robot}` ---");
-                outln!(out, "title: {}", rendered.title);
-                if !rendered.mentions.is_empty() {
-                    let mut at: Vec<String> = rendered
-                        .mentions
-                        .mobiles
-                        .iter()
-                        .chain(&rendered.mentions.user_ids)
-                        .map(|who| format!("@{who}"))
-                        .collect();
-                    if rendered.mentions.all {
-                        at.push("@all".to_string());
-                    }
-                    outln!(out, "at: {}", at.join(" "));
-                }
-                outln!(out, "{}", rendered.text.trim_end());
-                // The exact request body the daemon would POST (keyword, mentions, line breaks
-                // and size limit applied), as the `stdout` robot prints it.
-                let keywords = self
-                    .pipeline
-                    .config
-                    .robots
-                    .get(robot)
-                    .map(|robot| robot.keywords.as_slice())
-                    .unwrap_or_default();
-                match dingtalk::body(keywords, &deliver::message(self.pipeline, batch, keywords)) {
-                    Ok(body) => outln!(out, "body: {body}"),
-                    Err(err) => outln!(out, "body: cannot be built: {err}"),
-                }
-            }
-            if self.batches.is_empty() {
-                outln!(out);
-                outln!(out, "--- no message: nothing matched ---");
-            }
+            self.render(&mut out);
         }
         out
+    }
+
+    /// The messages the daemon would send for the whole log as one burst, and their bodies.
+    fn render(&self, out: &mut String) {
+        for (robot, batch) in &self.batches {
+            let keywords = self
+                .pipeline
+                .config
+                .robots
+                .get(robot)
+                .map(|robot| robot.keywords.as_slice())
+                .unwrap_or_default();
+            let message = deliver::message(self.pipeline, batch, keywords);
+            outln!(out);
+            outln!(out, "--- message to robot `{robot}` ---");
+            outln!(out, "title: {}", message.title().unwrap_or_default());
+            if let Some(mentions) = message.at().filter(|at| !at.is_empty()) {
+                let mut at: Vec<String> = mentions
+                    .mobiles
+                    .iter()
+                    .chain(&mentions.user_ids)
+                    .map(|who| format!("@{who}"))
+                    .collect();
+                if mentions.all {
+                    at.push("@all".to_string());
+                }
+                outln!(out, "at: {}", at.join(" "));
+            }
+            outln!(out, "{}", message.main_text().trim_end());
+            // The exact request body the daemon would POST (keyword, mentions, line breaks and
+            // size limit applied), as the `stdout` robot prints it.
+            match dingtalk::body(keywords, &message) {
+                Ok(body) => outln!(out, "body: {body}"),
+                Err(err) => outln!(out, "body: cannot be built: {err}"),
+            }
+        }
+        if self.batches.is_empty() {
+            outln!(out);
+            outln!(out, "--- no message: nothing matched ---");
+        }
     }
 }
 
@@ -522,8 +567,9 @@ pub fn emit(text: &str) {
 }
 
 /// Reads `reader` to the end and calls `on_chunk` with runs of whole lines (the last chunk may
-/// end without `\n`). A line longer than a chunk is read on until it ends.
-fn read_chunks(reader: &mut dyn Read, mut on_chunk: impl FnMut(&[u8])) -> anyhow::Result<()> {
+/// end without `\n`; `is_last` says it is the last). A line longer than a chunk is read on until
+/// it ends.
+fn read_chunks(reader: &mut dyn Read, mut on_chunk: impl FnMut(&[u8], bool)) -> anyhow::Result<()> {
     let mut buf: Vec<u8> = Vec::with_capacity(CHUNK_BYTES * 2);
     let mut scratch = vec![0u8; CHUNK_BYTES];
     loop {
@@ -534,7 +580,7 @@ fn read_chunks(reader: &mut dyn Read, mut on_chunk: impl FnMut(&[u8])) -> anyhow
         };
         if n == 0 {
             if !buf.is_empty() {
-                on_chunk(&buf);
+                on_chunk(&buf, true);
             }
             return Ok(());
         }
@@ -546,9 +592,25 @@ fn read_chunks(reader: &mut dyn Read, mut on_chunk: impl FnMut(&[u8])) -> anyhow
             continue;
         };
         let cut = last_newline + 1;
-        on_chunk(buf.get(..cut).unwrap_or_default());
+        on_chunk(buf.get(..cut).unwrap_or_default(), false);
         buf.drain(..cut);
     }
+}
+
+/// How many `\n` `chunk` holds, and its longest line (without `\n` and a `\r` before it).
+fn line_stats(chunk: &[u8]) -> (u64, usize) {
+    let mut n = 0u64;
+    let mut longest = 0usize;
+    let mut start = 0usize;
+    for at in memchr::memchr_iter(b'\n', chunk) {
+        let line = chunk.get(start..at).unwrap_or_default();
+        longest = longest.max(line.strip_suffix(b"\r").unwrap_or(line).len());
+        n += 1;
+        start = at + 1;
+    }
+    let last = chunk.get(start..).unwrap_or_default();
+    longest = longest.max(last.strip_suffix(b"\r").unwrap_or(last).len());
+    (n, longest)
 }
 
 fn count_newlines(bytes: &[u8]) -> u64 {

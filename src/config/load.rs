@@ -18,7 +18,8 @@ use crate::config::pattern::compile;
 use crate::config::raw::{Number, OneOrMany, RawConfig, RawInput, RawMultiline, RawRobot};
 use crate::config::span::{Seg, Spans};
 use crate::config::{
-    Config, Diagnostic, Diagnostics, InputConfig, MultilineConfig, RobotConfig, StartAt, Webhook,
+    Config, DEFAULT_MAX_LINE_BYTES, Diagnostic, Diagnostics, InputConfig, MultilineConfig,
+    RobotConfig, StartAt, Webhook,
 };
 use crate::secret::Secret;
 use crate::yaml_path;
@@ -223,7 +224,7 @@ impl Loader<'_> {
         let max_line_bytes = self.number(
             &at("max_line_bytes"),
             raw.max_line_bytes.as_ref(),
-            65_536,
+            DEFAULT_MAX_LINE_BYTES as u64,
             64..=1 << 30,
         );
         let multiline = raw.multiline.as_ref().and_then(|m| self.multiline(name, m));
@@ -241,7 +242,7 @@ impl Loader<'_> {
             exclude,
             start_at,
             poll_interval,
-            max_line_bytes: usize::try_from(max_line_bytes).unwrap_or(65_536),
+            max_line_bytes: usize::try_from(max_line_bytes).unwrap_or(DEFAULT_MAX_LINE_BYTES),
             multiline,
             partial_timeout,
         })

@@ -27,6 +27,9 @@ use crate::config::span::{Node, Pos, Style};
 use crate::event::{Mentions, Severity};
 use crate::secret::Secret;
 
+/// Lines longer than this are cut, unless an input says otherwise.
+pub const DEFAULT_MAX_LINE_BYTES: usize = 65_536;
+
 /// Where `dingtail run` looks for its config when `-c` is not given.
 pub const DEFAULT_CONFIG_PATH: &str = "/etc/dingtail/dingtail.yaml";
 

@@ -10,9 +10,8 @@ use std::sync::Arc;
 
 use crate::batch::Batch;
 use crate::config::{RobotConfig, Webhook};
-use crate::dingtalk::{self, Client, Mentions, Message, Outcome, Rejection, Robot};
+use crate::dingtalk::{self, Client, Message, MsgType, Outcome, Rejection, Robot};
 use crate::pipeline::Pipeline;
-use crate::render::DEFAULT_MAX_TEXT_BYTES;
 
 /// Where a robot's messages go, resolved from its config.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -42,30 +41,12 @@ impl Destination {
     }
 }
 
-/// Renders a batch into the markdown message a robot with `keywords` gets. The summary is fitted
-/// to `render::DEFAULT_MAX_TEXT_BYTES` first; when escaping, line breaks, mentions and the keyword
-/// would push the request body over DingTalk's limit, it is rendered again with a smaller budget,
-/// so that the summary drops samples and whole rules with an exact "and N more" rather than being
-/// cut blindly by `dingtalk::body`.
+/// The message a robot with `keywords` gets for `batch`: the renderer's draft, composed as
+/// markdown and fitted so that the whole request is sent uncut (a summary drops samples and
+/// whole rules with an exact "and N more" rather than being cut blindly by `dingtalk::body`).
 pub fn message(pipeline: &Pipeline, batch: &Batch, keywords: &[String]) -> Message {
-    let mut budget = DEFAULT_MAX_TEXT_BYTES;
-    loop {
-        let rendered = pipeline.renderer.message(batch, budget);
-        let at = Mentions {
-            mobiles: rendered.mentions.mobiles,
-            user_ids: rendered.mentions.user_ids,
-            all: rendered.mentions.all,
-        };
-        let message = Message::markdown(rendered.title, rendered.text, at);
-        if budget <= MIN_TEXT_BYTES || dingtalk::fits_uncut(keywords, &message) {
-            return message;
-        }
-        budget = budget * 3 / 4;
-    }
+    dingtalk::compose(&pipeline.renderer.draft(batch), MsgType::Markdown, keywords)
 }
-
-/// Below this budget a summary is not shrunk further (`dingtalk::body` cuts what is left).
-const MIN_TEXT_BYTES: usize = 2_000;
 
 /// Sends `batch` to `destination` once and says how it went.
 pub async fn deliver(
@@ -148,10 +129,12 @@ mod tests {
             }
         }
         let keywords = vec!["告警".to_string()];
-        let first = pipeline
-            .renderer
-            .message(&batch, crate::render::DEFAULT_MAX_TEXT_BYTES);
-        let unshrunk = Message::markdown(first.title, first.text, Default::default());
+        let draft = pipeline.renderer.draft(&batch);
+        let unshrunk = Message::markdown(
+            draft.title.clone(),
+            dingtalk::draft::markdown(&draft, dingtalk::draft::DEFAULT_MAX_TEXT_BYTES),
+            Default::default(),
+        );
         assert!(
             !dingtalk::fits_uncut(&keywords, &unshrunk),
             "the test needs a summary that does not fit at the default budget"

@@ -9,9 +9,13 @@
 //! state changes in one loop is what makes "a checkpoint never gets ahead of durable output" and
 //! "only errcode 0 removes a batch" easy to see.
 
+mod bridge;
 pub mod config_watch;
 pub mod deliver;
 pub mod http;
+mod intake;
+mod reload;
+mod report;
 pub mod signals;
 pub mod systemd;
 
@@ -24,21 +28,20 @@ use anyhow::Context as _;
 use tokio::sync::mpsc;
 use tokio::task::JoinSet;
 
-use crate::batch::{Batch, Hit};
-use crate::config::{Config, Diagnostic, Diagnostics};
-use crate::daemon::config_watch::{ConfigWatch, watched_dirs};
-use crate::daemon::deliver::{Destination, deliver};
+use crate::config::Config;
+use crate::daemon::bridge::{TailBridge, TailCommand, TailMsg};
+use crate::daemon::config_watch::ConfigWatch;
+use crate::daemon::deliver::Destination;
 use crate::daemon::http::{Health, Loop};
+use crate::daemon::reload::{Trigger, digest, recv_config_change, start_config_watch};
 use crate::daemon::signals::{Signal, SignalStream};
 use crate::daemon::systemd::Notifier;
-use crate::dingtalk::Verdict;
 use crate::dingtalk::{Client, ClientConfig, Outcome};
 use crate::dispatch::queue::QueueConfig;
-use crate::dispatch::{Dispatcher, Gathering, SendOrder};
-use crate::event::LogLine;
-use crate::metrics::{InputLabel, Metrics, OutcomeLabel, RobotLabel, RuleLabel};
+use crate::dispatch::{Dispatcher, Gathering};
+use crate::metrics::{Metrics, RobotLabel};
 use crate::pipeline::Pipeline;
-use crate::state::{self, Store, globs, pending, sends};
+use crate::state::{Change, Store};
 use crate::tail::checkpoint::{Checkpoint, CheckpointLedger};
 use crate::tail::{GlobHistory, Tailer, TailerConfig};
 
@@ -52,9 +55,9 @@ pub struct RunOptions {
 }
 
 /// How long saving a rule file must be quiet before it is reloaded.
-const RELOAD_DEBOUNCE: Duration = Duration::from_millis(300);
+pub(crate) const RELOAD_DEBOUNCE: Duration = Duration::from_millis(300);
 /// How often the loop refreshes its status, metrics and health beat when nothing else happens.
-const TICK: Duration = Duration::from_secs(1);
+pub(crate) const TICK: Duration = Duration::from_secs(1);
 /// A loop that has not beaten for this long makes `/healthz` answer 503.
 const HEALTH_STALE: Duration = Duration::from_secs(30);
 /// Connect and whole-request timeouts towards DingTalk.
@@ -79,16 +82,9 @@ pub async fn run(pipeline: Pipeline, options: RunOptions) -> anyhow::Result<()> 
     let checkpoints = store
         .load_checkpoints()
         .context("cannot read the checkpoints")?;
-    // Everything undelivered from the last run is pending again. Fold it into the gathering
-    // generation on disk too, so that this run's in-flight ids cannot collide with old ones.
+    // Everything undelivered from the last run is pending again.
     let restored = store
-        .transaction(|tx| {
-            let all = pending::load_all(tx)?;
-            for (robot, batch) in &all {
-                pending::replace_all(tx, robot, batch)?;
-            }
-            Ok(all)
-        })
+        .restore_undelivered()
         .context("cannot read the pending events")?;
 
     let client = Client::new(ClientConfig {
@@ -112,7 +108,9 @@ pub async fn run(pipeline: Pipeline, options: RunOptions) -> anyhow::Result<()> 
     let history = if first_start {
         GlobHistory::FirstStart
     } else {
-        let known = globs::load(store.connection()).context("cannot read the scanned globs")?;
+        let known = store
+            .load_globs()
+            .context("cannot read the scanned globs")?;
         if known.is_empty() {
             // A state dir from before globs were recorded.
             GlobHistory::AllKnown
@@ -128,28 +126,11 @@ pub async fn run(pipeline: Pipeline, options: RunOptions) -> anyhow::Result<()> 
     let scanned = tailer.scanned_globs();
     let initial = ledger.changes(&latest_checkpoints);
     store
-        .transaction(|tx| {
-            state::save_checkpoint_changes(tx, &initial)?;
-            globs::save(tx, &scanned)
-        })
+        .commit(&[Change::Checkpoints(&initial), Change::Globs(&scanned)])
         .context("cannot store the first checkpoints")?;
     ledger.committed(&initial);
     let n_files = tailer.n_files();
-    let (tail_tx, tail_rx) = mpsc::channel(4);
-    let (command_tx, command_rx) = mpsc::unbounded_channel();
-    // The tailer reads files with plain blocking calls: it gets a thread (and a small runtime)
-    // of its own, so that a slow disk or a hung NFS read never stalls sends, reloads or /metrics.
-    let tail_health = health.clone();
-    let tail_runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .context("cannot start the tailing thread's runtime")?;
-    let tail_thread = std::thread::Builder::new()
-        .name("dingtail-tail".into())
-        .spawn(move || {
-            tail_runtime.block_on(tail_loop(tailer, tail_tx, command_rx, tail_health));
-        })
-        .context("cannot start the tailing thread")?;
+    let tail = TailBridge::spawn(tailer, health.clone())?;
 
     let now = Instant::now();
     let mut dispatcher = Dispatcher::new(queue_configs(&pipeline.config));
@@ -181,8 +162,7 @@ pub async fn run(pipeline: Pipeline, options: RunOptions) -> anyhow::Result<()> 
         metrics,
         health,
         notifier,
-        command_tx,
-        tail_rx,
+        tail,
         sends: JoinSet::new(),
         in_flight: HashMap::new(),
         dirty: BTreeSet::new(),
@@ -218,6 +198,7 @@ pub async fn run(pipeline: Pipeline, options: RunOptions) -> anyhow::Result<()> 
 
     daemon.main_loop(&mut signals).await;
     daemon.shutdown().await;
+    let tail_thread = daemon.tail.thread;
     // A read stuck on a dead NFS server must not keep the daemon from exiting: wait a little,
     // then leave the thread behind (the process exits anyway).
     let stopped_by = Instant::now() + Duration::from_secs(2);
@@ -237,92 +218,8 @@ pub async fn run(pipeline: Pipeline, options: RunOptions) -> anyhow::Result<()> 
     Ok(())
 }
 
-/// What asked for a reload.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Trigger {
-    /// SIGHUP: always reload and report.
-    Signal,
-    /// A watched file changed.
-    FileChange,
-}
-
-/// What the tailing task hands to the main loop.
-enum TailMsg {
-    /// Lines read, and the checkpoints that are safe once they are durable.
-    Lines {
-        lines: Vec<LogLine>,
-        checkpoints: Vec<Checkpoint>,
-        globs: BTreeSet<(String, String)>,
-        n_files: usize,
-    },
-    /// The last lines (held multi-line events) after a shutdown request; the task then ends.
-    Final {
-        lines: Vec<LogLine>,
-        checkpoints: Vec<Checkpoint>,
-    },
-}
-
-/// What the main loop asks of the tailing task.
-enum TailCommand {
-    Reconfigure(TailerConfig),
-    Shutdown,
-}
-
-async fn tail_loop(
-    mut tailer: Tailer,
-    tx: mpsc::Sender<TailMsg>,
-    mut commands: mpsc::UnboundedReceiver<TailCommand>,
-    health: Arc<Health>,
-) {
-    let mut beat = tokio::time::interval(TICK);
-    let mut sent = (tailer.checkpoints(), tailer.scanned_globs());
-    loop {
-        health.beat(Loop::Tail);
-        let lines = tokio::select! {
-            biased;
-            command = commands.recv() => match command {
-                // Events the new settings close (a removed input's, a changed joining's) go
-                // out with the checkpoints that pass them.
-                Some(TailCommand::Reconfigure(config)) => tailer.reconfigure(config),
-                Some(TailCommand::Shutdown) | None => {
-                    // The checkpoints before the shutdown: an event a `Joiner` still holds is
-                    // not cut in two, it is read again whole after the next start.
-                    let checkpoints = tailer.checkpoints();
-                    drop(tailer.shutdown());
-                    // The receiver waits for this message; if it is gone there is nobody to tell.
-                    let _sent = tx.send(TailMsg::Final { lines: Vec::new(), checkpoints }).await;
-                    return;
-                }
-            },
-            _ = beat.tick() => Vec::new(),
-            lines = tailer.next_batch() => lines,
-        };
-        // Lines, or positions that moved without lines (a file opened at its end by an input a
-        // reload added, a file let go): both go to the main loop to be stored.
-        let checkpoints = tailer.checkpoints();
-        let globs = tailer.scanned_globs();
-        if lines.is_empty() && checkpoints == sent.0 && globs == sent.1 {
-            continue;
-        }
-        sent = (checkpoints.clone(), globs.clone());
-        let n_files = tailer.n_files();
-        if tx
-            .send(TailMsg::Lines {
-                lines,
-                checkpoints,
-                globs,
-                n_files,
-            })
-            .await
-            .is_err()
-        {
-            return;
-        }
-    }
-}
-
 /// The main loop's state.
-struct Daemon {
+pub(crate) struct Daemon {
     options: RunOptions,
     pipeline: Arc<Pipeline>,
     destinations: BTreeMap<String, Destination>,
@@ -332,8 +229,7 @@ struct Daemon {
     metrics: Arc<Metrics>,
     health: Arc<Health>,
     notifier: Notifier,
-    command_tx: mpsc::UnboundedSender<TailCommand>,
-    tail_rx: mpsc::Receiver<TailMsg>,
+    tail: TailBridge,
     sends: JoinSet<Outcome>,
     /// Which send task carries which batch, so that a task that fails still reports its batch.
     in_flight: HashMap<tokio::task::Id, (String, u64)>,
@@ -371,7 +267,7 @@ impl Daemon {
                 wake_at.map_or_else(|| tokio::time::Instant::now() + TICK * 60, Into::into),
             );
             tokio::select! {
-                message = self.tail_rx.recv() => match message {
+                message = self.tail.messages.recv() => match message {
                     Some(TailMsg::Lines { lines, checkpoints, globs, n_files }) => {
                         self.latest_globs = globs;
                         self.n_files = n_files;
@@ -380,9 +276,9 @@ impl Daemon {
                             .set(i64::try_from(n_files).unwrap_or(i64::MAX));
                         self.on_lines(lines, checkpoints);
                     }
-                    Some(TailMsg::Final { lines, checkpoints }) => {
+                    Some(TailMsg::Final { checkpoints }) => {
                         // Not asked for: the tailer stopped on its own. Keep what it gave.
-                        self.on_lines(lines, checkpoints);
+                        self.on_lines(Vec::new(), checkpoints);
                         tracing::error!("the tailer stopped; shutting down");
                         return;
                     }
@@ -423,444 +319,15 @@ impl Daemon {
         }
     }
 
-    /// Matches `lines`, queues the hits and makes them durable together with `checkpoints`.
-    fn on_lines(&mut self, lines: Vec<LogLine>, checkpoints: Vec<Checkpoint>) {
-        let now = Instant::now();
-        let pipeline = self.pipeline.clone();
-        let host = pipeline.config.host.as_str();
-        // Counted per batch and input, not per line: metric lookups lock and clone labels.
-        let mut read: BTreeMap<&str, (u64, u64, u64)> = BTreeMap::new();
-        for line in &lines {
-            let counts = read.entry(line.input.as_str()).or_default();
-            counts.0 += 1;
-            counts.1 += line.end_offset.saturating_sub(line.start_offset);
-            counts.2 += u64::from(line.truncated);
-            let Some(rule_set) = pipeline.rules.get(&line.input) else {
-                continue;
-            };
-            rule_set.matches(&line.text, &mut self.match_buf);
-            if self.match_buf.is_empty() {
-                continue;
-            }
-            let file = line.path.to_string_lossy();
-            for found in self.match_buf.drain(..) {
-                let Some(rule) = rule_set.rules().get(found.rule) else {
-                    continue;
-                };
-                self.metrics
-                    .matches
-                    .get_or_create(&RuleLabel {
-                        rule: rule.name().to_string(),
-                    })
-                    .inc();
-                for robot in rule.robots() {
-                    let hit = Hit {
-                        rule: rule.name(),
-                        severity: rule.severity(),
-                        line: &line.text,
-                        file: &file,
-                        host,
-                        at: line.read_at,
-                        mentions: rule.mentions(),
-                    };
-                    let render = || pipeline.renderer.render_match(rule, &found, line, host);
-                    if self.dispatcher.on_hit(robot, hit, render, now) {
-                        self.dirty.insert(robot.clone());
-                    }
-                }
-            }
-        }
-        for (input, (n_lines, n_bytes, n_truncated)) in read {
-            let input = InputLabel {
-                input: input.to_string(),
-            };
-            self.metrics
-                .lines_read
-                .get_or_create(&input)
-                .inc_by(n_lines);
-            self.metrics
-                .bytes_read
-                .get_or_create(&input)
-                .inc_by(n_bytes);
-            if n_truncated > 0 {
-                self.metrics
-                    .lines_truncated
-                    .get_or_create(&input)
-                    .inc_by(n_truncated);
-            }
-        }
-        self.latest_checkpoints = checkpoints;
-        self.commit(None);
-    }
-
-    /// Makes the state on disk catch up with memory, in one transaction: the gathering batch of
-    /// every robot changed since the last successful commit, the checkpoints that moved since, and,
-    /// with `send`, a batch about to be sent marked in flight. On failure nothing moves forward
-    /// on disk; the robots stay dirty and the next commit (the next lines, the next send, or the
-    /// next tick) carries all of it. Checkpoints are written only together with every match
-    /// before them, so they never get ahead of durable output.
-    fn commit(&mut self, send: Option<(&str, u64, &Batch)>) -> bool {
-        let changes = self.ledger.changes(&self.latest_checkpoints);
-        let globs_moved = self.latest_globs != self.saved_globs;
-        if changes.is_empty() && self.dirty.is_empty() && send.is_none() && !globs_moved {
-            return true;
-        }
-        let latest_globs = &self.latest_globs;
-        let dispatcher = &self.dispatcher;
-        let dirty = &self.dirty;
-        let result = self.store.transaction(|tx| {
-            for robot in dirty {
-                if let Some((sending, _, batch)) = send {
-                    if sending == robot {
-                        // Nothing else is in flight for this robot: its rows are this batch.
-                        pending::replace_all(tx, robot, batch)?;
-                        continue;
-                    }
-                }
-                match dispatcher.gathering(robot) {
-                    Some(batch) if dispatcher.is_in_flight(robot) => {
-                        pending::put_gathering(tx, robot, batch)?;
-                    }
-                    // Nothing in flight: the gathering batch is all there is. Rewriting all of
-                    // the robot's rows also clears what a failed commit after a send left.
-                    Some(batch) => pending::replace_all(tx, robot, batch)?,
-                    // The robot's queue is gone (a reload removed it once it was empty): what
-                    // is left on disk was delivered.
-                    None => pending::replace_all(tx, robot, &Batch::default())?,
-                }
-            }
-            state::save_checkpoint_changes(tx, &changes)?;
-            if globs_moved {
-                globs::save(tx, latest_globs)?;
-            }
-            if let Some((robot, id, _)) = send {
-                pending::mark_in_flight(tx, robot, id)?;
-                sends::record(tx, robot, SystemTime::now())?;
-            }
-            Ok(())
-        });
-        let ok = result.is_ok();
-        if ok {
-            self.dirty.clear();
-            self.ledger.committed(&changes);
-            if globs_moved {
-                self.saved_globs.clone_from(&self.latest_globs);
-            }
-        }
-        self.note_store_result(result, "cannot store matches and checkpoints");
-        ok
-    }
-
-    fn note_store_result<T>(&mut self, result: Result<T, state::StateError>, what: &str) {
-        match result {
-            Ok(_) => {
-                if self.store_failing {
-                    tracing::info!("the state store works again");
-                    self.store_failing = false;
-                }
-            }
-            Err(err) => {
-                if !self.store_failing {
-                    tracing::error!(
-                        "{what}: {err}; keeping them in memory and retrying every second"
-                    );
-                    self.store_failing = true;
-                }
-            }
-        }
-    }
-
-    /// Starts every send that is due; returns when to look again.
-    fn dispatch(&mut self, gathering: Gathering) -> Option<Instant> {
-        let decisions = self.dispatcher.poll(Instant::now(), gathering);
-        for order in decisions.sends {
-            self.start_send(order);
-        }
-        decisions.wake_at
-    }
-
-    fn start_send(&mut self, order: SendOrder) {
-        let SendOrder { robot, id, batch } = order;
-        let now = Instant::now();
-        let Some(destination) = self.destinations.get(&robot).cloned() else {
-            // The robot was removed by a reload while it still had undelivered events: they stay
-            // queued, and on disk as they are, until a config names it again.
-            self.dispatcher
-                .on_verdict(&robot, id, Verdict::Rejected, now, 0.5);
-            return;
-        };
-        // Marked in flight together with everything not yet on disk (this robot's unsaved
-        // matches above all), or not sent at all.
-        if !self.commit(Some((&robot, id, &batch))) {
-            self.dispatcher
-                .on_verdict(&robot, id, Verdict::Transient, now, rand::random::<f64>());
-            self.dirty.insert(robot);
-            return;
-        }
-        let client = self.client.clone();
-        let pipeline = self.pipeline.clone();
-        let handle = self
-            .sends
-            .spawn(async move { deliver(&client, pipeline, &destination, &batch).await });
-        self.in_flight.insert(handle.id(), (robot, id));
-    }
-
-    fn on_sent(&mut self, joined: Result<(tokio::task::Id, Outcome), tokio::task::JoinError>) {
-        let (task, outcome) = match joined {
-            Ok(done) => done,
-            Err(err) => {
-                // Send tasks do not panic by design; if one did (or was cancelled), its batch is
-                // treated as not delivered, so the robot's queue does not wait for it forever.
-                tracing::error!("a send task failed: {err}");
-                (
-                    err.id(),
-                    Outcome::Transient {
-                        reason: format!("the send task failed: {err}"),
-                    },
-                )
-            }
-        };
-        let Some((robot, id)) = self.in_flight.remove(&task) else {
-            return;
-        };
-        let label = RobotLabel {
-            robot: robot.clone(),
-        };
-        let now = Instant::now();
-        match &outcome {
-            Outcome::Delivered => {
-                self.metrics.messages_sent.get_or_create(&label).inc();
-                self.last_delivery = Some(SystemTime::now());
-                self.metrics.last_delivery_seconds.set(unix_seconds());
-                tracing::debug!("robot `{robot}`: batch {id} delivered");
-            }
-            Outcome::Throttled { code, .. } => {
-                self.metrics.messages_throttled.get_or_create(&label).inc();
-                // The queue pauses for the configured `throttle_pause`; say until when.
-                let pause = self
-                    .pipeline
-                    .config
-                    .robots
-                    .get(&robot)
-                    .map_or(crate::dingtalk::THROTTLE_PAUSE, |r| r.throttle_pause);
-                tracing::warn!(
-                    "robot `{robot}`: DingTalk throttled it (errcode {code}); quiet until {} and batching meanwhile",
-                    humantime::format_rfc3339_seconds(SystemTime::now() + pause)
-                );
-            }
-            Outcome::Rejected { code, reason } if outcome.verdict() == Verdict::RejectedContent => {
-                self.metrics.messages_failed.get_or_create(&label).inc();
-                tracing::error!(
-                    "robot `{robot}`: DingTalk refused the message's content (errcode {code}): {reason}; sending the counts again without sample lines"
-                );
-            }
-            Outcome::Rejected { code, reason } => {
-                self.metrics.messages_failed.get_or_create(&label).inc();
-                tracing::error!(
-                    "robot `{robot}`: DingTalk rejected the message (errcode {code}): {reason}; the events are kept and retried slowly — check the robot's webhook, secret and keywords"
-                );
-            }
-            Outcome::Transient { reason } => {
-                self.metrics.messages_failed.get_or_create(&label).inc();
-                tracing::warn!(
-                    "robot `{robot}`: delivery failed ({reason}); retrying with backoff"
-                );
-            }
-        }
-        let dropped =
-            self.dispatcher
-                .on_verdict(&robot, id, outcome.verdict(), now, rand::random::<f64>());
-        if dropped > 0 {
-            self.metrics
-                .events_dropped
-                .get_or_create(&label)
-                .inc_by(dropped);
-            tracing::error!(
-                "robot `{robot}`: DingTalk refused even the counts of {dropped} event(s) without their lines; they are given up so that later alerts get through"
-            );
-        }
-        let dispatcher = &self.dispatcher;
-        let result = self.store.transaction(|tx| {
-            if matches!(outcome, Outcome::Delivered) || dropped > 0 {
-                pending::delete_in_flight(tx, &robot, id)?;
-            } else if let Some(batch) = dispatcher.gathering(&robot) {
-                pending::replace_all(tx, &robot, batch)?;
-            }
-            sends::restamp_last(tx, &robot, SystemTime::now())?;
-            Ok(())
-        });
-        if result.is_err() {
-            self.dirty.insert(robot);
-        }
-        self.note_store_result(result, "cannot record a delivery");
-    }
-
-    /// Loads the config on the side; a valid one replaces the running one, an invalid one is
-    /// refused with its diagnostics and the old one keeps running. A file change that changed
-    /// nothing (same bytes, or the same errors as last time) is not reported again.
-    fn reload(&mut self, trigger: Trigger) {
-        let path = self.options.config_path.clone();
-        let loaded = Pipeline::load(&path);
-        if trigger == Trigger::FileChange {
-            let unchanged = match &loaded {
-                Ok(pipeline) => self.reload_status.is_none() && digest(pipeline) == self.digest,
-                Err(diagnostics) => self.last_refusal.as_deref() == Some(&diagnostics.to_string()),
-            };
-            if unchanged {
-                tracing::debug!("config files touched but unchanged: nothing to reload");
-                return;
-            }
-            tracing::info!("a config or rule file changed: reloading");
-        }
-        self.notifier.reloading();
-        // A robot new to this run may have undelivered events on disk from an earlier one; they
-        // must be in its queue before it takes new ones, or the first commit would overwrite them.
-        let loaded = loaded.and_then(|pipeline| match self.undelivered_of_new_robots(&pipeline) {
-            Ok(restored) => Ok((pipeline, restored)),
-            Err(err) => Err(Diagnostics(vec![Diagnostic::at(
-                &pipeline.config.state_dir,
-                0,
-                0,
-                format!("cannot read the undelivered events of the robots this reload adds: {err}"),
-            )])),
-        });
-        match loaded {
-            Ok((pipeline, restored)) => {
-                self.digest = digest(&pipeline);
-                self.last_refusal = None;
-                self.apply(pipeline, restored);
-                self.metrics
-                    .reloads
-                    .get_or_create(&OutcomeLabel {
-                        outcome: "ok".into(),
-                    })
-                    .inc();
-                self.reload_status = None;
-                for warning in &self.pipeline.warnings {
-                    tracing::warn!("{warning}");
-                }
-                tracing::info!(
-                    "reloaded: {} input(s), {} rule(s), {} robot(s)",
-                    self.pipeline.config.inputs.len(),
-                    self.n_rules(),
-                    self.pipeline.config.robots.len()
-                );
-            }
-            Err(diagnostics) => {
-                self.metrics
-                    .reloads
-                    .get_or_create(&OutcomeLabel {
-                        outcome: "failed".into(),
-                    })
-                    .inc();
-                tracing::error!(
-                    "reload refused, the running configuration stays in force: {} problem(s)",
-                    diagnostics.0.len()
-                );
-                for diagnostic in &diagnostics.0 {
-                    tracing::error!("{diagnostic}");
-                }
-                self.reload_status = diagnostics
-                    .0
-                    .first()
-                    .map(|first| format!("reload refused: {first}"));
-                self.last_refusal = Some(diagnostics.to_string());
-            }
-        }
-        self.notifier.ready(&self.status());
-    }
-
-    /// The undelivered events stored for robots that `pipeline` configures and this run has no
-    /// queue for.
-    fn undelivered_of_new_robots(
-        &self,
-        pipeline: &Pipeline,
-    ) -> Result<BTreeMap<String, Batch>, state::StateError> {
-        let new: BTreeSet<&String> = pipeline
-            .config
-            .robots
-            .keys()
-            .filter(|robot| !self.dispatcher.has_robot(robot))
-            .collect();
-        if new.is_empty() {
-            return Ok(BTreeMap::new());
-        }
-        let mut all = pending::load_all(self.store.connection())?;
-        all.retain(|robot, _| new.contains(robot));
-        Ok(all)
-    }
-
-    fn apply(&mut self, pipeline: Pipeline, restored: BTreeMap<String, Batch>) {
-        let old = &self.pipeline.config;
-        if pipeline.config.state_dir != old.state_dir {
-            tracing::warn!(
-                "`state_dir` changed to {}; it takes effect after a restart",
-                pipeline.config.state_dir.display()
-            );
-        }
-        if pipeline.config.listen != old.listen {
-            tracing::warn!("`listen` changed; it takes effect after a restart");
-        }
-        if self
-            .command_tx
-            .send(TailCommand::Reconfigure(tailer_config(&pipeline.config)))
-            .is_err()
-        {
-            tracing::error!("cannot hand the new inputs to the tailer; they apply after a restart");
-        }
-        let new_robots: BTreeSet<String> = pipeline
-            .config
-            .robots
-            .keys()
-            .filter(|robot| !self.dispatcher.has_robot(robot))
-            .cloned()
-            .collect();
-        self.dispatcher.reconfigure(queue_configs(&pipeline.config));
-        let now = Instant::now();
-        for (robot, batch) in restored {
-            tracing::info!(
-                "robot `{robot}`: {} undelivered event(s) from before will be sent",
-                batch.count()
-            );
-            self.dispatcher.restore(&robot, batch, now);
-        }
-        if !new_robots.is_empty() {
-            seed_send_history(
-                &self.store,
-                &mut self.dispatcher,
-                &pipeline.config,
-                Some(&new_robots),
-            );
-        }
-        let destinations = destinations(&pipeline.config);
-        for (robot, destination) in &destinations {
-            if self.destinations.get(robot) != Some(destination) {
-                // A new webhook, secret or keywords: a rejection of the old ones says nothing.
-                self.dispatcher.lift_rejection(robot);
-            }
-        }
-        self.destinations = destinations;
-        let dirs = watched_dirs(&pipeline.config.source, &pipeline.config.rule_globs);
-        let same_dirs = pipeline.config.reload_on_change
-            && self
-                .config_watch
-                .as_ref()
-                .is_some_and(|(_, _, watched)| *watched == dirs);
-        self.pipeline = Arc::new(pipeline);
-        if !same_dirs {
-            self.config_watch = start_config_watch(&self.pipeline);
-        }
-    }
-
     /// SIGTERM/SIGINT: stop reading, persist, send what the budget allows within the shutdown
     /// timeout, and leave the rest on disk for the next start.
     async fn shutdown(&mut self) {
         self.notifier.stopping();
         let deadline = Instant::now() + self.options.shutdown_timeout;
-        if self.command_tx.send(TailCommand::Shutdown).is_ok() {
+        if self.tail.commands.send(TailCommand::Shutdown).is_ok() {
             loop {
                 let remaining = deadline.saturating_duration_since(Instant::now());
-                match tokio::time::timeout(remaining, self.tail_rx.recv()).await {
+                match tokio::time::timeout(remaining, self.tail.messages.recv()).await {
                     Ok(Some(TailMsg::Lines {
                         lines,
                         checkpoints,
@@ -870,8 +337,8 @@ impl Daemon {
                         self.latest_globs = globs;
                         self.on_lines(lines, checkpoints);
                     }
-                    Ok(Some(TailMsg::Final { lines, checkpoints })) => {
-                        self.on_lines(lines, checkpoints);
+                    Ok(Some(TailMsg::Final { checkpoints })) => {
+                        self.on_lines(Vec::new(), checkpoints);
                         break;
                     }
                     Ok(None) => break,
@@ -963,55 +430,9 @@ impl Daemon {
     }
 }
 
-async fn recv_config_change(
-    watch: &mut Option<(ConfigWatch, mpsc::Receiver<()>, BTreeSet<PathBuf>)>,
-) -> Option<()> {
-    match watch {
-        Some((_, rx, _)) => rx.recv().await,
-        None => std::future::pending().await,
-    }
-}
-
-fn start_config_watch(
-    pipeline: &Pipeline,
-) -> Option<(ConfigWatch, mpsc::Receiver<()>, BTreeSet<PathBuf>)> {
-    let config = &pipeline.config;
-    if !config.reload_on_change {
-        return None;
-    }
-    let mut dirs = watched_dirs(&config.source, &config.rule_globs);
-    // The state database changes all the time; a folder that is also the state directory would
-    // turn every commit into a reload. Such a layout is reloaded by SIGHUP only.
-    if dirs.remove(&config.state_dir) {
-        tracing::warn!(
-            "{} holds both config files and the state; changes there are applied on SIGHUP only",
-            config.state_dir.display()
-        );
-    }
-    match ConfigWatch::start(&dirs, RELOAD_DEBOUNCE, Duration::from_secs(2)) {
-        Ok((watch, rx)) => Some((watch, rx, dirs)),
-        Err(err) => {
-            tracing::warn!("cannot watch the config files ({err}); SIGHUP still reloads");
-            None
-        }
-    }
-}
-
-/// A digest of the files a pipeline was loaded from (the main file and every rule file), so that a
-/// change event that changed nothing (an editor's swap file, a touch) does not reload.
-fn digest(pipeline: &Pipeline) -> u64 {
-    use std::hash::{Hash, Hasher};
-    let mut hasher = std::collections::hash_map::DefaultHasher::new();
-    for path in std::iter::once(&pipeline.config.source).chain(&pipeline.rule_files) {
-        path.hash(&mut hasher);
-        std::fs::read(path).unwrap_or_default().hash(&mut hasher);
-    }
-    hasher.finish()
-}
-
 /// Gives the robots' queues the sends of the last window from before this start (or, with
 /// `only`, of those robots), so that a restart does not reset what DingTalk still counts.
-fn seed_send_history(
+pub(crate) fn seed_send_history(
     store: &Store,
     dispatcher: &mut Dispatcher,
     config: &Config,
@@ -1024,7 +445,7 @@ fn seed_send_history(
         .max()
         .unwrap_or(Duration::from_secs(60));
     // The limiter guards a little more than the window; twice the window covers it.
-    let recent = match sends::recent(store.connection(), SystemTime::now(), longest * 2) {
+    let recent = match store.recent_sends(SystemTime::now(), longest * 2) {
         Ok(recent) => recent,
         Err(err) => {
             tracing::error!("cannot read the send history: {err}; rate limits start afresh");
@@ -1044,13 +465,13 @@ fn seed_send_history(
     }
 }
 
-fn tailer_config(config: &Config) -> TailerConfig {
+pub(crate) fn tailer_config(config: &Config) -> TailerConfig {
     TailerConfig {
         inputs: config.inputs.values().cloned().collect(),
     }
 }
 
-fn queue_configs(config: &Config) -> Vec<(String, QueueConfig)> {
+pub(crate) fn queue_configs(config: &Config) -> Vec<(String, QueueConfig)> {
     config
         .robots
         .iter()
@@ -1068,7 +489,7 @@ fn queue_configs(config: &Config) -> Vec<(String, QueueConfig)> {
         .collect()
 }
 
-fn destinations(config: &Config) -> BTreeMap<String, Destination> {
+pub(crate) fn destinations(config: &Config) -> BTreeMap<String, Destination> {
     config
         .robots
         .iter()
@@ -1076,7 +497,7 @@ fn destinations(config: &Config) -> BTreeMap<String, Destination> {
         .collect()
 }
 
-fn unix_seconds() -> i64 {
+pub(crate) fn unix_seconds() -> i64 {
     SystemTime::now()
         .duration_since(SystemTime::UNIX_EPOCH)
         .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))

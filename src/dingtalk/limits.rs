@@ -45,7 +45,7 @@ pub fn body(robot_keywords: &[String], message: &Message) -> Result<String, Mess
     if full.len() <= MAX_BODY_BYTES {
         return Ok(full);
     }
-    let text = main_text(message);
+    let text = message.main_text();
     let cap = floor_char_boundary(text, MAX_BODY_BYTES);
     let render = |cut: usize| finish(robot_keywords, message, Some(cut)).to_json();
     let fits = |cut: &usize| render(*cut).len() <= MAX_BODY_BYTES;
@@ -119,17 +119,6 @@ fn is_markdown(message: &Message) -> bool {
         message,
         Message::Markdown { .. } | Message::ActionCard { .. }
     )
-}
-
-/// The text that is cut when the body is too large, and where keywords and mentions go.
-fn main_text(message: &Message) -> &str {
-    match message {
-        Message::Text { content, .. } => content,
-        Message::Link { text, .. }
-        | Message::Markdown { text, .. }
-        | Message::ActionCard { text, .. } => text,
-        Message::FeedCard { .. } => "",
-    }
 }
 
 /// `message` as sent: main text cut at `cut` (with the marker), hard breaks for markdown, then

@@ -238,6 +238,28 @@ impl Message {
         }
     }
 
+    /// The title shown in notifications (none for a text message or a feed card).
+    pub fn title(&self) -> Option<&str> {
+        match self {
+            Message::Link { title, .. }
+            | Message::Markdown { title, .. }
+            | Message::ActionCard { title, .. } => Some(title),
+            Message::Text { .. } | Message::FeedCard { .. } => None,
+        }
+    }
+
+    /// The message's main text: what is cut when the body is too large, and where keywords
+    /// and mentions go (empty for a feed card).
+    pub fn main_text(&self) -> &str {
+        match self {
+            Message::Text { content, .. } => content,
+            Message::Link { text, .. }
+            | Message::Markdown { text, .. }
+            | Message::ActionCard { text, .. } => text,
+            Message::FeedCard { .. } => "",
+        }
+    }
+
     /// Checks the fields DingTalk requires.
     ///
     /// # Errors

@@ -10,12 +10,14 @@
 //! `dingtail test --render` print exactly what would be sent.
 
 pub mod client;
+pub mod draft;
 pub mod limits;
 pub mod message;
 pub mod outcome;
 pub mod sign;
 
 pub use crate::dingtalk::client::{Client, ClientConfig, ClientError, RetryPolicy};
+pub use crate::dingtalk::draft::{Draft, MsgType, compose};
 pub use crate::dingtalk::limits::{MAX_BODY_BYTES, body, fits_uncut};
 pub use crate::dingtalk::message::{
     BtnOrientation, Button, Buttons, FeedLink, Mentions, Message, MessageError,

@@ -122,7 +122,7 @@ impl EventReader {
     ///
     /// # Errors
     /// What `src.read` returned; what was read before it is kept.
-    pub fn read<R: Read>(
+    pub fn read<R: Read + ?Sized>(
         &mut self,
         src: &mut R,
         budget: &mut usize,

@@ -125,7 +125,7 @@ impl LineReader {
     ///
     /// # Errors
     /// What `src.read` returned; the buffer is left as it was before that read.
-    pub fn next_piece<R: Read>(
+    pub fn next_piece<R: Read + ?Sized>(
         &mut self,
         src: &mut R,
         budget: &mut usize,
@@ -149,10 +149,12 @@ impl LineReader {
         let begin = self.offset;
         self.offset += (end - start) as u64;
         self.start = end;
+        let bytes = self.buf.get(start..end).unwrap_or_default();
         Some(Piece::Line {
             start: begin,
             end: self.offset,
-            bytes: self.buf.get(start..end).unwrap_or_default(),
+            // The `\r` of a CRLF whose `\n` never came is not text either.
+            bytes: bytes.strip_suffix(b"\r").unwrap_or(bytes),
             truncated: false,
         })
     }
@@ -226,7 +228,7 @@ impl LineReader {
     }
 
     /// Reads one chunk; false at the end of `src`.
-    fn fill<R: Read>(&mut self, src: &mut R, budget: &mut usize) -> io::Result<bool> {
+    fn fill<R: Read + ?Sized>(&mut self, src: &mut R, budget: &mut usize) -> io::Result<bool> {
         if self.start > 0 {
             self.buf.copy_within(self.start..self.end, 0);
             self.end -= self.start;

@@ -27,27 +27,12 @@ use minijinja::{Environment, UndefinedBehavior, Value};
 use crate::batch::{Batch, RuleBatch};
 use crate::config::diag::did_you_mean;
 use crate::config::{Diagnostic, Diagnostics, RuleSpec, TemplateSpec};
-use crate::event::{LogLine, Mentions};
+use crate::dingtalk::draft::{Body, Draft};
+use crate::event::LogLine;
 use crate::render::context::{
     BUILTIN_NAMES, Context, MATCH_NAMES, SUMMARY_NAMES, datetime_filter, rfc3339,
 };
 use crate::rules::{Rule, RuleMatch};
-
-/// A budget for a message's markdown text that leaves room, under DingTalk's 20,000-byte body
-/// limit, for the JSON envelope, the title, keywords and @-mentions (`dingtalk` enforces the exact
-/// limit when it builds the body).
-pub const DEFAULT_MAX_TEXT_BYTES: usize = 18_000;
-
-/// A message ready for a robot: DingTalk markdown's title and text, and who to @.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Rendered {
-    /// The title (shown in the chat list and notifications).
-    pub title: String,
-    /// The markdown text.
-    pub text: String,
-    /// Who to @-mention.
-    pub mentions: Mentions,
-}
 
 /// The names of one rule's compiled templates in the environment.
 #[derive(Debug, Default)]
@@ -258,19 +243,18 @@ impl Renderer {
         (title, text)
     }
 
-    /// The message for a batch: one match → the rule's title and its text; several → a summary
-    /// (see [`summary`]): grouped by rule, critical first, exact counts, cut to fit `max_bytes`.
-    /// Mentions of all included rules are merged.
-    pub fn message(&self, batch: &Batch, max_bytes: usize) -> Rendered {
+    /// The draft of the message for a batch: one match → the rule's title and its text;
+    /// several → a summary (see [`summary`]): grouped by rule, critical first, exact counts.
+    /// Mentions of all included rules are merged. `dingtalk::compose` lays it out and fits it.
+    pub fn draft(&self, batch: &Batch) -> Draft {
         if let Some(sample) = batch.lone() {
-            let text = format!("#### {}\n\n{}\n", sample.title, sample.text);
-            return Rendered {
+            return Draft {
                 title: sample.title.clone(),
-                text: summary::cut_to(text, max_bytes),
+                body: Body::Event(sample.text.clone()),
                 mentions: batch.mentions(),
             };
         }
-        summary::summary(self, batch, max_bytes)
+        summary::summary(self, batch)
     }
 
     /// The rule's `summary` heading for `rule`, if it has one that renders.

@@ -1,88 +1,60 @@
-//! The summary of a batch of several events: markdown that says, per rule (critical first), how
-//! many times it fired (exactly), when first and last, on which hosts and in which files, with a
-//! few distinct samples, and fits a byte budget.
-//!
-//! Fitting never changes a count: what does not fit is dropped whole (a sample, then whole rules
-//! from the least severe end) and replaced by "and N more", where N is exact. A rule's heading is
-//! its `summary` template when it has one; the default heading is built here.
+//! The summary of a batch of several events, as a [`Draft`]: per rule (critical first), how many
+//! times it fired (exactly), when first and last, on which hosts and in which files, with a few
+//! distinct samples. A rule's heading is its `summary` template when it has one; the default
+//! heading is built here. Laying the draft out and fitting it under DingTalk's limit (dropping
+//! samples and sections with exact "and N more") is `dingtalk::compose`'s job.
 
-use crate::batch::{Batch, RuleBatch, Sample};
+use crate::batch::{Batch, RuleBatch};
+use crate::dingtalk::draft::{Body, Draft, Fact, Heading, Section, plural};
 use crate::event::Severity;
+use crate::render::Renderer;
 use crate::render::context::format_utc;
-use crate::render::{Rendered, Renderer};
 
 /// Hosts or files listed by name before "and N more".
 const MAX_LISTED: usize = 3;
-/// One sample's text is cut here, so one stack trace cannot push out every other sample.
-const MAX_SAMPLE_BYTES: usize = 1024;
-/// Kept free for the closing "and N more rules" line.
-const FOOTER_RESERVE: usize = 96;
 
-/// The summary message of `batch`, at most `max_bytes` long.
-pub fn summary(renderer: &Renderer, batch: &Batch, max_bytes: usize) -> Rendered {
+/// The summary draft of `batch`.
+pub fn summary(renderer: &Renderer, batch: &Batch) -> Draft {
     let rules = batch.ordered();
     let severity = batch.severity().unwrap_or(Severity::Info);
-    let total = batch.count();
     let title = format!(
         "[{}] {} from {}",
         severity.as_str(),
-        plural(total, "alert"),
+        plural(batch.count(), "alert"),
         plural(rules.len() as u64, "rule")
     );
-    let mut text = format!("#### {title}\n");
-    let mut omitted: Option<(usize, u64)> = None;
-    for (k, rule) in rules.iter().enumerate() {
-        let head = heading(renderer, rule);
-        if text.len() + head.len() + FOOTER_RESERVE > max_bytes {
-            let rest = rules.get(k..).unwrap_or_default();
-            omitted = Some((rest.len(), rest.iter().map(|r| r.count).sum()));
-            break;
-        }
-        text.push_str(&head);
-        let mut n_shown = 0u64;
-        for sample in &rule.samples {
-            let item = sample_item(sample);
-            if text.len() + item.len() + FOOTER_RESERVE > max_bytes {
-                break;
-            }
-            text.push_str(&item);
-            n_shown += 1;
-        }
-        let n_more = rule.count.saturating_sub(n_shown);
-        if n_more > 0 && n_shown > 0 {
-            text.push_str(&format!("- and {n_more} more\n"));
-        }
-    }
-    if let Some((n_rules, n_alerts)) = omitted {
-        text.push_str(&format!(
-            "\nand {} more ({})\n",
-            plural(n_rules as u64, "rule"),
-            plural(n_alerts, "alert")
-        ));
-    }
-    Rendered {
+    let sections = rules
+        .iter()
+        .map(|rule| Section {
+            heading: heading(renderer, rule),
+            facts: vec![
+                listed("hosts", rule.hosts.iter(), false),
+                listed("files", rule.files.iter(), true),
+            ],
+            samples: rule.samples.iter().map(|s| s.text.clone()).collect(),
+            count: rule.count,
+        })
+        .collect();
+    Draft {
         title,
-        text: cut_to(text, max_bytes),
+        body: Body::Summary(sections),
         mentions: batch.mentions(),
     }
 }
 
-/// A rule's section heading: its `summary` template or the default, then hosts and files.
-fn heading(renderer: &Renderer, rule: &RuleBatch) -> String {
-    let first = renderer.summary_heading(rule).unwrap_or_else(|| {
-        format!(
-            "**{}** · {} · {}× · {}",
-            rule.rule,
-            rule.severity.as_str(),
-            rule.count,
-            span(rule)
-        )
-    });
-    format!(
-        "\n{first}\n\nhosts: {} · files: {}\n\n",
-        listed(rule.hosts.iter(), |h| h.clone()),
-        listed(rule.files.iter(), |f| format!("`{f}`"))
-    )
+/// A rule's section heading: its `summary` template or the default.
+fn heading(renderer: &Renderer, rule: &RuleBatch) -> Heading {
+    match renderer.summary_heading(rule) {
+        Some(custom) => Heading::Custom(custom),
+        None => Heading::Named {
+            name: rule.rule.clone(),
+            facts: vec![
+                rule.severity.as_str().to_string(),
+                format!("{}×", rule.count),
+                span(rule),
+            ],
+        },
+    }
 }
 
 /// "first → last UTC", the date of `last` only when it differs.
@@ -107,55 +79,15 @@ fn span(rule: &RuleBatch) -> String {
     )
 }
 
-/// The first few items and "and N more".
-fn listed<'a>(
-    items: impl ExactSizeIterator<Item = &'a String>,
-    show: impl Fn(&String) -> String,
-) -> String {
+/// The first few items and how many more.
+fn listed<'a>(label: &str, items: impl ExactSizeIterator<Item = &'a String>, code: bool) -> Fact {
     let n = items.len();
-    let mut out: Vec<String> = items.take(MAX_LISTED).map(show).collect();
-    if n > MAX_LISTED {
-        out.push(format!("and {} more", n - MAX_LISTED));
+    Fact {
+        label: label.to_string(),
+        items: items.take(MAX_LISTED).cloned().collect(),
+        n_more: n.saturating_sub(MAX_LISTED),
+        code,
     }
-    out.join(", ")
-}
-
-/// A sample as a list item; continuation lines are indented to stay in the item.
-fn sample_item(sample: &Sample) -> String {
-    let text = cut_to(sample.text.clone(), MAX_SAMPLE_BYTES);
-    format!("- {}\n", text.trim_end().replace('\n', "\n  "))
-}
-
-/// "1 alert", "2 alerts".
-fn plural(n: u64, noun: &str) -> String {
-    if n == 1 {
-        format!("1 {noun}")
-    } else {
-        format!("{n} {noun}s")
-    }
-}
-
-/// `text` cut to at most `max_bytes` at a character boundary (at a line end when one is close),
-/// ending with "…" when cut.
-pub fn cut_to(mut text: String, max_bytes: usize) -> String {
-    if text.len() <= max_bytes {
-        return text;
-    }
-    let ellipsis = "…";
-    let mut end = max_bytes.saturating_sub(ellipsis.len());
-    while end > 0 && !text.is_char_boundary(end) {
-        end -= 1;
-    }
-    if let Some(newline) = text.get(..end).and_then(|head| head.rfind('\n')) {
-        if newline + 200 >= end {
-            end = newline + 1;
-        }
-    }
-    text.truncate(end);
-    if text.len() + ellipsis.len() <= max_bytes {
-        text.push_str(ellipsis);
-    }
-    text
 }
 
 #[cfg(test)]
@@ -164,9 +96,9 @@ mod tests {
 
     use crate::batch::{Batch, Hit};
     use crate::config::RuleSpec;
+    use crate::dingtalk::draft::markdown;
     use crate::event::{Mentions, Severity};
     use crate::render::Renderer;
-    use crate::render::summary::cut_to;
 
     fn at(seconds: u64) -> SystemTime {
         UNIX_EPOCH + Duration::from_secs(1_709_211_900 + seconds)
@@ -215,10 +147,13 @@ mod tests {
             0,
             &ops,
         );
-        let rendered = renderer().message(&batch, 20_000);
-        assert_eq!(rendered.title, "oom title");
-        assert_eq!(rendered.text, "#### oom title\n\nsample killed\n");
-        assert_eq!(rendered.mentions.mobiles, ["138"]);
+        let draft = renderer().draft(&batch);
+        assert_eq!(draft.title, "oom title");
+        assert_eq!(
+            markdown(&draft, 20_000),
+            "#### oom title\n\nsample killed\n"
+        );
+        assert_eq!(draft.mentions.mobiles, ["138"]);
     }
 
     #[test]
@@ -259,9 +194,9 @@ mod tests {
             90_000,
             &dba,
         );
-        let rendered = renderer().message(&batch, 20_000);
-        assert_eq!(rendered.title, "[critical] 1002 alerts from 2 rules");
-        let text = &rendered.text;
+        let draft = renderer().draft(&batch);
+        assert_eq!(draft.title, "[critical] 1002 alerts from 2 rules");
+        let text = &markdown(&draft, 20_000);
         let mysql = text.find("**mysql-deadlock** · critical · 2× · 2024-02-29 13:05:05 → 2024-03-01 14:05:00 UTC").unwrap();
         let nginx = text
             .find("**nginx-5xx** · warning · 1000× · 2024-02-29 13:05:00 → 13:21:39 UTC")
@@ -279,7 +214,7 @@ mod tests {
             text.contains("- and 995 more\n"),
             "5 samples shown, the rest counted:\n{text}"
         );
-        assert_eq!(rendered.mentions.user_ids, ["dba1"]);
+        assert_eq!(draft.mentions.user_ids, ["dba1"]);
     }
 
     #[test]
@@ -301,16 +236,16 @@ mod tests {
             }
         }
         let total: u64 = (1..=40).sum();
-        let rendered = renderer().message(&batch, 4_000);
-        assert!(rendered.text.len() <= 4_000, "{}", rendered.text.len());
+        let draft = renderer().draft(&batch);
+        let text = markdown(&draft, 4_000);
+        assert!(text.len() <= 4_000, "{}", text.len());
         assert!(
-            rendered
+            draft
                 .title
                 .contains(&format!("{total} alerts from 40 rules"))
         );
         // The rules shown plus the rules left out add up to every rule and every alert.
-        let shown: Vec<(u64, &str)> = rendered
-            .text
+        let shown: Vec<(u64, &str)> = text
             .lines()
             .filter(|l| l.starts_with("**rule-"))
             .map(|l| {
@@ -318,7 +253,7 @@ mod tests {
                 (count.parse().unwrap(), l)
             })
             .collect();
-        let footer = rendered.text.lines().last().unwrap();
+        let footer = text.lines().last().unwrap();
         let (n_rules, n_alerts) = {
             let words: Vec<&str> = footer.split(' ').collect();
             (
@@ -332,15 +267,5 @@ mod tests {
             total,
             "{footer}"
         );
-    }
-
-    #[test]
-    fn cutting_respects_characters_and_the_limit() {
-        let text = "日本語".repeat(100);
-        for max in [0, 1, 2, 3, 4, 10, 299] {
-            let cut = cut_to(text.clone(), max);
-            assert!(cut.len() <= max, "{max}: {}", cut.len());
-        }
-        assert_eq!(cut_to("short".into(), 10), "short");
     }
 }

@@ -114,7 +114,8 @@ fn from_sql(value: i64) -> u64 {
 mod tests {
     use std::path::PathBuf;
 
-    use crate::state::{StateError, Store, save_checkpoint_changes, save_checkpoints};
+    use crate::state::checkpoint::{save_checkpoint_changes, save_checkpoints};
+    use crate::state::{StateError, Store};
     use crate::tail::checkpoint::{Checkpoint, CheckpointLedger};
     use crate::tail::fingerprint::Fingerprint;
 

@@ -19,14 +19,15 @@ pub mod pending;
 pub mod schema;
 pub mod sends;
 
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
+use std::time::{Duration, SystemTime};
 
 use rusqlite::{Connection, Transaction};
 
-pub use crate::state::checkpoint::save_checkpoint_changes;
-pub use crate::state::checkpoint::save_checkpoints;
+use crate::batch::Batch;
 use crate::state::pending::PendingError;
-use crate::tail::checkpoint::Checkpoint;
+use crate::tail::checkpoint::{Checkpoint, CheckpointChanges};
 
 /// The database file inside the state dir.
 pub const DB_FILE: &str = "state.db";
@@ -122,19 +123,88 @@ impl Store {
         checkpoint::load(&self.conn)
     }
 
+    /// The `(input, glob)` pairs scanned by earlier runs (empty for a state dir from before
+    /// they were recorded).
+    ///
+    /// # Errors
+    /// SQLite failures.
+    pub fn load_globs(&self) -> Result<BTreeSet<(String, String)>, StateError> {
+        globs::load(&self.conn)
+    }
+
+    /// Everything undelivered, per robot, every generation folded together.
+    ///
+    /// # Errors
+    /// SQLite or decoding failures.
+    pub fn load_undelivered(&self) -> Result<BTreeMap<String, Batch>, StateError> {
+        Ok(pending::load_all(&self.conn)?)
+    }
+
+    /// At start: everything undelivered from the last run becomes pending again, folded into the
+    /// gathering generation on disk too, so that this run's in-flight ids cannot collide with
+    /// old ones. Returns it, per robot.
+    ///
+    /// # Errors
+    /// SQLite or decoding failures; nothing changed then.
+    pub fn restore_undelivered(&mut self) -> Result<BTreeMap<String, Batch>, StateError> {
+        self.transaction(|tx| {
+            let all = pending::load_all(tx)?;
+            for (robot, batch) in &all {
+                pending::replace_all(tx, robot, batch)?;
+            }
+            Ok(all)
+        })
+    }
+
+    /// The sends of the last `within` before `now`, per robot, oldest first, as ages.
+    ///
+    /// # Errors
+    /// SQLite failures.
+    pub fn recent_sends(
+        &self,
+        now: SystemTime,
+        within: Duration,
+    ) -> Result<BTreeMap<String, Vec<Duration>>, StateError> {
+        sends::recent(&self.conn, now, within)
+    }
+
+    /// Makes `changes` durable together, in one transaction: all of them or none. The daemon
+    /// describes what moved (matches gathered, a batch sent or delivered, checkpoints, globs);
+    /// this decides how it is written.
+    ///
+    /// # Errors
+    /// SQLite or encoding failures; nothing was written then.
+    pub fn commit(&mut self, changes: &[Change<'_>]) -> Result<(), StateError> {
+        self.transaction(|tx| {
+            for change in changes {
+                match *change {
+                    Change::Gathering { robot, batch } => pending::put_gathering(tx, robot, batch)?,
+                    Change::Undelivered { robot, batch } => pending::replace_all(tx, robot, batch)?,
+                    Change::Sending { robot, id, at } => {
+                        pending::mark_in_flight(tx, robot, id)?;
+                        sends::record(tx, robot, at)?;
+                    }
+                    Change::Delivered { robot, id } => pending::delete_in_flight(tx, robot, id)?,
+                    Change::Answered { robot, at } => sends::restamp_last(tx, robot, at)?,
+                    Change::Checkpoints(changes) => {
+                        checkpoint::save_checkpoint_changes(tx, changes)?
+                    }
+                    Change::AllCheckpoints(all) => checkpoint::save_checkpoints(tx, all)?,
+                    Change::Globs(globs) => globs::save(tx, globs)?,
+                }
+            }
+            Ok(())
+        })
+    }
+
     /// True when this state dir has never run before (the database was created by this
     /// `open`): `start_at` then applies to the files found at start.
     pub fn is_first_start(&self) -> bool {
         self.first_start
     }
 
-    /// Runs `f` in one transaction and commits if it returns `Ok` (rolls back otherwise). The
-    /// daemon stores pending batches (`state::pending::*`) and checkpoints
-    /// ([`save_checkpoints`]) together in it.
-    ///
-    /// # Errors
-    /// What `f` returned, or SQLite failing to begin or commit.
-    pub fn transaction<T>(
+    /// Runs `f` in one transaction and commits if it returns `Ok` (rolls back otherwise).
+    fn transaction<T>(
         &mut self,
         f: impl FnOnce(&Transaction<'_>) -> Result<T, StateError>,
     ) -> Result<T, StateError> {
@@ -144,8 +214,58 @@ impl Store {
         Ok(value)
     }
 
-    /// The connection, for reads outside a transaction (e.g. `pending::load_all`).
-    pub fn connection(&self) -> &Connection {
+    /// The connection, for the state's own tests.
+    #[cfg(test)]
+    fn connection(&self) -> &Connection {
         &self.conn
     }
+}
+
+/// One thing [`Store::commit`] makes durable.
+#[derive(Clone, Copy, Debug)]
+pub enum Change<'a> {
+    /// What `robot` is gathering while another batch of it is in flight.
+    Gathering {
+        /// The robot.
+        robot: &'a str,
+        /// Its gathering batch.
+        batch: &'a Batch,
+    },
+    /// All that `robot` has not delivered is `batch`, gathering (nothing of it in flight).
+    Undelivered {
+        /// The robot.
+        robot: &'a str,
+        /// Everything it has not delivered.
+        batch: &'a Batch,
+    },
+    /// `robot`'s gathering batch is being sent as in-flight batch `id`, at `at` (a send the
+    /// rate limit counts across restarts).
+    Sending {
+        /// The robot.
+        robot: &'a str,
+        /// The in-flight id.
+        id: u64,
+        /// When it was sent.
+        at: SystemTime,
+    },
+    /// `robot`'s in-flight batch `id` is done with (delivered, or given up).
+    Delivered {
+        /// The robot.
+        robot: &'a str,
+        /// The in-flight id.
+        id: u64,
+    },
+    /// The answer to `robot`'s last send came at `at`: it counts from then.
+    Answered {
+        /// The robot.
+        robot: &'a str,
+        /// When the answer came.
+        at: SystemTime,
+    },
+    /// The checkpoints that moved since the last commit.
+    Checkpoints(&'a CheckpointChanges),
+    /// The whole checkpoint table (files not in it lose their row).
+    AllCheckpoints(&'a [Checkpoint]),
+    /// The `(input, glob)` pairs scanned so far.
+    Globs(&'a BTreeSet<(String, String)>),
 }

@@ -1,0 +1,118 @@
+//! The bridge between the tailing thread and the main loop. The tailer reads files with plain
+//! blocking calls, so it runs on a thread (and a small runtime) of its own: a slow disk or a hung
+//! NFS read never stalls sends, reloads or `/metrics`. It hands the main loop batches of events
+//! together with the checkpoints that are safe once those events are durable, and takes
+//! reconfigure and shutdown commands.
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+use std::thread::JoinHandle;
+
+use anyhow::Context as _;
+use tokio::sync::mpsc;
+
+use crate::daemon::TICK;
+use crate::daemon::http::{Health, Loop};
+use crate::event::LogLine;
+use crate::tail::checkpoint::Checkpoint;
+use crate::tail::{Tailer, TailerConfig};
+
+/// What the tailing thread hands to the main loop.
+pub(crate) enum TailMsg {
+    /// Events read, and the checkpoints that are safe once they are durable.
+    Lines {
+        lines: Vec<LogLine>,
+        checkpoints: Vec<Checkpoint>,
+        globs: BTreeSet<(String, String)>,
+        n_files: usize,
+    },
+    /// The checkpoints at a shutdown request; the thread then ends.
+    Final { checkpoints: Vec<Checkpoint> },
+}
+
+/// What the main loop asks of the tailing thread.
+pub(crate) enum TailCommand {
+    Reconfigure(TailerConfig),
+    Shutdown,
+}
+
+/// The main loop's end of the bridge.
+pub(crate) struct TailBridge {
+    pub(crate) commands: mpsc::UnboundedSender<TailCommand>,
+    pub(crate) messages: mpsc::Receiver<TailMsg>,
+    pub(crate) thread: JoinHandle<()>,
+}
+
+impl TailBridge {
+    /// Moves `tailer` to a thread of its own.
+    pub(crate) fn spawn(tailer: Tailer, health: Arc<Health>) -> anyhow::Result<TailBridge> {
+        let (tail_tx, tail_rx) = mpsc::channel(4);
+        let (command_tx, command_rx) = mpsc::unbounded_channel();
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .context("cannot start the tailing thread's runtime")?;
+        let thread = std::thread::Builder::new()
+            .name("dingtail-tail".into())
+            .spawn(move || {
+                runtime.block_on(tail_loop(tailer, tail_tx, command_rx, health));
+            })
+            .context("cannot start the tailing thread")?;
+        Ok(TailBridge {
+            commands: command_tx,
+            messages: tail_rx,
+            thread,
+        })
+    }
+}
+
+async fn tail_loop(
+    mut tailer: Tailer,
+    tx: mpsc::Sender<TailMsg>,
+    mut commands: mpsc::UnboundedReceiver<TailCommand>,
+    health: Arc<Health>,
+) {
+    let mut beat = tokio::time::interval(TICK);
+    let mut sent = (tailer.checkpoints(), tailer.scanned_globs());
+    loop {
+        health.beat(Loop::Tail);
+        let lines = tokio::select! {
+            biased;
+            command = commands.recv() => match command {
+                // Events the new settings close (a removed input's, a changed joining's) go
+                // out with the checkpoints that pass them.
+                Some(TailCommand::Reconfigure(config)) => tailer.reconfigure(config),
+                Some(TailCommand::Shutdown) | None => {
+                    // The checkpoints before the shutdown: an event still held (a multi-line
+                    // event, an unterminated line) is not cut in two, it is read again whole
+                    // after the next start.
+                    let checkpoints = tailer.checkpoints();
+                    drop(tailer.shutdown());
+                    // The receiver waits for this message; if it is gone there is nobody to tell.
+                    let _sent = tx.send(TailMsg::Final { checkpoints }).await;
+                    return;
+                }
+            },
+            _ = beat.tick() => Vec::new(),
+            lines = tailer.next_batch() => lines,
+        };
+        // Lines, or positions that moved without lines (a file opened at its end by an input a
+        // reload added, a file let go): both go to the main loop to be stored.
+        let checkpoints = tailer.checkpoints();
+        let globs = tailer.scanned_globs();
+        if lines.is_empty() && checkpoints == sent.0 && globs == sent.1 {
+            continue;
+        }
+        sent = (checkpoints.clone(), globs.clone());
+        let n_files = tailer.n_files();
+        let message = TailMsg::Lines {
+            lines,
+            checkpoints,
+            globs,
+            n_files,
+        };
+        if tx.send(message).await.is_err() {
+            return;
+        }
+    }
+}

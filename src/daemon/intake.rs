@@ -1,0 +1,155 @@
+//! The main loop's intake: events from the tailer are matched (`Pipeline::route`), their hits
+//! queued per robot, and the state made durable with the checkpoints that pass them, in one
+//! commit whose content is described here and written by `state`.
+//!
+//! The rule: a checkpoint is committed only together with every match before it, so it never
+//! gets ahead of durable output. A commit that fails moves nothing forward; the robots stay
+//! dirty and the next commit (the next lines, the next send, or the next tick) carries it all.
+
+use std::collections::BTreeMap;
+use std::time::{Instant, SystemTime};
+
+use crate::batch::Batch;
+use crate::daemon::Daemon;
+use crate::event::LogLine;
+use crate::metrics::{InputLabel, RuleLabel};
+use crate::state::{Change, StateError};
+use crate::tail::checkpoint::Checkpoint;
+
+/// A batch about to be sent, to be marked in flight by the commit that precedes the send.
+pub(crate) struct Sending<'a> {
+    pub(crate) robot: &'a str,
+    pub(crate) id: u64,
+    pub(crate) batch: &'a Batch,
+}
+
+impl Daemon {
+    /// Matches `lines`, queues the hits and makes them durable together with `checkpoints`.
+    pub(crate) fn on_lines(&mut self, lines: Vec<LogLine>, checkpoints: Vec<Checkpoint>) {
+        let now = Instant::now();
+        let pipeline = self.pipeline.clone();
+        // Counted per batch and input, not per line: metric lookups lock and clone labels.
+        let mut read: BTreeMap<&str, (u64, u64, u64)> = BTreeMap::new();
+        let mut matched: BTreeMap<String, u64> = BTreeMap::new();
+        for line in &lines {
+            let counts = read.entry(line.input.as_str()).or_default();
+            counts.0 += 1;
+            counts.1 += line.end_offset.saturating_sub(line.start_offset);
+            counts.2 += u64::from(line.truncated);
+            let dispatcher = &mut self.dispatcher;
+            let dirty = &mut self.dirty;
+            pipeline.route(line, &mut self.match_buf, |routed| {
+                *matched.entry(routed.rule.name().to_owned()).or_default() += 1;
+                for robot in routed.robots() {
+                    if dispatcher.on_hit(robot, routed.hit(), || routed.render(), now) {
+                        dirty.insert(robot.clone());
+                    }
+                }
+            });
+        }
+        for (rule, n) in matched {
+            self.metrics
+                .matches
+                .get_or_create(&RuleLabel { rule })
+                .inc_by(n);
+        }
+        for (input, (n_lines, n_bytes, n_truncated)) in read {
+            let input = InputLabel {
+                input: input.to_string(),
+            };
+            self.metrics
+                .lines_read
+                .get_or_create(&input)
+                .inc_by(n_lines);
+            self.metrics
+                .bytes_read
+                .get_or_create(&input)
+                .inc_by(n_bytes);
+            if n_truncated > 0 {
+                self.metrics
+                    .lines_truncated
+                    .get_or_create(&input)
+                    .inc_by(n_truncated);
+            }
+        }
+        self.latest_checkpoints = checkpoints;
+        self.commit(None);
+    }
+
+    /// Makes the state on disk catch up with memory, in one commit: the gathering batch of every
+    /// robot changed since the last successful commit, the checkpoints that moved since, and,
+    /// with `send`, a batch about to be sent marked in flight. Returns whether it committed.
+    pub(crate) fn commit(&mut self, send: Option<Sending<'_>>) -> bool {
+        let moved = self.ledger.changes(&self.latest_checkpoints);
+        let globs_moved = self.latest_globs != self.saved_globs;
+        if moved.is_empty() && self.dirty.is_empty() && send.is_none() && !globs_moved {
+            return true;
+        }
+        let empty = Batch::default();
+        let mut changes: Vec<Change<'_>> = Vec::with_capacity(self.dirty.len() + 3);
+        for robot in &self.dirty {
+            let change = match (&send, self.dispatcher.gathering(robot)) {
+                // Nothing else is in flight for the robot being sent to: its rows are this batch.
+                (Some(sending), _) if sending.robot == robot => Change::Undelivered {
+                    robot,
+                    batch: sending.batch,
+                },
+                (_, Some(batch)) if self.dispatcher.is_in_flight(robot) => {
+                    Change::Gathering { robot, batch }
+                }
+                // Nothing in flight: the gathering batch is all there is. Rewriting all of the
+                // robot's rows also clears what a failed commit after a send left.
+                (_, Some(batch)) => Change::Undelivered { robot, batch },
+                // The robot's queue is gone (a reload removed it once it was empty): what is
+                // left on disk was delivered.
+                (_, None) => Change::Undelivered {
+                    robot,
+                    batch: &empty,
+                },
+            };
+            changes.push(change);
+        }
+        changes.push(Change::Checkpoints(&moved));
+        if globs_moved {
+            changes.push(Change::Globs(&self.latest_globs));
+        }
+        if let Some(sending) = &send {
+            changes.push(Change::Sending {
+                robot: sending.robot,
+                id: sending.id,
+                at: SystemTime::now(),
+            });
+        }
+        let result = self.store.commit(&changes);
+        let ok = result.is_ok();
+        if ok {
+            self.dirty.clear();
+            self.ledger.committed(&moved);
+            if globs_moved {
+                self.saved_globs.clone_from(&self.latest_globs);
+            }
+        }
+        self.note_store_result(result, "cannot store matches and checkpoints");
+        ok
+    }
+
+    /// Logs the first failure of the store and its recovery, once each.
+    pub(crate) fn note_store_result<T>(&mut self, result: Result<T, StateError>, what: &str) {
+        match result {
+            Ok(_) => {
+                if self.store_failing {
+                    tracing::info!("the state store works again");
+                    self.store_failing = false;
+                }
+            }
+            Err(err) => {
+                if !self.store_failing {
+                    tracing::error!(
+                        "{what}: {err}; keeping them in memory and retrying every second"
+                    );
+                    self.store_failing = true;
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,155 @@
+//! Sends: starting them when a robot's queue says so (the batch is marked in flight in the same
+//! commit as everything not yet on disk, or not sent at all), and what their outcomes mean for
+//! the queue, the store, the metrics and the log.
+
+use std::time::{Instant, SystemTime};
+
+use crate::daemon::deliver::deliver;
+use crate::daemon::intake::Sending;
+use crate::daemon::{Daemon, unix_seconds};
+use crate::dingtalk::{Outcome, Verdict};
+use crate::dispatch::{Gathering, SendOrder};
+use crate::metrics::RobotLabel;
+use crate::state::Change;
+
+impl Daemon {
+    /// Starts every send that is due; returns when to look again.
+    pub(crate) fn dispatch(&mut self, gathering: Gathering) -> Option<Instant> {
+        let decisions = self.dispatcher.poll(Instant::now(), gathering);
+        for order in decisions.sends {
+            self.start_send(order);
+        }
+        decisions.wake_at
+    }
+
+    fn start_send(&mut self, order: SendOrder) {
+        let SendOrder { robot, id, batch } = order;
+        let now = Instant::now();
+        let Some(destination) = self.destinations.get(&robot).cloned() else {
+            // The robot was removed by a reload while it still had undelivered events: they stay
+            // queued, and on disk as they are, until a config names it again.
+            self.dispatcher
+                .on_verdict(&robot, id, Verdict::Rejected, now, 0.5);
+            return;
+        };
+        // Marked in flight together with everything not yet on disk (this robot's unsaved
+        // matches above all), or not sent at all.
+        let sending = Sending {
+            robot: &robot,
+            id,
+            batch: &batch,
+        };
+        if !self.commit(Some(sending)) {
+            self.dispatcher
+                .on_verdict(&robot, id, Verdict::Transient, now, rand::random::<f64>());
+            self.dirty.insert(robot);
+            return;
+        }
+        let client = self.client.clone();
+        let pipeline = self.pipeline.clone();
+        let handle = self
+            .sends
+            .spawn(async move { deliver(&client, pipeline, &destination, &batch).await });
+        self.in_flight.insert(handle.id(), (robot, id));
+    }
+
+    /// A send task ended: record its outcome in the queue and the store, and say what it means.
+    pub(crate) fn on_sent(
+        &mut self,
+        joined: Result<(tokio::task::Id, Outcome), tokio::task::JoinError>,
+    ) {
+        let (task, outcome) = match joined {
+            Ok(done) => done,
+            Err(err) => {
+                // Send tasks do not panic by design; if one did (or was cancelled), its batch is
+                // treated as not delivered, so the robot's queue does not wait for it forever.
+                tracing::error!("a send task failed: {err}");
+                (
+                    err.id(),
+                    Outcome::Transient {
+                        reason: format!("the send task failed: {err}"),
+                    },
+                )
+            }
+        };
+        let Some((robot, id)) = self.in_flight.remove(&task) else {
+            return;
+        };
+        let label = RobotLabel {
+            robot: robot.clone(),
+        };
+        let now = Instant::now();
+        match &outcome {
+            Outcome::Delivered => {
+                self.metrics.messages_sent.get_or_create(&label).inc();
+                self.last_delivery = Some(SystemTime::now());
+                self.metrics.last_delivery_seconds.set(unix_seconds());
+                tracing::debug!("robot `{robot}`: batch {id} delivered");
+            }
+            Outcome::Throttled { code, .. } => {
+                self.metrics.messages_throttled.get_or_create(&label).inc();
+                // The queue pauses for the configured `throttle_pause`; say until when.
+                let pause = self
+                    .pipeline
+                    .config
+                    .robots
+                    .get(&robot)
+                    .map_or(crate::dingtalk::THROTTLE_PAUSE, |r| r.throttle_pause);
+                tracing::warn!(
+                    "robot `{robot}`: DingTalk throttled it (errcode {code}); quiet until {} and batching meanwhile",
+                    humantime::format_rfc3339_seconds(SystemTime::now() + pause)
+                );
+            }
+            Outcome::Rejected { code, reason } if outcome.verdict() == Verdict::RejectedContent => {
+                self.metrics.messages_failed.get_or_create(&label).inc();
+                tracing::error!(
+                    "robot `{robot}`: DingTalk refused the message's content (errcode {code}): {reason}; sending the counts again without sample lines"
+                );
+            }
+            Outcome::Rejected { code, reason } => {
+                self.metrics.messages_failed.get_or_create(&label).inc();
+                tracing::error!(
+                    "robot `{robot}`: DingTalk rejected the message (errcode {code}): {reason}; the events are kept and retried slowly — check the robot's webhook, secret and keywords"
+                );
+            }
+            Outcome::Transient { reason } => {
+                self.metrics.messages_failed.get_or_create(&label).inc();
+                tracing::warn!(
+                    "robot `{robot}`: delivery failed ({reason}); retrying with backoff"
+                );
+            }
+        }
+        let dropped =
+            self.dispatcher
+                .on_verdict(&robot, id, outcome.verdict(), now, rand::random::<f64>());
+        if dropped > 0 {
+            self.metrics
+                .events_dropped
+                .get_or_create(&label)
+                .inc_by(dropped);
+            tracing::error!(
+                "robot `{robot}`: DingTalk refused even the counts of {dropped} event(s) without their lines; they are given up so that later alerts get through"
+            );
+        }
+        let now_wall = SystemTime::now();
+        let done = matches!(outcome, Outcome::Delivered) || dropped > 0;
+        let mut changes = Vec::with_capacity(2);
+        if done {
+            changes.push(Change::Delivered { robot: &robot, id });
+        } else if let Some(batch) = self.dispatcher.gathering(&robot) {
+            changes.push(Change::Undelivered {
+                robot: &robot,
+                batch,
+            });
+        }
+        changes.push(Change::Answered {
+            robot: &robot,
+            at: now_wall,
+        });
+        let result = self.store.commit(&changes);
+        if result.is_err() {
+            self.dirty.insert(robot);
+        }
+        self.note_store_result(result, "cannot record a delivery");
+    }
+}
