@@ -29,6 +29,8 @@ mod check;
 mod shipped_rules;
 // `dingtail test`: stdin, --rules/--rule/--input, multiline joining, unmatched lines, big files.
 mod test_cmd;
+// `dingtail test` and `dingtail run` count the same on every log (issue 10).
+mod agreement;
 // The benchmark tooling under benches/ (generator, pattern converter, run.sh) in a tiny mode
 // (issue 7).
 mod benches_smoke;
