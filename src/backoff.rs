@@ -35,11 +35,6 @@ impl Backoff {
     pub fn reset(&mut self) {
         self.n_failures = 0;
     }
-
-    /// Failures since the last success.
-    pub fn n_failures(&self) -> u32 {
-        self.n_failures
-    }
 }
 
 #[cfg(test)]

@@ -9,7 +9,7 @@ use std::io::Write;
 use std::sync::Arc;
 
 use crate::batch::Batch;
-use crate::config::{RobotConfig, Webhook};
+use crate::config::RobotConfig;
 use crate::dingtalk::{self, Client, Message, MsgType, Outcome, Rejection, Robot};
 use crate::pipeline::Pipeline;
 
@@ -28,15 +28,11 @@ pub enum Destination {
 impl Destination {
     /// The destination of `robot`.
     pub fn of(robot: &RobotConfig) -> Destination {
-        match &robot.webhook {
-            Webhook::Stdout => Destination::Stdout {
+        match Robot::from_config(robot) {
+            Some(robot) => Destination::DingTalk(robot),
+            None => Destination::Stdout {
                 keywords: robot.keywords.clone(),
             },
-            Webhook::Url(url) => Destination::DingTalk(Robot {
-                webhook: url.clone(),
-                secret: robot.secret.clone(),
-                keywords: robot.keywords.clone(),
-            }),
         }
     }
 }

@@ -20,7 +20,7 @@ pub mod signals;
 pub mod systemd;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
@@ -501,9 +501,4 @@ pub(crate) fn unix_seconds() -> i64 {
     SystemTime::now()
         .duration_since(SystemTime::UNIX_EPOCH)
         .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
-}
-
-/// The default path of the main config, for messages.
-pub fn default_config_path() -> &'static Path {
-    Path::new(crate::config::DEFAULT_CONFIG_PATH)
 }

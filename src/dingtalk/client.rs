@@ -42,15 +42,6 @@ pub struct RetryPolicy {
     pub max_delay: Duration,
 }
 
-impl RetryPolicy {
-    /// A single attempt.
-    pub const ONCE: RetryPolicy = RetryPolicy {
-        max_attempts: 1,
-        base_delay: Duration::ZERO,
-        max_delay: Duration::ZERO,
-    };
-}
-
 /// Why a [`Client`] could not be created.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]

@@ -41,17 +41,13 @@ pub enum Outcome {
 }
 
 impl Outcome {
-    /// True for [`Outcome::Delivered`].
-    pub fn is_delivered(&self) -> bool {
-        matches!(self, Outcome::Delivered)
-    }
-
     /// True for [`Outcome::Transient`], the only class worth retrying at once.
     pub fn is_transient(&self) -> bool {
         matches!(self, Outcome::Transient { .. })
     }
 
     /// The errcode DingTalk answered, when it answered one.
+    #[cfg(test)]
     pub fn code(&self) -> Option<i64> {
         match self {
             Outcome::Delivered => Some(0),

@@ -187,11 +187,6 @@ impl Dispatcher {
     pub fn is_in_flight(&self, robot: &str) -> bool {
         self.queues.get(robot).is_some_and(RobotQueue::is_in_flight)
     }
-
-    /// True when some robot has a batch in flight.
-    pub fn any_in_flight(&self) -> bool {
-        self.queues.values().any(RobotQueue::is_in_flight)
-    }
 }
 
 #[cfg(test)]

@@ -235,11 +235,6 @@ impl RobotQueue {
         self.in_flight.is_some()
     }
 
-    /// Until when the robot is blocked (throttled or backing off), if it is.
-    pub fn blocked_until(&self) -> Option<Instant> {
-        self.blocked_until
-    }
-
     /// Messages that may still be sent in the current window (for metrics).
     pub fn budget_left(&mut self, now: Instant) -> usize {
         self.limiter.budget_left(now)

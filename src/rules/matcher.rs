@@ -127,6 +127,7 @@ impl Candidates {
     }
 
     /// True when a literal prefilter runs in front of the combined regex.
+    #[cfg(test)]
     pub fn has_literals(&self) -> bool {
         self.literals.is_some()
     }

@@ -241,7 +241,7 @@ mod tests {
     fn changes_of_a_rolled_back_transaction_are_written_by_the_next_one() {
         let dir = tempfile::tempdir().unwrap();
         let mut store = Store::open(dir.path()).unwrap();
-        let mut ledger = CheckpointLedger::new();
+        let mut ledger = CheckpointLedger::default();
         let first = vec![checkpoint(1, 10), checkpoint(2, 20)];
         let changes = ledger.changes(&first);
         store

@@ -3,7 +3,7 @@
 //!
 //! One file, `<state_dir>/state.db`, in WAL mode. The daemon commits the pending batches of a
 //! round of lines and the file offsets after those lines in one transaction
-//! ([`Store::transaction`]), so a checkpoint never gets ahead of what it protects.
+//! ([`Store::commit`]), so a checkpoint never gets ahead of what it protects.
 //!
 //! Durability: `synchronous=NORMAL` under WAL. A committed transaction is in the WAL file before
 //! `COMMIT` returns, so a `kill -9` (or any crash of the process alone) loses nothing committed

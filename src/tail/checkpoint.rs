@@ -63,11 +63,6 @@ pub struct CheckpointLedger {
 }
 
 impl CheckpointLedger {
-    /// A ledger of an empty table.
-    pub fn new() -> CheckpointLedger {
-        CheckpointLedger::default()
-    }
-
     /// A ledger of a table holding `stored` (what `Store::load_checkpoints` returned).
     pub fn from_stored(stored: &[Checkpoint]) -> CheckpointLedger {
         CheckpointLedger {
@@ -112,11 +107,13 @@ impl CheckpointLedger {
     }
 
     /// How many rows the table holds.
+    #[cfg(test)]
     pub fn len(&self) -> usize {
         self.stored.len()
     }
 
     /// True when the table is empty.
+    #[cfg(test)]
     pub fn is_empty(&self) -> bool {
         self.stored.is_empty()
     }
@@ -182,7 +179,7 @@ mod tests {
 
     #[test]
     fn changes_after_a_failed_commit_accumulate() {
-        let mut ledger = CheckpointLedger::new();
+        let mut ledger = CheckpointLedger::default();
         let first = ledger.changes(&[checkpoint(1, 10), checkpoint(2, 20)]);
         ledger.committed(&first);
         // This commit fails: `committed` is not called.

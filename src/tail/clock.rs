@@ -1,7 +1,7 @@
 //! `Clock`: where the tailer learns the time. Every decision of the tailer that depends on time
 //! (when a rotated file has been quiet long enough to be closed, when an unterminated last line
 //! or a multi-line event times out, how old a resume entry is, when the next safety rescan is
-//! due) reads it from here, so that tests drive time instead of sleeping ([`FakeClock`]).
+//! due) reads it from here, so that tests drive time instead of sleeping (`FakeClock`).
 //!
 //! Waiting itself (for a file-system event or the next deadline) is the async runtime's job and
 //! happens only in `Tailer::next_batch`; tests with a fake clock call the tailer's one round of
@@ -42,16 +42,19 @@ pub struct FakeClock {
 }
 
 #[cfg(test)]
-impl FakeClock {
+impl Default for FakeClock {
     /// A clock standing at the real now.
-    pub fn new() -> FakeClock {
+    fn default() -> FakeClock {
         FakeClock {
             start: Instant::now(),
             wall_start: SystemTime::now(),
             elapsed: std::sync::Mutex::new(std::time::Duration::ZERO),
         }
     }
+}
 
+#[cfg(test)]
+impl FakeClock {
     /// Moves the clock forward by `by`.
     pub fn advance(&self, by: std::time::Duration) {
         if let Ok(mut elapsed) = self.elapsed.lock() {

@@ -1,6 +1,6 @@
 //! The file table's reconciliation with the file system: a rescan matches the globs and opens
 //! new files (deciding where to start in each), follows known files to their new paths and
-//! starts draining the ones no longer matched; [`Tailer::release_drained`] closes drained files
+//! starts draining the ones no longer matched; `Tailer::release_drained` closes drained files
 //! and keeps their checkpoints in the resume list.
 
 use std::collections::HashSet;

@@ -297,6 +297,7 @@ impl Tailer {
     }
 
     /// How many lines were cut at `max_line_bytes` so far.
+    #[cfg(test)]
     pub fn n_truncated(&self) -> u64 {
         self.n_truncated
     }

@@ -93,7 +93,7 @@ fn start(inputs: Vec<InputConfig>, resume: Vec<Checkpoint>, first: bool) -> Harn
     } else {
         GlobHistory::AllKnown
     };
-    let clock = Arc::new(FakeClock::new());
+    let clock = Arc::new(FakeClock::default());
     let tailer = Tailer::start_with(
         TailerConfig { inputs },
         resume,

@@ -96,6 +96,7 @@ impl Watch {
     }
 
     /// No watcher at all: the polling fallback (tests use it to check that polling alone works).
+    #[cfg(test)]
     pub fn polling() -> Watch {
         Watch {
             watcher: None,
