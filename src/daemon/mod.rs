@@ -133,7 +133,7 @@ pub async fn run(pipeline: Pipeline, options: RunOptions) -> anyhow::Result<()> 
     let tail = TailBridge::spawn(tailer, health.clone())?;
 
     let now = Instant::now();
-    let mut dispatcher = Dispatcher::new(queue_configs(&pipeline.config));
+    let mut dispatcher = Dispatcher::new(QueueConfig::of_robots(&pipeline.config));
     let mut n_restored = 0;
     for (robot, batch) in restored {
         n_restored += batch.count();
@@ -469,24 +469,6 @@ pub(crate) fn tailer_config(config: &Config) -> TailerConfig {
     TailerConfig {
         inputs: config.inputs.values().cloned().collect(),
     }
-}
-
-pub(crate) fn queue_configs(config: &Config) -> Vec<(String, QueueConfig)> {
-    config
-        .robots
-        .iter()
-        .map(|(name, robot)| {
-            (
-                name.clone(),
-                QueueConfig {
-                    per_minute: robot.per_minute,
-                    window: robot.window,
-                    linger: robot.linger,
-                    throttle_pause: robot.throttle_pause,
-                },
-            )
-        })
-        .collect()
 }
 
 pub(crate) fn destinations(config: &Config) -> BTreeMap<String, Destination> {

@@ -14,9 +14,8 @@ use crate::batch::Batch;
 use crate::config::{Diagnostic, Diagnostics};
 use crate::daemon::bridge::TailCommand;
 use crate::daemon::config_watch::{ConfigWatch, watched_dirs};
-use crate::daemon::{
-    Daemon, RELOAD_DEBOUNCE, destinations, queue_configs, seed_send_history, tailer_config,
-};
+use crate::daemon::{Daemon, RELOAD_DEBOUNCE, destinations, seed_send_history, tailer_config};
+use crate::dispatch::queue::QueueConfig;
 use crate::metrics::OutcomeLabel;
 use crate::pipeline::Pipeline;
 use crate::state::StateError;
@@ -152,7 +151,8 @@ impl Daemon {
             .filter(|robot| !self.dispatcher.has_robot(robot))
             .cloned()
             .collect();
-        self.dispatcher.reconfigure(queue_configs(&pipeline.config));
+        self.dispatcher
+            .reconfigure(QueueConfig::of_robots(&pipeline.config));
         let now = Instant::now();
         for (robot, batch) in restored {
             tracing::info!(

@@ -15,6 +15,7 @@ use std::time::{Duration, Instant};
 
 use crate::backoff::Backoff;
 use crate::batch::{Batch, Hit};
+use crate::config::{Config, RobotConfig};
 use crate::dingtalk::Verdict;
 use crate::dispatch::ratelimit::RateLimiter;
 
@@ -29,6 +30,27 @@ pub struct QueueConfig {
     pub linger: Duration,
     /// How long DingTalk blocks a robot that exceeded the limit.
     pub throttle_pause: Duration,
+}
+
+impl QueueConfig {
+    /// The timing settings of a configured robot.
+    pub fn of(robot: &RobotConfig) -> QueueConfig {
+        QueueConfig {
+            per_minute: robot.per_minute,
+            window: robot.window,
+            linger: robot.linger,
+            throttle_pause: robot.throttle_pause,
+        }
+    }
+
+    /// The timing settings of every robot of `config`, by name.
+    pub fn of_robots(config: &Config) -> Vec<(String, QueueConfig)> {
+        config
+            .robots
+            .iter()
+            .map(|(name, robot)| (name.clone(), QueueConfig::of(robot)))
+            .collect()
+    }
 }
 
 /// What the task should do next.
