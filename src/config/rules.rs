@@ -645,6 +645,7 @@ mod tests {
             listen: None,
             host: "web-1".into(),
             reload_on_change: true,
+            chat: None,
         }
     }
 
