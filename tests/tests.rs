@@ -29,6 +29,9 @@ mod check;
 mod shipped_rules;
 // `dingtail test`: stdin, --rules/--rule/--input, multiline joining, unmatched lines, big files.
 mod test_cmd;
+// Answering back from the group through an app robot (issue 16): Stream mode against the gateway
+// stand-in, HTTP mode with signed callbacks, through the library API.
+mod chat;
 // The benchmark tooling under benches/ (generator, pattern converter, run.sh) in a tiny mode
 // (issue 7).
 mod benches_smoke;
