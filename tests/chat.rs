@@ -245,6 +245,42 @@ async fn stream_reconnects_after_a_dropped_connection_and_a_disconnect_with_a_ne
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stream_a_connection_that_goes_silent_is_replaced() {
+    let gateway = Gateway::start(GatewayConfig::default()).await;
+    let config = ChatConfig {
+        mode: ChatMode::Stream,
+        client_id: gateway.config().client_id.clone(),
+        client_secret: Secret::new(gateway.config().client_secret.clone()),
+        allow: allow_zhang(),
+        api_base: gateway.api_base().parse().unwrap(),
+    };
+    let timing = ChatTiming {
+        keepalive_idle: Duration::from_millis(200),
+        keepalive_timeout: Duration::from_millis(1500),
+        ..timing()
+    };
+    let running = start(config, timing).await;
+    gateway.wait_connections(1, WAIT).await;
+    // Idle but answering pings: the connection is kept.
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    assert_eq!(
+        gateway.n_accepted(),
+        1,
+        "{:?}",
+        running.chat.status().borrow()
+    );
+    gateway.freeze_connection();
+    gateway.wait_connections(2, WAIT).await;
+    let status = running.chat.status().borrow().clone();
+    assert_eq!(
+        status.last_error.as_deref(),
+        Some("the connection went silent"),
+        "{status:?}"
+    );
+    running.chat.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn stream_wrong_credentials_are_retried_and_reported_without_the_secret() {
     let gateway = Gateway::start(GatewayConfig::default()).await;
     let config = ChatConfig {

@@ -13,6 +13,7 @@ use std::time::{Duration, SystemTime};
 
 use tokio::sync::{mpsc, oneshot};
 
+use crate::chat::command::parse;
 use crate::chat::decision::{Decision, LocalAnswer, decide};
 use crate::chat::reply::reply_message;
 use crate::chat::request::ChatRequest;
@@ -20,7 +21,6 @@ use crate::chat::robot_message::{RobotMessage, WebhookRefusal};
 use crate::config::ChatAllow;
 use crate::dingtalk::{Client, Robot};
 use crate::metrics::{ChatCommandLabel, Metrics};
-use crate::secret::Secret;
 
 /// Why a reply could not be posted.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
@@ -68,8 +68,7 @@ impl Answerer {
         let now = SystemTime::now();
         match decide(&self.allow, message) {
             Decision::Reply { text, why } => {
-                let command = crate::chat::command::parse(&message.text)
-                    .map_or("none", |command| command.name());
+                let command = parse(&message.text).map_or("none", |command| command.name());
                 if let LocalAnswer::Denied(denial) = why {
                     tracing::warn!(
                         nick = ?message.author.nick,
@@ -146,7 +145,7 @@ impl Answerer {
             .ok_or(WebhookRefusal::Missing)?;
         let url = webhook.target(SystemTime::now())?;
         let robot = Robot {
-            webhook: Secret::new(url.expose()),
+            webhook: url.clone(),
             secret: None,
             keywords: Vec::new(),
         };

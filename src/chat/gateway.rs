@@ -34,6 +34,7 @@ use crate::chat::ChatTiming;
 use crate::chat::answer::Answerer;
 use crate::chat::frame::{self, FrameEvent, ROBOT_TOPIC};
 use crate::chat::link::LinkStatus;
+use crate::chat::robot_message::RobotMessage;
 use crate::config::{ChatConfig, is_loopback};
 use crate::metrics::{ChatCommandLabel, Metrics};
 use crate::secret::Secret;
@@ -334,7 +335,7 @@ impl Gateway {
     }
 
     /// Answers `message` in a task of its own, unless too many are in flight.
-    fn dispatch(&self, message: crate::chat::robot_message::RobotMessage, tasks: &mut JoinSet<()>) {
+    fn dispatch(&self, message: RobotMessage, tasks: &mut JoinSet<()>) {
         while tasks.try_join_next().is_some() {}
         if tasks.len() >= MAX_IN_FLIGHT {
             tracing::warn!(msg_id = %message.msg_id, "chat: too many commands in flight; dropped one");

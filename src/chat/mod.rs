@@ -13,7 +13,7 @@
 //! `decision`, `signature`, `reply` and `link` are pure and take `now`; `gateway`, `callback`
 //! and `answer` are the edges. `chat` knows no silence or incident: it carries the parsed
 //! command, and the daemon (issue 13's silences and acks) carries it out. Start it with
-//! [`Chat::start`]; dropping the [`Chat`] stops it.
+//! [`Chat::start`]; dropping the [`Chat`] stops it, [`Chat::stop`] also waits until it has.
 
 pub mod answer;
 pub mod callback;
@@ -107,7 +107,7 @@ pub enum ChatError {
 #[derive(Debug)]
 pub struct Chat {
     status: watch::Receiver<LinkStatus>,
-    task: JoinHandle<()>,
+    task: Option<JoinHandle<()>>,
     local_addr: Option<SocketAddr>,
     metrics: Arc<Metrics>,
 }
@@ -151,7 +151,7 @@ impl Chat {
                 .map_err(ChatError::Client)?;
                 Ok(Chat {
                     status,
-                    task: tokio::spawn(gateway.run()),
+                    task: Some(tokio::spawn(gateway.run())),
                     local_addr: None,
                     metrics,
                 })
@@ -181,7 +181,7 @@ impl Chat {
                 });
                 Ok(Chat {
                     status,
-                    task,
+                    task: Some(task),
                     local_addr,
                     metrics,
                 })
@@ -198,11 +198,28 @@ impl Chat {
     pub fn local_addr(&self) -> Option<SocketAddr> {
         self.local_addr
     }
+
+    /// Stops the link and waits until it has let go of its socket (so that a reload can bind
+    /// the same `chat.listen` again).
+    pub async fn stop(mut self) {
+        if let Some(task) = self.task.take() {
+            task.abort();
+            // The task was aborted: its end is a cancellation, which is what we asked for.
+            if let Err(err) = task.await {
+                if !err.is_cancelled() {
+                    tracing::warn!("chat: the link task failed: {err}");
+                }
+            }
+        }
+    }
 }
 
 impl Drop for Chat {
+    /// Aborts the link's tasks (without waiting; see [`Chat::stop`]).
     fn drop(&mut self) {
-        self.task.abort();
+        if let Some(task) = &self.task {
+            task.abort();
+        }
         self.metrics.chat_connected.set(0);
     }
 }

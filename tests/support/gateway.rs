@@ -84,6 +84,7 @@ pub enum Inbound {
 enum Push {
     Text(String),
     WsPing(Vec<u8>),
+    Freeze,
     Drop,
 }
 
@@ -228,6 +229,12 @@ impl Gateway {
     /// Sends a WebSocket-level ping with `payload`.
     pub fn ws_ping(&self, payload: &[u8]) {
         self.push(Push::WsPing(payload.to_vec()));
+    }
+
+    /// Stops reading and writing the newest connection but keeps it open (a half-open TCP
+    /// connection): WebSocket pings go unanswered.
+    pub fn freeze_connection(&self) {
+        self.push(Push::Freeze);
     }
 
     /// Drops the newest connection without a close frame.
@@ -400,6 +407,15 @@ async fn serve_socket(shared: Arc<Shared>, mut socket: WebSocket) {
                 let sent = match push {
                     Some(Push::Text(text)) => socket.send(Message::Text(text.into())).await,
                     Some(Push::WsPing(payload)) => socket.send(Message::Ping(payload.into())).await,
+                    Some(Push::Freeze) => {
+                        // Hold the socket without touching it until told to drop it.
+                        while let Some(push) = rx.recv().await {
+                            if matches!(push, Push::Drop) {
+                                break;
+                            }
+                        }
+                        break;
+                    }
                     Some(Push::Drop) | None => break,
                 };
                 if sent.is_err() {
