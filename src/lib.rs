@@ -7,6 +7,7 @@
 
 pub mod backoff;
 pub mod batch;
+pub mod chat;
 pub mod cli;
 pub mod config;
 pub mod daemon;

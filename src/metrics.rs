@@ -40,6 +40,22 @@ pub struct OutcomeLabel {
     pub outcome: String,
 }
 
+/// Labels of chat commands (issue 16).
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ChatCommandLabel {
+    /// The command's English word, or `none` when the text was not a command.
+    pub command: String,
+    /// `answered`, `denied`, `invalid`, `help`, `busy` or `unanswered`.
+    pub outcome: String,
+}
+
+/// Label of refused chat callbacks.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ReasonLabel {
+    /// Why: `missing`, `stale`, `bad_sign`, `too_large` or `malformed`.
+    pub reason: String,
+}
+
 /// All series, registered once.
 #[derive(Debug)]
 pub struct Metrics {
@@ -70,6 +86,14 @@ pub struct Metrics {
     pub files_watched: Gauge<i64, AtomicI64>,
     /// Unix time of the last delivery.
     pub last_delivery_seconds: Gauge<i64, AtomicI64>,
+    /// 1 while chat commands can arrive (Stream connected or HTTP listening), else 0.
+    pub chat_connected: Gauge<i64, AtomicI64>,
+    /// Stream connections established.
+    pub chat_connections: Counter,
+    /// Chat messages, by command and outcome.
+    pub chat_commands: Family<ChatCommandLabel, Counter>,
+    /// HTTP callbacks refused before reaching a command, by reason.
+    pub chat_callbacks_refused: Family<ReasonLabel, Counter>,
 }
 
 impl Metrics {
@@ -89,6 +113,10 @@ impl Metrics {
         let reloads = Family::<OutcomeLabel, Counter>::default();
         let files_watched = Gauge::<i64, AtomicI64>::default();
         let last_delivery_seconds = Gauge::<i64, AtomicI64>::default();
+        let chat_connected = Gauge::<i64, AtomicI64>::default();
+        let chat_connections = Counter::default();
+        let chat_commands = Family::<ChatCommandLabel, Counter>::default();
+        let chat_callbacks_refused = Family::<ReasonLabel, Counter>::default();
         registry.register(
             "lines_read",
             "Lines (or joined events) read",
@@ -142,6 +170,26 @@ impl Metrics {
             "Unix time of the last delivery",
             last_delivery_seconds.clone(),
         );
+        registry.register(
+            "chat_connected",
+            "1 while chat commands can arrive",
+            chat_connected.clone(),
+        );
+        registry.register(
+            "chat_connections",
+            "Chat Stream connections established",
+            chat_connections.clone(),
+        );
+        registry.register(
+            "chat_commands",
+            "Chat messages, by command and outcome",
+            chat_commands.clone(),
+        );
+        registry.register(
+            "chat_callbacks_refused",
+            "Chat HTTP callbacks refused, by reason",
+            chat_callbacks_refused.clone(),
+        );
         Metrics {
             registry,
             lines_read,
@@ -157,6 +205,10 @@ impl Metrics {
             reloads,
             files_watched,
             last_delivery_seconds,
+            chat_connected,
+            chat_connections,
+            chat_commands,
+            chat_callbacks_refused,
         }
     }
 

@@ -31,6 +31,9 @@ mod shipped_rules;
 mod test_cmd;
 // `dingtail test` and `dingtail run` count the same on every log (issue 10).
 mod agreement;
+// Answering back from the group through an app robot (issue 16): Stream mode against the gateway
+// stand-in, HTTP mode with signed callbacks, through the library API.
+mod chat;
 // The benchmark tooling under benches/ (generator, pattern converter, run.sh) in a tiny mode
 // (issue 7).
 mod benches_smoke;

@@ -6,6 +6,8 @@
 //! (env expansion, globs, regexes, URLs, durations, numbers) is checked entry by entry and
 //! reported together.
 
+mod chat;
+
 use std::collections::BTreeMap;
 use std::fs;
 use std::net::SocketAddr;
@@ -171,6 +173,7 @@ impl Loader<'_> {
             .as_ref()
             .and_then(|host| self.text(&yaml_path!["host"], host))
             .unwrap_or_else(machine_host_name);
+        let chat = raw.chat.as_ref().and_then(|chat| self.chat(chat));
         Config {
             source: self.file.to_path_buf(),
             state_dir,
@@ -180,6 +183,7 @@ impl Loader<'_> {
             listen,
             host,
             reload_on_change: raw.reload_on_change.unwrap_or(true),
+            chat,
         }
     }
 

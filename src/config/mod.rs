@@ -52,6 +52,59 @@ pub struct Config {
     pub host: String,
     /// Reload when the main file or a rule file changes on disk; SIGHUP reloads either way.
     pub reload_on_change: bool,
+    /// `chat:`, when the group may answer back through an app robot (issue 16).
+    pub chat: Option<ChatConfig>,
+}
+
+/// `chat:`: the enterprise-internal app robot (企业内部应用机器人) through which a group answers
+/// back (status, mute, ack). `Debug` does not show the secret.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ChatConfig {
+    /// How messages arrive.
+    pub mode: ChatMode,
+    /// The app's AppKey (Client ID); empty in http mode when not given (only Stream uses it).
+    pub client_id: String,
+    /// The app's AppSecret: opens Stream connections and verifies HTTP callbacks.
+    pub client_secret: Secret,
+    /// Who may command the daemon.
+    pub allow: ChatAllow,
+    /// DingTalk's open API, `https://api.dingtalk.com` unless set; `http` only for loopback hosts.
+    pub api_base: url::Url,
+}
+
+/// How an app robot's messages reach dingtail.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ChatMode {
+    /// dingtail holds a WebSocket to DingTalk's Stream gateway (no public address needed).
+    Stream,
+    /// DingTalk POSTs each message to `/dingtalk/callback` on this address.
+    Http {
+        /// Where the callback endpoint listens.
+        listen: SocketAddr,
+    },
+}
+
+/// `chat.allow`: an empty list does not restrict; the loader refuses an `allow` that restricts
+/// nothing at all.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ChatAllow {
+    /// `senderStaffId`s that may command (empty: any sender in an allowed conversation).
+    pub users: Vec<String>,
+    /// `conversationId`s that may command (empty: any conversation).
+    pub conversations: Vec<String>,
+    /// Only senders with `isAdmin` may command.
+    pub admins_only: bool,
+}
+
+/// True when `url`'s host is a loopback address (`127.0.0.0/8`, `::1`) or `localhost`: the only
+/// hosts that may be reached without TLS (`http://`, `ws://`), which tests' stand-ins use.
+pub fn is_loopback(url: &url::Url) -> bool {
+    match url.host() {
+        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+        Some(url::Host::Domain(name)) => name.eq_ignore_ascii_case("localhost"),
+        None => false,
+    }
 }
 
 /// One `inputs:` entry: which files to follow and how to cut them into lines.

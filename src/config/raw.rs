@@ -27,6 +27,41 @@ pub struct RawConfig {
     pub host: Option<String>,
     /// Reload when the main file or a rule file changes on disk (default true).
     pub reload_on_change: Option<bool>,
+    /// The app robot that lets a group answer back (issue 16).
+    pub chat: Option<RawChat>,
+}
+
+/// `chat:`: the enterprise-internal app robot that receives commands.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawChat {
+    /// `stream` (default) or `http`.
+    pub mode: Option<String>,
+    /// The app's AppKey (Client ID); needed in stream mode.
+    pub client_id: Option<String>,
+    /// The app's AppSecret (Client Secret).
+    pub client_secret: String,
+    /// Where HTTP callbacks arrive (http mode only).
+    pub listen: Option<String>,
+    /// Who may command the daemon.
+    pub allow: Option<RawChatAllow>,
+    /// DingTalk's open API (tests point it at a stand-in).
+    pub api_base: Option<String>,
+}
+
+/// `chat.allow:`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawChatAllow {
+    /// `senderStaffId`s.
+    #[serde(default)]
+    pub users: Vec<Scalar>,
+    /// `conversationId`s.
+    #[serde(default)]
+    pub conversations: Vec<String>,
+    /// Only group admins (`isAdmin`).
+    #[serde(default)]
+    pub admins_only: bool,
 }
 
 /// A string or a list of strings.

@@ -43,6 +43,7 @@ fn config(dir: &Path, globs: &[&str]) -> Config {
         listen: None,
         host: "web-1".into(),
         reload_on_change: true,
+        chat: None,
     }
 }
 

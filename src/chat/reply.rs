@@ -1,0 +1,72 @@
+//! The message a reply is sent as: a `text` message that @-mentions the sender
+//! (`at.atUserIds = [senderStaffId]`, as DingTalk's own SDKs reply), built with
+//! `dingtalk::Message` so that `dingtalk` stays the only module that spells message JSON and
+//! keeps it within 20,000 bytes. Pure.
+
+use crate::chat::robot_message::Author;
+use crate::dingtalk::{Mentions, Message, body};
+
+/// The synchronous HTTP answer that posts nothing (`{"msgtype":"empty"}`, RA §6.4).
+pub const EMPTY_REPLY: &str = r#"{"msgtype":"empty"}"#;
+
+/// `text` as a message to the conversation, @-mentioning `author` when they have a staff id.
+pub fn reply_message(text: &str, author: &Author) -> Message {
+    let text = if text.trim().is_empty() {
+        "(no answer)"
+    } else {
+        text
+    };
+    let mentions = Mentions {
+        user_ids: author.staff_id.iter().cloned().collect(),
+        ..Mentions::default()
+    };
+    Message::text(text, mentions)
+}
+
+/// The JSON body of [`reply_message`], cut to DingTalk's size limit; [`EMPTY_REPLY`] if it
+/// cannot be built (it always can: the text is never empty).
+pub fn reply_body(text: &str, author: &Author) -> String {
+    body(&[], &reply_message(text, author)).unwrap_or_else(|_| EMPTY_REPLY.to_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::{Value, json};
+
+    use crate::chat::reply::reply_body;
+    use crate::chat::robot_message::Author;
+
+    #[test]
+    fn a_reply_mentions_the_sender_by_staff_id() {
+        let author = Author {
+            nick: "张三".into(),
+            staff_id: Some("0123".into()),
+            is_admin: false,
+        };
+        let body: Value =
+            serde_json::from_str(&reply_body("张三 muted x for 1h", &author)).unwrap();
+        assert_eq!(
+            body,
+            json!({
+                "msgtype": "text",
+                "text": {"content": "张三 muted x for 1h\n@0123"},
+                "at": {"atMobiles": [], "atUserIds": ["0123"], "isAtAll": false},
+            })
+        );
+    }
+
+    #[test]
+    fn an_outsider_is_not_mentioned_and_huge_replies_are_cut() {
+        let outsider = Author {
+            nick: String::new(),
+            staff_id: None,
+            is_admin: false,
+        };
+        let body: Value =
+            serde_json::from_str(&reply_body(&"x".repeat(30_000), &outsider)).unwrap();
+        assert!(body.get("at").is_none(), "{body}");
+        assert!(body.to_string().len() <= 20_000);
+        let body: Value = serde_json::from_str(&reply_body("  ", &outsider)).unwrap();
+        assert_eq!(body["text"]["content"], "(no answer)");
+    }
+}
