@@ -252,6 +252,7 @@ impl Renderer {
                 title: sample.title.clone(),
                 body: Body::Event(sample.text.clone()),
                 mentions: batch.mentions(),
+                notes: Vec::new(),
             };
         }
         summary::summary(self, batch)
