@@ -60,10 +60,10 @@ pub enum Note {
 }
 
 impl Note {
-    /// The mark put in front of the title.
+    /// The mark put after the title (the title's start stays the message's subject).
     fn title_mark(&self) -> &'static str {
         match self {
-            Note::PossibleRepeat => "[possible repeat] ",
+            Note::PossibleRepeat => " (possible repeat)",
             Note::Degraded { .. } => "",
         }
     }
@@ -153,8 +153,8 @@ pub fn compose(draft: &Draft, msgtype: MsgType, keywords: &[String]) -> Message 
 
 /// The title of `draft` with the marks of its notes.
 pub fn title(draft: &Draft) -> String {
-    let mut title: String = draft.notes.iter().map(Note::title_mark).collect();
-    title.push_str(&draft.title);
+    let mut title = draft.title.clone();
+    title.extend(draft.notes.iter().map(Note::title_mark));
     title
 }
 

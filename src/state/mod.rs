@@ -24,7 +24,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
-use rusqlite::{Connection, Transaction};
+use rusqlite::{Connection, OpenFlags, Transaction};
 
 use crate::batch::Batch;
 use crate::state::pending::PendingError;
@@ -75,6 +75,25 @@ pub enum StateError {
 }
 
 impl StateError {
+    /// True when the database exists but cannot be written (permissions, a read-only file
+    /// system): reading it still works.
+    pub fn is_not_writable(&self) -> bool {
+        use rusqlite::ErrorCode;
+        match self {
+            StateError::Sql(err)
+            | StateError::Open { source: err, .. }
+            | StateError::Pending(PendingError::Sql(err)) => matches!(
+                err.sqlite_error_code(),
+                Some(ErrorCode::ReadOnly | ErrorCode::PermissionDenied | ErrorCode::CannotOpen)
+            ),
+            StateError::Dir { source, .. } => {
+                source.kind() == std::io::ErrorKind::PermissionDenied
+                    || source.raw_os_error() == Some(30) // EROFS
+            }
+            _ => false,
+        }
+    }
+
     /// True when the database file is damaged (not a database, corrupt): moving it aside and
     /// starting a fresh one is the only way to write again.
     pub fn is_corrupt(&self) -> bool {
@@ -126,6 +145,9 @@ pub struct Store {
     path: PathBuf,
     first_start: bool,
     recovered: Option<Recovery>,
+    /// The database could only be opened for reading (its files are not writable): every
+    /// commit first tries to open it for writing again.
+    read_only: bool,
 }
 
 impl Store {
@@ -156,13 +178,39 @@ impl Store {
                 moved_to,
             });
         }
-        let (conn, found) = Store::connect(&path)?;
+        let (conn, found, read_only) = match Store::connect(&path) {
+            Ok((conn, found)) => (conn, found, false),
+            // Readable but not writable: start anyway, reading what is there; every commit
+            // fails (and delivery runs degraded) until the files can be written again.
+            Err(err) if err.is_not_writable() => match Store::connect_read_only(&path) {
+                Some(conn) => (conn, schema::VERSION, true),
+                None => return Err(err),
+            },
+            Err(err) => return Err(err),
+        };
         Ok(Store {
             conn,
             first_start: found == 0,
             path,
             recovered,
+            read_only,
         })
+    }
+
+    /// Opens an existing database of the current version for reading only.
+    fn connect_read_only(path: &Path) -> Option<Connection> {
+        // `immutable`: a WAL database in a directory that cannot be written has no `-shm` to
+        // share; nobody else writes it while it is unwritable.
+        let uri = url::Url::from_file_path(path).ok()?;
+        let uri = format!("{uri}?mode=ro&immutable=1");
+        let flags = OpenFlags::SQLITE_OPEN_READ_ONLY
+            | OpenFlags::SQLITE_OPEN_NO_MUTEX
+            | OpenFlags::SQLITE_OPEN_URI;
+        let conn = Connection::open_with_flags(uri, flags).ok()?;
+        let version: u32 = conn
+            .pragma_query_value(None, "user_version", |row| row.get(0))
+            .ok()?;
+        (version == schema::VERSION).then_some(conn)
     }
 
     /// The damaged database this open found and moved aside, if any.
@@ -279,6 +327,11 @@ impl Store {
     /// # Errors
     /// SQLite or encoding failures; nothing was written then.
     pub fn commit(&mut self, changes: &[Change<'_>]) -> Result<(), StateError> {
+        if self.read_only {
+            let (conn, _) = Store::connect(&self.path)?;
+            self.conn = conn;
+            self.read_only = false;
+        }
         self.transaction(|tx| {
             for change in changes {
                 match *change {
