@@ -19,15 +19,19 @@
 //! decides when quiet periods, repeats, absences and silences end. Times are kept to the
 //! millisecond.
 
+mod entry;
 pub mod key;
 pub mod notice;
 pub mod record;
 pub mod silence;
+pub mod silence_set;
 pub mod spec;
 pub mod tracker;
 
 #[cfg(test)]
 mod crash_tests;
+#[cfg(test)]
+mod model_tests;
 #[cfg(test)]
 mod tests;
 
@@ -38,9 +42,9 @@ pub use crate::alert::notice::{Notice, NoticeKind};
 pub use crate::alert::record::{
     IncidentRecord, KeyRecord, PhaseRecord, RECORD_VERSION, TrackerChanges,
 };
-pub use crate::alert::silence::{
-    Ended, EndedBy, Muted, Silence, SilenceChanges, SilenceDraft, SilenceError, SilenceId,
-    SilenceRecord, SilenceSet,
+pub use crate::alert::silence::{Silence, SilenceDraft, SilenceError, SilenceId};
+pub use crate::alert::silence_set::{
+    Ended, EndedBy, Muted, SilenceChanges, SilenceRecord, SilenceSet,
 };
 pub use crate::alert::spec::{
     Absent, AlertParts, AlertSpec, CONTEXT_NAMES, Resolve, SpecError, When,

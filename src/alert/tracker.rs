@@ -40,14 +40,15 @@
 //! [`TrackerStats`]. A plain rule ([`AlertSpec::is_plain`]) returns [`Decision::Alert`] at once
 //! and keeps nothing.
 
-use std::collections::{BTreeSet, HashMap, VecDeque};
-use std::time::{Duration, SystemTime};
+use std::collections::{BTreeSet, HashMap};
+use std::time::SystemTime;
 
+use crate::alert::entry::{Entry, Fired, Phase};
 use crate::alert::key::GroupKey;
-use crate::alert::notice::{Notice, NoticeKind};
-use crate::alert::record::{IncidentRecord, KeyRecord, PhaseRecord, TrackerChanges};
+use crate::alert::notice::Notice;
+use crate::alert::record::{KeyRecord, TrackerChanges};
 use crate::alert::spec::AlertSpec;
-use crate::alert::{NONE, duration_ms, from_ms, from_ms_opt, span, to_ms, to_ms_opt};
+use crate::alert::{NONE, from_ms, to_ms};
 
 /// What to do with one match.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -141,55 +142,6 @@ pub struct Tracker {
     n_forgotten: u64,
 }
 
-/// One key. Times are milliseconds since the epoch, [`NONE`] when unset.
-#[derive(Debug)]
-struct Entry {
-    /// Event times of the last `count` matches, oldest first (`when`, while idle).
-    window: VecDeque<i64>,
-    last_seen: i64,
-    last_active: i64,
-    phase: Phase,
-    /// The key's entry in `timers`.
-    deadline: i64,
-    /// The key's entry in `idle`.
-    idle_at: Option<i64>,
-}
-
-#[derive(Debug)]
-enum Phase {
-    Idle,
-    Firing(Box<Incident>),
-    Absent { silent_since: i64 },
-    Recovering(Box<Recovery>),
-}
-
-#[derive(Debug)]
-struct Incident {
-    opened_at: i64,
-    first: i64,
-    last: i64,
-    total: u64,
-    folded: u64,
-    folded_since: i64,
-    gate_until: i64,
-    acked_at: i64,
-}
-
-#[derive(Debug)]
-struct Recovery {
-    last_seen: i64,
-    back: i64,
-    absent_for: Duration,
-}
-
-/// What a timer did to its key.
-enum Fired {
-    Unchanged,
-    Changed,
-    Remove,
-    Forget,
-}
-
 impl Tracker {
     /// A tracker with no keys, behind (quiet periods start at [`Tracker::caught_up`]).
     pub fn new(rule: &str, spec: AlertSpec) -> Tracker {
@@ -225,12 +177,12 @@ impl Tracker {
         records.sort_by_key(|record| std::cmp::Reverse(record.last_active));
         for record in records {
             let full = self.entries.len() >= self.spec.max_groups();
-            let Some(entry) = adapt(&self.spec, &record).filter(|_| !full) else {
+            let Some(entry) = Entry::from_record(&self.spec, &record).filter(|_| !full) else {
                 self.n_evicted += u64::from(full);
                 self.mark(&record.key);
                 continue;
             };
-            if to_record(&record.key, &entry) != record {
+            if entry.to_record(&record.key) != record {
                 self.mark(&record.key);
             }
             self.entries.insert(record.key.clone(), entry);
@@ -293,7 +245,7 @@ impl Tracker {
         let Some(entry) = self.entries.get_mut(key) else {
             return Decision::Overflow;
         };
-        let decision = step(&self.spec, entry, to_ms(event_at), to_ms(now));
+        let decision = entry.on_match(&self.spec, to_ms(event_at), to_ms(now));
         self.reindex(key);
         self.mark(key);
         decision
@@ -372,8 +324,7 @@ impl Tracker {
         if incident.acked_at != NONE {
             return AckOutcome::AlreadyAcked;
         }
-        incident.acked_at = to_ms(now);
-        incident.gate_until = NONE;
+        incident.ack(to_ms(now));
         self.reindex(key);
         self.mark(key);
         AckOutcome::Acked
@@ -417,7 +368,7 @@ impl Tracker {
         let mut removals = Vec::new();
         for key in self.dirty.keys() {
             match self.entries.get(key) {
-                Some(entry) => upserts.push(to_record(key, entry)),
+                Some(entry) => upserts.push(entry.to_record(key)),
                 None => removals.push(key.clone()),
             }
         }
@@ -445,7 +396,7 @@ impl Tracker {
         let mut records: Vec<KeyRecord> = self
             .entries
             .iter()
-            .map(|(key, entry)| to_record(key, entry))
+            .map(|(key, entry)| entry.to_record(key))
             .collect();
         records.sort_by(|a, b| a.key.cmp(&b.key));
         records
@@ -453,7 +404,7 @@ impl Tracker {
 
     /// The record of `key`, if the tracker holds it.
     pub fn record(&self, key: &GroupKey) -> Option<KeyRecord> {
-        self.entries.get(key).map(|entry| to_record(key, entry))
+        self.entries.get(key).map(|entry| entry.to_record(key))
     }
 
     /// Counts for metrics.
@@ -477,88 +428,20 @@ impl Tracker {
 
     /// Runs the timer of `key` at `now`.
     fn fire(&mut self, key: &GroupKey, now: i64, notices: &mut Vec<Notice>) -> Fired {
-        let spec = &self.spec;
         let Some(entry) = self.entries.get_mut(key) else {
             return Fired::Unchanged;
         };
-        let base = quiet_base(entry, self.armed_at);
-        let due = |period: Option<Duration>| match period {
-            Some(period) if base != NONE => base.saturating_add(duration_ms(period)) <= now,
-            _ => false,
-        };
-        let mut notice = |kind: NoticeKind| {
+        let (fired, kind) = entry.on_timer(&self.spec, self.armed_at, now);
+        if let Some(kind) = kind {
             notices.push(Notice {
                 rule: self.rule.clone(),
                 key: key.clone(),
-                labels: key.labels(spec.group_by()),
+                labels: key.labels(self.spec.group_by()),
                 at: from_ms(now),
                 kind,
             });
-        };
-        match &mut entry.phase {
-            Phase::Idle => match spec.absent() {
-                Some(absent) if due(Some(absent.for_)) => {
-                    let silent_since = if entry.last_active != NONE {
-                        entry.last_active
-                    } else {
-                        self.armed_at
-                    };
-                    notice(NoticeKind::Absent {
-                        last_seen: from_ms_opt(entry.last_seen),
-                        for_: absent.for_,
-                        silent_for: span(silent_since, now),
-                    });
-                    entry.phase = Phase::Absent { silent_since };
-                    Fired::Changed
-                }
-                Some(_) => Fired::Unchanged,
-                None if due(Some(spec.when().map_or(Duration::ZERO, |w| w.within))) => {
-                    Fired::Remove
-                }
-                None => Fired::Unchanged,
-            },
-            Phase::Firing(incident) => {
-                if due(spec.end_after()) {
-                    match spec.resolve() {
-                        Some(resolve) if resolve.notify => notice(NoticeKind::Resolved {
-                            first: from_ms(incident.first),
-                            last: from_ms(incident.last),
-                            duration: span(incident.first, incident.last),
-                            total: incident.total,
-                            unreported: incident.folded,
-                            acked_at: from_ms_opt(incident.acked_at),
-                        }),
-                        _ if incident.folded > 0 => notice(repeat(incident)),
-                        _ => {}
-                    }
-                    return Fired::Remove;
-                }
-                let gate_ended = incident.gate_until != NONE && incident.gate_until <= now;
-                match spec.realert() {
-                    Some(realert)
-                        if gate_ended && incident.folded > 0 && incident.acked_at == NONE =>
-                    {
-                        notice(repeat(incident));
-                        incident.folded = 0;
-                        incident.folded_since = NONE;
-                        incident.gate_until = now.saturating_add(duration_ms(realert));
-                        Fired::Changed
-                    }
-                    _ => Fired::Unchanged,
-                }
-            }
-            Phase::Absent { .. } if due(spec.forget_after()) => Fired::Forget,
-            Phase::Absent { .. } => Fired::Unchanged,
-            Phase::Recovering(recovery) => {
-                notice(NoticeKind::Recovered {
-                    last_seen: from_ms_opt(recovery.last_seen),
-                    back: from_ms(recovery.back),
-                    absent_for: recovery.absent_for,
-                });
-                entry.phase = Phase::Idle;
-                Fired::Changed
-            }
         }
+        fired
     }
 
     /// A timer that changed nothing must not come due again at once (that would be a bug, but
@@ -602,7 +485,7 @@ impl Tracker {
         let Some(entry) = self.entries.get_mut(key) else {
             return;
         };
-        let deadline = deadline(&self.spec, self.armed_at, entry);
+        let deadline = entry.deadline(&self.spec, self.armed_at);
         if deadline != entry.deadline {
             if entry.deadline != NONE {
                 self.timers.remove(&(entry.deadline, key.clone()));
@@ -612,8 +495,7 @@ impl Tracker {
             }
             entry.deadline = deadline;
         }
-        let idle_at =
-            matches!(entry.phase, Phase::Idle | Phase::Absent { .. }).then_some(entry.last_active);
+        let idle_at = entry.is_idle().then_some(entry.last_active);
         if idle_at != entry.idle_at {
             if let Some(at) = entry.idle_at {
                 self.idle.remove(&(at, key.clone()));
@@ -629,7 +511,7 @@ impl Tracker {
     fn rebuild_timers(&mut self) {
         self.timers.clear();
         for (key, entry) in &mut self.entries {
-            entry.deadline = deadline(&self.spec, self.armed_at, entry);
+            entry.deadline = entry.deadline(&self.spec, self.armed_at);
             if entry.deadline != NONE {
                 self.timers.insert((entry.deadline, key.clone()));
             }
@@ -640,265 +522,4 @@ impl Tracker {
         self.seq += 1;
         self.dirty.insert(key.clone(), self.seq);
     }
-}
-
-impl Entry {
-    fn new() -> Entry {
-        Entry {
-            window: VecDeque::new(),
-            last_seen: NONE,
-            last_active: NONE,
-            phase: Phase::Idle,
-            deadline: NONE,
-            idle_at: None,
-        }
-    }
-}
-
-/// One match `at` (event time) seen `now` (timer clock), for a rule that is not plain.
-fn step(spec: &AlertSpec, entry: &mut Entry, at: i64, now: i64) -> Decision {
-    let seen_before = entry.last_seen;
-    entry.last_seen = entry.last_seen.max(at);
-    entry.last_active = entry.last_active.max(now);
-    if spec.is_heartbeat() {
-        if let Phase::Absent { silent_since } = entry.phase {
-            entry.phase = Phase::Recovering(Box::new(Recovery {
-                last_seen: seen_before,
-                back: at,
-                absent_for: span(silent_since, now),
-            }));
-        }
-        return Decision::Heartbeat;
-    }
-    if let Phase::Firing(incident) = &mut entry.phase {
-        incident.total += 1;
-        incident.first = incident.first.min(at);
-        incident.last = incident.last.max(at);
-        let in_period =
-            incident.gate_until != NONE && (now < incident.gate_until || incident.folded > 0);
-        return match spec.realert() {
-            Some(realert) if incident.acked_at == NONE && !in_period => {
-                incident.gate_until = now.saturating_add(duration_ms(realert));
-                Decision::Realert {
-                    total: incident.total,
-                }
-            }
-            Some(_) if incident.acked_at == NONE => {
-                fold(incident, at);
-                Decision::Folded
-            }
-            _ => {
-                fold(incident, at);
-                Decision::Counted
-            }
-        };
-    }
-    let (count, first, last) = match spec.when() {
-        Some(when) => {
-            let count = usize::try_from(when.count).unwrap_or(usize::MAX);
-            insert_sorted(&mut entry.window, at, count);
-            let n_in_window = count_in_window(&entry.window, duration_ms(when.within));
-            let n_in_window32 = u32::try_from(n_in_window).unwrap_or(u32::MAX);
-            if n_in_window < count {
-                return Decision::Pending {
-                    count_in_window: n_in_window32,
-                };
-            }
-            let first = entry.window.front().copied().unwrap_or(at);
-            let last = entry.window.back().copied().unwrap_or(at);
-            (n_in_window32, first, last)
-        }
-        None => (1, at, at),
-    };
-    // The window is not cleared to restart counting (the incident absorbs every match until it
-    // ends, and it ends only after a quiet period of at least `within`): it is only released.
-    entry.window = VecDeque::new();
-    entry.phase = Phase::Firing(Box::new(Incident {
-        opened_at: now,
-        first,
-        last,
-        total: u64::from(count),
-        folded: 0,
-        folded_since: NONE,
-        gate_until: spec
-            .realert()
-            .map_or(NONE, |realert| now.saturating_add(duration_ms(realert))),
-        acked_at: NONE,
-    }));
-    Decision::Alert {
-        count_in_window: count,
-        since: from_ms(first),
-    }
-}
-
-fn fold(incident: &mut Incident, at: i64) {
-    incident.folded += 1;
-    incident.folded_since = if incident.folded_since == NONE {
-        at
-    } else {
-        incident.folded_since.min(at)
-    };
-}
-
-fn repeat(incident: &Incident) -> NoticeKind {
-    NoticeKind::Repeat {
-        folded: incident.folded,
-        since: from_ms(incident.folded_since),
-        total: incident.total,
-    }
-}
-
-/// Inserts `at` into the sorted `window`, keeping its `count` latest times. A time older than
-/// a full window's oldest cannot change it and is left out.
-fn insert_sorted(window: &mut VecDeque<i64>, at: i64, count: usize) {
-    if window.len() >= count && window.front().is_some_and(|oldest| at <= *oldest) {
-        return;
-    }
-    if window.capacity() == 0 {
-        window.reserve_exact(count.min(16));
-    }
-    let position = window.partition_point(|t| *t <= at);
-    window.insert(position, at);
-    while window.len() > count {
-        window.pop_front();
-    }
-}
-
-/// How many times of `window` lie less than `within` before its latest.
-fn count_in_window(window: &VecDeque<i64>, within: i64) -> usize {
-    let Some(latest) = window.back() else {
-        return 0;
-    };
-    window
-        .iter()
-        .filter(|t| latest.saturating_sub(**t) < within)
-        .count()
-}
-
-/// Where quiet periods of `entry` count from: its last match or the latest catch-up, whichever
-/// is later; [`NONE`] while behind.
-fn quiet_base(entry: &Entry, armed_at: i64) -> i64 {
-    if armed_at == NONE {
-        NONE
-    } else {
-        entry.last_active.max(armed_at)
-    }
-}
-
-/// The next time `entry` has something to do ([`NONE`]: nothing until something changes).
-fn deadline(spec: &AlertSpec, armed_at: i64, entry: &Entry) -> i64 {
-    let base = quiet_base(entry, armed_at);
-    let quiet = |period: Option<Duration>| match period {
-        Some(period) if base != NONE => base.saturating_add(duration_ms(period)),
-        _ => NONE,
-    };
-    match &entry.phase {
-        Phase::Idle => match spec.absent() {
-            Some(absent) => quiet(Some(absent.for_)),
-            None => quiet(Some(spec.when().map_or(Duration::ZERO, |w| w.within))),
-        },
-        Phase::Firing(incident) => {
-            let gate = if incident.acked_at == NONE && incident.folded > 0 {
-                incident.gate_until
-            } else {
-                NONE
-            };
-            let end = quiet(spec.end_after());
-            match (gate, end) {
-                (NONE, end) => end,
-                (gate, NONE) => gate,
-                (gate, end) => gate.min(end),
-            }
-        }
-        Phase::Absent { .. } => quiet(spec.forget_after()),
-        // Due at once (never NONE, even for a record without a last match).
-        Phase::Recovering(_) => entry.last_active.max(NONE + 1),
-    }
-}
-
-fn to_record(key: &GroupKey, entry: &Entry) -> KeyRecord {
-    let phase = match &entry.phase {
-        Phase::Idle => PhaseRecord::Idle,
-        Phase::Firing(incident) => PhaseRecord::Firing(IncidentRecord {
-            opened_at: from_ms(incident.opened_at),
-            first: from_ms(incident.first),
-            last: from_ms(incident.last),
-            total: incident.total,
-            folded: incident.folded,
-            folded_since: from_ms_opt(incident.folded_since),
-            gate_until: from_ms_opt(incident.gate_until),
-            acked_at: from_ms_opt(incident.acked_at),
-        }),
-        Phase::Absent { silent_since } => PhaseRecord::Absent {
-            silent_since: from_ms(*silent_since),
-        },
-        Phase::Recovering(recovery) => PhaseRecord::Recovering {
-            last_seen: from_ms_opt(recovery.last_seen),
-            back: from_ms(recovery.back),
-            absent_for: recovery.absent_for,
-        },
-    };
-    KeyRecord {
-        key: key.clone(),
-        window: entry.window.iter().map(|t| from_ms(*t)).collect(),
-        last_seen: from_ms_opt(entry.last_seen),
-        last_active: from_ms_opt(entry.last_active),
-        phase,
-    }
-}
-
-/// The entry of `record` under `spec`, or `None` if it means nothing there.
-fn adapt(spec: &AlertSpec, record: &KeyRecord) -> Option<Entry> {
-    if spec.is_plain() || record.key.len() != spec.group_by().len() {
-        return None;
-    }
-    let mut entry = Entry::new();
-    entry.last_seen = to_ms_opt(record.last_seen);
-    entry.last_active = to_ms_opt(record.last_active);
-    if spec.is_heartbeat() {
-        entry.phase = match &record.phase {
-            PhaseRecord::Idle | PhaseRecord::Firing(_) => Phase::Idle,
-            PhaseRecord::Absent { silent_since } => Phase::Absent {
-                silent_since: to_ms(*silent_since),
-            },
-            PhaseRecord::Recovering {
-                last_seen,
-                back,
-                absent_for,
-            } => Phase::Recovering(Box::new(Recovery {
-                last_seen: to_ms_opt(*last_seen),
-                back: to_ms(*back),
-                absent_for: *absent_for,
-            })),
-        };
-        return Some(entry);
-    }
-    match &record.phase {
-        PhaseRecord::Idle => {
-            let count = usize::try_from(spec.when()?.count).unwrap_or(usize::MAX);
-            for at in &record.window {
-                insert_sorted(&mut entry.window, to_ms(*at), count);
-            }
-            if entry.window.is_empty() {
-                return None;
-            }
-        }
-        PhaseRecord::Firing(incident) => {
-            entry.phase = Phase::Firing(Box::new(Incident {
-                opened_at: to_ms(incident.opened_at),
-                first: to_ms(incident.first),
-                last: to_ms(incident.last),
-                total: incident.total,
-                folded: incident.folded,
-                folded_since: to_ms_opt(incident.folded_since),
-                gate_until: match spec.realert() {
-                    Some(_) => to_ms_opt(incident.gate_until),
-                    None => NONE,
-                },
-                acked_at: to_ms_opt(incident.acked_at),
-            }));
-        }
-        PhaseRecord::Absent { .. } | PhaseRecord::Recovering { .. } => return None,
-    }
-    Some(entry)
 }
