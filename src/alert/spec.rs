@@ -195,51 +195,47 @@ impl AlertSpec {
     /// Checks the combination rules.
     ///
     /// # Errors
-    /// The first rule broken (the loader reports it at [`SpecError::path`]).
-    pub fn new(parts: AlertParts) -> Result<AlertSpec, SpecError> {
-        let positive = |duration: Option<Duration>, key: &'static str| match duration {
-            Some(duration) if duration < Duration::from_millis(1) => {
-                Err(SpecError::NotPositive { key })
+    /// Every rule broken, in key order (the loader reports each at [`SpecError::path`]).
+    pub fn new(parts: AlertParts) -> Result<AlertSpec, Vec<SpecError>> {
+        let mut errors = Vec::new();
+        let positive = [
+            (parts.when.map(|w| w.within), "when.within"),
+            (parts.realert, "realert"),
+            (parts.resolve.map(|r| r.after), "resolve.after"),
+            (parts.absent.map(|a| a.for_), "absent.for"),
+            (parts.forget_after, "forget_after"),
+        ];
+        for (duration, key) in positive {
+            if duration.is_some_and(|d| d < Duration::from_millis(1)) {
+                errors.push(SpecError::NotPositive { key });
             }
-            _ => Ok(()),
-        };
-        positive(parts.when.map(|w| w.within), "when.within")?;
-        positive(parts.realert, "realert")?;
-        positive(parts.resolve.map(|r| r.after), "resolve.after")?;
-        positive(parts.absent.map(|a| a.for_), "absent.for")?;
-        positive(parts.forget_after, "forget_after")?;
+        }
         if let Some(when) = parts.when {
             if when.count == 0 {
-                return Err(SpecError::ZeroCount);
+                errors.push(SpecError::ZeroCount);
             }
             if when.count > AlertSpec::MAX_COUNT {
-                return Err(SpecError::CountTooLarge);
+                errors.push(SpecError::CountTooLarge);
             }
         }
         if parts.max_groups == Some(0) {
-            return Err(SpecError::ZeroMaxGroups);
+            errors.push(SpecError::ZeroMaxGroups);
         }
         for (i, name) in parts.group_by.iter().enumerate() {
-            if parts
-                .group_by
-                .get(..i)
-                .is_some_and(|before| before.contains(name))
-            {
-                return Err(SpecError::DuplicateName { name: name.clone() });
+            if parts.group_by.iter().take(i).any(|before| before == name) {
+                errors.push(SpecError::DuplicateName { name: name.clone() });
             }
         }
         if parts.absent.is_some() {
-            let other = if parts.when.is_some() {
-                Some("when")
-            } else if parts.realert.is_some() {
-                Some("realert")
-            } else if parts.resolve.is_some() {
-                Some("resolve")
-            } else {
-                None
-            };
-            if let Some(other) = other {
-                return Err(SpecError::AbsentWith { other });
+            let others = [
+                (parts.when.is_some(), "when"),
+                (parts.realert.is_some(), "realert"),
+                (parts.resolve.is_some(), "resolve"),
+            ];
+            for (given, other) in others {
+                if given {
+                    errors.push(SpecError::AbsentWith { other });
+                }
             }
         }
         let uses_keys = parts.when.is_some()
@@ -247,23 +243,27 @@ impl AlertSpec {
             || parts.resolve.is_some()
             || parts.absent.is_some();
         if !parts.group_by.is_empty() && !uses_keys {
-            return Err(SpecError::GroupByAlone);
+            errors.push(SpecError::GroupByAlone);
         }
         if let Some(forget_after) = parts.forget_after {
-            let Some(absent) = parts.absent else {
-                return Err(SpecError::ForgetWithoutAbsent);
-            };
-            if parts.group_by.is_empty() {
-                return Err(SpecError::ForgetWithoutGroupBy);
-            }
-            if forget_after <= absent.for_ {
-                return Err(SpecError::ForgetTooSoon);
+            match parts.absent {
+                None => errors.push(SpecError::ForgetWithoutAbsent),
+                Some(_) if parts.group_by.is_empty() => {
+                    errors.push(SpecError::ForgetWithoutGroupBy);
+                }
+                Some(absent) if forget_after <= absent.for_ => {
+                    errors.push(SpecError::ForgetTooSoon);
+                }
+                Some(_) => {}
             }
         }
         if let (Some(when), Some(resolve)) = (parts.when, parts.resolve) {
             if resolve.after < when.within {
-                return Err(SpecError::ResolveBeforeWindow);
+                errors.push(SpecError::ResolveBeforeWindow);
             }
+        }
+        if !errors.is_empty() {
+            return Err(errors);
         }
         Ok(AlertSpec {
             group_by: parts.group_by,
@@ -379,7 +379,11 @@ mod tests {
 
     #[test]
     fn combinations_are_checked_and_point_at_their_key() {
-        let check = |p: AlertParts| AlertSpec::new(p).unwrap_err();
+        let check = |p: AlertParts| {
+            let errors = AlertSpec::new(p).unwrap_err();
+            assert_eq!(errors.len(), 1, "{errors:?}");
+            errors.into_iter().next().unwrap()
+        };
         let err = check(AlertParts {
             when: Some(When {
                 count: 0,
@@ -457,6 +461,26 @@ mod tests {
             ..parts()
         });
         assert_eq!(err, SpecError::ZeroMaxGroups);
+        // Every problem is reported, not just the first.
+        let errors = AlertSpec::new(AlertParts {
+            when: Some(When {
+                count: 0,
+                within: Duration::ZERO,
+            }),
+            realert: Some(secs(60)),
+            absent,
+            ..parts()
+        })
+        .unwrap_err();
+        assert_eq!(
+            errors,
+            [
+                SpecError::NotPositive { key: "when.within" },
+                SpecError::ZeroCount,
+                SpecError::AbsentWith { other: "when" },
+                SpecError::AbsentWith { other: "realert" },
+            ]
+        );
     }
 
     #[test]
