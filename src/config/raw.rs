@@ -239,7 +239,6 @@ pub const RULE_KEYS: &[&str] = &[
     "template",
     "summary",
     "at",
-    // Alert kinds (issue 13).
     "group_by",
     "when",
     "realert",
