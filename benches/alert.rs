@@ -47,7 +47,10 @@ unsafe impl GlobalAlloc for Counting {
     }
 
     unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        LIVE.fetch_add(new_size as isize - layout.size() as isize, Ordering::Relaxed);
+        LIVE.fetch_add(
+            new_size as isize - layout.size() as isize,
+            Ordering::Relaxed,
+        );
         unsafe { System.realloc(ptr, layout, new_size) }
     }
 }
@@ -131,7 +134,11 @@ fn memory() {
     println!("heap held by one rule's Tracker (counting allocator):");
     measure("when 5/1m, 4 matches a key (windows)", threshold(), 4);
     measure("when 5/1m, 5 matches a key (incidents)", threshold(), 5);
-    measure("realert+resolve, 10 matches a key (folded)", threshold(), 10);
+    measure(
+        "realert+resolve, 10 matches a key (folded)",
+        threshold(),
+        10,
+    );
     measure(
         "absent 10m (heartbeats)",
         AlertParts {

@@ -15,8 +15,10 @@
 //! Definitions can be replaced wholesale from a shared source ([`SilenceSet::sync`]: the state
 //! table that `dingtail mute` writes, or Redis) while the counts stay local: a host counts what
 //! it muted itself. Durability follows `alert::record`: [`SilenceSet::changes`] /
-//! [`SilenceSet::committed`], and [`SilenceSet::restore`]. An ended silence is removed in the
-//! same transaction as the message reporting its count, so the count is reported once.
+//! [`SilenceSet::committed`], and [`SilenceSet::restore`]; the changes keep definitions (written
+//! only for silences made here) apart from counts, so that a count never brings back a definition
+//! someone else deleted. An ended silence is removed in the same transaction as the message
+//! reporting its count, so the count is reported once.
 
 use std::collections::BTreeMap;
 use std::time::SystemTime;
@@ -69,12 +71,17 @@ pub struct SilenceRecord {
     pub muted: Muted,
 }
 
-/// The records to write since the last commit.
+/// What to write since the last commit. Definitions and counts are apart so that this daemon
+/// never rewrites a definition it did not make: the shell's `dingtail unmute` (or another host)
+/// may delete one at any time, and a count written alongside must not bring it back.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct SilenceChanges {
-    /// Records to insert or replace.
-    pub upserts: Vec<SilenceRecord>,
-    /// Ids of records to delete.
+    /// Silences made through [`SilenceSet::add`] here (chat): their definitions to insert.
+    pub added: Vec<Silence>,
+    /// Counts that moved, to insert or replace (the counts table only this daemon writes).
+    pub counts: Vec<(SilenceId, Muted)>,
+    /// Silences that ended here (expired, unmuted, or gone from the shared source): their
+    /// definitions and counts to delete.
     pub removals: Vec<SilenceId>,
     /// The change counter these changes go up to.
     pub through: u64,
@@ -83,15 +90,24 @@ pub struct SilenceChanges {
 impl SilenceChanges {
     /// True when there is nothing to write.
     pub fn is_empty(&self) -> bool {
-        self.upserts.is_empty() && self.removals.is_empty()
+        self.added.is_empty() && self.counts.is_empty() && self.removals.is_empty()
     }
+}
+
+/// A silence changed since the last commit.
+#[derive(Clone, Copy, Debug)]
+struct Dirty {
+    /// The change counter of its latest change.
+    seq: u64,
+    /// The change counter at which its definition was made here, if that is not stored yet.
+    added: Option<u64>,
 }
 
 /// The silences known to this daemon, with what each muted.
 #[derive(Clone, Debug, Default)]
 pub struct SilenceSet {
     entries: BTreeMap<SilenceId, SilenceRecord>,
-    dirty: BTreeMap<SilenceId, u64>,
+    dirty: BTreeMap<SilenceId, Dirty>,
     seq: u64,
 }
 
@@ -131,14 +147,14 @@ impl SilenceSet {
                 muted: Muted::default(),
             },
         );
-        self.mark(&id);
+        self.mark(&id, true);
         Ok(())
     }
 
     /// Removes silence `id` (`unmute ID`), with what it muted.
     pub fn remove(&mut self, id: &SilenceId, now: SystemTime) -> Option<Ended> {
         let record = self.entries.remove(id)?;
-        self.mark(id);
+        self.mark(id, false);
         Some(ended(record, EndedBy::Removed, now))
     }
 
@@ -167,15 +183,11 @@ impl SilenceSet {
             let id = silence.id().clone();
             match self.entries.get_mut(&id) {
                 Some(record) if record.silence == silence => {}
-                Some(record) => {
-                    record.silence = silence;
-                    self.mark(&id);
-                }
+                // The source holds the definition: nothing to write here.
+                Some(record) => record.silence = silence,
                 None => {
                     let muted = Muted::default();
-                    self.entries
-                        .insert(id.clone(), SilenceRecord { silence, muted });
-                    self.mark(&id);
+                    self.entries.insert(id, SilenceRecord { silence, muted });
                 }
             }
         }
@@ -259,9 +271,14 @@ impl SilenceSet {
             through: self.seq,
             ..SilenceChanges::default()
         };
-        for id in self.dirty.keys() {
+        for (id, dirty) in &self.dirty {
             match self.entries.get(id) {
-                Some(record) => changes.upserts.push(record.clone()),
+                Some(record) => {
+                    if dirty.added.is_some() {
+                        changes.added.push(record.silence.clone());
+                    }
+                    changes.counts.push((id.clone(), record.muted));
+                }
                 None => changes.removals.push(id.clone()),
             }
         }
@@ -270,7 +287,12 @@ impl SilenceSet {
 
     /// Records that `changes` were committed.
     pub fn committed(&mut self, changes: &SilenceChanges) {
-        self.dirty.retain(|_, seq| *seq > changes.through);
+        self.dirty.retain(|_, dirty| {
+            if dirty.added.is_some_and(|at| at <= changes.through) {
+                dirty.added = None;
+            }
+            dirty.seq > changes.through
+        });
     }
 
     fn count(&mut self, id: &SilenceId, n_matches: u64, n_notices: u64, now: SystemTime) {
@@ -280,7 +302,7 @@ impl SilenceSet {
             muted.notices = muted.notices.saturating_add(n_notices);
             muted.first = Some(muted.first.map_or(now, |first| first.min(now)));
             muted.last = Some(muted.last.map_or(now, |last| last.max(now)));
-            self.mark(id);
+            self.mark(id, false);
         }
     }
 
@@ -299,15 +321,20 @@ impl SilenceSet {
         ids.iter()
             .filter_map(|id| {
                 let record = self.entries.remove(id)?;
-                self.mark(id);
+                self.mark(id, false);
                 Some(ended(record, by, now))
             })
             .collect()
     }
 
-    fn mark(&mut self, id: &SilenceId) {
+    /// Notes a change of `id`; `added`: its definition was made here.
+    fn mark(&mut self, id: &SilenceId, added: bool) {
         self.seq += 1;
-        self.dirty.insert(id.clone(), self.seq);
+        let seq = self.seq;
+        let added = added.then_some(seq);
+        let dirty = self.dirty.entry(id.clone()).or_insert(Dirty { seq, added });
+        dirty.seq = seq;
+        dirty.added = dirty.added.or(added);
     }
 }
 
@@ -489,18 +516,35 @@ mod tests {
         let mut set = SilenceSet::new();
         set.add(silence(1, "r", &[], 100)).unwrap();
         let changes = set.changes();
-        assert_eq!(changes.upserts.len(), 1);
+        assert_eq!(
+            changes.added.len(),
+            1,
+            "made here: its definition is written"
+        );
+        assert_eq!(changes.counts.len(), 1);
         set.mute("r", values(&[]), 1, t(1));
         set.committed(&changes);
         let next = set.changes();
+        assert!(next.added.is_empty(), "the definition is stored");
         assert_eq!(
-            next.upserts[0].muted.matches, 1,
+            next.counts[0].1.matches, 1,
             "the count moved after the take"
         );
         set.committed(&next);
         assert!(set.changes().is_empty());
-        let restored = SilenceSet::restore(next.upserts);
-        assert_eq!(restored.list().len(), 1);
+        // Definitions from the shared source are never written back, only counts.
+        set.sync(
+            vec![silence(1, "r", &[], 100), silence(2, "r", &[], 200)],
+            t(2),
+        );
+        assert!(set.changes().is_empty());
+        set.mute("r", values(&[]), 1, t(3));
+        let counts = set.changes();
+        assert!(counts.added.is_empty());
+        assert_eq!(counts.counts.len(), 1);
+        set.committed(&counts);
+        let restored = SilenceSet::restore(set.list().into_iter().cloned().collect());
+        assert_eq!(restored.list().len(), 2);
         assert!(restored.changes().is_empty());
     }
 }
