@@ -27,7 +27,7 @@ impl SilenceId {
     pub const LEN: usize = 6;
 
     /// The id made of the low 30 bits of `bits` (the caller draws them at random, and draws
-    /// again if [`SilenceSet::add`] finds the id taken).
+    /// again if [`crate::alert::SilenceSet::add`] finds the id taken).
     pub fn from_bits(bits: u64) -> SilenceId {
         let text = (0..SilenceId::LEN)
             .rev()

@@ -39,6 +39,11 @@
 //! incident, the match is sent as a plain alert, [`Decision::Overflow`]. Both are counted in
 //! [`TrackerStats`]. A plain rule ([`AlertSpec::is_plain`]) returns [`Decision::Alert`] at once
 //! and keeps nothing.
+//!
+//! [`NoticeKind::Repeat`]: crate::alert::NoticeKind::Repeat
+//! [`NoticeKind::Resolved`]: crate::alert::NoticeKind::Resolved
+//! [`NoticeKind::Absent`]: crate::alert::NoticeKind::Absent
+//! [`NoticeKind::Recovered`]: crate::alert::NoticeKind::Recovered
 
 use std::collections::{BTreeSet, HashMap};
 use std::time::SystemTime;

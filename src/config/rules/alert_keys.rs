@@ -1,6 +1,6 @@
 //! The alert keys of a rule (issue 13): `group_by`, `when`, `realert`, `resolve`, `absent`,
-//! `forget_after`, `max_groups` → an [`AlertSpec`], with every problem a [`crate::config::Diagnostic`]
-//! at its key or value.
+//! `forget_after`, `max_groups` → an [`AlertSpec`], with every problem a
+//! [`crate::config::Diagnostic`] at its key or value.
 //!
 //! Here is what needs the rule file: duration syntax, required sub-keys, and `group_by` names
 //! against the rule's captures and [`CONTEXT_NAMES`]. How the keys combine is
