@@ -29,6 +29,8 @@ pub mod spec;
 pub mod tracker;
 
 #[cfg(test)]
+mod absence_tests;
+#[cfg(test)]
 mod crash_tests;
 #[cfg(test)]
 mod model_tests;

@@ -336,8 +336,8 @@ impl Tracker {
     }
 
     /// Acknowledges every open, unacknowledged incident whose key has all of `matchers`
-    /// (`group_by` name, value); a name not in `group_by` matches nothing. Returns the keys
-    /// acknowledged, sorted (chat `ack RULE [KEY=VALUE]…`).
+    /// (`group_by` name, value); a name not in `group_by` matches nothing, and no matchers match
+    /// every key. Returns the keys acknowledged, sorted (chat `ack RULE [KEY=VALUE]…`).
     pub fn ack_where(&mut self, matchers: &[(String, String)], now: SystemTime) -> Vec<GroupKey> {
         let mut positions = Vec::new();
         for (name, value) in matchers {
