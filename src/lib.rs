@@ -22,3 +22,4 @@ pub mod rules;
 pub mod secret;
 pub mod state;
 pub mod tail;
+pub mod version;
