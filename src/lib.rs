@@ -23,3 +23,4 @@ pub mod rules;
 pub mod secret;
 pub mod state;
 pub mod tail;
+pub mod version;
