@@ -13,6 +13,8 @@ pub mod daemon;
 pub mod dingtalk;
 pub mod dispatch;
 pub mod event;
+pub mod intake;
+pub mod journal;
 pub mod metrics;
 pub mod pipeline;
 pub mod render;

@@ -68,8 +68,8 @@ pub enum Number {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawInput {
-    /// Include globs.
-    pub paths: OneOrMany,
+    /// Include globs (absent on a journald input).
+    pub paths: Option<OneOrMany>,
     /// Exclude globs.
     pub exclude: Option<OneOrMany>,
     /// `end` or `beginning`.
@@ -80,6 +80,32 @@ pub struct RawInput {
     pub max_line_bytes: Option<Number>,
     /// Joining of continuation lines.
     pub multiline: Option<RawMultiline>,
+    /// `plain`, `cri`, `docker`, `json` or `auto`.
+    pub format: Option<String>,
+    /// `text` or `json`: what the content of a container line (or a journal message) holds.
+    pub content: Option<String>,
+    /// A WHATWG encoding label (`utf-8`, `gbk`, `gb18030`, …).
+    pub encoding: Option<String>,
+    /// The JSON field rules match.
+    pub message_field: Option<String>,
+    /// How long pieces of a split container line wait for the rest.
+    pub partial_timeout: Option<String>,
+    /// Read the systemd journal instead of files.
+    pub journald: Option<RawJournald>,
+}
+
+/// `journald:` of an input (every key optional: `journald: {}` reads the whole journal).
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawJournald {
+    /// Units (`journalctl -u`).
+    pub units: Option<OneOrMany>,
+    /// Syslog identifiers (`journalctl -t`).
+    pub identifiers: Option<OneOrMany>,
+    /// A priority or range (`journalctl -p`): a name or a number.
+    pub priority: Option<Scalar>,
+    /// A folder of journal files instead of the system journal.
+    pub directory: Option<String>,
 }
 
 /// `multiline:` of an input.
@@ -145,6 +171,10 @@ pub struct RawRule {
     pub summary: Option<String>,
     /// Who to @-mention.
     pub at: Option<RawAt>,
+    /// Conditions on fields and context: `{FIELD: VALUE | [VALUES]}` (values are YAML scalars;
+    /// `rules` turns them into text).
+    #[serde(rename = "where")]
+    pub conditions: Option<serde_yaml::Mapping>,
 }
 
 /// A rule's `at:`.
@@ -185,5 +215,5 @@ impl Scalar {
 /// The keys a rule may have, for "did you mean" and for pointing at a key with a bad value.
 pub const RULE_KEYS: &[&str] = &[
     "name", "input", "inputs", "match", "exclude", "severity", "robot", "robots", "title",
-    "template", "summary", "at",
+    "template", "summary", "at", "where",
 ];

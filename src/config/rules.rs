@@ -25,7 +25,7 @@ use crate::config::diag::{did_you_mean, from_serde_message};
 use crate::config::pattern::compile;
 use crate::config::raw::{OneOrMany, RULE_KEYS, RawAt, RawRule};
 use crate::config::span::{Seg, Spans};
-use crate::config::{Config, Diagnostic, Diagnostics, RuleSpec, TemplateSpec};
+use crate::config::{Config, Diagnostic, Diagnostics, FieldCondition, RuleSpec, TemplateSpec};
 use crate::event::{Mentions, Severity};
 use crate::yaml_path;
 
@@ -289,8 +289,14 @@ impl FileLoader<'_> {
             ("robots", raw.robots.as_ref()),
             Kind::Robot,
         );
+        let conditions = match &raw.conditions {
+            Some(conditions) => self.conditions(i, &rule, conditions),
+            None => Some(Vec::new()),
+        };
         let patterns = match &raw.matches {
             Some(matches) => self.patterns(i, &rule, "match", matches),
+            // `where:` alone decides.
+            None if raw.conditions.is_some() => Some(Vec::new()),
             None => {
                 self.error(&yaml_path![i], Some(&rule), "missing key `match`");
                 None
@@ -355,7 +361,60 @@ impl FileLoader<'_> {
             title,
             template: text,
             summary,
+            conditions: conditions?,
         })
+    }
+
+    /// `where:`: each key a field, each value a scalar or a non-empty list of scalars, as text.
+    fn conditions(
+        &mut self,
+        i: usize,
+        rule: &str,
+        raw: &serde_yaml::Mapping,
+    ) -> Option<Vec<FieldCondition>> {
+        if raw.is_empty() {
+            self.error_value(
+                &yaml_path![i, "where"],
+                Some(rule),
+                "`where` needs at least one field",
+            );
+            return None;
+        }
+        let mut conditions = Vec::new();
+        let mut ok = true;
+        for (key, value) in raw {
+            let Some(field) = key.as_str().filter(|field| !field.is_empty()) else {
+                self.error_value(
+                    &yaml_path![i, "where"],
+                    Some(rule),
+                    "`where` keys are field names",
+                );
+                ok = false;
+                continue;
+            };
+            let values = match value {
+                serde_yaml::Value::Sequence(items) if !items.is_empty() => {
+                    items.iter().map(scalar_text).collect::<Option<Vec<_>>>()
+                }
+                serde_yaml::Value::Sequence(_) => None,
+                scalar => scalar_text(scalar).map(|text| vec![text]),
+            };
+            match values {
+                Some(values) => conditions.push(FieldCondition {
+                    field: field.to_string(),
+                    values,
+                }),
+                None => {
+                    self.error_value(
+                        &yaml_path![i, "where", field],
+                        Some(rule),
+                        format!("`where.{field}` must be a value or a non-empty list of values"),
+                    );
+                    ok = false;
+                }
+            }
+        }
+        ok.then_some(conditions)
     }
 
     /// `input`/`inputs` (or `robot`/`robots`): exactly one of the two, every name defined.
@@ -520,12 +579,25 @@ fn mentions(at: &RawAt) -> Mentions {
     }
 }
 
+/// A `where:` value as the text it is compared by: strings as they are, numbers as written,
+/// `true`/`false`, `null`; `None` for lists and mappings.
+fn scalar_text(value: &serde_yaml::Value) -> Option<String> {
+    match value {
+        serde_yaml::Value::String(text) => Some(text.clone()),
+        serde_yaml::Value::Number(number) => Some(number.to_string()),
+        serde_yaml::Value::Bool(flag) => Some(flag.to_string()),
+        serde_yaml::Value::Null => Some("null".to_string()),
+        _ => None,
+    }
+}
+
 /// True when `value` deserializes as the type of rule key `key`.
 fn value_fits(key: &str, value: &serde_yaml::Value) -> bool {
     match key {
         "inputs" | "robots" => Vec::<String>::deserialize(value).is_ok(),
         "match" | "exclude" => OneOrMany::deserialize(value).is_ok(),
         "at" => RawAt::deserialize(value).is_ok(),
+        "where" => value.is_mapping(),
         _ => String::deserialize(value).is_ok(),
     }
 }
@@ -535,6 +607,7 @@ fn expected_type(key: &str) -> &'static str {
         "inputs" | "robots" => "a list of names",
         "match" | "exclude" => "a regex or a list of regexes",
         "at" => "a mapping with `mobiles`, `user_ids` and `all`",
+        "where" => "a mapping of field names to a value or a list of values",
         _ => "a string",
     }
 }
@@ -607,7 +680,7 @@ mod tests {
     use std::path::{Path, PathBuf};
 
     use crate::config::rules::{RuleFiles, RuleSource, expand_glob, load};
-    use crate::config::{Config, InputConfig, RobotConfig, StartAt, Webhook};
+    use crate::config::{Config, FieldCondition, InputConfig, RobotConfig, StartAt, Webhook};
     use crate::event::Severity;
 
     fn config(dir: &Path, globs: &[&str]) -> Config {
@@ -619,6 +692,8 @@ mod tests {
             poll_interval: std::time::Duration::from_secs(1),
             max_line_bytes: 65_536,
             multiline: None,
+            decoding: crate::config::Decoding::default(),
+            journald: None,
         };
         let robot = |name: &str| RobotConfig {
             name: name.into(),
@@ -758,6 +833,83 @@ mod tests {
             );
         }
         assert_eq!(errs.len(), expect.len(), "{errs:#?}");
+        assert!(found.specs.is_empty());
+    }
+
+    #[test]
+    fn where_conditions_load_as_text_alone_or_with_match() {
+        let rules = r#"- name: pay-5xx
+  input: app
+  match: 'failed'
+  where: {status: [500, "502"], http.method: GET, retry: true, trace: null, ratio: 0.5}
+  robot: ops
+- name: sshd-errors
+  input: app
+  where:
+    SYSLOG_IDENTIFIER: sshd
+    PRIORITY: [0, 1, 2, 3]
+  robot: ops
+"#;
+        let (_dir, found) = load_files(&[("rules.d/w.yaml", rules)]);
+        assert!(found.errors.is_empty(), "{:?}", errors(&found));
+        let condition = |field: &str, values: &[&str]| FieldCondition {
+            field: field.into(),
+            values: values.iter().map(|v| (*v).to_string()).collect(),
+        };
+        assert_eq!(
+            found.specs[0].conditions,
+            [
+                condition("status", &["500", "502"]),
+                condition("http.method", &["GET"]),
+                condition("retry", &["true"]),
+                condition("trace", &["null"]),
+                condition("ratio", &["0.5"]),
+            ]
+        );
+        assert_eq!(found.specs[0].patterns.len(), 1);
+        let alone = &found.specs[1];
+        assert!(alone.patterns.is_empty(), "`where` alone decides");
+        assert_eq!(
+            alone.conditions,
+            [
+                condition("SYSLOG_IDENTIFIER", &["sshd"]),
+                condition("PRIORITY", &["0", "1", "2", "3"]),
+            ]
+        );
+        assert!(found.specs.iter().all(|s| s.excludes.is_empty()));
+    }
+
+    #[test]
+    fn bad_where_values_point_at_themselves() {
+        let bad = r#"- name: a
+  input: app
+  match: x
+  where: {http: {status: 500}}
+  robot: ops
+- name: b
+  input: app
+  where: {level: []}
+  robot: ops
+- name: c
+  input: app
+  where: [level, error]
+  robot: ops
+- name: d
+  input: app
+  where: {}
+  robot: ops
+"#;
+        let (_dir, found) = load_files(&[("rules.d/bad.yaml", bad)]);
+        let errs = errors(&found);
+        assert_eq!(
+            errs,
+            [
+                "bad.yaml:4:17: rule `a`: `where.http` must be a value or a non-empty list of values",
+                "bad.yaml:8:18: rule `b`: `where.level` must be a value or a non-empty list of values",
+                "bad.yaml:12:10: rule `c`: `where` must be a mapping of field names to a value or a list of values",
+                "bad.yaml:16:10: rule `d`: `where` needs at least one field",
+            ]
+        );
         assert!(found.specs.is_empty());
     }
 

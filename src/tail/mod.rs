@@ -1177,6 +1177,8 @@ mod tests {
             poll_interval: Duration::from_millis(100),
             max_line_bytes: 1024,
             multiline: None,
+            decoding: crate::config::Decoding::default(),
+            journald: None,
         }
     }
 
