@@ -152,9 +152,10 @@ impl Default for Decoding {
     }
 }
 
-/// `journald:` of an input: which journal entries to read. Every list is optional; entries
-/// must match one of the units (if any) and one of the identifiers (if any), as `journalctl`
-/// combines `-u` and `-t`.
+/// `journald:` of an input: which journal entries to read. Every key is optional. An entry must
+/// match one of the units (if any) and one of the identifiers (if any) and the priority: that is
+/// how `journalctl` combines `-u`, `-t` and `-p` (checked against journalctl 252 in
+/// `tests/journal.rs`).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct JournaldConfig {
     /// `units:` (`journalctl -u`, which also takes systemd's own messages about the unit).
