@@ -329,11 +329,7 @@ impl Shaper {
             truncated: raw.truncated,
             invalid,
             time: None,
-            context: if invalid {
-                self.context(None)
-            } else {
-                Context::new()
-            },
+            context: self.context(None),
             fields: None,
         }
     }
