@@ -109,7 +109,7 @@ impl EntryDecoder {
             let micros: u64 = self.texts(map.get(*name)?).first()?.trim().parse().ok()?;
             UNIX_EPOCH.checked_add(Duration::from_micros(micros))
         });
-        let mut context = Context::new();
+        let mut pairs = Vec::with_capacity(map.len());
         let mut message: Option<Vec<String>> = None;
         for (name, value) in &map {
             match name.as_str() {
@@ -118,11 +118,12 @@ impl EntryDecoder {
                 _ => {
                     let name: Arc<str> = Arc::from(name.as_str());
                     for text in self.texts(value) {
-                        context.push(name.clone(), Arc::from(text));
+                        pairs.push((name.clone(), Arc::from(text)));
                     }
                 }
             }
         }
+        let context = Context::from_pairs(pairs);
         // `null` (over 4096 bytes without `--all`) gives no text: flagged as cut.
         let (text, mut truncated) = match message {
             Some(texts) if !texts.is_empty() => (texts.join("\n"), false),
@@ -313,7 +314,7 @@ mod tests {
         assert_eq!(decoded.record.text, "db down");
         assert_eq!(
             decoded.record.fields.as_ref().unwrap().get("code"),
-            Some(&json!(500))
+            Some(json!(500))
         );
         let plain_text = entry(
             &json,

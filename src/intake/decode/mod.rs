@@ -38,7 +38,7 @@ use std::sync::Arc;
 use std::time::{Instant, SystemTime};
 
 use crate::config::{Content, Decoding, Format};
-use crate::intake::decode::fields::{Context, Fields};
+use crate::intake::decode::fields::{Context, Fields, Pair};
 use crate::intake::decode::partial::{Joined, Partials, Piece};
 
 /// One line as `LineReader` cut it.
@@ -140,12 +140,12 @@ struct Shaper {
     encoding: Option<&'static encoding_rs::Encoding>,
     content_json: bool,
     message_field: Option<String>,
-    /// `namespace`, `pod`, `container` of the file's path, shared by all its records.
-    file_context: Vec<(Arc<str>, Arc<str>)>,
-    /// (`stream`, `stdout`) and (`stream`, `stderr`).
-    streams: [(Arc<str>, Arc<str>); 2],
+    /// `namespace`, `pod`, `container` of the file's path.
+    file_names: Vec<Pair>,
     /// docker's `attrs` of the last line, as `attrs.NAME`.
-    attrs: Vec<(Arc<str>, Arc<str>)>,
+    attrs: Vec<Pair>,
+    /// The contexts records share: of stdout, of stderr, and without a stream.
+    contexts: [Context; 3],
 }
 
 impl Decoder {
@@ -159,7 +159,7 @@ impl Decoder {
             Format::Json => Mode::Json,
             Format::Auto => Mode::Undecided,
         };
-        let file_context = match (decoding.format, pod::names(path)) {
+        let file_names = match (decoding.format, pod::names(path)) {
             (Format::Plain, _) | (_, None) => Vec::new(),
             (_, Some(names)) => vec![
                 (Arc::from("namespace"), Arc::from(names.namespace)),
@@ -167,18 +167,15 @@ impl Decoder {
                 (Arc::from("container"), Arc::from(names.container)),
             ],
         };
-        let stream = Arc::<str>::from("stream");
-        let shaper = Shaper {
+        let mut shaper = Shaper {
             encoding: decoding.encoding,
             content_json: decoding.content == Content::Json,
             message_field: decoding.message_field.clone(),
-            file_context,
-            streams: [
-                (stream.clone(), Arc::from(Stream::Stdout.as_str())),
-                (stream, Arc::from(Stream::Stderr.as_str())),
-            ],
+            file_names,
             attrs: Vec::new(),
+            contexts: [Context::new(), Context::new(), Context::new()],
         };
+        shaper.build_contexts();
         Decoder {
             mode,
             partials: Partials::new(
@@ -236,6 +233,18 @@ impl Decoder {
             Mode::Docker => {
                 let text = self.shaper.utf8(raw.bytes);
                 match docker::parse(&text) {
+                    Some(line) if !line.partial() && self.partials.is_idle(line.stream) => {
+                        // A whole message (the common case): take docker's string as it is.
+                        self.shaper.set_attrs(&line.attrs);
+                        let whole = Whole {
+                            stream: line.stream,
+                            start: raw.start,
+                            end: raw.end,
+                            time: Some(line.time),
+                            truncated: raw.truncated,
+                        };
+                        out.push(self.shaper.record(line.log.into_owned(), whole));
+                    }
                     Some(line) => {
                         self.shaper.set_attrs(&line.attrs);
                         let piece = Piece {
@@ -358,7 +367,19 @@ impl Shaper {
         joined: Joined<'_>,
         encoding: Option<&'static encoding_rs::Encoding>,
     ) -> Record {
-        let mut text = decode_text(joined.bytes, encoding);
+        let whole = Whole {
+            stream: joined.stream,
+            start: joined.start,
+            end: joined.end,
+            time: joined.time,
+            truncated: joined.truncated,
+        };
+        self.record(decode_text(joined.bytes, encoding), whole)
+    }
+
+    /// The record of a whole container message whose content is `text`: the trailing newline
+    /// dropped, the JSON content decoded when `content: json`.
+    fn record(&self, mut text: String, whole: Whole) -> Record {
         if text.ends_with('\n') {
             text.pop();
             if text.ends_with('\r') {
@@ -366,13 +387,13 @@ impl Shaper {
             }
         }
         let mut record = Record {
-            start: joined.start,
-            end: joined.end,
+            start: whole.start,
+            end: whole.end,
             text,
-            truncated: joined.truncated,
+            truncated: whole.truncated,
             invalid: false,
-            time: joined.time,
-            context: self.context(Some(joined.stream)),
+            time: whole.time,
+            context: self.context(Some(whole.stream)),
             fields: None,
         };
         if self.content_json {
@@ -389,15 +410,28 @@ impl Shaper {
 
     /// The context of a record of this file: its stream, the file's names, docker's attrs.
     fn context(&self, stream: Option<Stream>) -> Context {
-        let mut context = Context::new();
-        if let Some(stream) = stream {
-            let (name, value) = &self.streams[stream.index()];
-            context.push(name.clone(), value.clone());
+        match stream {
+            Some(stream) => self.contexts[stream.index()].clone(),
+            None => self.contexts[2].clone(),
         }
-        for (name, value) in self.file_context.iter().chain(&self.attrs) {
-            context.push(name.clone(), value.clone());
-        }
-        context
+    }
+
+    /// Builds the shared contexts from the file's names and the attrs.
+    fn build_contexts(&mut self) {
+        let stream = Arc::<str>::from("stream");
+        let with = |first: Option<Pair>| {
+            let pairs: Vec<Pair> = first
+                .into_iter()
+                .chain(self.file_names.iter().cloned())
+                .chain(self.attrs.iter().cloned())
+                .collect();
+            Context::from_pairs(pairs)
+        };
+        self.contexts = [
+            with(Some((stream.clone(), Arc::from(Stream::Stdout.as_str())))),
+            with(Some((stream, Arc::from(Stream::Stderr.as_str())))),
+            with(None),
+        ];
     }
 
     /// Keeps docker's `attrs` of the current line (they rarely change within a file).
@@ -419,8 +453,19 @@ impl Shaper {
                     )
                 })
                 .collect();
+            self.build_contexts();
         }
     }
+}
+
+/// Where a whole container message was and what it was, besides its text.
+#[derive(Clone, Copy, Debug)]
+struct Whole {
+    stream: Stream,
+    start: u64,
+    end: u64,
+    time: Option<SystemTime>,
+    truncated: bool,
 }
 
 /// `bytes` as text: UTF-8 (lossy) without `encoding`, else decoded from it; bad bytes become

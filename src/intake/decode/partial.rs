@@ -229,6 +229,12 @@ impl Partials {
             .min()
     }
 
+    /// True when `stream` holds nothing and skips nothing: a whole piece written to it now is
+    /// a whole message, which the caller may take as it is.
+    pub fn is_idle(&self, stream: Stream) -> bool {
+        matches!(self.slots[stream.index()], Slot::Idle)
+    }
+
     /// Bytes held in open messages.
     pub fn held_bytes(&self) -> usize {
         self.slots
