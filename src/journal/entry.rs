@@ -154,7 +154,7 @@ impl EntryDecoder {
             match json::decode(record.text.as_bytes(), self.message_field.as_deref()) {
                 Some(line) => {
                     record.text = line.text;
-                    record.fields = Some(line.fields);
+                    record.fields = Some(Box::new(line.fields));
                 }
                 None => record.invalid = !record.truncated,
             }

@@ -38,7 +38,7 @@ use std::sync::Arc;
 use std::time::{Instant, SystemTime};
 
 use crate::config::{Content, Decoding, Format};
-use crate::intake::decode::fields::{Context, Fields, Pair};
+use crate::intake::decode::fields::{Context, Fields, Pair, Where};
 use crate::intake::decode::partial::{Joined, Partials, Piece};
 
 /// One line as `LineReader` cut it.
@@ -74,8 +74,16 @@ pub struct Record {
     /// What the input knows about the record: `stream`, `namespace`, `pod`, `container`,
     /// `attrs.NAME`, journal fields.
     pub context: Context,
-    /// The top-level fields of a JSON line or JSON content.
-    pub fields: Option<Fields>,
+    /// The top-level fields of a JSON line or JSON content (boxed: most records have none, and
+    /// a small record is cheaper to move).
+    pub fields: Option<Box<Fields>>,
+}
+
+impl Record {
+    /// True when the record satisfies a rule's `where:` (always, when it has no condition).
+    pub fn satisfies(&self, conditions: &Where) -> bool {
+        conditions.matches(&self.context, self.fields.as_deref())
+    }
 }
 
 /// A container's output stream.
@@ -355,7 +363,7 @@ impl Shaper {
                 invalid: false,
                 time: None,
                 context: self.context(None),
-                fields: Some(line.fields),
+                fields: Some(Box::new(line.fields)),
             },
             None => self.plain(raw, !raw.truncated),
         }
@@ -400,7 +408,7 @@ impl Shaper {
             match json::decode(record.text.as_bytes(), self.message_field.as_deref()) {
                 Some(line) => {
                     record.text = line.text;
-                    record.fields = Some(line.fields);
+                    record.fields = Some(Box::new(line.fields));
                 }
                 None => record.invalid = !record.truncated,
             }

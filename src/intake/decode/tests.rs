@@ -334,9 +334,9 @@ fn cri_content_json_is_decoded_after_joining() {
         condition("http.path", &["/pay"]),
     ]);
     let record = &feed.out[0];
-    assert!(rule.matches(&record.context, record.fields.as_ref()));
+    assert!(record.satisfies(&rule));
     let other = Where::new(&[condition("stream", &["stdout"])]);
-    assert!(!other.matches(&record.context, record.fields.as_ref()));
+    assert!(!record.satisfies(&other));
 }
 
 #[test]
