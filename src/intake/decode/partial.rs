@@ -4,7 +4,9 @@
 //!
 //! Bounded: a message holds at most `max_bytes` bytes. The piece that would pass the bound is cut
 //! there, the message is handed out at once marked truncated, and the rest of its pieces (up to
-//! the last one) are dropped, as `LineReader` does with an over-long line. A message whose next
+//! the last one) are dropped, as `LineReader` does with an over-long line. (Nothing is held
+//! while dropping, so checkpoints move on; a restart in the middle hands out the remaining
+//! pieces as a message of their own.) A message whose next
 //! piece does not come within `timeout` of the last one is handed out as it is (a writer that
 //! died mid-line, or a final write without a newline). `flush` hands out everything open (the
 //! file is released).
