@@ -12,7 +12,8 @@
 //! file is released).
 //!
 //! Pure: no clock, no I/O; `now` comes with every call. Handing out goes through a callback with
-//! borrowed bytes, so that the common case, a line that is one whole piece, is never copied.
+//! borrowed bytes, so that the common case, a line that is one whole piece, is never copied into
+//! a join buffer.
 
 use std::time::{Duration, Instant, SystemTime};
 
