@@ -16,6 +16,7 @@ pub mod dingtalk;
 pub mod dispatch;
 pub mod event;
 pub mod intake;
+pub mod journal;
 pub mod metrics;
 pub mod pipeline;
 pub mod render;

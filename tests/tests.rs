@@ -27,6 +27,9 @@ mod tail;
 mod check;
 // The shipped rules against their sample logs, through `dingtail test` (issue 4).
 mod shipped_rules;
+// The journald input's reader against real journal files written by systemd-journal-remote
+// (issue 14).
+mod journal;
 // `dingtail test`: stdin, --rules/--rule/--input, multiline joining, unmatched lines, big files.
 mod test_cmd;
 // `dingtail test` and `dingtail run` count the same on every log (issue 10).

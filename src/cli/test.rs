@@ -28,10 +28,9 @@ use std::time::{Instant, SystemTime};
 
 use crate::batch::Batch;
 use crate::cli::check::files_now;
+use crate::config::DEFAULT_CONFIG_PATH;
 use crate::config::diag::did_you_mean;
-use crate::config::load::DEFAULT_PARTIAL_TIMEOUT;
 use crate::config::rules::RuleSource;
-use crate::config::{DEFAULT_CONFIG_PATH, DEFAULT_MAX_LINE_BYTES};
 use crate::daemon::deliver;
 use crate::dingtalk;
 use crate::event::{FileId, LogLine};
@@ -147,14 +146,7 @@ fn test(args: &TestArgs) -> anyhow::Result<()> {
     let framing = input
         .as_ref()
         .and_then(|name| pipeline.config.inputs.get(name))
-        .map_or_else(
-            || Framing {
-                max_line_bytes: DEFAULT_MAX_LINE_BYTES,
-                multiline: None,
-                partial_timeout: DEFAULT_PARTIAL_TIMEOUT,
-            },
-            Framing::of,
-        );
+        .map_or_else(Framing::plain, Framing::of);
     emit(&format!(
         "input: {} ({how}), {} rule{}, multiline: {}\n",
         input.as_deref().unwrap_or("all inputs"),

@@ -108,12 +108,13 @@ pub fn is_loopback(url: &url::Url) -> bool {
     }
 }
 
-/// One `inputs:` entry: which files to follow and how to cut them into lines.
+/// One `inputs:` entry: which files (or which journal) to follow, how to cut them into lines and
+/// how to decode those lines.
 #[derive(Clone, Debug)]
 pub struct InputConfig {
     /// The input's name (its key under `inputs:`).
     pub name: String,
-    /// Include globs (absolute after loading).
+    /// Include globs (absolute after loading); empty for a journald input.
     pub paths: Vec<String>,
     /// Exclude globs, matched against the full path and against the file name.
     pub exclude: Vec<String>,
@@ -125,8 +126,104 @@ pub struct InputConfig {
     pub max_line_bytes: usize,
     /// Optional joining of continuation lines.
     pub multiline: Option<MultilineConfig>,
-    /// An unterminated last line is handed out once the file has been quiet this long.
+    /// How the bytes of a line become a record (`format`, `content`, `encoding`,
+    /// `message_field`, `partial_timeout`); [`Decoding::default`] is plain UTF-8 text.
+    pub decoding: Decoding,
+    /// `journald:`: the input reads the systemd journal instead of files (`paths` is then empty).
+    pub journald: Option<JournaldConfig>,
+}
+
+/// The shape of an input's lines (`format:`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Format {
+    /// Text lines, matched as they are (the default).
+    Plain,
+    /// Container lines as kubelet's CRI runtimes write them: `TIME STREAM P|F CONTENT`.
+    Cri,
+    /// Docker's json-file lines: `{"log":…,"stream":…,"time":…}`.
+    Docker,
+    /// One JSON object per line; `message_field` is the text rules match.
+    Json,
+    /// Decided per file from its first line: CRI, docker, JSON, else plain.
+    Auto,
+}
+
+impl Format {
+    /// The names `format:` accepts, in documentation order.
+    pub const NAMES: [&'static str; 5] = ["plain", "cri", "docker", "json", "auto"];
+
+    /// Parses a `format:` value.
+    pub fn parse(name: &str) -> Option<Format> {
+        match name {
+            "plain" => Some(Format::Plain),
+            "cri" => Some(Format::Cri),
+            "docker" => Some(Format::Docker),
+            "json" => Some(Format::Json),
+            "auto" => Some(Format::Auto),
+            _ => None,
+        }
+    }
+}
+
+/// What the content of a container line (or of a journal entry's `MESSAGE`) holds (`content:`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Content {
+    /// Text, matched as it is (the default).
+    Text,
+    /// The application's JSON object, decoded like a `format: json` line.
+    Json,
+}
+
+/// How the bytes of an input's lines become records. One value per input; each followed file
+/// gets its own decoder built from it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Decoding {
+    /// `format:`.
+    pub format: Format,
+    /// `content:`: only `cri`, `docker`, `auto` and journald inputs may say `json`.
+    pub content: Content,
+    /// `encoding:`; `None` is UTF-8 (the fast path). Always ASCII-compatible, so lines can be
+    /// cut at `\n` before decoding.
+    pub encoding: Option<&'static encoding_rs::Encoding>,
+    /// `message_field:`: the JSON field rules match; `None` is the first present of `message`,
+    /// `msg` and `log`.
+    pub message_field: Option<String>,
+    /// Pieces of a split container line that wait this long for the rest are handed out as
+    /// they are.
     pub partial_timeout: Duration,
+}
+
+/// Default `partial_timeout`.
+pub const DEFAULT_PARTIAL_TIMEOUT: Duration = Duration::from_secs(5);
+
+impl Default for Decoding {
+    /// Plain UTF-8 text: what every input did before `format:` existed.
+    fn default() -> Decoding {
+        Decoding {
+            format: Format::Plain,
+            content: Content::Text,
+            encoding: None,
+            message_field: None,
+            partial_timeout: DEFAULT_PARTIAL_TIMEOUT,
+        }
+    }
+}
+
+/// `journald:` of an input: which journal entries to read. Every key is optional. An entry must
+/// match one of the units (if any) and one of the identifiers (if any) and the priority: that is
+/// how `journalctl` combines `-u`, `-t` and `-p` (checked against journalctl 252 in
+/// `tests/journal.rs`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct JournaldConfig {
+    /// `units:` (`journalctl -u`, which also takes systemd's own messages about the unit).
+    pub units: Vec<String>,
+    /// `identifiers:` (`journalctl -t`, the `SYSLOG_IDENTIFIER` field).
+    pub identifiers: Vec<String>,
+    /// `priority:` as `journalctl -p` takes it (`err`, `3`, `warning..emerg`), validated.
+    pub priority: Option<String>,
+    /// `directory:` (absolute): read the journal files in this folder instead of the system
+    /// journal.
+    pub directory: Option<PathBuf>,
 }
 
 /// Where to start reading a file seen for the first time at the daemon's first start.
@@ -197,7 +294,7 @@ pub struct RuleSpec {
     pub line: usize,
     /// The inputs whose lines the rule sees (each one defined in the main config).
     pub inputs: Vec<String>,
-    /// Any of these matching makes a line an alert (never empty).
+    /// Any of these matching makes a line an alert (never empty unless `conditions` is not).
     pub patterns: Vec<Regex>,
     /// Any of these matching takes the line back.
     pub excludes: Vec<Regex>,
@@ -213,9 +310,22 @@ pub struct RuleSpec {
     pub template: Option<TemplateSpec>,
     /// `summary:`, a template of the rule's heading in a summary.
     pub summary: Option<TemplateSpec>,
+    /// `where:`: conditions on the record's fields and context, all of which must hold. When
+    /// the rule has no `match:`, `patterns` is empty and these alone decide.
+    pub conditions: Vec<FieldCondition>,
     /// `group_by`, `when`, `realert`, `resolve`, `absent`, `forget_after`, `max_groups`
     /// ([`AlertSpec::plain`] when none is given).
     pub alert: AlertSpec,
+}
+
+/// One entry of a rule's `where:`: a field and the values it may have (any of them), each as
+/// text (YAML numbers, booleans and null as written: `500`, `true`, `null`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FieldCondition {
+    /// A context name (`stream`, `_SYSTEMD_UNIT`, …) or a JSON field path (`status`, `http.code`).
+    pub field: String,
+    /// The accepted values (never empty).
+    pub values: Vec<String>,
 }
 
 impl RuleSpec {

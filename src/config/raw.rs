@@ -103,8 +103,8 @@ pub enum Number {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawInput {
-    /// Include globs.
-    pub paths: OneOrMany,
+    /// Include globs (absent on a journald input).
+    pub paths: Option<OneOrMany>,
     /// Exclude globs.
     pub exclude: Option<OneOrMany>,
     /// `end` or `beginning`.
@@ -115,8 +115,32 @@ pub struct RawInput {
     pub max_line_bytes: Option<Number>,
     /// Joining of continuation lines.
     pub multiline: Option<RawMultiline>,
-    /// How long an unterminated last line waits for its end (default 5 s).
+    /// `plain`, `cri`, `docker`, `json` or `auto`.
+    pub format: Option<String>,
+    /// `text` or `json`: what the content of a container line (or a journal message) holds.
+    pub content: Option<String>,
+    /// A WHATWG encoding label (`utf-8`, `gbk`, `gb18030`, …).
+    pub encoding: Option<String>,
+    /// The JSON field rules match.
+    pub message_field: Option<String>,
+    /// How long pieces of a split container line wait for the rest.
     pub partial_timeout: Option<String>,
+    /// Read the systemd journal instead of files.
+    pub journald: Option<RawJournald>,
+}
+
+/// `journald:` of an input (every key optional: `journald: {}` reads the whole journal).
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawJournald {
+    /// Units (`journalctl -u`).
+    pub units: Option<OneOrMany>,
+    /// Syslog identifiers (`journalctl -t`).
+    pub identifiers: Option<OneOrMany>,
+    /// A priority or range (`journalctl -p`): a name or a number.
+    pub priority: Option<Scalar>,
+    /// A folder of journal files instead of the system journal.
+    pub directory: Option<String>,
 }
 
 /// `multiline:` of an input.
@@ -201,6 +225,10 @@ pub struct RawRule {
     pub forget_after: Option<String>,
     /// At most this many keys.
     pub max_groups: Option<u64>,
+    /// Conditions on fields and context: `{FIELD: VALUE | [VALUES]}` (values are YAML scalars;
+    /// `rules` turns them into text).
+    #[serde(rename = "where")]
+    pub conditions: Option<serde_yaml::Mapping>,
 }
 
 /// A rule's `when:` (both keys are required; the loader says which is missing).
@@ -288,4 +316,5 @@ pub const RULE_KEYS: &[&str] = &[
     "absent",
     "forget_after",
     "max_groups",
+    "where",
 ];

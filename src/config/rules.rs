@@ -27,7 +27,7 @@ use crate::config::diag::{did_you_mean, from_serde_message};
 use crate::config::pattern::compile;
 use crate::config::raw::{OneOrMany, RULE_KEYS, RawAbsent, RawAt, RawResolve, RawRule, RawWhen};
 use crate::config::span::{Seg, Spans};
-use crate::config::{Config, Diagnostic, Diagnostics, RuleSpec, TemplateSpec};
+use crate::config::{Config, Diagnostic, Diagnostics, FieldCondition, RuleSpec, TemplateSpec};
 use crate::event::{Mentions, Severity};
 use crate::yaml_path;
 
@@ -306,8 +306,14 @@ impl FileLoader<'_> {
             ("robots", raw.robots.as_ref()),
             Kind::Robot,
         );
+        let conditions = match &raw.conditions {
+            Some(conditions) => self.conditions(i, &rule, conditions),
+            None => Some(Vec::new()),
+        };
         let patterns = match &raw.matches {
             Some(matches) => self.patterns(i, &rule, "match", matches),
+            // `where:` alone decides.
+            None if raw.conditions.is_some() => Some(Vec::new()),
             None => {
                 self.error(&yaml_path![i], Some(&rule), "missing key `match`");
                 None
@@ -375,7 +381,60 @@ impl FileLoader<'_> {
             template: text,
             summary,
             alert: alert?,
+            conditions: conditions?,
         })
+    }
+
+    /// `where:`: each key a field, each value a scalar or a non-empty list of scalars, as text.
+    fn conditions(
+        &mut self,
+        i: usize,
+        rule: &str,
+        raw: &serde_yaml::Mapping,
+    ) -> Option<Vec<FieldCondition>> {
+        if raw.is_empty() {
+            self.error_value(
+                &yaml_path![i, "where"],
+                Some(rule),
+                "`where` needs at least one field",
+            );
+            return None;
+        }
+        let mut conditions = Vec::new();
+        let mut ok = true;
+        for (key, value) in raw {
+            let Some(field) = key.as_str().filter(|field| !field.is_empty()) else {
+                self.error_value(
+                    &yaml_path![i, "where"],
+                    Some(rule),
+                    "`where` keys are field names",
+                );
+                ok = false;
+                continue;
+            };
+            let values = match value {
+                serde_yaml::Value::Sequence(items) if !items.is_empty() => {
+                    items.iter().map(scalar_text).collect::<Option<Vec<_>>>()
+                }
+                serde_yaml::Value::Sequence(_) => None,
+                scalar => scalar_text(scalar).map(|text| vec![text]),
+            };
+            match values {
+                Some(values) => conditions.push(FieldCondition {
+                    field: field.to_string(),
+                    values,
+                }),
+                None => {
+                    self.error_value(
+                        &yaml_path![i, "where", field],
+                        Some(rule),
+                        format!("`where.{field}` must be a value or a non-empty list of values"),
+                    );
+                    ok = false;
+                }
+            }
+        }
+        ok.then_some(conditions)
     }
 
     /// `input`/`inputs` (or `robot`/`robots`): exactly one of the two, every name defined.
@@ -551,6 +610,18 @@ fn capture_names(patterns: &[Regex]) -> Vec<String> {
     names
 }
 
+/// A `where:` value as the text it is compared by: strings as they are, numbers as written,
+/// `true`/`false`, `null`; `None` for lists and mappings.
+fn scalar_text(value: &serde_yaml::Value) -> Option<String> {
+    match value {
+        serde_yaml::Value::String(text) => Some(text.clone()),
+        serde_yaml::Value::Number(number) => Some(number.to_string()),
+        serde_yaml::Value::Bool(flag) => Some(flag.to_string()),
+        serde_yaml::Value::Null => Some("null".to_string()),
+        _ => None,
+    }
+}
+
 /// True when `value` deserializes as the type of rule key `key`.
 fn value_fits(key: &str, value: &serde_yaml::Value) -> bool {
     match key {
@@ -562,6 +633,7 @@ fn value_fits(key: &str, value: &serde_yaml::Value) -> bool {
         "resolve" => RawResolve::deserialize(value).is_ok(),
         "absent" => RawAbsent::deserialize(value).is_ok(),
         "max_groups" => u64::deserialize(value).is_ok(),
+        "where" => value.is_mapping(),
         _ => String::deserialize(value).is_ok(),
     }
 }
@@ -577,6 +649,7 @@ fn expected_type(key: &str) -> &'static str {
         "absent" => "a mapping with `for` (a duration)",
         "max_groups" => "a positive number",
         "realert" | "forget_after" => "a duration such as `5m`",
+        "where" => "a mapping of field names to a value or a list of values",
         _ => "a string",
     }
 }

@@ -20,7 +20,7 @@ use std::io::{self, Read};
 use std::path::PathBuf;
 use std::time::{Duration, Instant, SystemTime};
 
-use crate::config::{InputConfig, MultilineConfig};
+use crate::config::{Decoding, InputConfig, MultilineConfig};
 use crate::event::{FileId, LogLine};
 use crate::intake::decode::{Decoder, RawLine, Record};
 use crate::intake::multiline::Joiner;
@@ -44,8 +44,9 @@ pub struct Framing {
     pub max_line_bytes: usize,
     /// Joining of continuation lines.
     pub multiline: Option<MultilineConfig>,
-    /// How long an unterminated last line waits for its end.
-    pub partial_timeout: Duration,
+    /// How lines are decoded (format, encoding); its `partial_timeout` is also how long an
+    /// unterminated last line waits for its end.
+    pub decoding: Decoding,
 }
 
 impl Framing {
@@ -54,7 +55,16 @@ impl Framing {
         Framing {
             max_line_bytes: input.max_line_bytes,
             multiline: input.multiline.clone(),
-            partial_timeout: input.partial_timeout,
+            decoding: input.decoding.clone(),
+        }
+    }
+
+    /// Plain text with the default settings (a log scanned without an input of its own).
+    pub fn plain() -> Framing {
+        Framing {
+            max_line_bytes: crate::config::DEFAULT_MAX_LINE_BYTES,
+            multiline: None,
+            decoding: Decoding::default(),
         }
     }
 }
@@ -65,6 +75,7 @@ pub struct EventReader {
     origin: Origin,
     reader: LineReader,
     decoder: Decoder,
+    decoding: Decoding,
     joiner: Option<Joiner>,
     multiline: Option<MultilineConfig>,
     partial_timeout: Duration,
@@ -87,12 +98,13 @@ impl EventReader {
     /// A reader whose first byte is at `offset` of the file.
     pub fn new(framing: &Framing, origin: Origin, offset: u64, now: Instant) -> EventReader {
         EventReader {
-            origin,
             reader: LineReader::new(framing.max_line_bytes, offset),
-            decoder: Decoder::default(),
+            decoder: Decoder::new(&framing.decoding, framing.max_line_bytes, &origin.path),
+            decoding: framing.decoding.clone(),
+            origin,
             joiner: framing.multiline.as_ref().map(Joiner::new),
             multiline: framing.multiline.clone(),
-            partial_timeout: framing.partial_timeout,
+            partial_timeout: framing.decoding.partial_timeout,
             emitted: offset,
             skipped: None,
             last_cut_end: None,
@@ -219,7 +231,11 @@ impl EventReader {
     pub fn restart(&mut self, now: Instant, wall: SystemTime, out: &mut Vec<LogLine>) {
         self.flush_held(now, wall, out);
         self.reader.reset(0);
-        self.decoder = Decoder::default();
+        self.decoder = Decoder::new(
+            &self.decoding,
+            self.reader.max_line_bytes(),
+            &self.origin.path,
+        );
         self.emitted = 0;
         self.skipped = None;
         self.last_cut_end = None;
@@ -235,7 +251,15 @@ impl EventReader {
         out: &mut Vec<LogLine>,
     ) {
         self.reader.set_max_line_bytes(framing.max_line_bytes);
-        self.partial_timeout = framing.partial_timeout;
+        self.partial_timeout = framing.decoding.partial_timeout;
+        if framing.decoding != self.decoding {
+            // A new format or encoding applies from the next line; what the old decoder holds
+            // goes out first.
+            self.decoder.flush(&mut self.records);
+            self.hand_out(now, wall, out);
+            self.decoding = framing.decoding.clone();
+            self.decoder = Decoder::new(&self.decoding, framing.max_line_bytes, &self.origin.path);
+        }
         if !same_multiline(self.multiline.as_ref(), framing.multiline.as_ref()) {
             if let Some(event) = self.joiner.as_mut().and_then(Joiner::flush) {
                 self.emit(event, out);
@@ -411,7 +435,7 @@ mod tests {
                 max_lines: 100,
                 timeout: Duration::from_secs(2),
             }),
-            partial_timeout: Duration::from_secs(5),
+            decoding: crate::config::Decoding::default(),
         }
     }
 

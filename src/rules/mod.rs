@@ -214,6 +214,7 @@ mod tests {
             template: None,
             summary: None,
             alert: crate::alert::AlertSpec::plain(),
+            conditions: vec![],
         })
     }
 
