@@ -13,6 +13,7 @@ pub mod pattern;
 pub mod raw;
 pub mod rules;
 pub mod span;
+pub mod syntax;
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -207,6 +208,8 @@ pub struct RuleSpec {
     pub template: Option<TemplateSpec>,
     /// `summary:`, a template of the rule's heading in a summary.
     pub summary: Option<TemplateSpec>,
+    /// Where the name of each named capture stands in the rule file (for pointing at one).
+    pub capture_positions: Vec<(String, Pos)>,
 }
 
 impl RuleSpec {

@@ -10,6 +10,9 @@
 //! Templates are only carried here as text with their position ([`TemplateSpec`]); `render`
 //! compiles them and reports their errors, because only it knows the template language.
 //!
+//! `${VAR}` and `${VAR:-default}` are expanded in every string of a rule before it is read, as
+//! in the main config, with the same error at the value's position for an unset variable.
+//!
 //! A glob that matches no file is a warning (an empty `rules.d/` is a normal state while a
 //! deployment is being set up), while a path without wildcards that does not exist is an error
 //! (it is almost certainly a typo).
@@ -22,9 +25,10 @@ use regex::Regex;
 use serde::Deserialize;
 
 use crate::config::diag::{did_you_mean, from_serde_message};
-use crate::config::pattern::compile;
+use crate::config::env::{expand_value, process_env};
+use crate::config::pattern::{capture_offsets, compile};
 use crate::config::raw::{OneOrMany, RULE_KEYS, RawAt, RawRule};
-use crate::config::span::{Seg, Spans};
+use crate::config::span::{Pos, Seg, Spans};
 use crate::config::{Config, Diagnostic, Diagnostics, RuleSpec, TemplateSpec};
 use crate::event::{Mentions, Severity};
 use crate::yaml_path;
@@ -116,6 +120,25 @@ pub fn load(config: &Config, source: &RuleSource) -> RuleFiles {
     found
 }
 
+/// One rule given as a YAML mapping rather than read from a file (`dingtail test --match`),
+/// validated exactly like an entry of a rule file; its problems name `origin` as their file.
+pub fn from_value(config: &Config, origin: &Path, entry: &serde_yaml::Value) -> RuleFiles {
+    let mut seen = BTreeMap::new();
+    let mut loader = FileLoader {
+        config,
+        file: origin,
+        spans: Spans::default(),
+        diags: Diagnostics::default(),
+        seen: &mut seen,
+    };
+    let specs = loader.entry(0, entry).into_iter().collect();
+    RuleFiles {
+        specs,
+        errors: loader.diags,
+        ..RuleFiles::default()
+    }
+}
+
 /// The validation of one rule file.
 struct FileLoader<'a> {
     config: &'a Config,
@@ -132,12 +155,16 @@ impl FileLoader<'_> {
         self.spans = match Spans::parse(text) {
             Ok(spans) => spans,
             Err(err) => {
-                self.diags.push(Diagnostic::at(
+                let diagnostic = Diagnostic::at(
                     self.file,
                     err.pos.line,
                     err.pos.column,
                     format!("YAML syntax error: {}", err.message),
-                ));
+                );
+                self.diags.push(match err.hint {
+                    Some(hint) => diagnostic.with_hint(hint),
+                    None => diagnostic,
+                });
                 return Vec::new();
             }
         };
@@ -175,12 +202,27 @@ impl FileLoader<'_> {
             .collect()
     }
 
-    /// Deserializes and validates entry `i`.
+    /// Expands `${VAR}` in, deserializes and validates entry `i`.
     fn entry(&mut self, i: usize, entry: &serde_yaml::Value) -> Option<RuleSpec> {
         let name_hint = entry
             .get("name")
             .and_then(serde_yaml::Value::as_str)
             .map(str::to_string);
+        let mut expanded = entry.clone();
+        let mut unset = false;
+        expand_value(
+            &mut expanded,
+            &mut vec![Seg::Index(i)],
+            &process_env,
+            &mut |path, err| {
+                unset = true;
+                self.error_value(path, name_hint.as_deref(), err.to_string());
+            },
+        );
+        if unset {
+            return None;
+        }
+        let entry = &expanded;
         if !entry.is_mapping() {
             self.error(
                 &yaml_path![i],
@@ -289,8 +331,9 @@ impl FileLoader<'_> {
             ("robots", raw.robots.as_ref()),
             Kind::Robot,
         );
+        let mut capture_positions = Vec::new();
         let patterns = match &raw.matches {
-            Some(matches) => self.patterns(i, &rule, "match", matches),
+            Some(matches) => self.patterns(i, &rule, "match", matches, &mut capture_positions),
             None => {
                 self.error(&yaml_path![i], Some(&rule), "missing key `match`");
                 None
@@ -305,7 +348,7 @@ impl FileLoader<'_> {
             ok = false;
         }
         let excludes = match &raw.exclude {
-            Some(exclude) => self.patterns(i, &rule, "exclude", exclude),
+            Some(exclude) => self.patterns(i, &rule, "exclude", exclude, &mut Vec::new()),
             None => Some(Vec::new()),
         };
         let severity = match raw.severity.as_deref() {
@@ -355,6 +398,7 @@ impl FileLoader<'_> {
             title,
             template: text,
             summary,
+            capture_positions,
         })
     }
 
@@ -432,8 +476,16 @@ impl FileLoader<'_> {
         ok.then_some(list)
     }
 
-    /// Compiles `match` or `exclude`; every bad regex is reported at its character.
-    fn patterns(&mut self, i: usize, rule: &str, key: &str, raw: &OneOrMany) -> Option<Vec<Regex>> {
+    /// Compiles `match` or `exclude`; every bad regex is reported at its character. Where the
+    /// name of each named capture stands goes to `captures`.
+    fn patterns(
+        &mut self,
+        i: usize,
+        rule: &str,
+        key: &str,
+        raw: &OneOrMany,
+        captures: &mut Vec<(String, Pos)>,
+    ) -> Option<Vec<Regex>> {
         let mut regexes = Vec::new();
         let mut ok = true;
         for (j, pattern) in raw.to_vec().iter().enumerate() {
@@ -443,7 +495,12 @@ impl FileLoader<'_> {
                 yaml_path![i, key].to_vec()
             };
             match compile(pattern) {
-                Ok(regex) => regexes.push(regex),
+                Ok(regex) => {
+                    for (name, offset) in capture_offsets(pattern, &regex) {
+                        captures.push((name, self.spans.inside_value(&path, offset)));
+                    }
+                    regexes.push(regex);
+                }
                 Err(err) => {
                     ok = false;
                     let pos = self.spans.inside_value(&path, err.offset);

@@ -17,6 +17,7 @@ mod intake;
 mod reload;
 mod report;
 pub mod signals;
+mod survey;
 pub mod systemd;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
@@ -35,11 +36,13 @@ use crate::daemon::deliver::Destination;
 use crate::daemon::http::{Health, Loop};
 use crate::daemon::reload::{Trigger, digest, recv_config_change, start_config_watch};
 use crate::daemon::signals::{Signal, SignalStream};
+use crate::daemon::survey::SurveyLoop;
 use crate::daemon::systemd::Notifier;
 use crate::dingtalk::{Client, ClientConfig, Outcome};
 use crate::dispatch::queue::QueueConfig;
 use crate::dispatch::{Dispatcher, Gathering};
 use crate::metrics::{Metrics, RobotLabel};
+use crate::noun;
 use crate::pipeline::Pipeline;
 use crate::state::{Change, Store};
 use crate::tail::checkpoint::{Checkpoint, CheckpointLedger};
@@ -139,22 +142,29 @@ pub async fn run(pipeline: Pipeline, options: RunOptions) -> anyhow::Result<()> 
         n_restored += batch.count();
         if !dispatcher.has_robot(&robot) {
             tracing::warn!(
-                "{} undelivered event(s) for robot `{robot}`, which is no longer configured, are kept until it is",
-                batch.count()
+                "{} for robot `{robot}`, which is no longer configured, are kept until it is",
+                noun::count(batch.count(), "undelivered event")
             );
             continue;
         }
         dispatcher.restore(&robot, batch, now);
     }
     if n_restored > 0 {
-        tracing::info!("{n_restored} undelivered event(s) from the last run will be sent");
+        tracing::info!(
+            "{} from the last run will be sent",
+            noun::count(n_restored, "undelivered event")
+        );
     }
     seed_send_history(&store, &mut dispatcher, &pipeline.config, None);
 
     let config_watch = start_config_watch(&pipeline);
+    let pipeline = Arc::new(pipeline);
+    // The warnings `check` prints, logged now and hourly while they hold.
+    let survey = SurveyLoop::start(&pipeline, &metrics, Instant::now());
     let mut daemon = Daemon {
         options,
-        pipeline: Arc::new(pipeline),
+        pipeline,
+        survey,
         destinations: BTreeMap::new(),
         store,
         dispatcher,
@@ -185,14 +195,11 @@ pub async fn run(pipeline: Pipeline, options: RunOptions) -> anyhow::Result<()> 
     daemon.destinations = destinations(&daemon.pipeline.config);
     daemon.digest = digest(&daemon.pipeline);
     daemon.notifier.ready(&daemon.status());
-    for warning in &daemon.pipeline.warnings {
-        tracing::warn!("{warning}");
-    }
     tracing::info!(
-        "dingtail running: {} input(s), {} rule(s), {} robot(s), state in {}",
-        daemon.pipeline.config.inputs.len(),
-        daemon.n_rules(),
-        daemon.pipeline.config.robots.len(),
+        "dingtail running: {}, {}, {}, state in {}",
+        noun::count(daemon.pipeline.config.inputs.len(), "input"),
+        noun::count(daemon.n_rules(), "rule"),
+        noun::count(daemon.pipeline.config.robots.len(), "robot"),
         state_dir.display()
     );
 
@@ -222,6 +229,7 @@ pub async fn run(pipeline: Pipeline, options: RunOptions) -> anyhow::Result<()> 
 pub(crate) struct Daemon {
     options: RunOptions,
     pipeline: Arc<Pipeline>,
+    survey: SurveyLoop,
     destinations: BTreeMap<String, Destination>,
     store: Store,
     dispatcher: Dispatcher,
@@ -314,6 +322,7 @@ impl Daemon {
                         self.commit(None);
                     }
                     self.refresh_gauges();
+                    self.survey.tick(&self.pipeline, &self.metrics, Instant::now());
                 }
             }
         }
@@ -374,7 +383,8 @@ impl Daemon {
         let left = self.dispatcher.n_undelivered();
         if left > 0 {
             tracing::info!(
-                "{left} undelivered event(s) kept in the state; they are sent after the next start"
+                "{} kept in the state; they are sent after the next start",
+                noun::count(left, "undelivered event")
             );
         }
         tracing::info!("stopped");
@@ -417,10 +427,10 @@ impl Daemon {
             |at| humantime::format_rfc3339_seconds(at).to_string(),
         );
         let mut status = format!(
-            "{} file(s), {} rule(s), {} pending event(s), last delivery {last}",
-            self.n_files,
-            self.n_rules(),
-            self.dispatcher.n_undelivered()
+            "{}, {}, {}, last delivery {last}",
+            noun::count(self.n_files, "file"),
+            noun::count(self.n_rules(), "rule"),
+            noun::count(self.dispatcher.n_undelivered(), "pending event")
         );
         if let Some(reload) = &self.reload_status {
             status.push_str("; ");

@@ -213,6 +213,7 @@ mod tests {
             title: None,
             template: None,
             summary: None,
+            capture_positions: Vec::new(),
         })
     }
 
