@@ -8,6 +8,7 @@
 
 pub mod diag;
 pub mod env;
+pub mod keys;
 pub mod load;
 pub mod pattern;
 pub mod raw;

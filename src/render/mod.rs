@@ -97,13 +97,13 @@ impl Renderer {
                             pos.line,
                             pos.column,
                             format!(
-                                "match: the capture `{capture}` has the name of a built-in \
-                                 template value, which would replace it (built-in: {})",
+                                "match: the capture `{capture}` would be hidden by the \
+                                 built-in template value `{capture}` (built-ins: {})",
                                 MATCH_NAMES.join(", ")
                             ),
                         )
                         .with_rule(&spec.name)
-                        .with_hint(format!("rename the capture, e.g. `log_{capture}`")),
+                        .with_hint(format!("rename it, e.g. `(?P<log_{capture}>…)`")),
                     );
                 }
             }

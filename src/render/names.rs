@@ -99,6 +99,31 @@ pub const TEST_CANDIDATES: &[&str] = &[
     "upper",
 ];
 
+/// Names of other template languages and what minijinja calls them, for "did you mean".
+const SYNONYMS: &[(&str, &str)] = &[
+    ("upcase", "upper"),
+    ("uppercase", "upper"),
+    ("downcase", "lower"),
+    ("lowercase", "lower"),
+    ("strip", "trim"),
+    ("len", "length"),
+    ("size", "length"),
+    ("date", "datetime"),
+    ("strftime", "datetime"),
+    ("time_format", "datetime"),
+];
+
+/// The known name `unknown` most likely means.
+fn suggest(unknown: &str, known: &[&str]) -> Option<String> {
+    let synonym = SYNONYMS
+        .iter()
+        .find(|(word, name)| *word == unknown && known.contains(name))
+        .map(|(_, name)| *name);
+    synonym
+        .or_else(|| did_you_mean(unknown, known.iter().copied()))
+        .map(|best| format!("did you mean `{best}`?"))
+}
+
 /// A name and the character offset where it starts in the template.
 pub type Named = (String, usize);
 
@@ -137,7 +162,7 @@ pub fn unknown(env: &Environment<'_>, names: &Names) -> Vec<Problem> {
             problems.push((
                 *at,
                 format!("unknown filter `{name}`"),
-                did_you_mean(name, known.iter().copied()).map(|b| format!("did you mean `{b}`?")),
+                suggest(name, &known),
             ));
         }
     }
@@ -155,11 +180,7 @@ pub fn unknown(env: &Environment<'_>, names: &Names) -> Vec<Problem> {
         .collect();
     for (name, at) in &names.tests {
         if !has_test(name) {
-            problems.push((
-                *at,
-                format!("unknown test `{name}`"),
-                did_you_mean(name, known.iter().copied()).map(|b| format!("did you mean `{b}`?")),
-            ));
+            problems.push((*at, format!("unknown test `{name}`"), suggest(name, &known)));
         }
     }
     problems

@@ -153,7 +153,7 @@ fn warnings_are_said_at_once_then_hourly_while_they_hold() {
     // `two` stops holding; when it comes back it is said at once.
     assert!(
         reminder
-            .due(&[one.clone()], t0 + Duration::from_secs(120))
+            .due(std::slice::from_ref(&one), t0 + Duration::from_secs(120))
             .is_empty()
     );
     assert_eq!(
