@@ -177,7 +177,10 @@ pub fn send(
             Exit::Ok => Ok(outcome),
             Exit::Network => Err(Failure::new(
                 Exit::Network,
-                format!("robot `{name}`: {outcome} (after {attempt} attempts)"),
+                format!(
+                    "robot `{name}`: {outcome} (after {})",
+                    crate::noun::count(attempt, "attempt")
+                ),
             )),
             exit => Err(Failure::new(exit, format!("robot `{name}`: {outcome}"))),
         };

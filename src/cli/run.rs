@@ -13,6 +13,7 @@ use crate::daemon::{self, RunOptions};
 
 /// Arguments of `dingtail run`.
 #[derive(Debug, clap::Args)]
+#[command(after_help = crate::cli::exit::HELP)]
 pub struct RunArgs {
     /// The main config file.
     #[arg(short = 'c', long = "config", default_value = DEFAULT_CONFIG_PATH)]

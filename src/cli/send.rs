@@ -64,8 +64,9 @@ pub struct SendArgs {
         retries, 5 throttled or refused by the robot's budget."
 )]
 struct SendFlags {
-    /// Send through this robot of the config (its webhook, secret, keywords and rate history).
-    #[arg(long, value_name = "NAME", conflicts_with_all = ["webhook", "secret", "keywords"])]
+    /// Send through this robot of the config (its webhook, secret, keywords and rate history;
+    /// DINGTAIL_WEBHOOK and DINGTAIL_SECRET are then ignored).
+    #[arg(long, value_name = "NAME", conflicts_with = "keywords")]
     robot: Option<String>,
     /// The main config file (with --robot).
     #[arg(short = 'c', long = "config", default_value = DEFAULT_CONFIG_PATH, requires = "robot")]
@@ -260,7 +261,10 @@ fn send(mut args: SendFlags) -> Result<(), Failure> {
         Exit::Ok => Ok(()),
         Exit::Network => Err(Failure {
             status: Exit::Network,
-            message: format!("{outcome} (after {} attempts)", policy.max_attempts),
+            message: format!(
+                "{outcome} (after {})",
+                crate::noun::count(policy.max_attempts, "attempt")
+            ),
         }),
         status => Err(Failure {
             status,
@@ -271,6 +275,17 @@ fn send(mut args: SendFlags) -> Result<(), Failure> {
 
 /// `--robot NAME`: through a robot of the config, under its recorded budget.
 fn send_robot(args: &SendFlags, name: &str, message: &Message) -> Result<(), Failure> {
+    // clap cannot tell `--webhook` from `DINGTAIL_WEBHOOK`; only the flags are refused.
+    let explicit = std::env::args().any(|arg| {
+        ["--webhook", "--secret"]
+            .iter()
+            .any(|flag| arg == *flag || arg.starts_with(&format!("{flag}=")))
+    });
+    if explicit {
+        return Err(usage(
+            "--webhook and --secret cannot be combined with --robot (the robot's come from the config)",
+        ));
+    }
     let config = crate::cli::load_config(&args.config).map_err(|status| Failure {
         status,
         message: String::new(),

@@ -31,6 +31,7 @@ use crate::tail::{Tailer, TailerConfig};
 
 /// Arguments of `dingtail tail`.
 #[derive(Debug, clap::Args)]
+#[command(after_help = crate::cli::exit::HELP)]
 pub struct TailArgs {
     /// The main config file.
     #[arg(short = 'c', long = "config", default_value = DEFAULT_CONFIG_PATH)]

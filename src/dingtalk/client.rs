@@ -158,8 +158,8 @@ impl Client {
             Some(errcode) => classify(errcode, &errmsg, SystemTime::now()),
             None => Outcome::Transient {
                 reason: format!(
-                    "the answer (HTTP {status}, {} bytes) carries no errcode",
-                    bytes.len()
+                    "the answer (HTTP {status}, {}) carries no errcode",
+                    crate::noun::count(bytes.len(), "byte")
                 ),
             },
         }
