@@ -480,12 +480,9 @@ fn refused_content_is_resent_as_counts_and_later_alerts_get_through() {
         "later alerts are not blocked by the refused one"
     );
     assert_eq!(delivered_total(&standin), 3);
-    assert!(
-        daemon
-            .stderr()
-            .join("\n")
-            .contains("content filter blocked the message; sending the counts again without sample lines")
-    );
+    assert!(daemon.stderr().join("\n").contains(
+        "content filter blocked the message; sending the counts again without sample lines"
+    ));
     assert_eq!(daemon.stop().code(), Some(0));
 }
 
