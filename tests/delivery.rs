@@ -60,21 +60,9 @@ rules: [\"rules.yaml\"]
     )
 }
 
-/// How many matches a delivered message stands for: a summary's title says
-/// "[level] N alerts from M rules"; a lone alert is one.
+/// How many matches a delivered message stands for.
 fn count_of(received: &Received) -> u64 {
-    let title = received
-        .body
-        .as_ref()
-        .and_then(|body| body["markdown"]["title"].as_str())
-        .unwrap_or_default();
-    title
-        .strip_prefix('[')
-        .and_then(|rest| rest.split_once("] "))
-        .and_then(|(_, rest)| rest.split_once(' '))
-        .filter(|(_, rest)| rest.starts_with("alert"))
-        .and_then(|(n, _)| n.parse().ok())
-        .unwrap_or(1)
+    received.alerts()
 }
 
 fn delivered_total(standin: &Standin) -> u64 {

@@ -66,7 +66,8 @@ pub fn exit_of(outcome: &Outcome) -> Exit {
             ..
         } => Exit::Usage,
         Outcome::Rejected { .. } => Exit::Rejected,
-        Outcome::Transient { .. } => Exit::Network,
+        // No answer after the retries (maybe delivered): a network failure all the same.
+        Outcome::Transient { .. } | Outcome::Unknown { .. } => Exit::Network,
     }
 }
 

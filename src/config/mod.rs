@@ -178,6 +178,11 @@ pub struct RobotConfig {
     pub linger: Duration,
     /// How long DingTalk blocks a robot that exceeded the limit.
     pub throttle_pause: Duration,
+    /// How long a request may wait for DingTalk's answer; one without an answer may have been
+    /// delivered and is sent again marked as a possible repeat.
+    pub timeout: Duration,
+    /// The longest wait between retries after failures without an answer.
+    pub backoff_max: Duration,
 }
 
 /// One validated rule from a rule file: regexes compiled, names of inputs and robots checked,

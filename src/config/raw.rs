@@ -150,6 +150,11 @@ pub struct RawRobot {
     pub linger: Option<String>,
     /// How long DingTalk blocks a robot that exceeded the limit.
     pub throttle_pause: Option<String>,
+    /// How long a request may wait for DingTalk's answer (default 10 s).
+    pub timeout: Option<String>,
+    /// The longest wait between retries after failures without an answer (default 30 s, at most
+    /// 60 s).
+    pub backoff_max: Option<String>,
 }
 
 /// One entry of a rule file (a rule file is a list of these). The key names are a contract with

@@ -33,6 +33,10 @@ use crate::config::{Config, Diagnostic, Diagnostics, RuleSpec, TemplateSpec};
 use crate::event::{Mentions, Severity};
 use crate::yaml_path;
 
+/// The rule name of dingtail's own alerts (a state store that cannot write, …): no rule file may
+/// use it, so that their counts never mix.
+pub const RESERVED_RULE: &str = "dingtail";
+
 /// Where the rules come from.
 #[derive(Clone, Debug)]
 pub enum RuleSource {
@@ -239,6 +243,14 @@ impl FileLoader<'_> {
             }
         };
         let line = self.spans.value(&yaml_path![i]).line;
+        if raw.name == RESERVED_RULE {
+            self.error_value(
+                &yaml_path![i, "name"],
+                Some(&raw.name),
+                format!("the rule name `{RESERVED_RULE}` is reserved for dingtail's own alerts"),
+            );
+            return None;
+        }
         let duplicate = match self.seen.get(&raw.name) {
             Some((first_file, first_line)) => {
                 let message = format!(

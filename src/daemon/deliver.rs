@@ -7,9 +7,11 @@
 
 use std::io::Write;
 use std::sync::Arc;
+use std::time::Duration;
 
 use crate::batch::Batch;
 use crate::config::RobotConfig;
+use crate::dingtalk::draft::Note;
 use crate::dingtalk::{self, Client, Message, MsgType, Outcome, Rejection, Robot};
 use crate::pipeline::Pipeline;
 
@@ -21,15 +23,23 @@ pub enum Destination {
         /// Keyword security is applied in a dry run too, so the output is exactly what would go.
         keywords: Vec<String>,
     },
-    /// Post to DingTalk.
-    DingTalk(Robot),
+    /// Post to DingTalk, waiting at most `timeout` for the answer.
+    DingTalk {
+        /// The robot.
+        robot: Robot,
+        /// How long the request may wait for DingTalk's answer.
+        timeout: Duration,
+    },
 }
 
 impl Destination {
     /// The destination of `robot`.
     pub fn of(robot: &RobotConfig) -> Destination {
         match Robot::from_config(robot) {
-            Some(robot) => Destination::DingTalk(robot),
+            Some(dingtalk) => Destination::DingTalk {
+                robot: dingtalk,
+                timeout: robot.timeout,
+            },
             None => Destination::Stdout {
                 keywords: robot.keywords.clone(),
             },
@@ -40,24 +50,34 @@ impl Destination {
 /// The message a robot with `keywords` gets for `batch`: the renderer's draft, composed as
 /// markdown and fitted so that the whole request is sent uncut (a summary drops samples and
 /// whole rules with an exact "and N more" rather than being cut blindly by `dingtalk::body`).
-pub fn message(pipeline: &Pipeline, batch: &Batch, keywords: &[String]) -> Message {
-    dingtalk::compose(&pipeline.renderer.draft(batch), MsgType::Markdown, keywords)
+pub fn message(
+    pipeline: &Pipeline,
+    batch: &Batch,
+    keywords: &[String],
+    notes: Vec<Note>,
+) -> Message {
+    let mut draft = pipeline.renderer.draft(batch);
+    draft.notes = notes;
+    dingtalk::compose(&draft, MsgType::Markdown, keywords)
 }
 
-/// Sends `batch` to `destination` once and says how it went.
+/// Sends `batch` to `destination` once, with `notes` about its delivery, and says how it went.
 pub async fn deliver(
     client: &Client,
     pipeline: Arc<Pipeline>,
     destination: &Destination,
     batch: &Batch,
+    notes: Vec<Note>,
 ) -> Outcome {
     let keywords = match destination {
-        Destination::DingTalk(robot) => robot.keywords.as_slice(),
+        Destination::DingTalk { robot, .. } => robot.keywords.as_slice(),
         Destination::Stdout { keywords } => keywords.as_slice(),
     };
-    let message = message(&pipeline, batch, keywords);
+    let message = message(&pipeline, batch, keywords, notes);
     match destination {
-        Destination::DingTalk(robot) => client.send_once(robot, &message).await,
+        Destination::DingTalk { robot, timeout } => {
+            client.send_within(robot, &message, *timeout).await
+        }
         Destination::Stdout { keywords } => match dingtalk::body(keywords, &message) {
             Ok(body) => print_line(&body),
             Err(err) => Outcome::Rejected {
@@ -136,7 +156,7 @@ mod tests {
             !dingtalk::fits_uncut(&keywords, &unshrunk),
             "the test needs a summary that does not fit at the default budget"
         );
-        let message = message(&pipeline, &batch, &keywords);
+        let message = message(&pipeline, &batch, &keywords, Vec::new());
         assert!(dingtalk::fits_uncut(&keywords, &message));
         let body = dingtalk::body(&keywords, &message).unwrap();
         assert!(body.len() <= dingtalk::MAX_BODY_BYTES);

@@ -40,6 +40,46 @@ pub struct Draft {
     pub body: Body,
     /// Who to @-mention.
     pub mentions: Mentions,
+    /// What the reader must know about the delivery itself (shown after the body, and marked in
+    /// the title).
+    pub notes: Vec<Note>,
+}
+
+/// A remark about the delivery of a message, not about its events.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Note {
+    /// An earlier send of these events got no answer: DingTalk may have delivered them already,
+    /// so this message may repeat one the group has (its counts are not new).
+    PossibleRepeat,
+    /// dingtail cannot write its state: it keeps alerting from memory, but a restart may repeat
+    /// or lose what it has not written.
+    Degraded {
+        /// Why the state cannot be written.
+        reason: String,
+    },
+}
+
+impl Note {
+    /// The mark put after the title (the title's start stays the message's subject).
+    fn title_mark(&self) -> &'static str {
+        match self {
+            Note::PossibleRepeat => " (possible repeat)",
+            Note::Degraded { .. } => "",
+        }
+    }
+
+    /// The note as a line of text.
+    fn text(&self) -> String {
+        match self {
+            Note::PossibleRepeat => "⚠ possible repeat: an earlier send of these events got no \
+                answer, DingTalk may have delivered them already"
+                .to_string(),
+            Note::Degraded { reason } => format!(
+                "⚠ delivery degraded: dingtail cannot write its state ({reason}); a restart may \
+                 repeat or lose events"
+            ),
+        }
+    }
 }
 
 /// What a draft says.
@@ -99,7 +139,7 @@ pub fn compose(draft: &Draft, msgtype: MsgType, keywords: &[String]) -> Message 
     loop {
         let message = match msgtype {
             MsgType::Markdown => Message::markdown(
-                draft.title.clone(),
+                title(draft),
                 markdown(draft, budget),
                 draft.mentions.clone(),
             ),
@@ -111,15 +151,37 @@ pub fn compose(draft: &Draft, msgtype: MsgType, keywords: &[String]) -> Message 
     }
 }
 
-/// The markdown text of `draft`, at most `max_bytes` long.
+/// The title of `draft` with the marks of its notes.
+pub fn title(draft: &Draft) -> String {
+    let mut title = draft.title.clone();
+    title.extend(draft.notes.iter().map(Note::title_mark));
+    title
+}
+
+/// The markdown text of `draft`, at most `max_bytes` long: the body, then the notes as a block
+/// quote (never cut: the body gives way).
 pub fn markdown(draft: &Draft, max_bytes: usize) -> String {
+    let notes: String = draft
+        .notes
+        .iter()
+        .map(|note| format!("\n> {}\n", note.text()))
+        .collect();
+    let max_bytes = max_bytes.saturating_sub(notes.len());
+    let mut text = markdown_body(draft, max_bytes);
+    text.push_str(&notes);
+    text
+}
+
+/// The markdown text of the body of `draft`, at most `max_bytes` long.
+fn markdown_body(draft: &Draft, max_bytes: usize) -> String {
+    let title = title(draft);
     let sections = match &draft.body {
         Body::Event(text) => {
-            return cut_to(format!("#### {}\n\n{text}\n", draft.title), max_bytes);
+            return cut_to(format!("#### {title}\n\n{text}\n"), max_bytes);
         }
         Body::Summary(sections) => sections,
     };
-    let mut text = format!("#### {}\n", draft.title);
+    let mut text = format!("#### {title}\n");
     let mut omitted: Option<(usize, u64)> = None;
     for (k, section) in sections.iter().enumerate() {
         let head = markdown_heading(section);
@@ -231,8 +293,8 @@ pub fn cut_to(mut text: String, max_bytes: usize) -> String {
 #[cfg(test)]
 mod tests {
     use crate::dingtalk::draft::{
-        Body, DEFAULT_MAX_TEXT_BYTES, Draft, Fact, Heading, MsgType, Section, compose, cut_to,
-        markdown,
+        Body, DEFAULT_MAX_TEXT_BYTES, Draft, Fact, Heading, MsgType, Note, Section, compose,
+        cut_to, markdown, title,
     };
     use crate::dingtalk::{self, Mentions, Message};
 
@@ -259,6 +321,7 @@ mod tests {
             title: "oom title".into(),
             body: Body::Event("sample killed".into()),
             mentions: Mentions::default(),
+            notes: Vec::new(),
         };
         assert_eq!(
             markdown(&draft, 20_000),
@@ -272,6 +335,7 @@ mod tests {
             title: "[warning] 12 alerts from 2 rules".into(),
             body: Body::Summary(vec![section("a", 10, 2), section("b", 2, 2)]),
             mentions: Mentions::default(),
+            notes: Vec::new(),
         };
         assert_eq!(
             markdown(&draft, 20_000),
@@ -293,6 +357,7 @@ mod tests {
             title: format!("[warning] {total} alerts from 40 rules"),
             body: Body::Summary(sections),
             mentions: Mentions::default(),
+            notes: Vec::new(),
         };
         let text = markdown(&draft, 2_000);
         assert!(text.len() <= 2_000);
@@ -335,10 +400,11 @@ mod tests {
                 mobiles: vec!["13800000000".into()],
                 ..Mentions::default()
             },
+            notes: Vec::new(),
         };
         let keywords = vec!["告警".to_string()];
         let unshrunk = Message::markdown(
-            draft.title.clone(),
+            title(&draft),
             markdown(&draft, DEFAULT_MAX_TEXT_BYTES),
             Mentions::default(),
         );
@@ -361,5 +427,40 @@ mod tests {
             assert!(cut.len() <= max, "{max}: {}", cut.len());
         }
         assert_eq!(cut_to("short".into(), 10), "short");
+    }
+
+    #[test]
+    fn notes_mark_the_title_and_close_the_text_whatever_the_budget() {
+        let draft = Draft {
+            title: "[warning] 12 alerts from 2 rules".into(),
+            body: Body::Summary(vec![section("a", 10, 5), section("b", 2, 2)]),
+            mentions: Mentions::default(),
+            notes: vec![
+                Note::PossibleRepeat,
+                Note::Degraded {
+                    reason: "no space left on device".into(),
+                },
+            ],
+        };
+        assert_eq!(
+            title(&draft),
+            "[possible repeat] [warning] 12 alerts from 2 rules"
+        );
+        for budget in [20_000, 600] {
+            let text = markdown(&draft, budget);
+            assert!(text.len() <= budget, "{budget}: {}", text.len());
+            assert!(
+                text.starts_with("#### [possible repeat] [warning]"),
+                "{text}"
+            );
+            assert!(
+                text.ends_with(
+                    "> ⚠ delivery degraded: dingtail cannot write its state (no space left on \
+                     device); a restart may repeat or lose events\n"
+                ),
+                "{text}"
+            );
+            assert!(text.contains("\n> ⚠ possible repeat: "), "{text}");
+        }
     }
 }

@@ -99,6 +99,8 @@ mod tests {
             window: Duration::from_secs(60),
             linger: Duration::from_secs(2),
             throttle_pause: Duration::from_secs(600),
+            timeout: Duration::from_secs(10),
+            backoff_max: Duration::from_secs(30),
         };
         let robot = Robot::from_config(&config).unwrap();
         assert_eq!(

@@ -293,6 +293,7 @@ impl Renderer {
                 title: sample.title.clone(),
                 body: Body::Event(sample.text.clone()),
                 mentions: batch.mentions(),
+                notes: Vec::new(),
             };
         }
         summary::summary(self, batch)

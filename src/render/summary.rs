@@ -39,6 +39,7 @@ pub fn summary(renderer: &Renderer, batch: &Batch) -> Draft {
         title,
         body: Body::Summary(sections),
         mentions: batch.mentions(),
+        notes: Vec::new(),
     }
 }
 

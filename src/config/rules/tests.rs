@@ -27,6 +27,8 @@ fn config(dir: &Path, globs: &[&str]) -> Config {
         window: std::time::Duration::from_secs(60),
         linger: std::time::Duration::ZERO,
         throttle_pause: std::time::Duration::from_secs(600),
+        timeout: std::time::Duration::from_secs(10),
+        backoff_max: std::time::Duration::from_secs(30),
     };
     Config {
         source: dir.join("dingtail.yaml"),
