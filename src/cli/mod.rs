@@ -3,6 +3,7 @@
 
 pub mod check;
 pub mod exit;
+pub mod generate;
 pub mod robot;
 pub mod run;
 pub mod send;
@@ -23,7 +24,13 @@ use crate::pipeline::Pipeline;
 
 /// dingtail: watch log files and push the lines that matter into DingTalk group chats.
 #[derive(Debug, Parser)]
-#[command(name = "dingtail", version, about, long_about = None, after_help = exit::HELP)]
+#[command(
+    name = "dingtail",
+    version = crate::version::VERSION,
+    about,
+    long_about = None,
+    after_help = exit::HELP
+)]
 pub struct Cli {
     /// Log format on stderr: `auto` (plain; without timestamps under journald, which adds them),
     /// `plain`, or `json`. The level comes from RUST_LOG (default `info`).
@@ -53,6 +60,9 @@ pub enum Command {
     Tail(tail::TailArgs),
     /// Send one message to a DingTalk robot (for scripts and cron jobs).
     Send(send::SendArgs),
+    /// Write the man pages or a shell completion script (for packagers; hidden).
+    #[command(hide = true)]
+    Generate(generate::GenerateArgs),
 }
 
 /// How log lines are written to stderr.
@@ -180,5 +190,6 @@ pub fn main() -> ExitCode {
         Command::Test(args) => test::run(args),
         Command::Tail(args) => tail::run(args),
         Command::Send(args) => send::run(args),
+        Command::Generate(args) => generate::run(args),
     }
 }

@@ -23,6 +23,7 @@ use std::time::Duration;
 
 use regex::Regex;
 
+use crate::alert::AlertSpec;
 pub use crate::config::diag::{Diagnostic, Diagnostics};
 pub use crate::config::load::load;
 use crate::config::span::{Node, Pos, Style};
@@ -214,6 +215,9 @@ pub struct RuleSpec {
     pub template: Option<TemplateSpec>,
     /// `summary:`, a template of the rule's heading in a summary.
     pub summary: Option<TemplateSpec>,
+    /// `group_by`, `when`, `realert`, `resolve`, `absent`, `forget_after`, `max_groups`
+    /// ([`AlertSpec::plain`] when none is given).
+    pub alert: AlertSpec,
     /// Where the name of each named capture stands in the rule file (for pointing at one).
     pub capture_positions: Vec<(String, Pos)>,
 }

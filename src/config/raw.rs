@@ -187,6 +187,49 @@ pub struct RawRule {
     pub summary: Option<String>,
     /// Who to @-mention.
     pub at: Option<RawAt>,
+    /// Captures or context names whose values make a group key (issue 13).
+    pub group_by: Option<OneOrMany>,
+    /// Fire when `count` matches of a key fall within `within`.
+    pub when: Option<RawWhen>,
+    /// Fold a key's later matches for this long into one repeat.
+    pub realert: Option<String>,
+    /// Resolve a firing key after quiet.
+    pub resolve: Option<RawResolve>,
+    /// A heartbeat rule: report a key without matches.
+    pub absent: Option<RawAbsent>,
+    /// Retire an absent key after this long.
+    pub forget_after: Option<String>,
+    /// At most this many keys.
+    pub max_groups: Option<u64>,
+}
+
+/// A rule's `when:` (both keys are required; the loader says which is missing).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawWhen {
+    /// At least this many matches.
+    pub count: Option<u64>,
+    /// Within this duration.
+    pub within: Option<String>,
+}
+
+/// A rule's `resolve:`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawResolve {
+    /// The quiet period (required).
+    pub after: Option<String>,
+    /// Send a resolved notice (default true).
+    pub notify: Option<bool>,
+}
+
+/// A rule's `absent:`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawAbsent {
+    /// The quiet period (required).
+    #[serde(rename = "for")]
+    pub for_: Option<String>,
 }
 
 /// A rule's `at:`.
@@ -226,6 +269,23 @@ impl Scalar {
 
 /// The keys a rule may have, for "did you mean" and for pointing at a key with a bad value.
 pub const RULE_KEYS: &[&str] = &[
-    "name", "input", "inputs", "match", "exclude", "severity", "robot", "robots", "title",
-    "template", "summary", "at",
+    "name",
+    "input",
+    "inputs",
+    "match",
+    "exclude",
+    "severity",
+    "robot",
+    "robots",
+    "title",
+    "template",
+    "summary",
+    "at",
+    "group_by",
+    "when",
+    "realert",
+    "resolve",
+    "absent",
+    "forget_after",
+    "max_groups",
 ];

@@ -17,6 +17,8 @@
 //! deployment is being set up), while a path without wildcards that does not exist is an error
 //! (it is almost certainly a typo).
 
+mod alert_keys;
+
 use std::collections::BTreeMap;
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -27,7 +29,7 @@ use serde::Deserialize;
 use crate::config::diag::{did_you_mean, from_serde_message};
 use crate::config::env::{expand_value, process_env};
 use crate::config::pattern::{capture_offsets, compile};
-use crate::config::raw::{OneOrMany, RULE_KEYS, RawAt, RawRule};
+use crate::config::raw::{OneOrMany, RULE_KEYS, RawAbsent, RawAt, RawResolve, RawRule, RawWhen};
 use crate::config::span::{Pos, Seg, Spans};
 use crate::config::{Config, Diagnostic, Diagnostics, RuleSpec, TemplateSpec};
 use crate::event::{Mentions, Severity};
@@ -276,16 +278,19 @@ impl FileLoader<'_> {
         let (message, hint) = from_serde_message(err);
         if let Some((_, rest)) = message.split_once("unknown field `") {
             let key = rest.split('`').next().unwrap_or_default();
-            // Unknown keys of `at:` are reported under it.
-            let (path, message) = if self.spans.node(&yaml_path![i, key]).is_none()
-                && self.spans.node(&yaml_path![i, "at", key]).is_some()
-            {
-                (
-                    yaml_path![i, "at", key].to_vec(),
-                    format!("unknown key `{key}` in `at`"),
-                )
-            } else {
-                (yaml_path![i, key].to_vec(), format!("unknown key `{key}`"))
+            // Unknown keys of `at:` (and of the alert keys' mappings) are reported under it.
+            let parent = ["at", "when", "resolve", "absent"]
+                .into_iter()
+                .find(|parent| {
+                    self.spans.node(&yaml_path![i, key]).is_none()
+                        && self.spans.node(&yaml_path![i, *parent, key]).is_some()
+                });
+            let (path, message) = match parent {
+                Some(parent) => (
+                    yaml_path![i, parent, key].to_vec(),
+                    format!("unknown key `{key}` in `{parent}`"),
+                ),
+                None => (yaml_path![i, key].to_vec(), format!("unknown key `{key}`")),
             };
             let mut diagnostic = self.diagnostic_key(&path, rule, message);
             if let Some(hint) = hint {
@@ -393,6 +398,8 @@ impl FileLoader<'_> {
         let title = template("title", &raw.title);
         let text = template("template", &raw.template);
         let summary = template("summary", &raw.summary);
+        let captures = patterns.as_ref().map(|patterns| capture_names(patterns));
+        let alert = self.alert_keys(i, &rule, &raw, captures.as_deref());
         let line = self.spans.value(&yaml_path![i]).line;
         if !ok {
             return None;
@@ -410,6 +417,7 @@ impl FileLoader<'_> {
             title,
             template: text,
             summary,
+            alert: alert?,
             capture_positions,
         })
     }
@@ -589,12 +597,28 @@ fn mentions(at: &RawAt) -> Mentions {
     }
 }
 
+/// The named capture groups of `patterns`, each once, in pattern order.
+fn capture_names(patterns: &[Regex]) -> Vec<String> {
+    let mut names: Vec<String> = Vec::new();
+    for name in patterns.iter().flat_map(|p| p.capture_names().flatten()) {
+        if !names.iter().any(|n| n == name) {
+            names.push(name.to_string());
+        }
+    }
+    names
+}
+
 /// True when `value` deserializes as the type of rule key `key`.
 fn value_fits(key: &str, value: &serde_yaml::Value) -> bool {
     match key {
         "inputs" | "robots" => Vec::<String>::deserialize(value).is_ok(),
         "match" | "exclude" => OneOrMany::deserialize(value).is_ok(),
         "at" => RawAt::deserialize(value).is_ok(),
+        "group_by" => OneOrMany::deserialize(value).is_ok(),
+        "when" => RawWhen::deserialize(value).is_ok(),
+        "resolve" => RawResolve::deserialize(value).is_ok(),
+        "absent" => RawAbsent::deserialize(value).is_ok(),
+        "max_groups" => u64::deserialize(value).is_ok(),
         _ => String::deserialize(value).is_ok(),
     }
 }
@@ -604,6 +628,12 @@ fn expected_type(key: &str) -> &'static str {
         "inputs" | "robots" => "a list of names",
         "match" | "exclude" => "a regex or a list of regexes",
         "at" => "a mapping with `mobiles`, `user_ids` and `all`",
+        "group_by" => "a name or a list of names",
+        "when" => "a mapping with `count` (a number) and `within` (a duration)",
+        "resolve" => "a mapping with `after` (a duration) and `notify` (true or false)",
+        "absent" => "a mapping with `for` (a duration)",
+        "max_groups" => "a positive number",
+        "realert" | "forget_after" => "a duration such as `5m`",
         _ => "a string",
     }
 }

@@ -444,13 +444,13 @@ mod tests {
         };
         assert_eq!(
             title(&draft),
-            "[possible repeat] [warning] 12 alerts from 2 rules"
+            "[warning] 12 alerts from 2 rules (possible repeat)"
         );
         for budget in [20_000, 600] {
             let text = markdown(&draft, budget);
             assert!(text.len() <= budget, "{budget}: {}", text.len());
             assert!(
-                text.starts_with("#### [possible repeat] [warning]"),
+                text.starts_with("#### [warning] 12 alerts from 2 rules (possible repeat)\n"),
                 "{text}"
             );
             assert!(

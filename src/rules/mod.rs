@@ -213,6 +213,7 @@ mod tests {
             title: None,
             template: None,
             summary: None,
+            alert: crate::alert::AlertSpec::plain(),
             capture_positions: Vec::new(),
         })
     }
