@@ -33,6 +33,16 @@ pub struct RobotLabel {
     pub robot: String,
 }
 
+/// Labels of rejected messages: the robot and the kind of refusal (`Rejection::class`: `keywords`,
+/// `signature`, `timestamp`, `ip_allowlist`, `token`, …), never text from the answer.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct RejectionLabel {
+    /// The robot's name.
+    pub robot: String,
+    /// The kind of refusal.
+    pub reason: String,
+}
+
 /// Label of reload outcomes.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct OutcomeLabel {
@@ -74,6 +84,10 @@ pub struct Metrics {
     pub messages_failed: Family<RobotLabel, Counter>,
     /// Throttle answers (130101/410100), per robot.
     pub messages_throttled: Family<RobotLabel, Counter>,
+    /// Rejections, per robot and kind of refusal (issue 12).
+    pub messages_rejected: Family<RejectionLabel, Counter>,
+    /// Files each input's globs match now (issue 12); 0 is worth an alert of its own.
+    pub input_files: Family<InputLabel, Gauge>,
     /// Matches given up because DingTalk refused even their counts (content rejections).
     pub events_dropped: Family<RobotLabel, Counter>,
     /// Matches not yet delivered, per robot.
@@ -114,6 +128,8 @@ impl Metrics {
         let messages_sent = Family::<RobotLabel, Counter>::default();
         let messages_failed = Family::<RobotLabel, Counter>::default();
         let messages_throttled = Family::<RobotLabel, Counter>::default();
+        let messages_rejected = Family::<RejectionLabel, Counter>::default();
+        let input_files = Family::<InputLabel, Gauge>::default();
         let events_dropped = Family::<RobotLabel, Counter>::default();
         let pending_events = Family::<RobotLabel, Gauge>::default();
         let rate_budget_left = Family::<RobotLabel, Gauge>::default();
@@ -150,6 +166,16 @@ impl Metrics {
             "messages_throttled",
             "Throttle answers from DingTalk",
             messages_throttled.clone(),
+        );
+        registry.register(
+            "messages_rejected",
+            "Messages DingTalk rejected, by kind of refusal",
+            messages_rejected.clone(),
+        );
+        registry.register(
+            "input_files",
+            "Files each input's globs match now",
+            input_files.clone(),
         );
         registry.register(
             "events_dropped",
@@ -224,6 +250,8 @@ impl Metrics {
             messages_sent,
             messages_failed,
             messages_throttled,
+            messages_rejected,
+            input_files,
             events_dropped,
             pending_events,
             rate_budget_left,

@@ -16,7 +16,7 @@ use std::time::Duration;
 
 use crate::batch::{Batch, Hit};
 use crate::config::load::DEFAULT_PER_MINUTE as DINGTALK_PER_MINUTE;
-use crate::config::rules::{RuleSource, load as load_rules};
+use crate::config::rules::{RuleFiles, RuleSource, load as load_rules};
 use crate::config::{Config, Diagnostic, Diagnostics};
 use crate::event::LogLine;
 use crate::render::Renderer;
@@ -53,6 +53,15 @@ impl Pipeline {
     pub fn load_with(config_path: &Path, source: &RuleSource) -> Result<Pipeline, Diagnostics> {
         let config = crate::config::load(config_path)?;
         let found = load_rules(&config, source);
+        Pipeline::assemble(config, found)
+    }
+
+    /// The pipeline of a loaded `config` and of what loading its rules `found` (`dingtail test
+    /// --match` makes both in memory): rule sets, templates, warnings.
+    ///
+    /// # Errors
+    /// The rules' problems, and every problem of compiling their templates and rule sets.
+    pub fn assemble(config: Config, found: RuleFiles) -> Result<Pipeline, Diagnostics> {
         let mut errors = found.errors;
         let renderer = match Renderer::new(&found.specs) {
             Ok(renderer) => Some(renderer),

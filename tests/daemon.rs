@@ -348,7 +348,7 @@ fn a_reload_starts_and_stops_inputs_and_keeps_positions() {
         &rule("omega", "OMEGA").replace("input: app", "input: other"),
     );
     // Both saves may land in one debounced reload or in two.
-    daemon.wait_for_log("reloaded: 2 input(s), 2 rule(s)", WAIT);
+    daemon.wait_for_log("reloaded: 2 inputs, 2 rules", WAIT);
     append(&other, "OMEGA after\n");
     append(&app, "ALPHA 2\n");
     daemon.wait_for("alerts from both inputs", WAIT, |d| {
@@ -365,7 +365,7 @@ fn a_reload_starts_and_stops_inputs_and_keeps_positions() {
     // Remove the input again: its file is no longer read.
     std::fs::remove_file(dir.join("rules.d/b.yaml")).unwrap();
     save(&config, &text);
-    daemon.wait_for_log("reloaded: 1 input(s), 1 rule(s)", WAIT);
+    daemon.wait_for_log("reloaded: 1 input, 1 rule", WAIT);
     append(&other, "OMEGA gone\n");
     append(&app, "ALPHA 3\n");
     daemon.wait_for("the alpha alert", WAIT, |d| has_message_with(d, "ALPHA 3"));

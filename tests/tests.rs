@@ -23,8 +23,13 @@ mod daemon;
 // `dingtail tail` against real files: discovery, deletion, bad input, permissions, symlinks.
 mod tail;
 
-// `dingtail check`: summaries, and every config/rule problem with file:line:column (issue 4).
+// `dingtail check`: summaries, and every config/rule problem with file:line:column (issue 4);
+// positions, whole templates, `${VAR}` in rules, exit statuses (issue 12).
 mod check;
+// `check` warnings and `run`'s, and `dingtail_input_files` (issue 12).
+mod survey;
+// `send --robot` and `check --ping` under the robot's recorded budget; DingTalk's errmsg (issue 12).
+mod robot;
 // The shipped rules against their sample logs, through `dingtail test` (issue 4).
 mod shipped_rules;
 // The journald input's reader against real journal files written by systemd-journal-remote

@@ -1,6 +1,14 @@
-//! `dingtail check [-c CONFIG]`: loads the config and every rule file exactly as `run` and reload
-//! do (through `Pipeline::load`), prints each problem as `file:line:column: message`, or a short
-//! summary of what would run. Exit 0 valid, 1 invalid.
+//! `dingtail check [-c CONFIG] [--strict] [--as USER] [--ping ROBOT]`: loads the config and every
+//! rule file exactly as `run` and reload do (through `Pipeline::load`), prints each problem as
+//! `file:line:column: message`, then surveys what the valid config will meet on this machine
+//! (`survey`: inputs without files, unreadable files, the state directory, rules and robots
+//! that do nothing) and prints those as warnings, and a short summary of what would run.
+//!
+//! `--as USER` first takes the identity of the user the service runs as (like `setpriv
+//! --reuid --regid --init-groups`), so that readability is checked for that user; `--ping ROBOT`
+//! then sends a fixed test text through a configured robot (`cli::robot`, as `send --robot`).
+//! Exit statuses are `cli::exit`'s: 0 valid (warnings included unless `--strict`), 1 invalid, 2
+//! unreadable config or bad flags, and the send statuses for `--ping`.
 
 // The CLI is where dingtail prints for humans.
 #![allow(clippy::print_stderr)]
@@ -8,60 +16,122 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+use crate::cli::exit::Exit;
+use crate::cli::robot::{self, PING_TEXT};
+use crate::cli::service_user::ServiceUser;
+use crate::config::rules::RuleSource;
 use crate::config::{DEFAULT_CONFIG_PATH, InputConfig, Webhook};
+use crate::dingtalk::Mentions;
+use crate::noun;
 use crate::pipeline::Pipeline;
 use crate::rules::Rule;
+use crate::survey::{self, Survey};
 use crate::tail::discover::{InputGlobs, Scan};
 
 /// Arguments of `dingtail check`.
 #[derive(Debug, clap::Args)]
+#[command(after_help = crate::cli::exit::HELP)]
 pub struct CheckArgs {
     /// The main config file.
     #[arg(short = 'c', long = "config", default_value = DEFAULT_CONFIG_PATH)]
     pub config: PathBuf,
+    /// Exit 1 when there are warnings (inputs without files, unreadable files, an unusable state
+    /// directory, no rules, rules no input feeds, robots no rule uses).
+    #[arg(long)]
+    pub strict: bool,
+    /// Check as this user (needs root): `USER` takes the user's groups from /etc/group,
+    /// `USER:GROUP[,GROUP...]` names them (the first is the primary group). Names or numbers.
+    #[arg(long = "as", value_name = "USER[:GROUPS]")]
+    pub run_as: Option<String>,
+    /// After a valid check, send a test message through this robot (refused when the robot is
+    /// throttled or has spent its minute budget; the send counts in its rate history).
+    #[arg(long, value_name = "ROBOT")]
+    pub ping: Option<String>,
 }
 
 /// Runs `dingtail check`.
 pub fn run(args: CheckArgs) -> ExitCode {
-    let pipeline = match Pipeline::load(&args.config) {
-        Ok(pipeline) => pipeline,
-        Err(diagnostics) => {
-            for diagnostic in diagnostics.iter() {
-                eprintln!("{diagnostic}");
+    check(&args).into()
+}
+
+fn check(args: &CheckArgs) -> Exit {
+    if let Some(spec) = &args.run_as {
+        let user = match ServiceUser::lookup(spec) {
+            Ok(user) => user,
+            Err(err) => {
+                eprintln!("dingtail check: --as {spec}: {err}");
+                return Exit::Usage;
             }
-            let n = diagnostics.0.len();
-            eprintln!(
-                "{}: invalid ({n} problem{})",
-                args.config.display(),
-                if n == 1 { "" } else { "s" }
-            );
-            return ExitCode::from(1);
+        };
+        if let Err(err) = user.assume() {
+            eprintln!("dingtail check: --as {spec}: {err}");
+            return Exit::Usage;
         }
+        eprintln!("dingtail check: checking as {user}");
+    }
+    let pipeline = match crate::cli::load_pipeline(&args.config, &RuleSource::Globs) {
+        Ok(pipeline) => pipeline,
+        Err(exit) => return exit,
     };
-    for warning in &pipeline.warnings {
+    let survey = survey::survey(&pipeline);
+    for warning in &survey.warnings {
         eprintln!("warning: {warning}");
     }
-    crate::cli::test::emit(&summary(&pipeline));
-    ExitCode::SUCCESS
+    crate::cli::test::emit(&summary(&pipeline, &survey));
+    if args.strict && !survey.warnings.is_empty() {
+        eprintln!(
+            "{}: {} (--strict)",
+            args.config.display(),
+            noun::count(survey.warnings.len(), "warning")
+        );
+        return Exit::Invalid;
+    }
+    match &args.ping {
+        Some(name) => ping(&pipeline, name),
+        None => Exit::Ok,
+    }
+}
+
+/// `--ping ROBOT`: the fixed test text through the robot, as `send --robot` sends it.
+fn ping(pipeline: &Pipeline, name: &str) -> Exit {
+    let message = crate::dingtalk::Message::text(
+        format!("{PING_TEXT} {}", pipeline.config.host),
+        Mentions::default(),
+    );
+    match robot::send(
+        &pipeline.config,
+        name,
+        &message,
+        robot::retry_policy(),
+        robot::TIMEOUT,
+    ) {
+        Ok(outcome) => {
+            eprintln!("robot `{name}`: {outcome}");
+            Exit::Ok
+        }
+        Err(failure) => {
+            eprintln!("dingtail check: --ping {name}: {}", failure.message);
+            failure.exit
+        }
+    }
 }
 
 /// What `check` prints for a valid config.
-pub fn summary(pipeline: &Pipeline) -> String {
+pub fn summary(pipeline: &Pipeline, survey: &Survey) -> String {
     let config = &pipeline.config;
     let mut out = format!("{}: valid\n", config.source.display());
     out.push_str(&format!("inputs ({}):\n", config.inputs.len()));
-    for (name, input) in &config.inputs {
-        let n_files = files_now(input).len();
+    for name in config.inputs.keys() {
+        let n_files = survey.files.get(name).copied().unwrap_or(0);
         let rules: Vec<&str> = pipeline
             .rules
             .get(name)
             .map(|set| set.rules().iter().map(Rule::name).collect())
             .unwrap_or_default();
         out.push_str(&format!(
-            "  {name}: {n_files} file{} now, {} rule{}{}{}\n",
-            if n_files == 1 { "" } else { "s" },
-            rules.len(),
-            if rules.len() == 1 { "" } else { "s" },
+            "  {name}: {} now, {}{}{}\n",
+            noun::count(n_files, "file"),
+            noun::count(rules.len(), "rule"),
             if rules.is_empty() { "" } else { ": " },
             rules.join(", ")
         ));
@@ -85,14 +155,9 @@ pub fn summary(pipeline: &Pipeline) -> String {
         ));
     }
     out.push_str(&format!(
-        "rules: {} in {} file{}\n",
+        "rules: {} in {}\n",
         pipeline.n_rules(),
-        pipeline.rule_files.len(),
-        if pipeline.rule_files.len() == 1 {
-            ""
-        } else {
-            "s"
-        }
+        noun::count(pipeline.rule_files.len(), "file")
     ));
     out
 }

@@ -81,12 +81,16 @@ pub fn parse(
     lookup: &dyn Fn(&str) -> Option<String>,
 ) -> Result<Config, Diagnostics> {
     let spans = Spans::parse(text).map_err(|err| {
-        Diagnostics(vec![Diagnostic::at(
+        let diagnostic = Diagnostic::at(
             path,
             err.pos.line,
             err.pos.column,
             format!("YAML syntax error: {}", err.message),
-        )])
+        );
+        Diagnostics(vec![match err.hint {
+            Some(hint) => diagnostic.with_hint(hint),
+            None => diagnostic,
+        }])
     })?;
     let raw: RawConfig = if text.trim().is_empty() {
         return Err(Diagnostics(vec![Diagnostic::at(

@@ -8,11 +8,13 @@
 
 pub mod diag;
 pub mod env;
+pub mod keys;
 pub mod load;
 pub mod pattern;
 pub mod raw;
 pub mod rules;
 pub mod span;
+pub mod syntax;
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -316,6 +318,8 @@ pub struct RuleSpec {
     /// `group_by`, `when`, `realert`, `resolve`, `absent`, `forget_after`, `max_groups`
     /// ([`AlertSpec::plain`] when none is given).
     pub alert: AlertSpec,
+    /// Where the name of each named capture stands in the rule file (for pointing at one).
+    pub capture_positions: Vec<(String, Pos)>,
 }
 
 /// One entry of a rule's `where:`: a field and the values it may have (any of them), each as

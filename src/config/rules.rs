@@ -10,11 +10,15 @@
 //! Templates are only carried here as text with their position ([`TemplateSpec`]); `render`
 //! compiles them and reports their errors, because only it knows the template language.
 //!
+//! `${VAR}` and `${VAR:-default}` are expanded in every string of a rule before it is read, as
+//! in the main config, with the same error at the value's position for an unset variable.
+//!
 //! A glob that matches no file is a warning (an empty `rules.d/` is a normal state while a
 //! deployment is being set up), while a path without wildcards that does not exist is an error
 //! (it is almost certainly a typo).
 
 mod alert_keys;
+mod glob;
 
 use std::collections::BTreeMap;
 use std::fs;
@@ -24,12 +28,15 @@ use regex::Regex;
 use serde::Deserialize;
 
 use crate::config::diag::{did_you_mean, from_serde_message};
-use crate::config::pattern::compile;
+use crate::config::env::{expand_value, process_env};
+use crate::config::pattern::{capture_offsets, compile};
 use crate::config::raw::{OneOrMany, RULE_KEYS, RawAbsent, RawAt, RawResolve, RawRule, RawWhen};
-use crate::config::span::{Seg, Spans};
+use crate::config::span::{Pos, Seg, Spans};
 use crate::config::{Config, Diagnostic, Diagnostics, FieldCondition, RuleSpec, TemplateSpec};
 use crate::event::{Mentions, Severity};
 use crate::yaml_path;
+
+pub use crate::config::rules::glob::{expand_glob, has_wildcards};
 
 /// The rule name of dingtail's own alerts (a state store that cannot write, …): no rule file may
 /// use it, so that their counts never mix.
@@ -122,6 +129,25 @@ pub fn load(config: &Config, source: &RuleSource) -> RuleFiles {
     found
 }
 
+/// One rule given as a YAML mapping rather than read from a file (`dingtail test --match`),
+/// validated exactly like an entry of a rule file; its problems name `origin` as their file.
+pub fn from_value(config: &Config, origin: &Path, entry: &serde_yaml::Value) -> RuleFiles {
+    let mut seen = BTreeMap::new();
+    let mut loader = FileLoader {
+        config,
+        file: origin,
+        spans: Spans::default(),
+        diags: Diagnostics::default(),
+        seen: &mut seen,
+    };
+    let specs = loader.entry(0, entry).into_iter().collect();
+    RuleFiles {
+        specs,
+        errors: loader.diags,
+        ..RuleFiles::default()
+    }
+}
+
 /// The validation of one rule file.
 struct FileLoader<'a> {
     config: &'a Config,
@@ -138,12 +164,16 @@ impl FileLoader<'_> {
         self.spans = match Spans::parse(text) {
             Ok(spans) => spans,
             Err(err) => {
-                self.diags.push(Diagnostic::at(
+                let diagnostic = Diagnostic::at(
                     self.file,
                     err.pos.line,
                     err.pos.column,
                     format!("YAML syntax error: {}", err.message),
-                ));
+                );
+                self.diags.push(match err.hint {
+                    Some(hint) => diagnostic.with_hint(hint),
+                    None => diagnostic,
+                });
                 return Vec::new();
             }
         };
@@ -181,12 +211,27 @@ impl FileLoader<'_> {
             .collect()
     }
 
-    /// Deserializes and validates entry `i`.
+    /// Expands `${VAR}` in, deserializes and validates entry `i`.
     fn entry(&mut self, i: usize, entry: &serde_yaml::Value) -> Option<RuleSpec> {
         let name_hint = entry
             .get("name")
             .and_then(serde_yaml::Value::as_str)
             .map(str::to_string);
+        let mut expanded = entry.clone();
+        let mut unset = false;
+        expand_value(
+            &mut expanded,
+            &mut vec![Seg::Index(i)],
+            &process_env,
+            &mut |path, err| {
+                unset = true;
+                self.error_value(path, name_hint.as_deref(), err.to_string());
+            },
+        );
+        if unset {
+            return None;
+        }
+        let entry = &expanded;
         if !entry.is_mapping() {
             self.error(
                 &yaml_path![i],
@@ -310,8 +355,9 @@ impl FileLoader<'_> {
             Some(conditions) => self.conditions(i, &rule, conditions),
             None => Some(Vec::new()),
         };
+        let mut capture_positions = Vec::new();
         let patterns = match &raw.matches {
-            Some(matches) => self.patterns(i, &rule, "match", matches),
+            Some(matches) => self.patterns(i, &rule, "match", matches, &mut capture_positions),
             // `where:` alone decides.
             None if raw.conditions.is_some() => Some(Vec::new()),
             None => {
@@ -328,7 +374,7 @@ impl FileLoader<'_> {
             ok = false;
         }
         let excludes = match &raw.exclude {
-            Some(exclude) => self.patterns(i, &rule, "exclude", exclude),
+            Some(exclude) => self.patterns(i, &rule, "exclude", exclude, &mut Vec::new()),
             None => Some(Vec::new()),
         };
         let severity = match raw.severity.as_deref() {
@@ -382,6 +428,7 @@ impl FileLoader<'_> {
             summary,
             alert: alert?,
             conditions: conditions?,
+            capture_positions,
         })
     }
 
@@ -511,8 +558,16 @@ impl FileLoader<'_> {
         ok.then_some(list)
     }
 
-    /// Compiles `match` or `exclude`; every bad regex is reported at its character.
-    fn patterns(&mut self, i: usize, rule: &str, key: &str, raw: &OneOrMany) -> Option<Vec<Regex>> {
+    /// Compiles `match` or `exclude`; every bad regex is reported at its character. Where the
+    /// name of each named capture stands goes to `captures`.
+    fn patterns(
+        &mut self,
+        i: usize,
+        rule: &str,
+        key: &str,
+        raw: &OneOrMany,
+        captures: &mut Vec<(String, Pos)>,
+    ) -> Option<Vec<Regex>> {
         let mut regexes = Vec::new();
         let mut ok = true;
         for (j, pattern) in raw.to_vec().iter().enumerate() {
@@ -522,7 +577,12 @@ impl FileLoader<'_> {
                 yaml_path![i, key].to_vec()
             };
             match compile(pattern) {
-                Ok(regex) => regexes.push(regex),
+                Ok(regex) => {
+                    for (name, offset) in capture_offsets(pattern, &regex) {
+                        captures.push((name, self.spans.inside_value(&path, offset)));
+                    }
+                    regexes.push(regex);
+                }
                 Err(err) => {
                     ok = false;
                     let pos = self.spans.inside_value(&path, err.offset);
@@ -651,67 +711,6 @@ fn expected_type(key: &str) -> &'static str {
         "realert" | "forget_after" => "a duration such as `5m`",
         "where" => "a mapping of field names to a value or a list of values",
         _ => "a string",
-    }
-}
-
-/// True when `glob` has a wildcard (`*`, `?`, `[`, `{`).
-pub fn has_wildcards(glob: &str) -> bool {
-    glob.contains(['*', '?', '[', '{'])
-}
-
-/// The regular files matching the absolute `glob` now, sorted. `*` does not cross `/`; `**`
-/// does. A glob without wildcards gives its path if it is a file.
-///
-/// # Errors
-/// The glob does not parse.
-pub fn expand_glob(glob: &str) -> Result<Vec<PathBuf>, String> {
-    let path = Path::new(glob);
-    if !has_wildcards(glob) {
-        return Ok(if path.is_file() {
-            vec![path.to_path_buf()]
-        } else {
-            Vec::new()
-        });
-    }
-    let matcher = globset::GlobBuilder::new(glob)
-        .literal_separator(true)
-        .build()
-        .map_err(|err| err.kind().to_string())?
-        .compile_matcher();
-    // Walk from the longest directory prefix without wildcards.
-    let mut base = PathBuf::new();
-    let mut n_rest = 0usize;
-    let mut in_rest = false;
-    for component in path.components() {
-        let text = component.as_os_str().to_string_lossy();
-        if in_rest || has_wildcards(&text) {
-            in_rest = true;
-            n_rest += 1;
-        } else {
-            base.push(component);
-        }
-    }
-    let max_depth = if glob.contains("**") { 32 } else { n_rest };
-    let mut found = Vec::new();
-    walk(&base, max_depth, &matcher, &mut found);
-    found.sort();
-    Ok(found)
-}
-
-fn walk(dir: &Path, depth: usize, matcher: &globset::GlobMatcher, found: &mut Vec<PathBuf>) {
-    if depth == 0 {
-        return;
-    }
-    let Ok(entries) = fs::read_dir(dir) else {
-        return;
-    };
-    for entry in entries.flatten() {
-        let path = entry.path();
-        if path.is_dir() {
-            walk(&path, depth - 1, matcher, found);
-        } else if path.is_file() && matcher.is_match(&path) {
-            found.push(path);
-        }
     }
 }
 

@@ -83,6 +83,7 @@ pub async fn deliver(
             Err(err) => Outcome::Rejected {
                 code: 0,
                 reason: Rejection::Request(format!("cannot build the message body: {err}")),
+                errmsg: String::new(),
             },
         },
     }

@@ -4,6 +4,7 @@
 //! questions: what to add, what to send now, and when to look again. The daemon performs the
 //! sends and the persistence; nothing here does I/O.
 
+pub mod allowance;
 pub mod queue;
 pub mod ratelimit;
 

@@ -17,6 +17,7 @@
 //! the failure is logged once per rule.
 
 pub mod context;
+pub mod names;
 pub mod summary;
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -85,6 +86,27 @@ impl Renderer {
         let mut diags = Diagnostics::default();
         for spec in specs {
             let captures = spec.capture_names();
+            // A capture named like a context value would be silently replaced by it.
+            for (capture, pos) in &spec.capture_positions {
+                if MATCH_NAMES.contains(&capture.as_str())
+                    || BUILTIN_NAMES.contains(&capture.as_str())
+                {
+                    diags.push(
+                        Diagnostic::at(
+                            &spec.file,
+                            pos.line,
+                            pos.column,
+                            format!(
+                                "match: the capture `{capture}` would be hidden by the \
+                                 built-in template value `{capture}` (built-ins: {})",
+                                MATCH_NAMES.join(", ")
+                            ),
+                        )
+                        .with_rule(&spec.name)
+                        .with_hint(format!("rename it, e.g. `(?P<log_{capture}>…)`")),
+                    );
+                }
+            }
             let mut templates = RuleTemplates::default();
             for which in [Which::Title, Which::Template, Which::Summary] {
                 let source = match which {
@@ -176,9 +198,27 @@ impl Renderer {
         };
         let undeclared: BTreeSet<String> =
             template.undeclared_variables(false).into_iter().collect();
-        let mut problems = Vec::new();
+        // Filters and tests are only looked up when a template runs: check them now.
+        let used = names::scan(&source.source);
+        let mut problems: Vec<_> = names::unknown(&self.env, &used)
+            .into_iter()
+            .map(|(offset, message, hint)| (source.position(offset), message, hint))
+            .collect();
         for variable in undeclared {
             if allowed.contains(&variable.as_str()) || BUILTIN_NAMES.contains(&variable.as_str()) {
+                continue;
+            }
+            // A name that is called is a function, not a variable.
+            if let Some((_, offset)) = used.calls.iter().find(|(name, _)| *name == variable) {
+                problems.push((
+                    source.position(*offset),
+                    format!(
+                        "unknown function `{variable}` (functions: {})",
+                        BUILTIN_NAMES.join(", ")
+                    ),
+                    did_you_mean(&variable, BUILTIN_NAMES.iter().copied())
+                        .map(|best| format!("did you mean `{best}`?")),
+                ));
                 continue;
             }
             let offset = find_word(&source.source, &variable).unwrap_or(0);
@@ -193,6 +233,7 @@ impl Renderer {
                 hint,
             ));
         }
+        problems.sort_by_key(|(pos, ..)| (pos.line, pos.column));
         if problems.is_empty() {
             Ok(())
         } else {

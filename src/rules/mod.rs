@@ -215,6 +215,7 @@ mod tests {
             summary: None,
             alert: crate::alert::AlertSpec::plain(),
             conditions: vec![],
+            capture_positions: Vec::new(),
         })
     }
 

@@ -86,6 +86,9 @@ pub enum Failure {
     Http500,
     /// Answer HTTP 200 with this errcode (e.g. -1 "system busy", 500100).
     Errcode(i64),
+    /// Answer HTTP 200 with this errcode and errmsg (e.g. 310000, `ip 203.0.113.7 not in
+    /// whitelist`, which the stand-in's own checks do not produce).
+    Refuse(i64, &'static str),
     /// Wait this long, then handle the request normally.
     Slow(Duration),
     /// Close the connection without an answer (RST when the body is unread).
@@ -544,6 +547,11 @@ fn serve_connection(shared: &Shared, mut stream: TcpStream) {
             Some(Failure::Errcode(code)) => (
                 200,
                 json!({"errcode": code, "errmsg": "系统繁忙"}).to_string(),
+                Answer::Errcode(code),
+            ),
+            Some(Failure::Refuse(code, errmsg)) => (
+                200,
+                json!({"errcode": code, "errmsg": errmsg}).to_string(),
                 Answer::Errcode(code),
             ),
             _ => {
