@@ -15,6 +15,7 @@ pub mod dingtalk;
 pub mod dispatch;
 pub mod event;
 pub mod intake;
+pub mod lang;
 pub mod metrics;
 pub mod pipeline;
 pub mod render;

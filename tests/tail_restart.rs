@@ -84,6 +84,7 @@ async fn restarts_at_random_points_lose_nothing_and_repeat_nothing() {
         max_line_bytes: 1024,
         multiline: None,
         partial_timeout: Duration::from_secs(5),
+        timestamp: None,
     };
     let seed = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)

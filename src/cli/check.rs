@@ -70,6 +70,7 @@ pub fn summary(pipeline: &Pipeline) -> String {
     for (name, robot) in &config.robots {
         let target = match robot.webhook {
             Webhook::Stdout => "stdout (dry run)",
+            Webhook::Console => "console (dry run, for people)",
             Webhook::Url(_) => "webhook",
         };
         out.push_str(&format!(

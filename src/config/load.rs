@@ -7,6 +7,9 @@
 //! reported together.
 
 mod chat;
+mod message;
+
+pub use crate::config::load::message::zone_named;
 
 use std::collections::BTreeMap;
 use std::fs;
@@ -123,6 +126,9 @@ struct Loader<'a> {
 
 impl Loader<'_> {
     fn build(&mut self, raw: RawConfig) -> Config {
+        let timezone = self.timezone(raw.timezone.as_deref());
+        let language = self.language(raw.language.as_deref());
+        let people = self.people(&raw.people);
         let state_dir = match &raw.state_dir {
             Some(dir) => self.path_value(&yaml_path!["state_dir"], dir),
             None => PathBuf::from(DEFAULT_STATE_DIR),
@@ -136,7 +142,7 @@ impl Loader<'_> {
         let inputs: BTreeMap<String, InputConfig> = raw
             .inputs
             .iter()
-            .filter_map(|(name, input)| Some((name.clone(), self.input(name, input)?)))
+            .filter_map(|(name, input)| Some((name.clone(), self.input(name, input, &timezone)?)))
             .collect();
         let robots: BTreeMap<String, RobotConfig> = raw
             .robots
@@ -184,10 +190,18 @@ impl Loader<'_> {
             host,
             reload_on_change: raw.reload_on_change.unwrap_or(true),
             chat,
+            timezone,
+            language,
+            people,
         }
     }
 
-    fn input(&mut self, name: &str, raw: &RawInput) -> Option<InputConfig> {
+    fn input(
+        &mut self,
+        name: &str,
+        raw: &RawInput,
+        zone: &jiff::tz::TimeZone,
+    ) -> Option<InputConfig> {
         let at = |key: &str| yaml_path!["inputs", name, key];
         if !valid_name(name) {
             self.error(
@@ -237,6 +251,10 @@ impl Loader<'_> {
             raw.partial_timeout.as_deref(),
             DEFAULT_PARTIAL_TIMEOUT,
         );
+        let timestamp = raw
+            .timestamp
+            .as_ref()
+            .and_then(|t| self.timestamp(name, t, zone));
         if paths.is_empty() {
             return None;
         }
@@ -249,6 +267,7 @@ impl Loader<'_> {
             max_line_bytes: usize::try_from(max_line_bytes).unwrap_or(DEFAULT_MAX_LINE_BYTES),
             multiline,
             partial_timeout,
+            timestamp,
         })
     }
 
@@ -293,6 +312,9 @@ impl Loader<'_> {
             if webhook == "stdout" {
                 return Some(Webhook::Stdout);
             }
+            if webhook == "console" {
+                return Some(Webhook::Console);
+            }
             match url::Url::parse(&webhook) {
                 Ok(url) if matches!(url.scheme(), "http" | "https") && url.host().is_some() => {
                     Some(Webhook::Url(Secret::new(webhook)))
@@ -301,7 +323,9 @@ impl Loader<'_> {
                 _ => {
                     self.error_value(
                         &at("webhook"),
-                        format!("robot `{name}`: `webhook` must be `stdout` or an http(s) URL"),
+                        format!(
+                            "robot `{name}`: `webhook` must be `console`, `stdout` or an http(s) URL"
+                        ),
                     );
                     None
                 }
@@ -349,6 +373,11 @@ impl Loader<'_> {
             raw.throttle_pause.as_deref(),
             Duration::from_secs(600),
         );
+        let msgtype = self.msgtype(&at("msgtype"), raw.msgtype.as_deref());
+        let summary_title = raw
+            .summary_title
+            .as_ref()
+            .map(|source| self.template(&at("summary_title"), source));
         Some(RobotConfig {
             name: name.to_string(),
             webhook: webhook?,
@@ -358,6 +387,8 @@ impl Loader<'_> {
             window,
             linger,
             throttle_pause,
+            msgtype,
+            summary_title,
         })
     }
 

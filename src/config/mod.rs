@@ -19,12 +19,14 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use jiff::tz::TimeZone;
 use regex::Regex;
 
 pub use crate::config::diag::{Diagnostic, Diagnostics};
 pub use crate::config::load::load;
 use crate::config::span::{Node, Pos, Style};
-use crate::event::{Mentions, Severity};
+use crate::event::{Mentions, MsgType, Severity};
+use crate::lang::Language;
 use crate::secret::Secret;
 
 /// Lines longer than this are cut, unless an input says otherwise.
@@ -54,6 +56,13 @@ pub struct Config {
     pub reload_on_change: bool,
     /// `chat:`, when the group may answer back through an app robot (issue 16).
     pub chat: Option<ChatConfig>,
+    /// `timezone:`: the zone of every time in a message (default: the machine's local zone, UTC
+    /// when it has none).
+    pub timezone: TimeZone,
+    /// `language:`: the language of dingtail's own words in messages (default `zh-CN`).
+    pub language: Language,
+    /// `people:`: who a rule's `at.people` entries name, by name.
+    pub people: BTreeMap<String, Mentions>,
 }
 
 /// `chat:`: the enterprise-internal app robot (企业内部应用机器人) through which a group answers
@@ -126,6 +135,33 @@ pub struct InputConfig {
     pub multiline: Option<MultilineConfig>,
     /// An unterminated last line is handed out once the file has been quiet this long.
     pub partial_timeout: Duration,
+    /// Where the input's lines carry their own time (`timestamp:`), if they do.
+    pub timestamp: Option<TimestampConfig>,
+}
+
+/// `timestamp:` of an input: how to find and read the time a line carries, so that messages
+/// report when an event happened rather than when it was read.
+#[derive(Clone, Debug)]
+pub struct TimestampConfig {
+    /// Finds the time in a line; its one capture group is the time's text.
+    pub pattern: Regex,
+    /// How the captured text reads.
+    pub format: TimeFormat,
+    /// The zone of times written without an offset (the input's `timezone:`, else the config's).
+    pub zone: TimeZone,
+}
+
+/// How an event time is written.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum TimeFormat {
+    /// A strftime format (`%d/%b/%Y:%H:%M:%S %z`); without `%Y` the year nearest now is taken.
+    Strftime(String),
+    /// RFC 3339 / ISO 8601 with an offset or `Z` (`2026-11-25T08:01:02.345Z`).
+    Rfc3339,
+    /// Seconds since the epoch, maybe with a fraction (`1764057662.345`).
+    Unix,
+    /// Milliseconds since the epoch.
+    UnixMs,
 }
 
 /// Where to start reading a file seen for the first time at the daemon's first start.
@@ -151,8 +187,11 @@ pub struct MultilineConfig {
 /// Where a robot's messages go.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Webhook {
-    /// Dry run: print each message's JSON payload to stdout.
+    /// Dry run: print each message's JSON payload to stdout, one per line, for scripts.
     Stdout,
+    /// Dry run for people: print each message as a reader would see it (title, text, mentions;
+    /// in colour on a terminal).
+    Console,
     /// A DingTalk webhook URL; it embeds the access token, so it is a secret.
     Url(Secret),
 }
@@ -176,6 +215,11 @@ pub struct RobotConfig {
     pub linger: Duration,
     /// How long DingTalk blocks a robot that exceeded the limit.
     pub throttle_pause: Duration,
+    /// `msgtype:`: the kind of the robot's summaries (and of lone events whose rule names none).
+    pub msgtype: MsgType,
+    /// `summary_title:`: a template of a summary's title (over `level`, `count`, `rules`,
+    /// `hosts`, `host`); the built-in title when absent.
+    pub summary_title: Option<TemplateSpec>,
 }
 
 /// One validated rule from a rule file: regexes compiled, names of inputs and robots checked,
@@ -207,6 +251,55 @@ pub struct RuleSpec {
     pub template: Option<TemplateSpec>,
     /// `summary:`, a template of the rule's heading in a summary.
     pub summary: Option<TemplateSpec>,
+    /// `msgtype:`: the kind of the rule's lone events (the robot's when not given).
+    pub msgtype: Option<MsgType>,
+    /// `link:`: a button (actionCard) or link line (markdown, text) to a dashboard or runbook.
+    pub link: Option<LinkSpec>,
+    /// `top:`: captures whose most frequent values a summary lists, with exact counts.
+    pub top: Vec<String>,
+    /// `at:` entries that are templates, rendered per match (literal ones are in `mentions`).
+    pub mention_templates: Vec<MentionTemplate>,
+}
+
+/// A rule's `link:`: both parts are templates over the match.
+#[derive(Clone, Debug)]
+pub struct LinkSpec {
+    /// The button's (or link's) text.
+    pub title: TemplateSpec,
+    /// Where it goes: `http(s)://` or `dingtalk://`, scheme and host written literally; values
+    /// from the log are percent-encoded into it.
+    pub url: TemplateSpec,
+}
+
+/// One templated `at:` entry of a rule.
+#[derive(Clone, Debug)]
+pub struct MentionTemplate {
+    /// What the entry renders to.
+    pub kind: MentionKind,
+    /// The entry.
+    pub template: TemplateSpec,
+}
+
+/// What a templated `at:` entry names.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum MentionKind {
+    /// A mobile number (`at.mobiles`).
+    Mobile,
+    /// A DingTalk user id (`at.user_ids`).
+    UserId,
+    /// A name under `people:` (`at.people`).
+    Person,
+}
+
+impl MentionKind {
+    /// The `at:` key of the kind.
+    pub fn key(self) -> &'static str {
+        match self {
+            MentionKind::Mobile => "mobiles",
+            MentionKind::UserId => "user_ids",
+            MentionKind::Person => "people",
+        }
+    }
 }
 
 impl RuleSpec {
@@ -224,7 +317,7 @@ impl RuleSpec {
     }
 }
 
-/// The text of one template in a rule file, and where it stands there.
+/// The text of one template in a rule file (or the main file), and where it stands there.
 #[derive(Clone, Debug)]
 pub struct TemplateSpec {
     /// The template's source.

@@ -29,6 +29,25 @@ pub struct RawConfig {
     pub reload_on_change: Option<bool>,
     /// The app robot that lets a group answer back (issue 16).
     pub chat: Option<RawChat>,
+    /// The zone of times in messages: an IANA name or `UTC` (default: the machine's).
+    pub timezone: Option<String>,
+    /// `zh-CN` (default) or `en`: the language of dingtail's words in messages.
+    pub language: Option<String>,
+    /// People a rule's `at.people` may name.
+    #[serde(default)]
+    pub people: BTreeMap<String, RawPerson>,
+}
+
+/// One `people:` entry.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawPerson {
+    /// Mobile numbers.
+    #[serde(default)]
+    pub mobiles: Vec<Scalar>,
+    /// DingTalk user ids.
+    #[serde(default)]
+    pub user_ids: Vec<Scalar>,
 }
 
 /// `chat:`: the enterprise-internal app robot that receives commands.
@@ -117,6 +136,20 @@ pub struct RawInput {
     pub multiline: Option<RawMultiline>,
     /// How long an unterminated last line waits for its end (default 5 s).
     pub partial_timeout: Option<String>,
+    /// Where the lines carry their own time.
+    pub timestamp: Option<RawTimestamp>,
+}
+
+/// `timestamp:` of an input.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawTimestamp {
+    /// A regex with one capture group: the time's text.
+    pub pattern: String,
+    /// A strftime format, `rfc3339`, `unix` or `unix_ms`.
+    pub format: String,
+    /// The zone of times written without an offset.
+    pub timezone: Option<String>,
 }
 
 /// `multiline:` of an input.
@@ -150,6 +183,10 @@ pub struct RawRobot {
     pub linger: Option<String>,
     /// How long DingTalk blocks a robot that exceeded the limit.
     pub throttle_pause: Option<String>,
+    /// `markdown` (default), `text` or `actionCard`: the kind of its summaries.
+    pub msgtype: Option<String>,
+    /// A template of a summary's title.
+    pub summary_title: Option<String>,
 }
 
 /// One entry of a rule file (a rule file is a list of these). The key names are a contract with
@@ -182,6 +219,22 @@ pub struct RawRule {
     pub summary: Option<String>,
     /// Who to @-mention.
     pub at: Option<RawAt>,
+    /// `markdown`, `text` or `actionCard`: the kind of the rule's lone events.
+    pub msgtype: Option<String>,
+    /// A button or link line to a dashboard or runbook.
+    pub link: Option<RawLink>,
+    /// Captures whose most frequent values a summary lists.
+    pub top: Option<Vec<String>>,
+}
+
+/// A rule's `link:`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawLink {
+    /// Template of the button's (or link's) text.
+    pub title: String,
+    /// Template of where it goes.
+    pub url: String,
 }
 
 /// A rule's `at:`.
@@ -197,6 +250,9 @@ pub struct RawAt {
     /// @ everyone.
     #[serde(default)]
     pub all: bool,
+    /// Names under the main config's `people:` (may be templates).
+    #[serde(default)]
+    pub people: Vec<Scalar>,
 }
 
 /// A string or a number written without quotes (`13800000000`).
@@ -222,5 +278,5 @@ impl Scalar {
 /// The keys a rule may have, for "did you mean" and for pointing at a key with a bad value.
 pub const RULE_KEYS: &[&str] = &[
     "name", "input", "inputs", "match", "exclude", "severity", "robot", "robots", "title",
-    "template", "summary", "at",
+    "template", "summary", "at", "msgtype", "link", "top",
 ];

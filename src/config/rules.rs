@@ -23,11 +23,13 @@ use serde::Deserialize;
 
 use crate::config::diag::{did_you_mean, from_serde_message};
 use crate::config::pattern::compile;
-use crate::config::raw::{OneOrMany, RULE_KEYS, RawAt, RawRule};
+use crate::config::raw::{OneOrMany, RULE_KEYS, RawAt, RawLink, RawRule};
 use crate::config::span::{Seg, Spans};
 use crate::config::{Config, Diagnostic, Diagnostics, RuleSpec, TemplateSpec};
-use crate::event::{Mentions, Severity};
+use crate::event::{MsgType, Severity};
 use crate::yaml_path;
+
+mod message;
 
 /// Where the rules come from.
 #[derive(Clone, Debug)]
@@ -222,13 +224,15 @@ impl FileLoader<'_> {
         let (message, hint) = from_serde_message(err);
         if let Some((_, rest)) = message.split_once("unknown field `") {
             let key = rest.split('`').next().unwrap_or_default();
-            // Unknown keys of `at:` are reported under it.
-            let (path, message) = if self.spans.node(&yaml_path![i, key]).is_none()
-                && self.spans.node(&yaml_path![i, "at", key]).is_some()
-            {
+            // Unknown keys of `at:` and `link:` are reported under them.
+            let nested = ["at", "link"].into_iter().find(|parent| {
+                self.spans.node(&yaml_path![i, key]).is_none()
+                    && self.spans.node(&yaml_path![i, *parent, key]).is_some()
+            });
+            let (path, message) = if let Some(parent) = nested {
                 (
-                    yaml_path![i, "at", key].to_vec(),
-                    format!("unknown key `{key}` in `at`"),
+                    yaml_path![i, parent, key].to_vec(),
+                    format!("unknown key `{key}` in `{parent}`"),
                 )
             } else {
                 (yaml_path![i, key].to_vec(), format!("unknown key `{key}`"))
@@ -327,7 +331,26 @@ impl FileLoader<'_> {
                 }
             },
         };
-        let mentions = raw.at.as_ref().map(mentions).unwrap_or_default();
+        let at = self.at(i, &rule, raw.at.as_ref());
+        let msgtype = self.rule_msgtype(i, &rule, raw.msgtype.as_deref());
+        let link = raw
+            .link
+            .as_ref()
+            .map(|link| self.link(i, &rule, link))
+            .transpose();
+        // With a bad regex the captures are unknown: `top` is checked once the patterns compile.
+        let top = match patterns.as_deref() {
+            Some(patterns) => self.top(i, &rule, raw.top.as_deref(), &capture_names(patterns)),
+            None => Ok(Vec::new()),
+        };
+        if let (Ok(Some(MsgType::ActionCard)), Ok(None)) = (&msgtype, &link) {
+            self.error_value(
+                &yaml_path![i, "msgtype"],
+                Some(&rule),
+                "`msgtype: actionCard` needs a `link:` (the card's button)",
+            );
+            ok = false;
+        }
         let template = |key: &str, source: &Option<String>| {
             source.as_ref().map(|source| TemplateSpec {
                 source: source.clone(),
@@ -339,6 +362,11 @@ impl FileLoader<'_> {
         let text = template("template", &raw.template);
         let summary = template("summary", &raw.summary);
         let line = self.spans.value(&yaml_path![i]).line;
+        let (Ok((mentions, mention_templates)), Ok(msgtype), Ok(link), Ok(top)) =
+            (at, msgtype, link, top)
+        else {
+            return None;
+        };
         if !ok {
             return None;
         }
@@ -355,6 +383,10 @@ impl FileLoader<'_> {
             title,
             template: text,
             summary,
+            msgtype,
+            link,
+            top,
+            mention_templates,
         })
     }
 
@@ -512,12 +544,17 @@ fn with_rule(diagnostic: Diagnostic, rule: Option<&str>) -> Diagnostic {
     }
 }
 
-fn mentions(at: &RawAt) -> Mentions {
-    Mentions {
-        mobiles: at.mobiles.iter().map(|m| m.text()).collect(),
-        user_ids: at.user_ids.iter().map(|u| u.text()).collect(),
-        all: at.all,
+/// The named capture groups of `patterns`, each once, in pattern order.
+fn capture_names(patterns: &[Regex]) -> Vec<String> {
+    let mut names: Vec<String> = Vec::new();
+    for pattern in patterns {
+        for name in pattern.capture_names().flatten() {
+            if !names.iter().any(|n| n == name) {
+                names.push(name.to_string());
+            }
+        }
     }
+    names
 }
 
 /// True when `value` deserializes as the type of rule key `key`.
@@ -526,6 +563,8 @@ fn value_fits(key: &str, value: &serde_yaml::Value) -> bool {
         "inputs" | "robots" => Vec::<String>::deserialize(value).is_ok(),
         "match" | "exclude" => OneOrMany::deserialize(value).is_ok(),
         "at" => RawAt::deserialize(value).is_ok(),
+        "link" => RawLink::deserialize(value).is_ok(),
+        "top" => Vec::<String>::deserialize(value).is_ok(),
         _ => String::deserialize(value).is_ok(),
     }
 }
@@ -534,7 +573,9 @@ fn expected_type(key: &str) -> &'static str {
     match key {
         "inputs" | "robots" => "a list of names",
         "match" | "exclude" => "a regex or a list of regexes",
-        "at" => "a mapping with `mobiles`, `user_ids` and `all`",
+        "at" => "a mapping with `mobiles`, `user_ids`, `people` and `all`",
+        "link" => "a mapping with `title` and `url`",
+        "top" => "a list of capture names",
         _ => "a string",
     }
 }

@@ -47,9 +47,10 @@ impl Daemon {
         }
         let client = self.client.clone();
         let pipeline = self.pipeline.clone();
+        let name = robot.clone();
         let handle = self
             .sends
-            .spawn(async move { deliver(&client, pipeline, &destination, &batch).await });
+            .spawn(async move { deliver(&client, pipeline, &name, &destination, &batch).await });
         self.in_flight.insert(handle.id(), (robot, id));
     }
 

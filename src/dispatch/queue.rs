@@ -14,7 +14,7 @@
 use std::time::{Duration, Instant};
 
 use crate::backoff::Backoff;
-use crate::batch::{Batch, Hit};
+use crate::batch::{Batch, Hit, Rendered};
 use crate::config::{Config, RobotConfig};
 use crate::dingtalk::Verdict;
 use crate::dispatch::ratelimit::RateLimiter;
@@ -114,12 +114,7 @@ impl RobotQueue {
     }
 
     /// Adds a match seen at `now`; `render` runs only if the match becomes a sample.
-    pub fn on_hit(
-        &mut self,
-        hit: Hit<'_>,
-        render: impl FnOnce() -> (String, String),
-        now: Instant,
-    ) {
+    pub fn on_hit(&mut self, hit: Hit<'_>, render: impl FnOnce() -> Rendered, now: Instant) {
         if self.pending.is_empty() {
             self.gather_until = Some(now + self.config.linger);
         }
@@ -273,7 +268,7 @@ enum Gather {
 mod tests {
     use std::time::{Duration, Instant, SystemTime};
 
-    use crate::batch::Hit;
+    use crate::batch::{Hit, Rendered};
     use crate::dingtalk::Verdict;
     use crate::dispatch::queue::{Action, QueueConfig, RobotQueue};
     use crate::event::{Mentions, Severity};
@@ -302,8 +297,9 @@ mod tests {
             host: "h",
             at: SystemTime::now(),
             mentions: &NONE,
+            top: &[],
         };
-        queue.on_hit(hit, || ("t".into(), line.into()), now);
+        queue.on_hit(hit, || Rendered::markdown("t", line), now);
     }
 
     fn send(queue: &mut RobotQueue, now: Instant) -> (u64, u64) {

@@ -20,11 +20,12 @@ use std::io::{self, Read};
 use std::path::PathBuf;
 use std::time::{Duration, Instant, SystemTime};
 
-use crate::config::{InputConfig, MultilineConfig};
+use crate::config::{InputConfig, MultilineConfig, TimestampConfig};
 use crate::event::{FileId, LogLine};
 use crate::intake::decode::{Decoder, RawLine, Record};
 use crate::intake::multiline::Joiner;
 use crate::intake::reader::{LineReader, Piece};
+use crate::intake::timestamp::event_time;
 
 /// Who the events of a reader belong to.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -46,6 +47,8 @@ pub struct Framing {
     pub multiline: Option<MultilineConfig>,
     /// How long an unterminated last line waits for its end.
     pub partial_timeout: Duration,
+    /// Where events carry their own time (`timestamp:`).
+    pub timestamp: Option<TimestampConfig>,
 }
 
 impl Framing {
@@ -55,6 +58,7 @@ impl Framing {
             max_line_bytes: input.max_line_bytes,
             multiline: input.multiline.clone(),
             partial_timeout: input.partial_timeout,
+            timestamp: input.timestamp.clone(),
         }
     }
 }
@@ -68,6 +72,7 @@ pub struct EventReader {
     joiner: Option<Joiner>,
     multiline: Option<MultilineConfig>,
     partial_timeout: Duration,
+    timestamp: Option<TimestampConfig>,
     /// End of the last event handed out.
     emitted: u64,
     /// A cut line's tail was skipped from `.0` (the cut) to `.1`: once the cut line is handed
@@ -93,6 +98,7 @@ impl EventReader {
             joiner: framing.multiline.as_ref().map(Joiner::new),
             multiline: framing.multiline.clone(),
             partial_timeout: framing.partial_timeout,
+            timestamp: framing.timestamp.clone(),
             emitted: offset,
             skipped: None,
             last_cut_end: None,
@@ -236,6 +242,7 @@ impl EventReader {
     ) {
         self.reader.set_max_line_bytes(framing.max_line_bytes);
         self.partial_timeout = framing.partial_timeout;
+        self.timestamp = framing.timestamp.clone();
         if !same_multiline(self.multiline.as_ref(), framing.multiline.as_ref()) {
             if let Some(event) = self.joiner.as_mut().and_then(Joiner::flush) {
                 self.emit(event, out);
@@ -354,6 +361,7 @@ impl EventReader {
                 text: record.text,
                 truncated: record.truncated,
                 read_at: wall,
+                event_time: None,
             };
             match self.joiner.as_mut() {
                 Some(joiner) => {
@@ -368,8 +376,12 @@ impl EventReader {
         self.records = records;
     }
 
-    /// Hands an event out and moves the checkpoint past it.
-    fn emit(&mut self, line: LogLine, out: &mut Vec<LogLine>) {
+    /// Hands an event out, stamped with its own time, and moves the checkpoint past it.
+    fn emit(&mut self, mut line: LogLine, out: &mut Vec<LogLine>) {
+        if let Some(timestamp) = &self.timestamp {
+            // A time the input's `timestamp:` reads wins over one a decoder found.
+            line.event_time = event_time(timestamp, &line.text, line.read_at).or(line.event_time);
+        }
         self.emitted = self.emitted.max(line.end_offset);
         if let Some((cut, skip_end)) = self.skipped {
             if line.end_offset == cut {
@@ -412,6 +424,7 @@ mod tests {
                 timeout: Duration::from_secs(2),
             }),
             partial_timeout: Duration::from_secs(5),
+            timestamp: None,
         }
     }
 

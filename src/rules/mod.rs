@@ -213,6 +213,10 @@ mod tests {
             title: None,
             template: None,
             summary: None,
+            msgtype: None,
+            link: None,
+            top: vec![],
+            mention_templates: vec![],
         })
     }
 

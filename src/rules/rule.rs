@@ -19,6 +19,7 @@ pub struct Rule {
     mentions: Mentions,
     patterns: Vec<Regex>,
     excludes: Vec<Regex>,
+    top: Vec<String>,
     file: PathBuf,
     line: usize,
 }
@@ -34,6 +35,7 @@ impl Rule {
             mentions: spec.mentions.clone(),
             patterns: spec.patterns.clone(),
             excludes: spec.excludes.clone(),
+            top: spec.top.clone(),
             file: spec.file.clone(),
             line: spec.line,
         }
@@ -72,6 +74,11 @@ impl Rule {
     /// The `exclude` regexes (any of them matching takes the line back).
     pub fn excludes(&self) -> &[Regex] {
         &self.excludes
+    }
+
+    /// The captures whose values a summary counts (`top:`).
+    pub fn top(&self) -> &[String] {
+        &self.top
     }
 
     /// True when an `exclude` regex matches `line`.

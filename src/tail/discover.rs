@@ -356,6 +356,7 @@ mod tests {
             max_line_bytes: 1024,
             multiline: None,
             partial_timeout: Duration::from_secs(5),
+            timestamp: None,
         }
     }
 

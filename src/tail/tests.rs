@@ -29,6 +29,7 @@ fn input(glob: &Path, start_at: StartAt) -> InputConfig {
         max_line_bytes: 1024,
         multiline: None,
         partial_timeout: Duration::from_secs(5),
+        timestamp: None,
     }
 }
 

@@ -160,7 +160,7 @@ listen: nowhere
         "dingtail.yaml:3:13: invalid glob",
         "dingtail.yaml:4:15: `start_at` must be `end` or `beginning`, not `middle`",
         "dingtail.yaml:6:18: multiline.start: invalid regex: unclosed group",
-        "dingtail.yaml:12:14: robot `bad`: `webhook` must be `stdout` or an http(s) URL",
+        "dingtail.yaml:12:14: robot `bad`: `webhook` must be `console`, `stdout` or an http(s) URL",
         "dingtail.yaml:9:14: environment variable `NOPE` is not set",
         "dingtail.yaml:10:13: invalid duration `soon`",
         "dingtail.yaml:13:9: `listen` must be an address",

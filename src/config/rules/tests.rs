@@ -17,6 +17,7 @@ fn config(dir: &Path, globs: &[&str]) -> Config {
         max_line_bytes: 65_536,
         multiline: None,
         partial_timeout: std::time::Duration::from_secs(5),
+        timestamp: None,
     };
     let robot = |name: &str| RobotConfig {
         name: name.into(),
@@ -27,6 +28,8 @@ fn config(dir: &Path, globs: &[&str]) -> Config {
         window: std::time::Duration::from_secs(60),
         linger: std::time::Duration::ZERO,
         throttle_pause: std::time::Duration::from_secs(600),
+        msgtype: crate::event::MsgType::Markdown,
+        summary_title: None,
     };
     Config {
         source: dir.join("dingtail.yaml"),
@@ -44,6 +47,15 @@ fn config(dir: &Path, globs: &[&str]) -> Config {
         host: "web-1".into(),
         reload_on_change: true,
         chat: None,
+        timezone: jiff::tz::TimeZone::UTC,
+        language: crate::lang::Language::En,
+        people: BTreeMap::from([(
+            "payments".to_string(),
+            crate::event::Mentions {
+                mobiles: vec!["13800000001".into()],
+                ..crate::event::Mentions::default()
+            },
+        )]),
     }
 }
 
