@@ -19,7 +19,8 @@ fn config(dir: &Dir, extra: &str) -> PathBuf {
     dir.create(
         "dingtail.yaml",
         format!(
-            "state_dir: state
+            "language: en
+state_dir: state
 inputs:
   app:
     paths: [\"logs/*.log\"]
@@ -202,7 +203,8 @@ fn pending_batches_survive_a_reload_and_the_robot_uses_its_new_settings() {
     webhook: stdout
     linger: 3s
 ";
-    let main = "state_dir: state
+    let main = "language: en
+state_dir: state
 inputs:
   app:
     paths: [\"logs/*.log\"]
@@ -355,12 +357,26 @@ fn the_quick_start_config_checks_and_prints_messages() {
 
     let state_env = state.to_str().unwrap();
     let mut daemon = Daemon::start(&root, &quickstart, &[("DINGTAIL_STATE_DIR", state_env)]);
-    daemon.wait_for("messages from the quick start", WAIT, |d| {
-        d.messages()
+    // The `console` robot prints messages for people: a banner with the title, then the text
+    // with DingTalk's markdown made readable (no colour: stdout is not a terminal).
+    daemon.wait_for("a message from the quick start", WAIT, |d| {
+        d.stdout()
             .iter()
-            .any(|m| m["msgtype"] == "markdown" && m["markdown"]["text"].is_string())
+            .any(|line| line.starts_with("━━━ 【严重】quickstart："))
+    });
+    daemon.wait_for("the OOM kills, readable", WAIT, |d| {
+        d.stdout()
+            .iter()
+            .any(|line| line == "- the kernel killed java (pid 4242)")
     });
     assert_eq!(daemon.stop().code(), Some(0), "{}", daemon.describe());
+    let stdout = daemon.stdout().join("\n");
+    assert!(daemon.messages().is_empty(), "no JSON bodies: {stdout}");
+    assert!(!stdout.contains('\u{1b}'), "no colour into a pipe: {stdout}");
+    assert!(
+        !stdout.contains("**") && !stdout.contains("&nbsp;") && !stdout.contains("\\["),
+        "markdown made readable: {stdout}"
+    );
     assert!(
         state.join("state.db").exists(),
         "state lands in DINGTAIL_STATE_DIR"

@@ -45,7 +45,8 @@ fn config(dir: &Dir, standin: &Standin, linger: &str) -> PathBuf {
     dir.create(
         "dingtail.yaml",
         format!(
-            "state_dir: state
+            "language: en
+state_dir: state
 inputs:
   app:
     paths: [\"logs/*.log\"]
@@ -61,19 +62,22 @@ rules: [\"rules.yaml\"]
 }
 
 /// How many matches a delivered message stands for: a summary's title says
-/// "[level] N alerts from M rules"; a lone alert is one.
+/// "[level] host: N alerts from M rules"; a lone alert is one.
 fn count_of(received: &Received) -> u64 {
     let title = received
         .body
         .as_ref()
         .and_then(|body| body["markdown"]["title"].as_str())
         .unwrap_or_default();
-    title
-        .strip_prefix('[')
-        .and_then(|rest| rest.split_once("] "))
-        .and_then(|(_, rest)| rest.split_once(' '))
-        .filter(|(_, rest)| rest.starts_with("alert"))
-        .and_then(|(n, _)| n.parse().ok())
+    if !title.starts_with('[') {
+        return 1;
+    }
+    let words: Vec<&str> = title.split(' ').collect();
+    words
+        .iter()
+        .position(|word| word.starts_with("alert"))
+        .and_then(|at| words.get(at.checked_sub(1)?))
+        .and_then(|n| n.parse().ok())
         .unwrap_or(1)
 }
 

@@ -20,6 +20,9 @@ pub use crate::batch::sampler::{MAX_KEPT, MAX_SAMPLE_RENDERS};
 
 /// How many samples a summary shows per rule (chosen from the kept ones, first to last).
 pub const MAX_SAMPLES: usize = 5;
+/// Mobiles (and user ids) a rule's matches may @ in one batch: templated `at:` entries take
+/// their values from logs, so a flood could otherwise name without bound. The first ones stay.
+pub const MAX_MENTIONS: usize = 50;
 
 /// One match rendered with its rule's templates: what a sample keeps.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -202,7 +205,7 @@ impl Batch {
                 entry.sampler.offer(sample, &mut entry.samples);
             }
         }
-        entry.mentions.merge(hit.mentions);
+        merge_mentions(&mut entry.mentions, hit.mentions);
     }
 
     /// Folds `other` (an older batch that failed to send) into this one, counts added exactly,
@@ -232,7 +235,7 @@ impl Batch {
                             None => ours.top.push(counts),
                         }
                     }
-                    ours.mentions.merge(&theirs.mentions);
+                    merge_mentions(&mut ours.mentions, &theirs.mentions);
                 }
             }
         }
@@ -321,6 +324,16 @@ impl Batch {
         }
         batch
     }
+}
+
+/// Adds `other` to `mentions`, at most [`MAX_MENTIONS`] mobiles and user ids.
+fn merge_mentions(mentions: &mut Mentions, other: &Mentions) {
+    if mentions == other {
+        return;
+    }
+    mentions.merge(other);
+    mentions.mobiles.truncate(MAX_MENTIONS);
+    mentions.user_ids.truncate(MAX_MENTIONS);
 }
 
 #[cfg(test)]

@@ -272,3 +272,21 @@ fn absorbing_a_big_older_batch_keeps_the_samples_spread() {
     );
     assert_eq!(newer.count(), 1001);
 }
+
+#[test]
+fn mentions_from_logs_are_bounded() {
+    let mut batch = Batch::default();
+    for i in 0..200u64 {
+        let mentions = Mentions {
+            mobiles: vec![format!("1380000{i:04}")],
+            ..Mentions::default()
+        };
+        let line = format!("owner {i}");
+        batch.add(hit("r", Severity::Warning, &line, "/f", i, &mentions), || {
+            rendered(&line)
+        });
+    }
+    let mobiles = batch.mentions().mobiles;
+    assert_eq!(mobiles.len(), crate::batch::MAX_MENTIONS);
+    assert_eq!(mobiles[0], "13800000000", "the first ones stay");
+}

@@ -75,6 +75,14 @@ pub fn markdown(text: &str) -> String {
     out
 }
 
+/// `text` rendered for a text message (by [`plain`] and its template), made inert markdown for
+/// a message of that kind: its mention breaks are taken out first, so that they are not shown as
+/// `‹U+200B›`, and the whole is escaped (the template's own text included: it was written for a
+/// text message, where markdown shows literally).
+pub fn plain_to_markdown(text: &str) -> String {
+    markdown(&text.replace("@\u{200B}", "@"))
+}
+
 /// `text` for a `msgtype: text` message: control bytes visible, mentions broken, nothing else
 /// (DingTalk shows text messages literally).
 pub fn plain(text: &str) -> String {

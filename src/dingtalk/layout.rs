@@ -47,7 +47,7 @@ impl Layout {
     /// A part rendered in `from`, made safe for this layout.
     fn rendered(self, part: &str, from: Markup) -> Cow<'_, str> {
         match (from, self.markup()) {
-            (Markup::Plain, Markup::Markdown) => escape::markdown(part).into(),
+            (Markup::Plain, Markup::Markdown) => escape::plain_to_markdown(part).into(),
             _ => Cow::Owned(part.to_string()),
         }
     }

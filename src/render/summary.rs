@@ -86,7 +86,7 @@ fn heading(renderer: &Renderer, rule: &RuleBatch, markup: Markup) -> Heading {
 /// a markdown one is shown as it is in plain text (inert there).
 fn in_markup(sample: &Sample, markup: Markup) -> String {
     match (sample.markup, markup) {
-        (Markup::Plain, Markup::Markdown) => escape::markdown(&sample.text),
+        (Markup::Plain, Markup::Markdown) => escape::plain_to_markdown(&sample.text),
         _ => sample.text.clone(),
     }
 }

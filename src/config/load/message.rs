@@ -97,7 +97,7 @@ impl Loader<'_> {
                     self.error_value(&path, format!("`{user_id}` is not a DingTalk user id"));
                 }
             }
-            if mentions.is_empty() {
+            if person.mobiles.is_empty() && person.user_ids.is_empty() {
                 self.error(
                     &yaml_path!["people", name.as_str()],
                     format!("person `{name}` has no `mobiles` or `user_ids`"),
@@ -241,3 +241,6 @@ fn check_strftime(format: &str) -> Result<(), String> {
         ))
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -206,3 +206,6 @@ impl FileLoader<'_> {
         }
     }
 }
+
+#[cfg(test)]
+mod tests;

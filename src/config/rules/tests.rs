@@ -59,7 +59,7 @@ fn config(dir: &Path, globs: &[&str]) -> Config {
     }
 }
 
-fn load_files(files: &[(&str, &str)]) -> (tempfile::TempDir, RuleFiles) {
+pub(super) fn load_files(files: &[(&str, &str)]) -> (tempfile::TempDir, RuleFiles) {
     let dir = tempfile::tempdir().unwrap();
     for (name, text) in files {
         let path = dir.path().join(name);
@@ -70,7 +70,7 @@ fn load_files(files: &[(&str, &str)]) -> (tempfile::TempDir, RuleFiles) {
     (dir, found)
 }
 
-fn errors(found: &RuleFiles) -> Vec<String> {
+pub(super) fn errors(found: &RuleFiles) -> Vec<String> {
     found
         .errors
         .iter()

@@ -4,7 +4,8 @@
 use pulldown_cmark::{Event, Options, Parser, Tag};
 
 use crate::dingtalk::escape::{
-    MENTION_BREAK, markdown, markdown_link_destination, plain, title, url_component,
+    MENTION_BREAK, markdown, markdown_link_destination, plain, plain_to_markdown, title,
+    url_component,
 };
 
 /// Lines an attacker could get into a log (user names, paths, request lines).
@@ -215,6 +216,14 @@ fn control_bytes_are_visible_everywhere() {
     assert_eq!(markdown(line), want);
     assert_eq!(plain(line), want);
     assert_eq!(title("a\u{1b}[2J\u{7}b"), "a␛[2J␇b");
+}
+
+#[test]
+fn a_text_rendering_shown_in_markdown_keeps_one_invisible_mention_break() {
+    let text = plain("app@orders [x](y)");
+    let md = plain_to_markdown(&text);
+    assert_eq!(md, format!("app@{MENTION_BREAK}orders \\[x\\](y)"));
+    assert!(!md.contains('‹'));
 }
 
 #[test]
