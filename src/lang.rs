@@ -54,7 +54,7 @@ impl Language {
         }
     }
 
-    /// "[critical]" / "【严重】": how a title starts.
+    /// `[critical] ` / `【严重】`: how a title starts.
     pub fn level_tag(self, severity: Severity) -> String {
         match self {
             Language::ZhCn => format!("【{}】", self.severity(severity)),

@@ -57,7 +57,12 @@ fn constructs(markdown: &str) -> Vec<String> {
     Parser::new_ext(markdown, options)
         .filter_map(|event| match event {
             Event::Start(Tag::Paragraph) | Event::Start(Tag::Item) => None,
-            Event::Start(tag) => Some(format!("{tag:?}").split(['(', ' ', '{']).next()?.to_string()),
+            Event::Start(tag) => Some(
+                format!("{tag:?}")
+                    .split(['(', ' ', '{'])
+                    .next()?
+                    .to_string(),
+            ),
             Event::Html(_) | Event::InlineHtml(_) => Some("Html".into()),
             Event::Code(_) => Some("Code".into()),
             Event::Rule => Some("Rule".into()),
@@ -143,16 +148,28 @@ fn a_hostile_sshd_line_reaches_the_group_inert() {
             "no raw control byte {escaped} reaches DingTalk: {raw}"
         );
     }
-    assert!(one.get("at").is_none(), "no mention from `@all` in a log line");
+    assert!(
+        one.get("at").is_none(),
+        "no mention from `@all` in a log line"
+    );
     let summary = body(&delivered[1]);
     let text = summary["markdown"]["text"].as_str().unwrap();
     let found = constructs(text);
     assert!(
-        found.iter().all(|c| matches!(c.as_str(), "Heading" | "Strong" | "List")),
+        found
+            .iter()
+            .all(|c| matches!(c.as_str(), "Heading" | "Strong" | "List")),
         "a summary: headings, bold rule names and samples only: {found:?}\n{text}"
     );
-    assert_eq!(found.iter().filter(|c| *c == "Heading").count(), 1, "{text}");
-    assert!(visible(text).contains("<font color=red>@all</font>"), "{text}");
+    assert_eq!(
+        found.iter().filter(|c| *c == "Heading").count(),
+        1,
+        "{text}"
+    );
+    assert!(
+        visible(text).contains("<font color=red>@all</font>"),
+        "{text}"
+    );
 }
 
 #[test]
@@ -211,7 +228,11 @@ fn every_kind_of_message_is_accepted_by_dingtalk() {
     assert!(
         standin.received().iter().all(Received::is_delivered),
         "DingTalk's schema accepted every body: {:?}",
-        standin.received().iter().map(|r| (r.answer, r.raw_body.clone())).collect::<Vec<_>>()
+        standin
+            .received()
+            .iter()
+            .map(|r| (r.answer, r.raw_body.clone()))
+            .collect::<Vec<_>>()
     );
     let kinds: Vec<&str> = delivered.iter().map(|r| r.msgtype().unwrap()).collect();
     assert_eq!(&kinds[..3], ["markdown", "text", "actionCard"]);
@@ -223,17 +244,27 @@ fn every_kind_of_message_is_accepted_by_dingtalk() {
     assert_eq!(text["at"]["atMobiles"][0], "13800000000");
     let card = &body(&delivered[2])["actionCard"];
     assert_eq!(card["singleTitle"], "Order 42&x=1");
-    assert_eq!(card["singleURL"], "https://shop.example/orders?id=42%26x%3D1");
-    assert_eq!(card["text"], "#### kind-card (warning) on web-1\n\norder 42&amp;x=1 failed\n");
+    assert_eq!(
+        card["singleURL"],
+        "https://shop.example/orders?id=42%26x%3D1"
+    );
+    assert_eq!(
+        card["text"],
+        "#### kind-card (warning) on web-1\n\norder 42&amp;x=1 failed\n"
+    );
     let mut summaries: Vec<&Value> = delivered[3..].iter().map(body).collect();
     summaries.sort_by_key(|b| b["msgtype"].as_str().unwrap_or_default().to_string());
     assert_eq!(summaries[0]["msgtype"], "actionCard");
     let buttons = &summaries[0]["actionCard"];
-    assert_eq!(buttons["singleURL"], "https://wiki.example/r/b", "the latest sample's link");
+    assert_eq!(
+        buttons["singleURL"], "https://wiki.example/r/b",
+        "the latest sample's link"
+    );
     assert_eq!(summaries[1]["msgtype"], "text");
     let content = summaries[1]["text"]["content"].as_str().unwrap();
     assert!(
-        content.starts_with("[warning] web-1: 2 alerts from 1 rule\n\nburst-text · warning · 2× · "),
+        content
+            .starts_with("[warning] web-1: 2 alerts from 1 rule\n\nburst-text · warning · 2× · "),
         "{content}"
     );
     assert!(content.contains("\n- BURST 1\n- BURST 2\n"), "{content}");
@@ -268,7 +299,10 @@ fn mentions_come_from_the_log_and_the_people_map() {
     daemon.wait_for_log("rendered to no valid mention", WAIT);
     assert_eq!(daemon.stop().code(), Some(0), "{}", daemon.describe());
     let first = body(&delivered[0]);
-    assert_eq!(first["at"]["atMobiles"], serde_json::json!(["13900000002", "13800000001"]));
+    assert_eq!(
+        first["at"]["atMobiles"],
+        serde_json::json!(["13900000002", "13800000001"])
+    );
     assert_eq!(first["at"]["atUserIds"], serde_json::json!(["pay-oncall"]));
     let text = first["markdown"]["text"].as_str().unwrap();
     for who in ["@13900000002", "@13800000001", "@pay-oncall"] {
@@ -373,7 +407,10 @@ rules: [rules.yaml]
         "mysql",
         "2026-11-25T08:01:02.345678Z 0 [ERROR] [MY-012592] [InnoDB] error 28\n",
     );
-    assert!(out.contains("at 2026-11-25T16:01:02+08:00 (16:01 CST)\n"), "{out}");
+    assert!(
+        out.contains("at 2026-11-25T16:01:02+08:00 (16:01 CST)\n"),
+        "{out}"
+    );
 }
 
 #[test]
@@ -397,7 +434,13 @@ fn top_values_are_counted_exactly_and_samples_span_the_batch() {
     let mut log = String::new();
     let mut n = 0;
     for a in 0..37 {
-        let count = if a == 0 { 120 } else if a == 1 { 45 } else { 9 + a % 2 };
+        let count = if a == 0 {
+            120
+        } else if a == 1 {
+            45
+        } else {
+            9 + a % 2
+        };
         for _ in 0..count {
             if n < 489 {
                 log.push_str(&format!(

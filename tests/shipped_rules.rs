@@ -243,9 +243,7 @@ fn render_in_chinese_at_the_times_the_log_says() {
     );
     // The syslog sample's own times (year-less: the year nearest now), in Shanghai time as
     // written, not the time the test ran.
-    let oom = message
-        .find("**oom-killer** · 严重 · 2 次 · ")
-        .unwrap();
+    let oom = message.find("**oom-killer** · 严重 · 2 次 · ").unwrap();
     let heading = message.get(oom..).unwrap().lines().next().unwrap();
     assert!(
         heading.contains("-11-25 08:02:10 → 08:02:11 +08:00（1 秒）"),

@@ -282,9 +282,10 @@ fn mentions_from_logs_are_bounded() {
             ..Mentions::default()
         };
         let line = format!("owner {i}");
-        batch.add(hit("r", Severity::Warning, &line, "/f", i, &mentions), || {
-            rendered(&line)
-        });
+        batch.add(
+            hit("r", Severity::Warning, &line, "/f", i, &mentions),
+            || rendered(&line),
+        );
     }
     let mobiles = batch.mentions().mobiles;
     assert_eq!(mobiles.len(), crate::batch::MAX_MENTIONS);

@@ -86,6 +86,12 @@ pub fn summary(pipeline: &Pipeline) -> String {
         ));
     }
     out.push_str(&format!(
+        "messages: language {}, times in {} (host {})\n",
+        config.language.as_str(),
+        config.timezone.iana_name().unwrap_or("the machine's zone"),
+        config.host
+    ));
+    out.push_str(&format!(
         "rules: {} in {} file{}\n",
         pipeline.n_rules(),
         pipeline.rule_files.len(),

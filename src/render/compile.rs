@@ -108,8 +108,13 @@ impl Renderer {
                 } else {
                     &captures[..]
                 };
+                // `at.mobiles.1` is reported as `at.mobiles` (the position says which entry).
+                let what = match key.strip_prefix("at.") {
+                    Some(_) => key.rsplit_once('.').map_or(key, |(what, _)| what),
+                    None => key,
+                };
                 renderer
-                    .check(&base, source, caps, names, key, rule, diags)
+                    .check(&base, source, caps, names, what, rule, diags)
                     .then_some(base)
             };
         if let Some(source) = &spec.title {

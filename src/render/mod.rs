@@ -252,6 +252,10 @@ impl Renderer {
         line: &LogLine,
         host: &str,
     ) -> Cow<'a, Mentions> {
+        // Most rules have no templated entries: no lookup, no allocation on the hot path.
+        if !rule.has_templated_mentions() {
+            return Cow::Borrowed(rule.mentions());
+        }
         let Some(templates) = self
             .rules
             .get(rule.name())

@@ -20,6 +20,7 @@ pub struct Rule {
     patterns: Vec<Regex>,
     excludes: Vec<Regex>,
     top: Vec<String>,
+    templated_mentions: bool,
     file: PathBuf,
     line: usize,
 }
@@ -36,6 +37,7 @@ impl Rule {
             patterns: spec.patterns.clone(),
             excludes: spec.excludes.clone(),
             top: spec.top.clone(),
+            templated_mentions: !spec.mention_templates.is_empty(),
             file: spec.file.clone(),
             line: spec.line,
         }
@@ -79,6 +81,11 @@ impl Rule {
     /// The captures whose values a summary counts (`top:`).
     pub fn top(&self) -> &[String] {
         &self.top
+    }
+
+    /// True when some `at:` entries are templates (rendered per match by `render`).
+    pub fn has_templated_mentions(&self) -> bool {
+        self.templated_mentions
     }
 
     /// True when an `exclude` regex matches `line`.

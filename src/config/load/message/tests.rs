@@ -69,7 +69,10 @@ fn zones_language_people_kinds_and_event_times_load() {
     let ops = &config.robots["ops"];
     assert_eq!(ops.webhook, Webhook::Console);
     assert_eq!(ops.msgtype, MsgType::Text);
-    assert_eq!(ops.summary_title.as_ref().unwrap().source, "{{ level }} on {{ host }}");
+    assert_eq!(
+        ops.summary_title.as_ref().unwrap().source,
+        "{{ level }} on {{ host }}"
+    );
     assert_eq!(config.robots["raw"].msgtype, MsgType::Markdown);
     // The defaults: Chinese, the machine's zone.
     let minimal = check("inputs:\n  a:\n    paths: /x\n").unwrap();

@@ -26,7 +26,10 @@ fn kinds_links_top_and_mentions_load() {
     let spec = &found.specs[0];
     assert_eq!(spec.msgtype, Some(MsgType::ActionCard));
     let link = spec.link.as_ref().unwrap();
-    assert_eq!(link.url.source, "https://grafana.example/d/ssh?user={{ user }}");
+    assert_eq!(
+        link.url.source,
+        "https://grafana.example/d/ssh?user={{ user }}"
+    );
     assert_eq!(spec.top, ["ip", "user"]);
     // Literal entries resolved now (people's included), templates kept for rendering.
     assert_eq!(spec.mentions.mobiles, ["13800000000", "13800000001"]);
