@@ -32,7 +32,7 @@ pub fn show(message: &Message, colour: bool) -> String {
         .unwrap_or_else(|| first_line.trim_start_matches('#').trim());
     let rule = "━".repeat(3);
     if !title.is_empty() {
-        out.push_str(&paint(TITLE, &format!("{rule} {title} {rule}")));
+        out.push_str(&paint(TITLE, &format!("{rule} {} {rule}", inert(title))));
         out.push('\n');
     }
     let repeats_title = readable(first_line.trim_start_matches('#').trim(), None) == title
@@ -52,7 +52,7 @@ pub fn show(message: &Message, colour: bool) -> String {
         if at.all {
             who.push("@all".to_string());
         }
-        out.push_str(&paint(DIM, &format!("at: {}", who.join(" "))));
+        out.push_str(&paint(DIM, &inert(&format!("at: {}", who.join(" ")))));
         out.push('\n');
     }
     let markdown = matches!(
@@ -72,7 +72,7 @@ pub fn show(message: &Message, colour: bool) -> String {
         }
         blank = false;
         if !markdown {
-            out.push_str(&line.replace(MENTION_BREAK, ""));
+            out.push_str(&inert(&line.replace(MENTION_BREAK, "")));
             out.push('\n');
             continue;
         }
@@ -93,11 +93,28 @@ pub fn show(message: &Message, colour: bool) -> String {
                 .collect(),
         };
         for (title, url) in buttons {
-            out.push_str(&format!("[ {title} ] {}\n", paint(DIM, url)));
+            out.push_str(&format!(
+                "[ {} ] {}\n",
+                inert(title),
+                paint(DIM, &inert(url))
+            ));
         }
     }
     out.push('\n');
     out
+}
+
+/// `text` with control characters shown as Unicode control pictures, so that nothing in a
+/// message (a value printed with `| raw` included) can drive the terminal: only the console's
+/// own colours are escape sequences.
+fn inert(text: &str) -> String {
+    text.chars()
+        .map(|c| match u32::from(c) {
+            code @ 0x00..=0x1F if c != '\t' => char::from_u32(0x2400 + code).unwrap_or('\u{FFFD}'),
+            0x7F => '\u{2421}',
+            _ => c,
+        })
+        .collect()
 }
 
 /// One markdown line as text: backslash escapes and entities resolved, the zero-width space
@@ -143,7 +160,7 @@ fn readable(line: &str, bold: Option<&str>) -> String {
                 }
             }
             MENTION_BREAK => {}
-            _ => out.push(c),
+            _ => out.push_str(&inert(c.encode_utf8(&mut [0; 4]))),
         }
     }
     if in_bold && bold.is_some() {
@@ -188,6 +205,12 @@ mod tests {
             },
         );
         assert!(show(&card, false).ends_with("text\n[ Runbook ] https://wiki.example/r\n\n"));
+        let raw = Message::markdown("t", "#### t\n\n\u{1b}[2J gone", Mentions::default());
+        assert_eq!(
+            show(&raw, false),
+            "━━━ t ━━━\n␛[2J gone\n\n",
+            "no terminal control"
+        );
         let text = Message::text(
             format!("disk full on web-1\n\n{}\n", escape::plain("@all look")),
             Mentions::default(),
