@@ -3,7 +3,10 @@
 //! without breaking state written by an older dingtail.
 //!
 //! - Version 1 (before issue 11): counts, times, hosts, files, samples (line, title, text, time),
-//!   mentions. Still read: its samples are markdown, numbered 1, 2, … as they stand.
+//!   mentions. Still read, its samples numbered 1, 2, … as they stand. Their text was rendered
+//!   before log text was escaped, so it is read as plain text: a markdown message escapes it
+//!   whole (a rule's own bold then shows as `**`, once, after the upgrade) rather than letting a
+//!   log line written before the upgrade form a link.
 //! - Version 2 (issue 11, written now): adds each sample's match number, markup and link, the
 //!   sampler's stride, and the `top:` counts.
 
@@ -166,7 +169,7 @@ fn from_v1(name: &str, row: RowV1) -> RuleBatch {
             line: s.line,
             title: s.title,
             text: s.text,
-            markup: Markup::Markdown,
+            markup: Markup::Plain,
             link: None,
             at: from_ms(s.at_ms),
             n,
@@ -262,6 +265,7 @@ fn from_ms(ms: u64) -> SystemTime {
 
 #[cfg(test)]
 mod tests {
+    use crate::event::Markup;
     use crate::state::pending::row::{decode, encode};
 
     #[test]
@@ -276,6 +280,10 @@ mod tests {
             .map(|s| (s.text.as_str(), s.n))
             .collect();
         assert_eq!(samples, [("**a**", 1), ("b", 2)]);
+        assert!(
+            rule.samples.iter().all(|s| s.markup == Markup::Plain),
+            "rendered before escaping: never shown as live markdown"
+        );
         assert_eq!(rule.mentions.mobiles, ["13800000000"]);
         assert!(
             rule.sampler.next > 7,
