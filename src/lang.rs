@@ -177,6 +177,38 @@ impl Language {
         }
     }
 
+    /// The mark after the title of a message that may repeat an earlier one.
+    pub fn possible_repeat_mark(self) -> &'static str {
+        match self {
+            Language::ZhCn => "（可能重复）",
+            Language::En => " (possible repeat)",
+        }
+    }
+
+    /// The note of a message that may repeat an earlier one.
+    pub fn possible_repeat(self) -> &'static str {
+        match self {
+            Language::ZhCn => "⚠ 可能重复：这些事件之前发送过但未收到应答，钉钉可能已经送达",
+            Language::En => {
+                "⚠ possible repeat: an earlier send of these events got no answer, DingTalk may \
+                 have delivered them already"
+            }
+        }
+    }
+
+    /// The note of a message sent while dingtail cannot write its state.
+    pub fn degraded(self, reason: &str) -> String {
+        match self {
+            Language::ZhCn => {
+                format!("⚠ 投递降级：dingtail 无法写入状态（{reason}）；重启可能重复或丢失事件")
+            }
+            Language::En => format!(
+                "⚠ delivery degraded: dingtail cannot write its state ({reason}); a restart may \
+                 repeat or lose events"
+            ),
+        }
+    }
+
     /// A time span's length: `45 s`, `4 min 8 s`, `2 h 5 min`, `3 d 2 h` (and in Chinese).
     pub fn duration(self, duration: Duration) -> String {
         let seconds = duration.as_secs();

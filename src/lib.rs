@@ -5,6 +5,7 @@
 //! limit → `dingtalk` signs and delivers them. `state` keeps checkpoints and undelivered events
 //! durable; `daemon` wires it all up; `cli` is the command line. See ARCHITECTURE.md.
 
+pub mod alert;
 pub mod backoff;
 pub mod batch;
 pub mod chat;
@@ -23,3 +24,4 @@ pub mod rules;
 pub mod secret;
 pub mod state;
 pub mod tail;
+pub mod version;

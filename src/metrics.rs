@@ -96,6 +96,13 @@ pub struct Metrics {
     pub chat_commands: Family<ChatCommandLabel, Counter>,
     /// HTTP callbacks refused before reaching a command, by reason.
     pub chat_callbacks_refused: Family<ReasonLabel, Counter>,
+    /// Sends that got no answer (a timeout): they may have been delivered, and are sent again
+    /// marked as possible repeats, per robot.
+    pub messages_unanswered: Family<RobotLabel, Counter>,
+    /// Commits of the state store that failed.
+    pub state_errors: Counter,
+    /// 1 while the state store cannot write (delivery from memory, degraded), else 0.
+    pub state_degraded: Gauge<i64, AtomicI64>,
 }
 
 impl Metrics {
@@ -198,6 +205,24 @@ impl Metrics {
             "Chat HTTP callbacks refused, by reason",
             chat_callbacks_refused.clone(),
         );
+        let messages_unanswered = Family::<RobotLabel, Counter>::default();
+        registry.register(
+            "messages_unanswered",
+            "Messages sent without an answer (maybe delivered; sent again marked), per robot",
+            messages_unanswered.clone(),
+        );
+        let state_errors = Counter::default();
+        registry.register(
+            "state_errors",
+            "Commits of the state store that failed",
+            state_errors.clone(),
+        );
+        let state_degraded = Gauge::<i64, AtomicI64>::default();
+        registry.register(
+            "state_degraded",
+            "1 while the state store cannot write and delivery runs from memory",
+            state_degraded.clone(),
+        );
         Metrics {
             registry,
             lines_read,
@@ -218,6 +243,9 @@ impl Metrics {
             chat_connections,
             chat_commands,
             chat_callbacks_refused,
+            messages_unanswered,
+            state_errors,
+            state_degraded,
         }
     }
 

@@ -61,24 +61,9 @@ rules: [\"rules.yaml\"]
     )
 }
 
-/// How many matches a delivered message stands for: a summary's title says
-/// "[level] host: N alerts from M rules"; a lone alert is one.
+/// How many matches a delivered message stands for.
 fn count_of(received: &Received) -> u64 {
-    let title = received
-        .body
-        .as_ref()
-        .and_then(|body| body["markdown"]["title"].as_str())
-        .unwrap_or_default();
-    if !title.starts_with('[') {
-        return 1;
-    }
-    let words: Vec<&str> = title.split(' ').collect();
-    words
-        .iter()
-        .position(|word| word.starts_with("alert"))
-        .and_then(|at| words.get(at.checked_sub(1)?))
-        .and_then(|n| n.parse().ok())
-        .unwrap_or(1)
+    received.alerts()
 }
 
 fn delivered_total(standin: &Standin) -> u64 {

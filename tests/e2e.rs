@@ -21,3 +21,7 @@ mod tail_rotation;
 
 // The tailer and the state store, stopped at random points during writing and rotation.
 mod tail_restart;
+
+// Never silently stop alerting (issue 19): a failing or damaged state store, answers slower than
+// the timeout, an outage's end.
+mod degraded;

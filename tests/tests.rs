@@ -37,6 +37,9 @@ mod messages;
 // Answering back from the group through an app robot (issue 16): Stream mode against the gateway
 // stand-in, HTTP mode with signed callbacks, through the library API.
 mod chat;
+// What the packages ship, as far as the binary decides it: --version with its commit, man
+// pages and completions for every subcommand, the shipped config (issue 17).
+mod packaging;
 // The benchmark tooling under benches/ (generator, pattern converter, run.sh) in a tiny mode
 // (issue 7).
 mod benches_smoke;

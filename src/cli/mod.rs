@@ -2,6 +2,7 @@
 //! Only this module (and the `stdout` dry-run robot) writes to stdout for humans.
 
 pub mod check;
+pub mod generate;
 pub mod run;
 pub mod send;
 pub mod tail;
@@ -13,7 +14,7 @@ use clap::{Parser, Subcommand};
 
 /// dingtail: watch log files and push the lines that matter into DingTalk group chats.
 #[derive(Debug, Parser)]
-#[command(name = "dingtail", version, about, long_about = None)]
+#[command(name = "dingtail", version = crate::version::VERSION, about, long_about = None)]
 pub struct Cli {
     /// Log format on stderr: `auto` (plain; without timestamps under journald, which adds them),
     /// `plain`, or `json`. The level comes from RUST_LOG (default `info`).
@@ -43,6 +44,9 @@ pub enum Command {
     Tail(tail::TailArgs),
     /// Send one message to a DingTalk robot (for scripts and cron jobs).
     Send(send::SendArgs),
+    /// Write the man pages or a shell completion script (for packagers; hidden).
+    #[command(hide = true)]
+    Generate(generate::GenerateArgs),
 }
 
 /// How log lines are written to stderr.
@@ -110,5 +114,6 @@ pub fn main() -> ExitCode {
         Command::Test(args) => test::run(args),
         Command::Tail(args) => tail::run(args),
         Command::Send(args) => send::run(args),
+        Command::Generate(args) => generate::run(args),
     }
 }

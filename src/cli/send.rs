@@ -254,7 +254,7 @@ fn send(mut args: SendFlags) -> Result<(), Failure> {
             status: EXIT_REJECTED,
             message: outcome.to_string(),
         }),
-        Outcome::Transient { .. } => Err(Failure {
+        Outcome::Transient { .. } | Outcome::Unknown { .. } => Err(Failure {
             status: EXIT_NETWORK,
             message: format!("{outcome} (after {} attempts)", policy.max_attempts),
         }),

@@ -531,7 +531,7 @@ impl Scan<'_> {
                 .get(robot)
                 .map(|robot| robot.keywords.as_slice())
                 .unwrap_or_default();
-            let message = deliver::message(self.pipeline, batch, robot, keywords);
+            let message = deliver::message(self.pipeline, batch, robot, keywords, Vec::new());
             outln!(out);
             outln!(out, "--- message to robot `{robot}` ---");
             outln!(out, "title: {}", message.title().unwrap_or_default());

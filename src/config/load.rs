@@ -33,6 +33,15 @@ use crate::yaml_path;
 pub const DEFAULT_STATE_DIR: &str = "/var/lib/dingtail";
 /// How long an unterminated last line waits for its end, unless an input says otherwise.
 pub const DEFAULT_PARTIAL_TIMEOUT: Duration = Duration::from_secs(5);
+/// How long a request waits for DingTalk's answer, unless a robot says otherwise.
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
+/// The longest `timeout` a robot may set.
+pub const MAX_TIMEOUT: Duration = Duration::from_secs(60);
+/// The longest wait between retries after failures without an answer, unless a robot says
+/// otherwise.
+pub const DEFAULT_BACKOFF_MAX: Duration = Duration::from_secs(30);
+/// The longest `backoff_max` a robot may set.
+pub const MAX_BACKOFF: Duration = Duration::from_secs(60);
 /// DingTalk's limit, and the default `per_minute`.
 pub const DEFAULT_PER_MINUTE: u32 = 20;
 
@@ -373,6 +382,31 @@ impl Loader<'_> {
             raw.throttle_pause.as_deref(),
             Duration::from_secs(600),
         );
+        let timeout = self.duration(&at("timeout"), raw.timeout.as_deref(), DEFAULT_TIMEOUT);
+        if timeout > MAX_TIMEOUT {
+            self.error_value(
+                &at("timeout"),
+                format!(
+                    "robot `{name}`: `timeout` may be at most {}",
+                    humantime::format_duration(MAX_TIMEOUT)
+                ),
+            );
+        }
+        let backoff_max = self.duration(
+            &at("backoff_max"),
+            raw.backoff_max.as_deref(),
+            DEFAULT_BACKOFF_MAX,
+        );
+        if backoff_max > MAX_BACKOFF {
+            self.error_value(
+                &at("backoff_max"),
+                format!(
+                    "robot `{name}`: `backoff_max` may be at most {} (a longer wait leaves the group \
+                     without news long after DingTalk is back)",
+                    humantime::format_duration(MAX_BACKOFF)
+                ),
+            );
+        }
         let msgtype = self.msgtype(&at("msgtype"), raw.msgtype.as_deref());
         let summary_title = raw
             .summary_title
@@ -387,6 +421,8 @@ impl Loader<'_> {
             window,
             linger,
             throttle_pause,
+            timeout: timeout.min(MAX_TIMEOUT),
+            backoff_max: backoff_max.min(MAX_BACKOFF),
             msgtype,
             summary_title,
         })

@@ -22,6 +22,7 @@ use std::time::Duration;
 use jiff::tz::TimeZone;
 use regex::Regex;
 
+use crate::alert::AlertSpec;
 pub use crate::config::diag::{Diagnostic, Diagnostics};
 pub use crate::config::load::load;
 use crate::config::span::{Node, Pos, Style};
@@ -220,6 +221,11 @@ pub struct RobotConfig {
     /// `summary_title:`: a template of a summary's title (over `level`, `count`, `rules`,
     /// `hosts`, `host`); the built-in title when absent.
     pub summary_title: Option<TemplateSpec>,
+    /// How long a request may wait for DingTalk's answer; one without an answer may have been
+    /// delivered and is sent again marked as a possible repeat.
+    pub timeout: Duration,
+    /// The longest wait between retries after failures without an answer.
+    pub backoff_max: Duration,
 }
 
 /// One validated rule from a rule file: regexes compiled, names of inputs and robots checked,
@@ -259,6 +265,9 @@ pub struct RuleSpec {
     pub top: Vec<String>,
     /// `at:` entries that are templates, rendered per match (literal ones are in `mentions`).
     pub mention_templates: Vec<MentionTemplate>,
+    /// `group_by`, `when`, `realert`, `resolve`, `absent`, `forget_after`, `max_groups`
+    /// ([`AlertSpec::plain`] when none is given).
+    pub alert: AlertSpec,
 }
 
 /// A rule's `link:`: both parts are templates over the match.

@@ -187,6 +187,11 @@ pub struct RawRobot {
     pub msgtype: Option<String>,
     /// A template of a summary's title.
     pub summary_title: Option<String>,
+    /// How long a request may wait for DingTalk's answer (default 10 s).
+    pub timeout: Option<String>,
+    /// The longest wait between retries after failures without an answer (default 30 s, at most
+    /// 60 s).
+    pub backoff_max: Option<String>,
 }
 
 /// One entry of a rule file (a rule file is a list of these). The key names are a contract with
@@ -225,6 +230,20 @@ pub struct RawRule {
     pub link: Option<RawLink>,
     /// Captures whose most frequent values a summary lists.
     pub top: Option<Vec<String>>,
+    /// Captures or context names whose values make a group key (issue 13).
+    pub group_by: Option<OneOrMany>,
+    /// Fire when `count` matches of a key fall within `within`.
+    pub when: Option<RawWhen>,
+    /// Fold a key's later matches for this long into one repeat.
+    pub realert: Option<String>,
+    /// Resolve a firing key after quiet.
+    pub resolve: Option<RawResolve>,
+    /// A heartbeat rule: report a key without matches.
+    pub absent: Option<RawAbsent>,
+    /// Retire an absent key after this long.
+    pub forget_after: Option<String>,
+    /// At most this many keys.
+    pub max_groups: Option<u64>,
 }
 
 /// A rule's `link:`.
@@ -235,6 +254,35 @@ pub struct RawLink {
     pub title: String,
     /// Template of where it goes.
     pub url: String,
+}
+
+/// A rule's `when:` (both keys are required; the loader says which is missing).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawWhen {
+    /// At least this many matches.
+    pub count: Option<u64>,
+    /// Within this duration.
+    pub within: Option<String>,
+}
+
+/// A rule's `resolve:`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawResolve {
+    /// The quiet period (required).
+    pub after: Option<String>,
+    /// Send a resolved notice (default true).
+    pub notify: Option<bool>,
+}
+
+/// A rule's `absent:`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawAbsent {
+    /// The quiet period (required).
+    #[serde(rename = "for")]
+    pub for_: Option<String>,
 }
 
 /// A rule's `at:`.
@@ -277,6 +325,26 @@ impl Scalar {
 
 /// The keys a rule may have, for "did you mean" and for pointing at a key with a bad value.
 pub const RULE_KEYS: &[&str] = &[
-    "name", "input", "inputs", "match", "exclude", "severity", "robot", "robots", "title",
-    "template", "summary", "at", "msgtype", "link", "top",
+    "name",
+    "input",
+    "inputs",
+    "match",
+    "exclude",
+    "severity",
+    "robot",
+    "robots",
+    "title",
+    "template",
+    "summary",
+    "at",
+    "group_by",
+    "when",
+    "realert",
+    "resolve",
+    "absent",
+    "forget_after",
+    "max_groups",
+    "msgtype",
+    "link",
+    "top",
 ];

@@ -14,6 +14,8 @@
 //! deployment is being set up), while a path without wildcards that does not exist is an error
 //! (it is almost certainly a typo).
 
+mod alert_keys;
+
 use std::collections::BTreeMap;
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -23,13 +25,19 @@ use serde::Deserialize;
 
 use crate::config::diag::{did_you_mean, from_serde_message};
 use crate::config::pattern::compile;
-use crate::config::raw::{OneOrMany, RULE_KEYS, RawAt, RawLink, RawRule};
+use crate::config::raw::{
+    OneOrMany, RULE_KEYS, RawAbsent, RawAt, RawLink, RawResolve, RawRule, RawWhen,
+};
 use crate::config::span::{Seg, Spans};
 use crate::config::{Config, Diagnostic, Diagnostics, RuleSpec, TemplateSpec};
 use crate::event::{MsgType, Severity};
 use crate::yaml_path;
 
 mod message;
+
+/// The rule name of dingtail's own alerts (a state store that cannot write, …): no rule file may
+/// use it, so that their counts never mix.
+pub const RESERVED_RULE: &str = "dingtail";
 
 /// Where the rules come from.
 #[derive(Clone, Debug)]
@@ -199,6 +207,14 @@ impl FileLoader<'_> {
             }
         };
         let line = self.spans.value(&yaml_path![i]).line;
+        if raw.name == RESERVED_RULE {
+            self.error_value(
+                &yaml_path![i, "name"],
+                Some(&raw.name),
+                format!("the rule name `{RESERVED_RULE}` is reserved for dingtail's own alerts"),
+            );
+            return None;
+        }
         let duplicate = match self.seen.get(&raw.name) {
             Some((first_file, first_line)) => {
                 let message = format!(
@@ -224,18 +240,19 @@ impl FileLoader<'_> {
         let (message, hint) = from_serde_message(err);
         if let Some((_, rest)) = message.split_once("unknown field `") {
             let key = rest.split('`').next().unwrap_or_default();
-            // Unknown keys of `at:` and `link:` are reported under them.
-            let nested = ["at", "link"].into_iter().find(|parent| {
-                self.spans.node(&yaml_path![i, key]).is_none()
-                    && self.spans.node(&yaml_path![i, *parent, key]).is_some()
-            });
-            let (path, message) = if let Some(parent) = nested {
-                (
+            // Unknown keys of `at:`, `link:` (and of the alert keys' mappings) are reported under them.
+            let parent = ["at", "link", "when", "resolve", "absent"]
+                .into_iter()
+                .find(|parent| {
+                    self.spans.node(&yaml_path![i, key]).is_none()
+                        && self.spans.node(&yaml_path![i, *parent, key]).is_some()
+                });
+            let (path, message) = match parent {
+                Some(parent) => (
                     yaml_path![i, parent, key].to_vec(),
                     format!("unknown key `{key}` in `{parent}`"),
-                )
-            } else {
-                (yaml_path![i, key].to_vec(), format!("unknown key `{key}`"))
+                ),
+                None => (yaml_path![i, key].to_vec(), format!("unknown key `{key}`")),
             };
             let mut diagnostic = self.diagnostic_key(&path, rule, message);
             if let Some(hint) = hint {
@@ -338,9 +355,10 @@ impl FileLoader<'_> {
             .as_ref()
             .map(|link| self.link(i, &rule, link))
             .transpose();
+        let captures = patterns.as_ref().map(|patterns| capture_names(patterns));
         // With a bad regex the captures are unknown: `top` is checked once the patterns compile.
-        let top = match patterns.as_deref() {
-            Some(patterns) => self.top(i, &rule, raw.top.as_deref(), &capture_names(patterns)),
+        let top = match captures.as_deref() {
+            Some(captures) => self.top(i, &rule, raw.top.as_deref(), captures),
             None => Ok(Vec::new()),
         };
         if let (Ok(Some(MsgType::ActionCard)), Ok(None)) = (&msgtype, &link) {
@@ -361,6 +379,7 @@ impl FileLoader<'_> {
         let title = template("title", &raw.title);
         let text = template("template", &raw.template);
         let summary = template("summary", &raw.summary);
+        let alert = self.alert_keys(i, &rule, &raw, captures.as_deref());
         let line = self.spans.value(&yaml_path![i]).line;
         let (Ok((mentions, mention_templates)), Ok(msgtype), Ok(link), Ok(top)) =
             (at, msgtype, link, top)
@@ -387,6 +406,7 @@ impl FileLoader<'_> {
             link,
             top,
             mention_templates,
+            alert: alert?,
         })
     }
 
@@ -547,11 +567,9 @@ fn with_rule(diagnostic: Diagnostic, rule: Option<&str>) -> Diagnostic {
 /// The named capture groups of `patterns`, each once, in pattern order.
 fn capture_names(patterns: &[Regex]) -> Vec<String> {
     let mut names: Vec<String> = Vec::new();
-    for pattern in patterns {
-        for name in pattern.capture_names().flatten() {
-            if !names.iter().any(|n| n == name) {
-                names.push(name.to_string());
-            }
+    for name in patterns.iter().flat_map(|p| p.capture_names().flatten()) {
+        if !names.iter().any(|n| n == name) {
+            names.push(name.to_string());
         }
     }
     names
@@ -565,6 +583,11 @@ fn value_fits(key: &str, value: &serde_yaml::Value) -> bool {
         "at" => RawAt::deserialize(value).is_ok(),
         "link" => RawLink::deserialize(value).is_ok(),
         "top" => Vec::<String>::deserialize(value).is_ok(),
+        "group_by" => OneOrMany::deserialize(value).is_ok(),
+        "when" => RawWhen::deserialize(value).is_ok(),
+        "resolve" => RawResolve::deserialize(value).is_ok(),
+        "absent" => RawAbsent::deserialize(value).is_ok(),
+        "max_groups" => u64::deserialize(value).is_ok(),
         _ => String::deserialize(value).is_ok(),
     }
 }
@@ -576,6 +599,12 @@ fn expected_type(key: &str) -> &'static str {
         "at" => "a mapping with `mobiles`, `user_ids`, `people` and `all`",
         "link" => "a mapping with `title` and `url`",
         "top" => "a list of capture names",
+        "group_by" => "a name or a list of names",
+        "when" => "a mapping with `count` (a number) and `within` (a duration)",
+        "resolve" => "a mapping with `after` (a duration) and `notify` (true or false)",
+        "absent" => "a mapping with `for` (a duration)",
+        "max_groups" => "a positive number",
+        "realert" | "forget_after" => "a duration such as `5m`",
         _ => "a string",
     }
 }

@@ -1,18 +1,21 @@
 //! Delivery of one batch to one robot. It renders the batch for the robot (a lone match on its
 //! own, as its rule's kind; several as a summary, as the robot's kind), composes the DingTalk
-//! message with the merged @-mentions, and either posts it (one signed attempt; the robot's queue
-//! owns retries and pacing) or, for the dry-run robots, prints it: `stdout` the exact JSON body
-//! that would have been posted, one per line, for scripts; `console` the message as a person
-//! would read it (`console`).
+//! message with the merged @-mentions and the notes about its delivery (a possible repeat,
+//! degraded state), and either posts it (one signed attempt; the robot's queue owns retries and
+//! pacing) or, for the dry-run robots, prints it: `stdout` the exact JSON body that would have
+//! been posted, one per line, for scripts; `console` the message as a person would read it
+//! (`console`).
 //!
 //! The outcome comes back as a value; nothing here decides when to try again.
 
 use std::io::{IsTerminal, Write};
 use std::sync::Arc;
+use std::time::Duration;
 
 use crate::batch::Batch;
 use crate::config::{RobotConfig, Webhook};
 use crate::daemon::console;
+use crate::dingtalk::draft::Note;
 use crate::dingtalk::{self, Client, Message, Outcome, Rejection, Robot};
 use crate::pipeline::Pipeline;
 
@@ -29,15 +32,23 @@ pub enum Destination {
         /// As for `Stdout`.
         keywords: Vec<String>,
     },
-    /// Post to DingTalk.
-    DingTalk(Robot),
+    /// Post to DingTalk, waiting at most `timeout` for the answer.
+    DingTalk {
+        /// The robot.
+        robot: Robot,
+        /// How long the request may wait for DingTalk's answer.
+        timeout: Duration,
+    },
 }
 
 impl Destination {
     /// The destination of `robot`.
     pub fn of(robot: &RobotConfig) -> Destination {
         match (Robot::from_config(robot), &robot.webhook) {
-            (Some(robot), _) => Destination::DingTalk(robot),
+            (Some(dingtalk), _) => Destination::DingTalk {
+                robot: dingtalk,
+                timeout: robot.timeout,
+            },
             (None, Webhook::Console) => Destination::Console {
                 keywords: robot.keywords.clone(),
             },
@@ -50,32 +61,43 @@ impl Destination {
     /// The keywords the robot's messages must carry.
     pub fn keywords(&self) -> &[String] {
         match self {
-            Destination::DingTalk(robot) => &robot.keywords,
+            Destination::DingTalk { robot, .. } => &robot.keywords,
             Destination::Stdout { keywords } | Destination::Console { keywords } => keywords,
         }
     }
 }
 
-/// The message `robot` (whose robot has `keywords`) gets for `batch`: the renderer's draft,
-/// composed as the kind it chose and fitted so that the whole request is sent uncut (a summary
-/// drops samples and whole rules with an exact "and N more" rather than being cut blindly by
-/// `dingtalk::body`).
-pub fn message(pipeline: &Pipeline, batch: &Batch, robot: &str, keywords: &[String]) -> Message {
-    let draft = pipeline.renderer.draft(batch, robot);
+/// The message `robot` (whose robot has `keywords`) gets for `batch`, with `notes` about its
+/// delivery: the renderer's draft, composed as the kind it chose and fitted so that the whole
+/// request is sent uncut (a summary drops samples and whole rules with an exact "and N more"
+/// rather than being cut blindly by `dingtalk::body`).
+pub fn message(
+    pipeline: &Pipeline,
+    batch: &Batch,
+    robot: &str,
+    keywords: &[String],
+    notes: Vec<Note>,
+) -> Message {
+    let mut draft = pipeline.renderer.draft(batch, robot);
+    draft.notes = notes;
     dingtalk::compose(&draft, draft.kind, keywords)
 }
 
-/// Sends `batch` to `robot` at `destination` once and says how it went.
+/// Sends `batch` to `robot` at `destination` once, with `notes` about its delivery, and says how
+/// it went.
 pub async fn deliver(
     client: &Client,
     pipeline: Arc<Pipeline>,
     robot: &str,
     destination: &Destination,
     batch: &Batch,
+    notes: Vec<Note>,
 ) -> Outcome {
-    let message = message(&pipeline, batch, robot, destination.keywords());
+    let message = message(&pipeline, batch, robot, destination.keywords(), notes);
     match destination {
-        Destination::DingTalk(robot) => client.send_once(robot, &message).await,
+        Destination::DingTalk { robot, timeout } => {
+            client.send_within(robot, &message, *timeout).await
+        }
         Destination::Stdout { keywords } => match dingtalk::body(keywords, &message) {
             Ok(body) => print(&format!("{body}\n")),
             Err(err) => Outcome::Rejected {
@@ -158,7 +180,7 @@ mod tests {
             !dingtalk::fits_uncut(&keywords, &unshrunk),
             "the test needs a summary that does not fit at the default budget"
         );
-        let message = message(&pipeline, &batch, "ops", &keywords);
+        let message = message(&pipeline, &batch, "ops", &keywords, Vec::new());
         assert!(dingtalk::fits_uncut(&keywords, &message));
         let body = dingtalk::body(&keywords, &message).unwrap();
         assert!(body.len() <= dingtalk::MAX_BODY_BYTES);

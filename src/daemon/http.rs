@@ -1,9 +1,11 @@
 //! The optional `listen:` endpoint: `/metrics` (Prometheus text from `Metrics`) and `/healthz`
-//! (200 while the tailing and dispatching loops keep beating, 503 otherwise).
+//! (200 while the tailing and dispatching loops keep beating and nothing degrades delivery, 503
+//! with the reasons otherwise: a loop stopped, the state store cannot write, …).
 
+use std::collections::BTreeMap;
 use std::net::SocketAddr;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use axum::Router;
@@ -19,6 +21,8 @@ use crate::metrics::Metrics;
 pub struct Health {
     tail_beat_ms: AtomicU64,
     dispatch_beat_ms: AtomicU64,
+    /// What degrades delivery now, by what it is about (`state`, …): `/healthz` names it.
+    problems: Mutex<BTreeMap<&'static str, String>>,
 }
 
 /// Which loop is beating.
@@ -38,6 +42,29 @@ impl Health {
             Loop::Tail => self.tail_beat_ms.store(now, Ordering::Relaxed),
             Loop::Dispatch => self.dispatch_beat_ms.store(now, Ordering::Relaxed),
         }
+    }
+
+    /// Records (`Some`) or clears (`None`) a problem that degrades delivery.
+    pub fn set_problem(&self, about: &'static str, problem: Option<String>) {
+        if let Ok(mut problems) = self.problems.lock() {
+            match problem {
+                Some(problem) => problems.insert(about, problem),
+                None => problems.remove(about),
+            };
+        }
+    }
+
+    /// The problems that degrade delivery now, one line each.
+    pub fn problems(&self) -> Vec<String> {
+        self.problems
+            .lock()
+            .map(|problems| {
+                problems
+                    .iter()
+                    .map(|(about, problem)| format!("{about}: {problem}"))
+                    .collect()
+            })
+            .unwrap_or_default()
     }
 
     /// Both loops beat within `stale`.
@@ -107,10 +134,17 @@ async fn metrics_handler(State(shared): State<Shared>) -> impl IntoResponse {
 }
 
 async fn health_handler(State(shared): State<Shared>) -> impl IntoResponse {
-    if shared.health.is_alive(shared.stale) {
-        (StatusCode::OK, "ok\n")
+    let mut problems = shared.health.problems();
+    if !shared.health.is_alive(shared.stale) {
+        problems.insert(0, "a loop stopped beating".to_string());
+    }
+    if problems.is_empty() {
+        (StatusCode::OK, "ok\n".to_string())
     } else {
-        (StatusCode::SERVICE_UNAVAILABLE, "a loop stopped beating\n")
+        (
+            StatusCode::SERVICE_UNAVAILABLE,
+            problems.iter().map(|p| format!("{p}\n")).collect(),
+        )
     }
 }
 
@@ -128,5 +162,15 @@ mod tests {
         assert!(!health.is_alive(Duration::from_secs(10)));
         health.beat(Loop::Dispatch);
         assert!(health.is_alive(Duration::from_secs(10)));
+    }
+
+    #[test]
+    fn problems_are_named_until_cleared() {
+        let health = Health::default();
+        assert!(health.problems().is_empty());
+        health.set_problem("state", Some("cannot write state: disk full".into()));
+        assert_eq!(health.problems(), ["state: cannot write state: disk full"]);
+        health.set_problem("state", None);
+        assert!(health.problems().is_empty());
     }
 }

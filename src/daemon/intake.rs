@@ -13,7 +13,7 @@ use crate::batch::Batch;
 use crate::daemon::Daemon;
 use crate::event::LogLine;
 use crate::metrics::{InputLabel, RuleLabel};
-use crate::state::{Change, StateError};
+use crate::state::Change;
 use crate::tail::checkpoint::Checkpoint;
 
 /// A batch about to be sent, to be marked in flight by the commit that precedes the send.
@@ -21,6 +21,8 @@ pub(crate) struct Sending<'a> {
     pub(crate) robot: &'a str,
     pub(crate) id: u64,
     pub(crate) batch: &'a Batch,
+    /// The doubtful batch sent again (else: the gathering batch).
+    pub(crate) repeat: bool,
 }
 
 impl Daemon {
@@ -105,39 +107,54 @@ impl Daemon {
             return true;
         }
         let empty = Batch::default();
-        let mut changes: Vec<Change<'_>> = Vec::with_capacity(self.dirty.len() + 3);
+        let mut changes: Vec<Change<'_>> = Vec::with_capacity(self.dirty.len() + 4);
         for robot in &self.dirty {
-            let change = match (&send, self.dispatcher.gathering(robot)) {
-                // Nothing else is in flight for the robot being sent to: its rows are this batch.
-                (Some(sending), _) if sending.robot == robot => Change::Undelivered {
-                    robot,
-                    batch: sending.batch,
-                },
-                (_, Some(batch)) if self.dispatcher.is_in_flight(robot) => {
+            if send.as_ref().is_some_and(|sending| sending.robot == robot) {
+                continue;
+            }
+            let pending = self.dispatcher.gathering(robot);
+            let change = match pending {
+                Some(batch) if self.dispatcher.is_in_flight(robot) => {
                     Change::Gathering { robot, batch }
                 }
-                // Nothing in flight: the gathering batch is all there is. Rewriting all of the
-                // robot's rows also clears what a failed commit after a send left.
-                (_, Some(batch)) => Change::Undelivered { robot, batch },
-                // The robot's queue is gone (a reload removed it once it was empty): what is
-                // left on disk was delivered.
-                (_, None) => Change::Undelivered {
+                // Nothing in flight: rewriting all of the robot's rows also clears what a failed
+                // commit after a send left.
+                _ => Change::Undelivered {
                     robot,
-                    batch: &empty,
+                    pending: pending.unwrap_or(&empty),
+                    // The robot's queue is gone (a reload removed it once it was empty): what
+                    // is left on disk was delivered.
+                    doubtful: self.dispatcher.doubtful(robot).unwrap_or(&empty),
                 },
             };
             changes.push(change);
         }
+        if let Some(sending) = &send {
+            // The robot's rows as they stood before the send took its batch, then the batch
+            // marked in flight: nothing else of this robot is in flight.
+            let robot = sending.robot;
+            let (pending, doubtful) = if sending.repeat {
+                let pending = self.dispatcher.gathering(robot).unwrap_or(&empty);
+                (pending, sending.batch)
+            } else {
+                let doubtful = self.dispatcher.doubtful(robot).unwrap_or(&empty);
+                (sending.batch, doubtful)
+            };
+            changes.push(Change::Undelivered {
+                robot,
+                pending,
+                doubtful,
+            });
+            let (id, at) = (sending.id, SystemTime::now());
+            changes.push(if sending.repeat {
+                Change::Resending { robot, id, at }
+            } else {
+                Change::Sending { robot, id, at }
+            });
+        }
         changes.push(Change::Checkpoints(&moved));
         if globs_moved {
             changes.push(Change::Globs(&self.latest_globs));
-        }
-        if let Some(sending) = &send {
-            changes.push(Change::Sending {
-                robot: sending.robot,
-                id: sending.id,
-                at: SystemTime::now(),
-            });
         }
         let result = self.store.commit(&changes);
         let ok = result.is_ok();
@@ -150,25 +167,5 @@ impl Daemon {
         }
         self.note_store_result(result, "cannot store matches and checkpoints");
         ok
-    }
-
-    /// Logs the first failure of the store and its recovery, once each.
-    pub(crate) fn note_store_result<T>(&mut self, result: Result<T, StateError>, what: &str) {
-        match result {
-            Ok(_) => {
-                if self.store_failing {
-                    tracing::info!("the state store works again");
-                    self.store_failing = false;
-                }
-            }
-            Err(err) => {
-                if !self.store_failing {
-                    tracing::error!(
-                        "{what}: {err}; keeping them in memory and retrying every second"
-                    );
-                    self.store_failing = true;
-                }
-            }
-        }
     }
 }

@@ -18,6 +18,7 @@ mod intake;
 mod reload;
 mod report;
 pub mod signals;
+mod store_health;
 pub mod systemd;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
@@ -40,6 +41,7 @@ use crate::daemon::systemd::Notifier;
 use crate::dingtalk::{Client, ClientConfig, Outcome};
 use crate::dispatch::queue::QueueConfig;
 use crate::dispatch::{Dispatcher, Gathering};
+use crate::event::Severity;
 use crate::metrics::{Metrics, RobotLabel};
 use crate::pipeline::Pipeline;
 use crate::state::{Change, Store};
@@ -75,6 +77,13 @@ pub async fn run(pipeline: Pipeline, options: RunOptions) -> anyhow::Result<()> 
     let metrics = Arc::new(Metrics::new());
     let health = Arc::new(Health::default());
     let mut signals = SignalStream::install().context("cannot install signal handlers")?;
+    // A write past RLIMIT_FSIZE must fail with EFBIG (a store that cannot write degrades
+    // delivery), not kill the daemon.
+    signal_hook::flag::register(
+        signal_hook::consts::SIGXFSZ,
+        Arc::new(std::sync::atomic::AtomicBool::new(false)),
+    )
+    .context("cannot install the SIGXFSZ handler")?;
 
     let state_dir = pipeline.config.state_dir.clone();
     let mut store = Store::open(&state_dir)
@@ -83,10 +92,19 @@ pub async fn run(pipeline: Pipeline, options: RunOptions) -> anyhow::Result<()> 
     let checkpoints = store
         .load_checkpoints()
         .context("cannot read the checkpoints")?;
-    // Everything undelivered from the last run is pending again.
-    let restored = store
-        .restore_undelivered()
-        .context("cannot read the pending events")?;
+    // Everything undelivered from the last run is pending again. A store that can be read but
+    // not written does not stop the start: delivery runs degraded until it can write.
+    let mut startup_failure = None;
+    let restored = match store.restore_undelivered() {
+        Ok(restored) => restored,
+        Err(err) => {
+            let restored = store
+                .load_undelivered()
+                .context("cannot read the pending events")?;
+            startup_failure = Some(err);
+            restored
+        }
+    };
 
     let client = Client::new(ClientConfig {
         connect_timeout: CONNECT_TIMEOUT,
@@ -106,7 +124,14 @@ pub async fn run(pipeline: Pipeline, options: RunOptions) -> anyhow::Result<()> 
 
     // What the table holds, so that each commit writes only the checkpoints that moved.
     let mut ledger = CheckpointLedger::from_stored(&checkpoints);
-    let history = if first_start {
+    let history = if let Some(recovery) = store.recovered() {
+        tracing::error!(
+            "the state database was unusable ({}); it was moved to {} and a new one started: every file starts at its end, lines written while dingtail was down are not read",
+            recovery.damage,
+            recovery.moved_to.display()
+        );
+        GlobHistory::Lost
+    } else if first_start {
         GlobHistory::FirstStart
     } else {
         let known = store
@@ -126,29 +151,37 @@ pub async fn run(pipeline: Pipeline, options: RunOptions) -> anyhow::Result<()> 
     let latest_checkpoints = tailer.checkpoints();
     let scanned = tailer.scanned_globs();
     let initial = ledger.changes(&latest_checkpoints);
-    store
-        .commit(&[Change::Checkpoints(&initial), Change::Globs(&scanned)])
-        .context("cannot store the first checkpoints")?;
-    ledger.committed(&initial);
+    let mut saved_globs = scanned.clone();
+    match store.commit(&[Change::Checkpoints(&initial), Change::Globs(&scanned)]) {
+        Ok(()) => ledger.committed(&initial),
+        Err(err) => {
+            // Retried by the first commit of the main loop.
+            saved_globs.clear();
+            startup_failure.get_or_insert(err);
+        }
+    }
     let n_files = tailer.n_files();
     let tail = TailBridge::spawn(tailer, health.clone())?;
 
     let now = Instant::now();
     let mut dispatcher = Dispatcher::new(QueueConfig::of_robots(&pipeline.config));
-    let mut n_restored = 0;
-    for (robot, batch) in restored {
-        n_restored += batch.count();
+    let (mut n_restored, mut n_doubtful) = (0, 0);
+    for (robot, undelivered) in restored {
+        let n = undelivered.pending.count() + undelivered.doubtful.count();
         if !dispatcher.has_robot(&robot) {
             tracing::warn!(
-                "{} undelivered event(s) for robot `{robot}`, which is no longer configured, are kept until it is",
-                batch.count()
+                "{n} undelivered event(s) for robot `{robot}`, which is no longer configured, are kept until it is"
             );
             continue;
         }
-        dispatcher.restore(&robot, batch, now);
+        n_restored += n;
+        n_doubtful += undelivered.doubtful.count();
+        dispatcher.restore(&robot, undelivered.pending, undelivered.doubtful, now);
     }
     if n_restored > 0 {
-        tracing::info!("{n_restored} undelivered event(s) from the last run will be sent");
+        tracing::info!(
+            "{n_restored} undelivered event(s) from the last run will be sent ({n_doubtful} of them marked as possible repeats: they were sent without a known answer)"
+        );
     }
     seed_send_history(&store, &mut dispatcher, &pipeline.config, None);
 
@@ -171,11 +204,11 @@ pub async fn run(pipeline: Pipeline, options: RunOptions) -> anyhow::Result<()> 
         // Never empty before the first lines: a commit before them (a restored batch sent at
         // once) must not read as "every file was let go".
         latest_checkpoints,
-        saved_globs: scanned.clone(),
+        saved_globs,
         latest_globs: scanned,
         n_files,
         last_delivery: None,
-        store_failing: false,
+        store_failure: None,
         reload_status: None,
         last_status: String::new(),
         last_refusal: None,
@@ -185,6 +218,22 @@ pub async fn run(pipeline: Pipeline, options: RunOptions) -> anyhow::Result<()> 
     };
     daemon.destinations = destinations(&daemon.pipeline.config);
     daemon.digest = digest(&daemon.pipeline);
+    if let Some(err) = startup_failure {
+        daemon.note_store_result::<()>(Err(err), "cannot write the state at start");
+    }
+    if let Some(recovery) = daemon.store.recovered().cloned() {
+        daemon.self_alert(
+            Severity::Critical,
+            "dingtail: state database replaced",
+            format!(
+                "the state database was unusable ({}); it was moved to {} and a new one started. \
+                 Every file starts at its end: lines written while dingtail was down are not read, \
+                 and alerts undelivered then are lost",
+                recovery.damage,
+                recovery.moved_to.display()
+            ),
+        );
+    }
     daemon.notifier.ready(&daemon.status());
     for warning in &daemon.pipeline.warnings {
         tracing::warn!("{warning}");
@@ -198,7 +247,7 @@ pub async fn run(pipeline: Pipeline, options: RunOptions) -> anyhow::Result<()> 
     );
 
     daemon.main_loop(&mut signals).await;
-    daemon.shutdown().await;
+    let stopped = daemon.shutdown().await;
     let tail_thread = daemon.tail.thread;
     // A read stuck on a dead NFS server must not keep the daemon from exiting: wait a little,
     // then leave the thread behind (the process exits anyway).
@@ -216,7 +265,7 @@ pub async fn run(pipeline: Pipeline, options: RunOptions) -> anyhow::Result<()> 
     if let Some(task) = http_task {
         task.abort();
     }
-    Ok(())
+    stopped
 }
 
 /// The main loop's state.
@@ -245,7 +294,8 @@ pub(crate) struct Daemon {
     saved_globs: BTreeSet<(String, String)>,
     n_files: usize,
     last_delivery: Option<SystemTime>,
-    store_failing: bool,
+    /// Why the store cannot write, while it cannot (delivery is degraded meanwhile).
+    store_failure: Option<String>,
     reload_status: Option<String>,
     /// The STATUS= last sent, so that an idle daemon does not repeat it every tick.
     last_status: String,
@@ -311,7 +361,7 @@ impl Daemon {
                     }
                 }
                 _ = tick.tick() => {
-                    if self.store_failing || !self.dirty.is_empty() {
+                    if self.store_failure.is_some() || !self.dirty.is_empty() {
                         self.commit(None);
                     }
                     self.refresh_gauges();
@@ -322,7 +372,7 @@ impl Daemon {
 
     /// SIGTERM/SIGINT: stop reading, persist, send what the budget allows within the shutdown
     /// timeout, and leave the rest on disk for the next start.
-    async fn shutdown(&mut self) {
+    async fn shutdown(&mut self) -> anyhow::Result<()> {
         self.notifier.stopping();
         let deadline = Instant::now() + self.options.shutdown_timeout;
         if self.tail.commands.send(TailCommand::Shutdown).is_ok() {
@@ -369,16 +419,22 @@ impl Daemon {
         }
         self.sends.abort_all();
         // A last try at whatever a failed commit left in memory.
-        if self.store_failing || !self.dirty.is_empty() {
+        if self.store_failure.is_some() || !self.dirty.is_empty() {
             self.commit(None);
         }
         let left = self.dispatcher.n_undelivered();
+        if let Some(reason) = &self.store_failure {
+            anyhow::bail!(
+                "stopped without saving the state (cannot write state: {reason}): {left} undelivered event(s) and the latest file positions are lost; lines read since the last saved position will be read again at the next start"
+            );
+        }
         if left > 0 {
             tracing::info!(
                 "{left} undelivered event(s) kept in the state; they are sent after the next start"
             );
         }
         tracing::info!("stopped");
+        Ok(())
     }
 
     fn refresh_gauges(&mut self) {
@@ -423,6 +479,10 @@ impl Daemon {
             self.n_rules(),
             self.dispatcher.n_undelivered()
         );
+        if let Some(reason) = &self.store_failure {
+            status.push_str("; DEGRADED: cannot write state: ");
+            status.push_str(reason);
+        }
         if let Some(reload) = &self.reload_status {
             status.push_str("; ");
             status.push_str(reload);

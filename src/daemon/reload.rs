@@ -10,7 +10,6 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::mpsc;
 
-use crate::batch::Batch;
 use crate::config::{Diagnostic, Diagnostics};
 use crate::daemon::bridge::TailCommand;
 use crate::daemon::config_watch::{ConfigWatch, watched_dirs};
@@ -18,7 +17,7 @@ use crate::daemon::{Daemon, RELOAD_DEBOUNCE, destinations, seed_send_history, ta
 use crate::dispatch::queue::QueueConfig;
 use crate::metrics::OutcomeLabel;
 use crate::pipeline::Pipeline;
-use crate::state::StateError;
+use crate::state::{StateError, Undelivered};
 
 /// What asked for a reload.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -110,7 +109,7 @@ impl Daemon {
     fn undelivered_of_new_robots(
         &self,
         pipeline: &Pipeline,
-    ) -> Result<BTreeMap<String, Batch>, StateError> {
+    ) -> Result<BTreeMap<String, Undelivered>, StateError> {
         let new: BTreeSet<&String> = pipeline
             .config
             .robots
@@ -125,7 +124,7 @@ impl Daemon {
         Ok(all)
     }
 
-    fn apply(&mut self, pipeline: Pipeline, restored: BTreeMap<String, Batch>) {
+    fn apply(&mut self, pipeline: Pipeline, restored: BTreeMap<String, Undelivered>) {
         let old = &self.pipeline.config;
         if pipeline.config.state_dir != old.state_dir {
             tracing::warn!(
@@ -154,12 +153,13 @@ impl Daemon {
         self.dispatcher
             .reconfigure(QueueConfig::of_robots(&pipeline.config));
         let now = Instant::now();
-        for (robot, batch) in restored {
+        for (robot, undelivered) in restored {
             tracing::info!(
                 "robot `{robot}`: {} undelivered event(s) from before will be sent",
-                batch.count()
+                undelivered.pending.count() + undelivered.doubtful.count()
             );
-            self.dispatcher.restore(&robot, batch, now);
+            self.dispatcher
+                .restore(&robot, undelivered.pending, undelivered.doubtful, now);
         }
         if !new_robots.is_empty() {
             seed_send_history(

@@ -4,9 +4,11 @@
 
 use std::time::{Instant, SystemTime};
 
+use crate::batch::Batch;
 use crate::daemon::deliver::deliver;
 use crate::daemon::intake::Sending;
 use crate::daemon::{Daemon, unix_seconds};
+use crate::dingtalk::draft::Note;
 use crate::dingtalk::{Outcome, Verdict};
 use crate::dispatch::{Gathering, SendOrder};
 use crate::metrics::RobotLabel;
@@ -23,7 +25,12 @@ impl Daemon {
     }
 
     fn start_send(&mut self, order: SendOrder) {
-        let SendOrder { robot, id, batch } = order;
+        let SendOrder {
+            robot,
+            id,
+            batch,
+            repeat,
+        } = order;
         let now = Instant::now();
         let Some(destination) = self.destinations.get(&robot).cloned() else {
             // The robot was removed by a reload while it still had undelivered events: they stay
@@ -33,24 +40,33 @@ impl Daemon {
             return;
         };
         // Marked in flight together with everything not yet on disk (this robot's unsaved
-        // matches above all), or not sent at all.
+        // matches above all). When the store cannot write, the batch goes out anyway, from
+        // memory, saying that delivery is degraded: an alert late for a full disk is the worst
+        // outcome of all.
         let sending = Sending {
             robot: &robot,
             id,
             batch: &batch,
+            repeat,
         };
         if !self.commit(Some(sending)) {
-            self.dispatcher
-                .on_verdict(&robot, id, Verdict::Transient, now, rand::random::<f64>());
-            self.dirty.insert(robot);
-            return;
+            self.dirty.insert(robot.clone());
+        }
+        let mut notes = Vec::new();
+        if repeat {
+            notes.push(Note::PossibleRepeat);
+        }
+        if let Some(reason) = &self.store_failure {
+            notes.push(Note::Degraded {
+                reason: reason.clone(),
+            });
         }
         let client = self.client.clone();
         let pipeline = self.pipeline.clone();
         let name = robot.clone();
-        let handle = self
-            .sends
-            .spawn(async move { deliver(&client, pipeline, &name, &destination, &batch).await });
+        let handle = self.sends.spawn(async move {
+            deliver(&client, pipeline, &name, &destination, &batch, notes).await
+        });
         self.in_flight.insert(handle.id(), (robot, id));
     }
 
@@ -119,6 +135,16 @@ impl Daemon {
                     "robot `{robot}`: delivery failed ({reason}); retrying with backoff"
                 );
             }
+            Outcome::Unknown { reason } => {
+                self.metrics.messages_unanswered.get_or_create(&label).inc();
+                tracing::warn!(
+                    "robot `{robot}`: no answer ({reason}); DingTalk may have delivered it, so it is sent again by itself, marked as a possible repeat"
+                );
+            }
+        }
+        if outcome.is_answer() {
+            // DingTalk is reachable: robots waiting after failures without an answer try now.
+            self.dispatcher.lift_network_waits();
         }
         let dropped =
             self.dispatcher
@@ -132,21 +158,19 @@ impl Daemon {
                 "robot `{robot}`: DingTalk refused even the counts of {dropped} event(s) without their lines; they are given up so that later alerts get through"
             );
         }
-        let now_wall = SystemTime::now();
-        let done = matches!(outcome, Outcome::Delivered) || dropped > 0;
-        let mut changes = Vec::with_capacity(2);
-        if done {
-            changes.push(Change::Delivered { robot: &robot, id });
-        } else if let Some(batch) = self.dispatcher.gathering(&robot) {
-            changes.push(Change::Undelivered {
+        // Nothing of the robot is in flight now: its rows are what it has not delivered.
+        let empty = Batch::default();
+        let changes = [
+            Change::Undelivered {
                 robot: &robot,
-                batch,
-            });
-        }
-        changes.push(Change::Answered {
-            robot: &robot,
-            at: now_wall,
-        });
+                pending: self.dispatcher.gathering(&robot).unwrap_or(&empty),
+                doubtful: self.dispatcher.doubtful(&robot).unwrap_or(&empty),
+            },
+            Change::Answered {
+                robot: &robot,
+                at: SystemTime::now(),
+            },
+        ];
         let result = self.store.commit(&changes);
         if result.is_err() {
             self.dirty.insert(robot);

@@ -104,25 +104,44 @@ impl Client {
         }
     }
 
+    /// Like [`Client::send_once`], waiting at most `timeout` for the whole request.
+    pub async fn send_within(
+        &self,
+        robot: &Robot,
+        message: &Message,
+        timeout: Duration,
+    ) -> Outcome {
+        match body(&robot.keywords, message) {
+            Ok(body) => self.post_within(robot, body, Some(timeout)).await,
+            Err(err) => not_sent(err.to_string()),
+        }
+    }
+
     /// POSTs `body` once to a freshly signed URL.
     async fn post(&self, robot: &Robot, body: String) -> Outcome {
+        self.post_within(robot, body, None).await
+    }
+
+    /// POSTs `body` once, with `timeout` instead of the client's request timeout when given.
+    async fn post_within(&self, robot: &Robot, body: String, timeout: Option<Duration>) -> Outcome {
         let url = match request_url(&robot.webhook, robot.secret.as_ref(), now_ms()) {
             Ok(url) => url,
             Err(err) => return not_sent(err.to_string()),
         };
-        let response = self
+        let mut request = self
             .http
             .post(url)
             .header(
                 CONTENT_TYPE,
                 HeaderValue::from_static("application/json; charset=utf-8"),
             )
-            .body(body)
-            .send()
-            .await;
-        let response = match response {
+            .body(body);
+        if let Some(timeout) = timeout {
+            request = request.timeout(timeout);
+        }
+        let response = match request.send().await {
             Ok(response) => response,
-            Err(err) => return transient(robot, &err),
+            Err(err) => return failed(robot, &err),
         };
         let status = response.status();
         if status.is_server_error()
@@ -141,7 +160,12 @@ impl Client {
         }
         let bytes = match response.bytes().await {
             Ok(bytes) => bytes,
-            Err(err) => return transient(robot, &err),
+            // The server took the request and started answering: it may have delivered it.
+            Err(err) => {
+                return Outcome::Unknown {
+                    reason: describe(robot, &err),
+                };
+            }
         };
         let errcode = serde_json::from_slice::<serde_json::Value>(&bytes)
             .ok()
@@ -165,8 +189,19 @@ fn not_sent(reason: String) -> Outcome {
     }
 }
 
-/// A network failure as an `Outcome`, with its cause chain and without any secret.
-fn transient(robot: &Robot, err: &reqwest::Error) -> Outcome {
+/// A failed request as an `Outcome`: `Transient` when it cannot have reached DingTalk (no
+/// connection), `Unknown` when it may have (sent, then no answer: a timeout, a reset).
+fn failed(robot: &Robot, err: &reqwest::Error) -> Outcome {
+    let reason = describe(robot, err);
+    if err.is_connect() {
+        Outcome::Transient { reason }
+    } else {
+        Outcome::Unknown { reason }
+    }
+}
+
+/// A network failure in words, with its cause chain and without any secret.
+fn describe(robot: &Robot, err: &reqwest::Error) -> String {
     let kind = if err.is_timeout() {
         "timed out"
     } else if err.is_connect() {
@@ -184,9 +219,7 @@ fn transient(robot: &Robot, err: &reqwest::Error) -> Outcome {
         }
         source = cause.source();
     }
-    Outcome::Transient {
-        reason: redact(&reason, robot),
-    }
+    redact(&reason, robot)
 }
 
 /// `text` with the robot's webhook, access token and secret replaced by `<redacted>`.

@@ -50,6 +50,53 @@ pub struct Draft {
     pub kind: MsgType,
     /// The language of the words the layout adds ("and N more").
     pub language: Language,
+    /// What the reader must know about the delivery itself (shown after the body, and marked in
+    /// the title).
+    pub notes: Vec<Note>,
+}
+
+/// A remark about the delivery of a message, not about its events.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Note {
+    /// An earlier send of these events got no answer: DingTalk may have delivered them already,
+    /// so this message may repeat one the group has (its counts are not new).
+    PossibleRepeat,
+    /// dingtail cannot write its state: it keeps alerting from memory, but a restart may repeat
+    /// or lose what it has not written.
+    Degraded {
+        /// Why the state cannot be written.
+        reason: String,
+    },
+}
+
+impl Note {
+    /// The mark put after the title (the title's start stays the message's subject).
+    fn title_mark(&self, language: Language) -> &'static str {
+        match self {
+            Note::PossibleRepeat => language.possible_repeat_mark(),
+            Note::Degraded { .. } => "",
+        }
+    }
+
+    /// The note as a line of text (raw: the layout escapes it).
+    pub fn text(&self, language: Language) -> String {
+        match self {
+            Note::PossibleRepeat => language.possible_repeat().to_string(),
+            Note::Degraded { reason } => language.degraded(reason),
+        }
+    }
+}
+
+/// The title of `draft` with the marks of its notes.
+pub fn title(draft: &Draft) -> String {
+    let mut title = draft.title.clone();
+    title.extend(
+        draft
+            .notes
+            .iter()
+            .map(|note| note.title_mark(draft.language)),
+    );
+    title
 }
 
 /// What a draft says.
@@ -123,7 +170,7 @@ pub fn compose(draft: &Draft, msgtype: MsgType, keywords: &[String]) -> Message 
 
 /// The message of `draft` as `msgtype` with its text within `budget` bytes.
 fn build(draft: &Draft, msgtype: MsgType, buttons: Option<&Buttons>, budget: usize) -> Message {
-    let title = draft.title.clone();
+    let title = title(draft);
     let at = draft.mentions.clone();
     match (msgtype, buttons) {
         (MsgType::Text, _) => Message::Text {

@@ -12,7 +12,7 @@
 
 use std::borrow::Cow;
 
-use crate::dingtalk::draft::{Body, Draft, Fact, Heading, Markup, Section, cut_to};
+use crate::dingtalk::draft::{Body, Draft, Fact, Heading, Markup, Section, cut_to, title};
 use crate::dingtalk::escape;
 
 /// One sample's text is cut here, so one stack trace cannot push out every other sample.
@@ -76,17 +76,32 @@ impl Layout {
     }
 }
 
-/// The text of `draft` laid out as `layout`, at most `max_bytes` long.
+/// The text of `draft` laid out as `layout`, at most `max_bytes` long: the body, then the notes
+/// about its delivery (never cut: the body gives way).
 pub fn layout(draft: &Draft, layout: Layout, max_bytes: usize) -> String {
-    match &draft.body {
+    let notes: String = draft
+        .notes
+        .iter()
+        .map(|note| {
+            let text = layout.raw(&note.text(draft.language));
+            match layout {
+                Layout::Markdown | Layout::Card => format!("\n> {text}\n"),
+                Layout::Text => format!("\n{text}\n"),
+            }
+        })
+        .collect();
+    let max_bytes = max_bytes.saturating_sub(notes.len());
+    let mut text = match &draft.body {
         Body::Event(text) => event(draft, text, layout, max_bytes),
         Body::Summary(sections) => summary(draft, sections, layout, max_bytes),
-    }
+    };
+    text.push_str(&notes);
+    text
 }
 
 /// One event: its title, its text, its link.
 fn event(draft: &Draft, text: &str, layout: Layout, max_bytes: usize) -> String {
-    let head = format!("{}\n\n", layout.heading(&draft.title));
+    let head = format!("{}\n\n", layout.heading(&title(draft)));
     let link = layout.link_line(draft.link.as_ref());
     let link = if link.is_empty() {
         link
@@ -102,7 +117,7 @@ fn event(draft: &Draft, text: &str, layout: Layout, max_bytes: usize) -> String 
 /// A summary: sections in order, with samples as long as they fit, exact rests.
 fn summary(draft: &Draft, sections: &[Section], layout: Layout, max_bytes: usize) -> String {
     let language = draft.language;
-    let mut text = format!("{}\n", layout.heading(&draft.title));
+    let mut text = format!("{}\n", layout.heading(&title(draft)));
     let mut omitted: Option<(usize, u64)> = None;
     for (k, section) in sections.iter().enumerate() {
         let head = section_head(draft, section, layout);

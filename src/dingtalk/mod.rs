@@ -103,6 +103,8 @@ mod tests {
             throttle_pause: Duration::from_secs(600),
             msgtype: crate::event::MsgType::Markdown,
             summary_title: None,
+            timeout: Duration::from_secs(10),
+            backoff_max: Duration::from_secs(30),
         };
         let robot = Robot::from_config(&config).unwrap();
         assert_eq!(

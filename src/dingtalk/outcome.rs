@@ -32,18 +32,35 @@ pub enum Outcome {
         /// What the code means.
         reason: Rejection,
     },
-    /// Network trouble or a busy server (HTTP 5xx, -1, 500100, timeouts, refused or reset
-    /// connections): worth retrying with backoff.
+    /// Network trouble or a busy server before the message could have arrived (HTTP 5xx, -1,
+    /// 500100, a refused connection): worth retrying with backoff.
     Transient {
+        /// What happened, without the webhook URL.
+        reason: String,
+    },
+    /// The request was sent but no answer came (a timeout, a connection lost after sending):
+    /// DingTalk may have delivered it. Sending it again may repeat it.
+    Unknown {
         /// What happened, without the webhook URL.
         reason: String,
     },
 }
 
 impl Outcome {
-    /// True for [`Outcome::Transient`], the only class worth retrying at once.
+    /// True for [`Outcome::Transient`] and [`Outcome::Unknown`], the classes a one-shot sender
+    /// may retry at once (an unknown outcome retried may repeat the message).
     pub fn is_transient(&self) -> bool {
-        matches!(self, Outcome::Transient { .. })
+        matches!(self, Outcome::Transient { .. } | Outcome::Unknown { .. })
+    }
+
+    /// True when DingTalk answered (whatever it said): it is reachable.
+    pub fn is_answer(&self) -> bool {
+        match self {
+            Outcome::Delivered | Outcome::Throttled { .. } => true,
+            // Code 0: refused before sending, or an HTTP error without an errcode.
+            Outcome::Rejected { code, .. } => *code != 0,
+            Outcome::Transient { .. } | Outcome::Unknown { .. } => false,
+        }
     }
 
     /// The errcode DingTalk answered, when it answered one.
@@ -53,7 +70,7 @@ impl Outcome {
             Outcome::Delivered => Some(0),
             Outcome::Throttled { code, .. } => Some(*code),
             Outcome::Rejected { code, .. } if *code != 0 => Some(*code),
-            Outcome::Rejected { .. } | Outcome::Transient { .. } => None,
+            Outcome::Rejected { .. } | Outcome::Transient { .. } | Outcome::Unknown { .. } => None,
         }
     }
 }
@@ -73,6 +90,9 @@ impl fmt::Display for Outcome {
                 write!(f, "rejected by DingTalk (errcode {code}): {reason}")
             }
             Outcome::Transient { reason } => write!(f, "delivery failed: {reason}"),
+            Outcome::Unknown { reason } => {
+                write!(f, "no answer ({reason}); DingTalk may have delivered it")
+            }
         }
     }
 }
@@ -86,6 +106,9 @@ pub enum Verdict {
     Throttled,
     /// Network trouble, HTTP 5xx, -1, 500100: retry with backoff.
     Transient,
+    /// Sent, but no answer came: it may have been delivered. Send it again by itself, marked as
+    /// a possible repeat, never folded into newer events.
+    Unknown,
     /// Sign, keyword, token, group or robot gone: a configuration problem; retry slowly, loudly.
     Rejected,
     /// DingTalk refused what the message says (malformed, blocked content, too large): send the
@@ -112,6 +135,7 @@ impl Outcome {
                 _ => Verdict::Rejected,
             },
             Outcome::Transient { .. } => Verdict::Transient,
+            Outcome::Unknown { .. } => Verdict::Unknown,
         }
     }
 }

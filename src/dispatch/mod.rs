@@ -23,6 +23,9 @@ pub struct SendOrder {
     pub id: u64,
     /// What to send.
     pub batch: Batch,
+    /// The batch may repeat a message the group already has (an earlier send of it got no
+    /// answer): the message must say so.
+    pub repeat: bool,
 }
 
 /// What [`Dispatcher::poll`] decided.
@@ -98,10 +101,11 @@ impl Dispatcher {
         }
     }
 
-    /// Adds batches restored from durable state.
-    pub fn restore(&mut self, robot: &str, batch: Batch, now: Instant) {
+    /// Adds batches restored from durable state: `pending` as new events, `doubtful` as
+    /// possibly delivered already (sent again by itself, marked).
+    pub fn restore(&mut self, robot: &str, pending: Batch, doubtful: Batch, now: Instant) {
         if let Some(queue) = self.queues.get_mut(robot) {
-            queue.restore(batch, now);
+            queue.restore(pending, doubtful, now);
         }
     }
 
@@ -114,10 +118,11 @@ impl Dispatcher {
                 Gathering::Skip => queue.poll_flush(now),
             };
             match action {
-                Action::Send { id, batch } => decisions.sends.push(SendOrder {
+                Action::Send { id, batch, repeat } => decisions.sends.push(SendOrder {
                     robot: robot.clone(),
                     id,
                     batch,
+                    repeat,
                 }),
                 Action::WakeAt(at) => {
                     decisions.wake_at = Some(decisions.wake_at.map_or(at, |w| w.min(at)));
@@ -144,6 +149,14 @@ impl Dispatcher {
         }
     }
 
+    /// DingTalk answered a request: every robot waiting after a failure without an answer may
+    /// try again now.
+    pub fn lift_network_waits(&mut self) {
+        for queue in self.queues.values_mut() {
+            queue.lift_network_wait();
+        }
+    }
+
     /// `robot`'s destination changed (reload): lift a wait imposed by a configuration rejection.
     pub fn lift_rejection(&mut self, robot: &str) {
         if let Some(queue) = self.queues.get_mut(robot) {
@@ -161,6 +174,11 @@ impl Dispatcher {
     /// What `robot` is gathering (not in flight), for persistence.
     pub fn gathering(&self, robot: &str) -> Option<&Batch> {
         self.queues.get(robot).map(RobotQueue::pending)
+    }
+
+    /// What `robot` may have delivered already and sends again (not in flight), for persistence.
+    pub fn doubtful(&self, robot: &str) -> Option<&Batch> {
+        self.queues.get(robot).map(RobotQueue::doubtful)
     }
 
     /// Matches not yet delivered, per robot.
@@ -205,6 +223,7 @@ mod tests {
             window: Duration::from_secs(60),
             linger: Duration::from_secs(2),
             throttle_pause: Duration::from_secs(600),
+            backoff_max: Duration::from_secs(30),
         }
     }
 

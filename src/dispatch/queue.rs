@@ -6,10 +6,17 @@
 //!
 //! Life of a batch: the first match opens a gathering period of `linger`; when it ends and the
 //! rate limiter allows, everything pending is taken as one in-flight batch (one match: sent on its
-//! own; several: a summary). Only one batch is in flight per robot. `Delivered` forgets it; any
-//! failure folds it back into what is pending (counts add up exactly), and the robot waits: the
-//! throttle pause after 130101/410100, a jittered backoff after a transient failure, a slow retry
-//! after a configuration rejection.
+//! own; several: a summary). Only one batch is in flight per robot. `Delivered` forgets it; a
+//! failure before the message could have arrived folds it back into what is pending (counts add
+//! up exactly), and the robot waits: the throttle pause after 130101/410100, a jittered backoff
+//! (capped at `backoff_max`) after a transient failure, a slow retry after a configuration
+//! rejection.
+//!
+//! A send whose answer never came (a timeout) may have been delivered: its batch becomes
+//! *doubtful*. It is never folded into newer events (their counts stay exact); it is sent again
+//! by itself, marked as a possible repeat, alternating with newer batches so that neither waits
+//! behind the other, until an answer settles it. Doubtful batches from several timeouts are
+//! merged (all of them may repeat).
 
 use std::time::{Duration, Instant};
 
@@ -30,6 +37,8 @@ pub struct QueueConfig {
     pub linger: Duration,
     /// How long DingTalk blocks a robot that exceeded the limit.
     pub throttle_pause: Duration,
+    /// The longest wait between retries after transient failures.
+    pub backoff_max: Duration,
 }
 
 impl QueueConfig {
@@ -40,6 +49,7 @@ impl QueueConfig {
             window: robot.window,
             linger: robot.linger,
             throttle_pause: robot.throttle_pause,
+            backoff_max: robot.backoff_max,
         }
     }
 
@@ -62,6 +72,9 @@ pub enum Action {
         id: u64,
         /// What to send.
         batch: Batch,
+        /// The batch is doubtful (an earlier send of it got no answer): it may repeat a message
+        /// the group already has, and must say so.
+        repeat: bool,
     },
     /// Nothing to do before this instant (unless a match arrives).
     WakeAt(Instant),
@@ -82,8 +95,22 @@ pub struct RobotQueue {
     blocked_until: Option<Instant>,
     /// The block comes from a configuration rejection (a reload that fixes it lifts it).
     blocked_by_rejection: bool,
-    in_flight: Option<(u64, Batch)>,
+    /// The block is a backoff after a failure without an answer (an answer elsewhere lifts it).
+    blocked_by_network: bool,
+    /// Sent without an answer: may have been delivered. Sent again by itself, marked.
+    doubtful: Batch,
+    /// The last send was of the doubtful batch (sends alternate while both wait).
+    last_was_repeat: bool,
+    in_flight: Option<InFlight>,
     next_id: u64,
+}
+
+/// The batch being sent.
+#[derive(Debug)]
+struct InFlight {
+    id: u64,
+    batch: Batch,
+    repeat: bool,
 }
 
 impl RobotQueue {
@@ -92,11 +119,14 @@ impl RobotQueue {
         RobotQueue {
             config,
             limiter: RateLimiter::new(config.per_minute, config.window),
-            backoff: Backoff::new(Duration::from_secs(1), Duration::from_secs(300)),
+            backoff: Backoff::new(Duration::from_secs(1), config.backoff_max),
             pending: Batch::default(),
             gather_until: None,
             blocked_until: None,
             blocked_by_rejection: false,
+            blocked_by_network: false,
+            doubtful: Batch::default(),
+            last_was_repeat: false,
             in_flight: None,
             next_id: 1,
         }
@@ -110,6 +140,9 @@ impl RobotQueue {
             limiter.adopt_history(&self.limiter);
             self.limiter = limiter;
         }
+        if config.backoff_max != self.config.backoff_max {
+            self.backoff = Backoff::new(Duration::from_secs(1), config.backoff_max);
+        }
         self.config = config;
     }
 
@@ -121,15 +154,18 @@ impl RobotQueue {
         self.pending.add(hit, render);
     }
 
-    /// Adds a batch restored from durable state; it is sent as soon as the limiter allows.
-    pub fn restore(&mut self, batch: Batch, now: Instant) {
-        if batch.is_empty() {
+    /// Adds batches restored from durable state; they are sent as soon as the limiter allows.
+    /// `doubtful` was sent before without a known answer (a crash, a timeout): it is sent again
+    /// by itself, marked as a possible repeat.
+    pub fn restore(&mut self, pending: Batch, doubtful: Batch, now: Instant) {
+        self.doubtful.absorb(doubtful);
+        if pending.is_empty() {
             return;
         }
         if self.pending.is_empty() {
             self.gather_until = Some(now);
         }
-        self.pending.absorb(batch);
+        self.pending.absorb(pending);
     }
 
     /// Decides what to do at `now`.
@@ -147,14 +183,18 @@ impl RobotQueue {
         if self.in_flight.is_some() {
             return Action::AwaitVerdict;
         }
-        if self.pending.is_empty() {
+        if self.pending.is_empty() && self.doubtful.is_empty() {
             return Action::Idle;
         }
+        // Alternate while both wait, so that neither a doubtful batch nor newer events wait
+        // behind the other.
+        let repeat =
+            !self.doubtful.is_empty() && (self.pending.is_empty() || !self.last_was_repeat);
         let mut ready = self.limiter.next_slot(now);
         if let Some(blocked) = self.blocked_until {
             ready = ready.max(blocked);
         }
-        if let (Gather::Wait, Some(gather_until)) = (gather, self.gather_until) {
+        if let (false, Gather::Wait, Some(gather_until)) = (repeat, gather, self.gather_until) {
             ready = ready.max(gather_until);
         }
         if ready > now {
@@ -162,28 +202,40 @@ impl RobotQueue {
         }
         self.limiter.record(now);
         self.blocked_until = None;
-        self.gather_until = None;
+        self.blocked_by_network = false;
         let id = self.next_id;
         self.next_id += 1;
-        let batch = std::mem::take(&mut self.pending);
-        self.in_flight = Some((id, batch.clone()));
-        Action::Send { id, batch }
+        let batch = if repeat {
+            std::mem::take(&mut self.doubtful)
+        } else {
+            self.gather_until = None;
+            std::mem::take(&mut self.pending)
+        };
+        self.last_was_repeat = repeat;
+        self.in_flight = Some(InFlight {
+            id,
+            batch: batch.clone(),
+            repeat,
+        });
+        Action::Send { id, batch, repeat }
     }
 
     /// Reports how the send of batch `id` went. `unit` is a random draw in `[0, 1)` for jitter.
     /// Returns how many matches were given up (only a content rejection of a batch that had no
     /// samples left gives up anything); every other failure keeps the batch, counts exact.
     pub fn on_verdict(&mut self, id: u64, verdict: Verdict, now: Instant, unit: f64) -> u64 {
-        let Some((in_flight_id, batch)) = self.in_flight.take() else {
+        let Some(flight) = self.in_flight.take() else {
             return 0;
         };
-        if in_flight_id != id {
-            self.in_flight = Some((in_flight_id, batch));
+        if flight.id != id {
+            self.in_flight = Some(flight);
             return 0;
         }
         // The answer is in: the message arrived by now, so it counts from now at the latest.
         self.limiter.restamp_last(now);
         self.blocked_by_rejection = verdict == Verdict::Rejected;
+        self.blocked_by_network = matches!(verdict, Verdict::Transient | Verdict::Unknown);
+        let InFlight { batch, repeat, .. } = flight;
         let (batch, wait) = match verdict {
             Verdict::Delivered => {
                 self.backoff.reset();
@@ -191,6 +243,12 @@ impl RobotQueue {
                     // What arrived meanwhile has waited long enough: send it at the next slot.
                     self.gather_until = Some(now);
                 }
+                return 0;
+            }
+            Verdict::Unknown => {
+                // May have been delivered: kept apart from newer events, sent again marked.
+                self.doubtful.absorb(batch);
+                self.blocked_until = Some(now + self.backoff.next_delay(unit));
                 return 0;
             }
             Verdict::Throttled => (batch, self.config.throttle_pause),
@@ -206,13 +264,28 @@ impl RobotQueue {
                 return batch.count();
             }
         };
-        // The failed batch is older than what gathered meanwhile: its samples come first.
-        let mut restored = std::mem::take(&mut self.pending);
-        restored.absorb(batch);
-        self.pending = restored;
-        self.gather_until = None;
+        if repeat {
+            // Still unsettled: it stays doubtful.
+            self.doubtful.absorb(batch);
+        } else {
+            // The failed batch is older than what gathered meanwhile: its samples come first.
+            let mut restored = std::mem::take(&mut self.pending);
+            restored.absorb(batch);
+            self.pending = restored;
+            self.gather_until = None;
+        }
         self.blocked_until = Some(now + wait);
         0
+    }
+
+    /// DingTalk answered another robot's request: it is reachable again, so a wait imposed by
+    /// a failure without an answer ends now (the next send probes at once, within the rate
+    /// limit).
+    pub fn lift_network_wait(&mut self) {
+        if self.blocked_by_network {
+            self.blocked_until = None;
+            self.blocked_by_network = false;
+        }
     }
 
     /// The robot's webhook, secret or keywords changed (reload): a wait that a configuration
@@ -237,14 +310,22 @@ impl RobotQueue {
         (self.config.window * 5).max(Duration::from_secs(5))
     }
 
-    /// Matches not yet delivered (pending and in flight).
+    /// Matches not yet delivered (pending, doubtful and in flight).
     pub fn n_undelivered(&self) -> u64 {
-        self.pending.count() + self.in_flight.as_ref().map_or(0, |(_, b)| b.count())
+        self.pending.count()
+            + self.doubtful.count()
+            + self.in_flight.as_ref().map_or(0, |f| f.batch.count())
     }
 
     /// What is gathering (not in flight), for persistence.
     pub fn pending(&self) -> &Batch {
         &self.pending
+    }
+
+    /// What may have been delivered and waits to be sent again (not in flight), for
+    /// persistence.
+    pub fn doubtful(&self) -> &Batch {
+        &self.doubtful
     }
 
     /// True while a batch is in flight (sent, verdict not yet reported).
@@ -265,234 +346,4 @@ enum Gather {
 }
 
 #[cfg(test)]
-mod tests {
-    use std::time::{Duration, Instant, SystemTime};
-
-    use crate::batch::{Hit, Rendered};
-    use crate::dingtalk::Verdict;
-    use crate::dispatch::queue::{Action, QueueConfig, RobotQueue};
-    use crate::event::{Mentions, Severity};
-
-    const NONE: Mentions = Mentions {
-        mobiles: Vec::new(),
-        user_ids: Vec::new(),
-        all: false,
-    };
-
-    fn queue() -> RobotQueue {
-        RobotQueue::new(QueueConfig {
-            per_minute: 20,
-            window: Duration::from_secs(60),
-            linger: Duration::from_secs(2),
-            throttle_pause: Duration::from_secs(600),
-        })
-    }
-
-    fn add(queue: &mut RobotQueue, rule: &str, severity: Severity, line: &str, now: Instant) {
-        let hit = Hit {
-            rule,
-            severity,
-            line,
-            file: "/f",
-            host: "h",
-            at: SystemTime::now(),
-            mentions: &NONE,
-            top: &[],
-        };
-        queue.on_hit(hit, || Rendered::markdown("t", line), now);
-    }
-
-    fn send(queue: &mut RobotQueue, now: Instant) -> (u64, u64) {
-        match queue.poll(now) {
-            Action::Send { id, batch } => (id, batch.count()),
-            other => panic!("expected a send at {now:?}, got {other:?}"),
-        }
-    }
-
-    #[test]
-    fn a_lone_match_waits_for_linger_then_goes_alone() {
-        let mut queue = queue();
-        let t0 = Instant::now();
-        assert_eq!(queue.poll(t0), Action::Idle);
-        add(&mut queue, "r", Severity::Info, "x", t0);
-        assert_eq!(
-            queue.poll(t0 + Duration::from_secs(1)),
-            Action::WakeAt(t0 + Duration::from_secs(2))
-        );
-        match queue.poll(t0 + Duration::from_secs(2)) {
-            Action::Send { batch, .. } => assert!(batch.lone().is_some()),
-            other => panic!("{other:?}"),
-        }
-        assert_eq!(
-            queue.poll(t0 + Duration::from_secs(3)),
-            Action::AwaitVerdict
-        );
-    }
-
-    #[test]
-    fn throttled_batches_wait_the_pause_and_counts_add_up() {
-        let mut queue = queue();
-        let t0 = Instant::now();
-        for i in 0..3 {
-            add(&mut queue, "r", Severity::Warning, &format!("l{i}"), t0);
-        }
-        let (id, n) = send(&mut queue, t0 + Duration::from_secs(2));
-        assert_eq!(n, 3);
-        add(
-            &mut queue,
-            "r",
-            Severity::Warning,
-            "later",
-            t0 + Duration::from_secs(3),
-        );
-        queue.on_verdict(id, Verdict::Throttled, t0 + Duration::from_secs(3), 0.5);
-        assert_eq!(queue.n_undelivered(), 4);
-        let resume = t0 + Duration::from_secs(603);
-        assert_eq!(
-            queue.poll(t0 + Duration::from_secs(10)),
-            Action::WakeAt(resume)
-        );
-        let (id, n) = send(&mut queue, resume);
-        assert_eq!(n, 4, "the throttled batch and what came later go together");
-        queue.on_verdict(id, Verdict::Delivered, resume, 0.5);
-        assert_eq!(queue.n_undelivered(), 0);
-        assert_eq!(queue.poll(resume), Action::Idle);
-    }
-
-    #[test]
-    fn transient_failures_back_off_and_rejections_retry_slowly() {
-        let mut queue = queue();
-        let t0 = Instant::now();
-        add(&mut queue, "r", Severity::Critical, "x", t0);
-        let (id, _) = send(&mut queue, t0 + Duration::from_secs(2));
-        let t1 = t0 + Duration::from_secs(2);
-        queue.on_verdict(id, Verdict::Transient, t1, 0.999_999);
-        match queue.poll(t1) {
-            Action::WakeAt(at) => assert!(at - t1 <= Duration::from_secs(1) && at > t1),
-            other => panic!("{other:?}"),
-        }
-        let (id, _) = send(&mut queue, t1 + Duration::from_secs(1));
-        let t2 = t1 + Duration::from_secs(1);
-        queue.on_verdict(id, Verdict::Rejected, t2, 0.0);
-        assert_eq!(
-            queue.poll(t2),
-            Action::WakeAt(t2 + Duration::from_secs(300))
-        );
-        assert_eq!(queue.n_undelivered(), 1);
-    }
-
-    #[test]
-    fn a_flood_becomes_paced_summaries_with_exact_counts() {
-        let mut queue = queue();
-        let t0 = Instant::now();
-        let mut delivered = 0;
-        let mut sends = Vec::new();
-        let mut now = t0;
-        // 100 matches a second for two minutes, polled every 100 ms.
-        for tick in 0..1200u32 {
-            now = t0 + Duration::from_millis(100 * u64::from(tick));
-            for i in 0..10 {
-                add(
-                    &mut queue,
-                    if i % 3 == 0 { "crit" } else { "noise" },
-                    Severity::Info,
-                    "l",
-                    now,
-                );
-            }
-            if let Action::Send { id, batch } = queue.poll(now) {
-                delivered += batch.count();
-                sends.push(now);
-                queue.on_verdict(id, Verdict::Delivered, now, 0.5);
-            }
-        }
-        loop {
-            now += Duration::from_millis(100);
-            match queue.poll(now) {
-                Action::Send { id, batch } => {
-                    delivered += batch.count();
-                    sends.push(now);
-                    queue.on_verdict(id, Verdict::Delivered, now, 0.5);
-                }
-                Action::Idle => break,
-                _ => {}
-            }
-        }
-        assert_eq!(delivered, 12_000);
-        for (i, &t) in sends.iter().enumerate() {
-            let n = sends[i..]
-                .iter()
-                .take_while(|&&u| u - t < Duration::from_secs(60))
-                .count();
-            assert!(n <= 20, "{n} sends within 60 s from {:?}", t - t0);
-        }
-        let longest_gap = sends.windows(2).map(|w| w[1] - w[0]).max().unwrap();
-        assert!(
-            longest_gap <= Duration::from_millis(3700),
-            "summaries are spread, longest gap {longest_gap:?}"
-        );
-    }
-
-    #[test]
-    fn refused_content_is_resent_as_counts_and_then_given_up() {
-        let mut queue = queue();
-        let t0 = Instant::now();
-        for i in 0..3 {
-            add(
-                &mut queue,
-                "r",
-                Severity::Warning,
-                &format!("blocked word {i}"),
-                t0,
-            );
-        }
-        let t1 = t0 + Duration::from_secs(2);
-        let id = match queue.poll(t1) {
-            Action::Send { id, batch } => {
-                assert!(batch.has_samples());
-                id
-            }
-            other => panic!("{other:?}"),
-        };
-        assert_eq!(queue.on_verdict(id, Verdict::RejectedContent, t1, 0.5), 0);
-        assert_eq!(queue.n_undelivered(), 3, "nothing given up yet");
-        let t2 = t1 + Duration::from_secs(4);
-        let id = match queue.poll(t2) {
-            Action::Send { id, batch } => {
-                assert!(!batch.has_samples(), "the retry carries counts only");
-                assert_eq!(batch.count(), 3);
-                id
-            }
-            other => panic!("{other:?}"),
-        };
-        // Something new arrives meanwhile; it is not given up with the refused batch.
-        add(&mut queue, "r", Severity::Warning, "fine", t2);
-        assert_eq!(queue.on_verdict(id, Verdict::RejectedContent, t2, 0.5), 3);
-        assert_eq!(queue.n_undelivered(), 1);
-        match queue.poll(t2 + Duration::from_secs(4)) {
-            Action::Send { batch, .. } => assert_eq!(batch.count(), 1),
-            other => panic!("{other:?}"),
-        }
-    }
-
-    #[test]
-    fn sends_before_a_restart_count_against_the_window() {
-        let mut queue = queue();
-        let t0 = Instant::now();
-        // Twenty sends in the last 30 s (before a restart): the window is full.
-        let sent: Vec<Instant> = (0..20)
-            .map(|i| t0 + Duration::from_millis(1500 * i))
-            .collect();
-        let now = t0 + Duration::from_secs(30);
-        queue.seed_history(&sent);
-        add(&mut queue, "r", Severity::Critical, "x", now);
-        match queue.poll(now + Duration::from_secs(2)) {
-            Action::WakeAt(at) => assert!(
-                at >= t0 + Duration::from_secs(60),
-                "the first seeded send must leave the window first: {:?}",
-                at - t0
-            ),
-            other => panic!("expected to wait, got {other:?}"),
-        }
-    }
-}
+mod tests;

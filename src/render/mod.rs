@@ -323,6 +323,7 @@ impl Renderer {
                 markup: sample.markup,
                 kind: self.msgtype_for(&rule.rule, robot),
                 language: self.language,
+                notes: Vec::new(),
             };
         }
         summary::summary(self, batch, robot)

@@ -44,6 +44,7 @@ pub fn summary(renderer: &Renderer, batch: &Batch, robot: &str) -> Draft {
         markup,
         kind,
         language,
+        notes: Vec::new(),
     }
 }
 

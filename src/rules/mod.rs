@@ -217,6 +217,7 @@ mod tests {
             link: None,
             top: vec![],
             mention_templates: vec![],
+            alert: crate::alert::AlertSpec::plain(),
         })
     }
 

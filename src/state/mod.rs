@@ -14,6 +14,7 @@
 //! cut is the better trade.
 
 pub mod checkpoint;
+pub mod file;
 pub mod globs;
 pub mod pending;
 pub mod schema;
@@ -23,10 +24,11 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
-use rusqlite::{Connection, Transaction};
+use rusqlite::{Connection, OpenFlags, Transaction};
 
 use crate::batch::Batch;
 use crate::state::pending::PendingError;
+pub use crate::state::pending::Undelivered;
 use crate::tail::checkpoint::{Checkpoint, CheckpointChanges};
 
 /// The database file inside the state dir.
@@ -72,29 +74,182 @@ pub enum StateError {
     Pending(#[from] PendingError),
 }
 
+impl StateError {
+    /// True when the database exists but cannot be written (permissions, a read-only file
+    /// system): reading it still works.
+    pub fn is_not_writable(&self) -> bool {
+        use rusqlite::ErrorCode;
+        match self {
+            StateError::Sql(err)
+            | StateError::Open { source: err, .. }
+            | StateError::Pending(PendingError::Sql(err)) => matches!(
+                err.sqlite_error_code(),
+                Some(ErrorCode::ReadOnly | ErrorCode::PermissionDenied | ErrorCode::CannotOpen)
+            ),
+            StateError::Dir { source, .. } => {
+                source.kind() == std::io::ErrorKind::PermissionDenied
+                    || source.raw_os_error() == Some(30) // EROFS
+            }
+            _ => false,
+        }
+    }
+
+    /// True when the database file is damaged (not a database, corrupt): moving it aside and
+    /// starting a fresh one is the only way to write again.
+    pub fn is_corrupt(&self) -> bool {
+        match self {
+            StateError::Sql(err)
+            | StateError::Open { source: err, .. }
+            | StateError::Pending(PendingError::Sql(err)) => file::is_corrupt(err),
+            _ => false,
+        }
+    }
+
+    /// Why the state cannot be written, in a few words for a chat message: the OS's or
+    /// SQLite's reason, not the query.
+    pub fn reason(&self) -> String {
+        use rusqlite::ErrorCode;
+        let sqlite = match self {
+            StateError::Sql(err)
+            | StateError::Open { source: err, .. }
+            | StateError::Pending(PendingError::Sql(err)) => err.sqlite_error_code(),
+            _ => None,
+        };
+        match sqlite {
+            Some(ErrorCode::DiskFull) => "no space left on device".into(),
+            Some(ErrorCode::ReadOnly) => "the state database is read-only".into(),
+            Some(ErrorCode::PermissionDenied) => "permission denied".into(),
+            Some(ErrorCode::CannotOpen) => "the state database cannot be opened".into(),
+            Some(ErrorCode::SystemIoFailure) => "I/O error".into(),
+            Some(ErrorCode::DatabaseCorrupt | ErrorCode::NotADatabase) => {
+                "the state database is damaged".into()
+            }
+            _ => self.to_string(),
+        }
+    }
+}
+
+/// A damaged database found at start and moved aside.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Recovery {
+    /// What was wrong with it.
+    pub damage: String,
+    /// Where it was moved.
+    pub moved_to: PathBuf,
+}
+
 /// The state database of one state dir.
 #[derive(Debug)]
 pub struct Store {
     conn: Connection,
+    path: PathBuf,
     first_start: bool,
+    recovered: Option<Recovery>,
+    /// The database could only be opened for reading (its files are not writable): every
+    /// commit first tries to open it for writing again.
+    read_only: bool,
 }
 
 impl Store {
-    /// Opens (creating it and `state_dir` if missing) and migrates `<state_dir>/state.db`.
+    /// Opens (creating it and `state_dir` if missing, private to the owner) and migrates
+    /// `<state_dir>/state.db`. A damaged database (empty, corrupt, its schema broken) is moved
+    /// aside and a fresh one started: [`Store::recovered`] says so, and the caller must say it
+    /// loudly.
     ///
     /// # Errors
     /// The dir or database cannot be created or opened, or was written by a newer version.
     pub fn open(state_dir: &Path) -> Result<Store, StateError> {
-        std::fs::create_dir_all(state_dir).map_err(|source| StateError::Dir {
+        file::create_dir(state_dir).map_err(|source| StateError::Dir {
             path: state_dir.to_path_buf(),
             source,
         })?;
         let path = state_dir.join(DB_FILE);
+        let mut recovered = None;
+        if let Err(Some(damage)) = file::check(&path) {
+            let moved_to =
+                file::move_aside(&path, std::time::SystemTime::now()).map_err(|source| {
+                    StateError::Dir {
+                        path: path.clone(),
+                        source,
+                    }
+                })?;
+            recovered = Some(Recovery {
+                damage: damage.to_string(),
+                moved_to,
+            });
+        }
+        let (conn, found, read_only) = match Store::connect(&path) {
+            Ok((conn, found)) => (conn, found, false),
+            // Readable but not writable: start anyway, reading what is there; every commit
+            // fails (and delivery runs degraded) until the files can be written again.
+            Err(err) if err.is_not_writable() => match Store::connect_read_only(&path) {
+                Some(conn) => (conn, schema::VERSION, true),
+                None => return Err(err),
+            },
+            Err(err) => return Err(err),
+        };
+        Ok(Store {
+            conn,
+            first_start: found == 0,
+            path,
+            recovered,
+            read_only,
+        })
+    }
+
+    /// Opens an existing database of the current version for reading only.
+    fn connect_read_only(path: &Path) -> Option<Connection> {
+        // `immutable`: a WAL database in a directory that cannot be written has no `-shm` to
+        // share; nobody else writes it while it is unwritable.
+        let uri = url::Url::from_file_path(path).ok()?;
+        let uri = format!("{uri}?mode=ro&immutable=1");
+        let flags = OpenFlags::SQLITE_OPEN_READ_ONLY
+            | OpenFlags::SQLITE_OPEN_NO_MUTEX
+            | OpenFlags::SQLITE_OPEN_URI;
+        let conn = Connection::open_with_flags(uri, flags).ok()?;
+        let version: u32 = conn
+            .pragma_query_value(None, "user_version", |row| row.get(0))
+            .ok()?;
+        (version == schema::VERSION).then_some(conn)
+    }
+
+    /// The damaged database this open found and moved aside, if any.
+    pub fn recovered(&self) -> Option<&Recovery> {
+        self.recovered.as_ref()
+    }
+
+    /// While running: the database turned out damaged. Moves it aside and starts a fresh one;
+    /// the caller must write everything it holds in memory again (checkpoints, undelivered
+    /// events, globs). Returns where the damaged file went.
+    ///
+    /// # Errors
+    /// The file cannot be moved or the fresh database cannot be created; the store keeps the
+    /// old connection then.
+    pub fn start_over(&mut self) -> Result<PathBuf, StateError> {
+        let moved_to =
+            file::move_aside(&self.path, std::time::SystemTime::now()).map_err(|source| {
+                StateError::Dir {
+                    path: self.path.clone(),
+                    source,
+                }
+            })?;
+        let (conn, _) = Store::connect(&self.path)?;
+        self.conn = conn;
+        Ok(moved_to)
+    }
+
+    /// Opens (creating it private) and migrates the database at `path`; returns it and the
+    /// version it had.
+    fn connect(path: &Path) -> Result<(Connection, u32), StateError> {
         let open_err = |source| StateError::Open {
-            path: path.clone(),
+            path: path.to_path_buf(),
             source,
         };
-        let mut conn = Connection::open(&path).map_err(open_err)?;
+        file::create_private(path).map_err(|source| StateError::Dir {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        let mut conn = Connection::open(path).map_err(open_err)?;
         conn.pragma_update(None, "journal_mode", "WAL")
             .map_err(open_err)?;
         conn.pragma_update(None, "synchronous", "NORMAL")
@@ -103,16 +258,13 @@ impl Store {
             .map_err(open_err)?;
         let found = schema::migrate(&mut conn).map_err(|err| match err {
             schema::MigrateError::TooNew { found, known } => StateError::TooNew {
-                path: path.clone(),
+                path: path.to_path_buf(),
                 found,
                 known,
             },
             schema::MigrateError::Sql(source) => open_err(source),
         })?;
-        Ok(Store {
-            conn,
-            first_start: found == 0,
-        })
+        Ok((conn, found))
     }
 
     /// Every stored checkpoint.
@@ -132,25 +284,25 @@ impl Store {
         globs::load(&self.conn)
     }
 
-    /// Everything undelivered, per robot, every generation folded together.
+    /// Everything undelivered, per robot (see [`Undelivered`]).
     ///
     /// # Errors
     /// SQLite or decoding failures.
-    pub fn load_undelivered(&self) -> Result<BTreeMap<String, Batch>, StateError> {
+    pub fn load_undelivered(&self) -> Result<BTreeMap<String, Undelivered>, StateError> {
         Ok(pending::load_all(&self.conn)?)
     }
 
-    /// At start: everything undelivered from the last run becomes pending again, folded into the
-    /// gathering generation on disk too, so that this run's in-flight ids cannot collide with
-    /// old ones. Returns it, per robot.
+    /// At start: everything undelivered from the last run comes back — new events as pending,
+    /// what was in flight or doubtful as doubtful — and is written back that way, so that this
+    /// run's in-flight ids cannot collide with old ones. Returns it, per robot.
     ///
     /// # Errors
     /// SQLite or decoding failures; nothing changed then.
-    pub fn restore_undelivered(&mut self) -> Result<BTreeMap<String, Batch>, StateError> {
+    pub fn restore_undelivered(&mut self) -> Result<BTreeMap<String, Undelivered>, StateError> {
         self.transaction(|tx| {
             let all = pending::load_all(tx)?;
-            for (robot, batch) in &all {
-                pending::replace_all(tx, robot, batch)?;
+            for (robot, undelivered) in &all {
+                pending::replace_all(tx, robot, &undelivered.pending, &undelivered.doubtful)?;
             }
             Ok(all)
         })
@@ -175,16 +327,28 @@ impl Store {
     /// # Errors
     /// SQLite or encoding failures; nothing was written then.
     pub fn commit(&mut self, changes: &[Change<'_>]) -> Result<(), StateError> {
+        if self.read_only {
+            let (conn, _) = Store::connect(&self.path)?;
+            self.conn = conn;
+            self.read_only = false;
+        }
         self.transaction(|tx| {
             for change in changes {
                 match *change {
                     Change::Gathering { robot, batch } => pending::put_gathering(tx, robot, batch)?,
-                    Change::Undelivered { robot, batch } => pending::replace_all(tx, robot, batch)?,
+                    Change::Undelivered {
+                        robot,
+                        pending,
+                        doubtful,
+                    } => pending::replace_all(tx, robot, pending, doubtful)?,
                     Change::Sending { robot, id, at } => {
                         pending::mark_in_flight(tx, robot, id)?;
                         sends::record(tx, robot, at)?;
                     }
-                    Change::Delivered { robot, id } => pending::delete_in_flight(tx, robot, id)?,
+                    Change::Resending { robot, id, at } => {
+                        pending::mark_resending(tx, robot, id)?;
+                        sends::record(tx, robot, at)?;
+                    }
                     Change::Answered { robot, at } => sends::restamp_last(tx, robot, at)?,
                     Change::Checkpoints(changes) => {
                         checkpoint::save_checkpoint_changes(tx, changes)?
@@ -231,12 +395,15 @@ pub enum Change<'a> {
         /// Its gathering batch.
         batch: &'a Batch,
     },
-    /// All that `robot` has not delivered is `batch`, gathering (nothing of it in flight).
+    /// All that `robot` has not delivered, nothing of it in flight: new events (`pending`)
+    /// and events that may have been delivered already (`doubtful`).
     Undelivered {
         /// The robot.
         robot: &'a str,
-        /// Everything it has not delivered.
-        batch: &'a Batch,
+        /// New events, gathering.
+        pending: &'a Batch,
+        /// Sent without a known answer.
+        doubtful: &'a Batch,
     },
     /// `robot`'s gathering batch is being sent as in-flight batch `id`, at `at` (a send the
     /// rate limit counts across restarts).
@@ -248,12 +415,14 @@ pub enum Change<'a> {
         /// When it was sent.
         at: SystemTime,
     },
-    /// `robot`'s in-flight batch `id` is done with (delivered, or given up).
-    Delivered {
+    /// `robot`'s doubtful batch is being sent again, marked, as in-flight batch `id`, at `at`.
+    Resending {
         /// The robot.
         robot: &'a str,
         /// The in-flight id.
         id: u64,
+        /// When it was sent.
+        at: SystemTime,
     },
     /// The answer to `robot`'s last send came at `at`: it counts from then.
     Answered {

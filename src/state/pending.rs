@@ -1,10 +1,12 @@
 //! Pending batches on disk: what each robot has not delivered yet, aggregated per rule, so that a
 //! robot unreachable for a day costs one row per (robot, rule), not one per matched line.
 //!
-//! Rows carry a generation: 0 for what is still gathering, the in-flight id for a batch being
-//! sent. Sending moves gen-0 rows to the id; `Delivered` deletes that id; a failure folds the batch
-//! back into gen 0. A crash between the send and the delete re-sends that one batch after restart,
-//! and nothing else.
+//! Rows carry a generation: 0 for what is still gathering, [`DOUBTFUL_GEN`] for a batch that was
+//! sent without a known answer (it may have been delivered), the in-flight id for a batch being
+//! sent. Sending moves gen-0 rows (or the doubtful rows, for a repeat) to the id; once the
+//! answer is in, the robot's rows are rewritten as they stand ([`replace_all`]). After a crash,
+//! whatever was in flight is doubtful: it is sent again by itself, marked as a possible repeat,
+//! and nothing else repeats.
 //!
 //! The functions take a `rusqlite::Connection` (a `Transaction` derefs to one), so that the daemon
 //! commits pending rows in the same transaction as the file offsets they came from.
@@ -45,13 +47,30 @@ pub enum PendingError {
     },
 }
 
+/// The generation of rows that may have been delivered already.
+pub const DOUBTFUL_GEN: i64 = -1;
+
+/// What one robot has not delivered, as stored.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Undelivered {
+    /// New events (gathering).
+    pub pending: Batch,
+    /// Events sent without a known answer: they may repeat.
+    pub doubtful: Batch,
+}
+
 /// Replaces the gathering (gen 0) rows of `robot` for the rules in `batch` with `batch`'s.
 ///
 /// # Errors
 /// SQLite or encoding failures.
 pub fn put_gathering(conn: &Connection, robot: &str, batch: &Batch) -> Result<(), PendingError> {
+    put(conn, robot, batch, 0)
+}
+
+/// Inserts or replaces `batch`'s rows of `robot` in generation `gen`.
+fn put(conn: &Connection, robot: &str, batch: &Batch, generation: i64) -> Result<(), PendingError> {
     let mut insert = conn.prepare_cached(
-        "INSERT OR REPLACE INTO pending (robot, rule, gen, data) VALUES (?1, ?2, 0, ?3)",
+        "INSERT OR REPLACE INTO pending (robot, rule, gen, data) VALUES (?1, ?2, ?4, ?3)",
     )?;
     for rule in batch.ordered() {
         let data = row::encode(rule).map_err(|source| PendingError::Row {
@@ -59,7 +78,7 @@ pub fn put_gathering(conn: &Connection, robot: &str, batch: &Batch) -> Result<()
             rule: rule.rule.clone(),
             source,
         })?;
-        insert.execute(params![robot, rule.rule, data])?;
+        insert.execute(params![robot, rule.rule, data, generation])?;
     }
     Ok(())
 }
@@ -69,61 +88,73 @@ pub fn put_gathering(conn: &Connection, robot: &str, batch: &Batch) -> Result<()
 /// # Errors
 /// SQLite failures.
 pub fn mark_in_flight(conn: &Connection, robot: &str, id: u64) -> Result<(), PendingError> {
-    let id = i64::try_from(id).unwrap_or(i64::MAX);
-    conn.execute(
-        "DELETE FROM pending WHERE robot = ?1 AND gen = ?2",
-        params![robot, id],
-    )?;
-    conn.execute(
-        "UPDATE pending SET gen = ?2 WHERE robot = ?1 AND gen = 0",
-        params![robot, id],
-    )?;
-    Ok(())
+    move_generation(conn, robot, 0, id)
 }
 
-/// Forgets the in-flight batch `id` of `robot` (DingTalk answered errcode 0).
+/// Marks the doubtful batch of `robot` as in flight under `id` (sent again, marked).
 ///
 /// # Errors
 /// SQLite failures.
-pub fn delete_in_flight(conn: &Connection, robot: &str, id: u64) -> Result<(), PendingError> {
+pub fn mark_resending(conn: &Connection, robot: &str, id: u64) -> Result<(), PendingError> {
+    move_generation(conn, robot, DOUBTFUL_GEN, id)
+}
+
+fn move_generation(conn: &Connection, robot: &str, from: i64, id: u64) -> Result<(), PendingError> {
     let id = i64::try_from(id).unwrap_or(i64::MAX);
     conn.execute(
         "DELETE FROM pending WHERE robot = ?1 AND gen = ?2",
         params![robot, id],
     )?;
+    conn.execute(
+        "UPDATE pending SET gen = ?2 WHERE robot = ?1 AND gen = ?3",
+        params![robot, id, from],
+    )?;
     Ok(())
 }
 
-/// Replaces all of `robot`'s rows with `batch` as gathering (a failed send folded back).
+/// Replaces all of `robot`'s rows with what it has not delivered, nothing in flight: `pending`
+/// as gathering, `doubtful` as possibly delivered.
 ///
 /// # Errors
 /// SQLite or encoding failures.
-pub fn replace_all(conn: &Connection, robot: &str, batch: &Batch) -> Result<(), PendingError> {
+pub fn replace_all(
+    conn: &Connection,
+    robot: &str,
+    pending: &Batch,
+    doubtful: &Batch,
+) -> Result<(), PendingError> {
     conn.execute("DELETE FROM pending WHERE robot = ?1", params![robot])?;
-    put_gathering(conn, robot, batch)
+    put(conn, robot, pending, 0)?;
+    put(conn, robot, doubtful, DOUBTFUL_GEN)
 }
 
-/// Everything undelivered, per robot, every generation folded together (after a restart all of
-/// it is pending again).
+/// Everything undelivered, per robot: the gathering rows as pending; the doubtful rows and
+/// whatever was in flight (a crash before the answer) as doubtful.
 ///
 /// # Errors
 /// SQLite or decoding failures.
-pub fn load_all(conn: &Connection) -> Result<BTreeMap<String, Batch>, PendingError> {
-    let mut select = conn.prepare("SELECT robot, rule, data FROM pending ORDER BY gen DESC")?;
+pub fn load_all(conn: &Connection) -> Result<BTreeMap<String, Undelivered>, PendingError> {
+    let mut select =
+        conn.prepare("SELECT robot, rule, data, gen FROM pending ORDER BY gen DESC")?;
     let mut rows = select.query([])?;
-    let mut out: BTreeMap<String, Batch> = BTreeMap::new();
+    let mut out: BTreeMap<String, Undelivered> = BTreeMap::new();
     while let Some(row) = rows.next()? {
         let robot: String = row.get(0)?;
         let rule: String = row.get(1)?;
         let data: String = row.get(2)?;
+        let generation: i64 = row.get(3)?;
         let decoded = row::decode(&rule, &data).map_err(|source| PendingError::Row {
             robot: robot.clone(),
             rule: rule.clone(),
             source,
         })?;
-        out.entry(robot)
-            .or_default()
-            .absorb(Batch::from_rules([decoded]));
+        let undelivered = out.entry(robot).or_default();
+        let batch = if generation == 0 {
+            &mut undelivered.pending
+        } else {
+            &mut undelivered.doubtful
+        };
+        batch.absorb(Batch::from_rules([decoded]));
     }
     Ok(out)
 }
@@ -137,7 +168,7 @@ mod tests {
     use crate::batch::{Batch, Hit, Rendered};
     use crate::event::{Mentions, Severity};
     use crate::state::pending::{
-        CREATE_TABLE, delete_in_flight, load_all, mark_in_flight, put_gathering, replace_all,
+        CREATE_TABLE, load_all, mark_in_flight, mark_resending, put_gathering, replace_all,
     };
 
     fn batch(rule: &str, n: u64) -> Batch {
@@ -172,21 +203,35 @@ mod tests {
         let first = batch("oom", 3);
         put_gathering(&conn, "ops", &first).unwrap();
         assert_eq!(
-            load_all(&conn).unwrap()["ops"],
+            load_all(&conn).unwrap()["ops"].pending,
             first,
             "round trip is exact"
         );
         mark_in_flight(&conn, "ops", 7).unwrap();
         put_gathering(&conn, "ops", &batch("oom", 2)).unwrap();
-        // After a crash here, both the in-flight and the newer batch come back, counts added.
-        assert_eq!(load_all(&conn).unwrap()["ops"].count(), 5);
-        delete_in_flight(&conn, "ops", 7).unwrap();
-        assert_eq!(load_all(&conn).unwrap()["ops"].count(), 2);
+        // After a crash here, both the in-flight and the newer batch come back, counts added:
+        // the in-flight one as doubtful (it may have been delivered), the newer one as new.
+        let loaded = load_all(&conn).unwrap();
+        assert_eq!(
+            loaded["ops"].pending.count() + loaded["ops"].doubtful.count(),
+            5
+        );
+        assert_eq!(loaded["ops"].doubtful, first);
+        // Delivered: the robot's rows are what it has not delivered.
+        replace_all(&conn, "ops", &batch("oom", 2), &Batch::default()).unwrap();
+        assert_eq!(load_all(&conn).unwrap()["ops"].pending.count(), 2);
         let mut merged = batch("oom", 2);
         merged.absorb(batch("disk", 4));
-        replace_all(&conn, "ops", &merged).unwrap();
+        replace_all(&conn, "ops", &merged, &batch("net", 1)).unwrap();
         let loaded = load_all(&conn).unwrap();
-        assert_eq!(loaded["ops"].count(), 6);
-        assert_eq!(loaded["ops"].mentions().mobiles, ["13800000000"]);
+        assert_eq!(loaded["ops"].pending.count(), 6);
+        assert_eq!(loaded["ops"].doubtful.count(), 1);
+        assert_eq!(loaded["ops"].pending.mentions().mobiles, ["13800000000"]);
+        // A doubtful batch sent again moves to its in-flight id, and stays doubtful after a
+        // crash.
+        mark_resending(&conn, "ops", 8).unwrap();
+        let loaded = load_all(&conn).unwrap();
+        assert_eq!(loaded["ops"].doubtful.count(), 1);
+        assert_eq!(loaded["ops"].pending.count(), 6);
     }
 }

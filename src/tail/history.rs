@@ -24,12 +24,18 @@ pub enum GlobHistory {
     /// Every configured glob counts as scanned (a state dir from before globs were recorded):
     /// every file without a checkpoint is read from its beginning.
     AllKnown,
+    /// The state was lost (a damaged database moved aside): every file found by the first scan
+    /// starts at its end, whatever `start_at` says — replaying whole files would flood the
+    /// group with old news. Files that appear later follow the usual rules.
+    Lost,
 }
 
 /// Per input, the globs that have had a scan.
 #[derive(Debug, Default)]
 pub(super) struct ScannedGlobs {
     scanned: HashMap<String, HashSet<String>>,
+    /// The next scan starts every file it finds at its end ([`GlobHistory::Lost`]).
+    all_at_end: bool,
 }
 
 impl ScannedGlobs {
@@ -38,8 +44,9 @@ impl ScannedGlobs {
         history: GlobHistory,
         configured: impl Iterator<Item = (&'a str, &'a [String])>,
     ) -> ScannedGlobs {
+        let all_at_end = history == GlobHistory::Lost;
         let scanned = match history {
-            GlobHistory::FirstStart => HashMap::new(),
+            GlobHistory::FirstStart | GlobHistory::Lost => HashMap::new(),
             GlobHistory::Known(known) => {
                 let mut scanned: HashMap<String, HashSet<String>> = HashMap::new();
                 for (input, glob) in known {
@@ -51,7 +58,15 @@ impl ScannedGlobs {
                 .map(|(input, globs)| (input.to_string(), globs.iter().cloned().collect()))
                 .collect(),
         };
-        ScannedGlobs { scanned }
+        ScannedGlobs {
+            scanned,
+            all_at_end,
+        }
+    }
+
+    /// True during the first scan after the state was lost: new files start at their end.
+    pub(super) fn all_at_end(&self) -> bool {
+        self.all_at_end
     }
 
     /// True when no glob of `input` through which `path` is matched has had a scan: the file
@@ -65,6 +80,7 @@ impl ScannedGlobs {
 
     /// Records that `input`'s `globs` have had a scan.
     pub(super) fn mark(&mut self, input: &str, globs: &[String]) {
+        self.all_at_end = false;
         self.scanned
             .entry(input.to_string())
             .or_default()

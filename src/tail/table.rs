@@ -162,7 +162,11 @@ impl Tailer {
             Some(cp) if cp.offset <= meta.len() => cp.offset,
             // Truncated while we were away.
             Some(_) => 0,
-            None if fresh && input.config.start_at == StartAt::End => meta.len(),
+            None if fresh
+                && (input.config.start_at == StartAt::End || self.scanned.all_at_end()) =>
+            {
+                meta.len()
+            }
             None => 0,
         };
         if let Err(err) = file.seek(SeekFrom::Start(offset)) {

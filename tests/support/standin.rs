@@ -151,6 +151,36 @@ impl Received {
         self.answer == Answer::Errcode(0)
     }
 
+    /// The title of a markdown message.
+    pub fn title(&self) -> &str {
+        self.body
+            .as_ref()
+            .and_then(|body| body["markdown"]["title"].as_str())
+            .unwrap_or_default()
+    }
+
+    /// How many matches a delivered markdown message stands for: a summary's title says
+    /// "[level] host: N alerts from M rules"; a lone alert is one.
+    pub fn alerts(&self) -> u64 {
+        let title = self.title();
+        if !title.starts_with('[') {
+            return 1;
+        }
+        let words: Vec<&str> = title.split(' ').collect();
+        words
+            .iter()
+            .position(|word| word.starts_with("alert"))
+            .and_then(|at| words.get(at.checked_sub(1)?))
+            .and_then(|n| n.parse().ok())
+            .unwrap_or(1)
+    }
+
+    /// The message says it may repeat an earlier one (its events were sent before without an
+    /// answer).
+    pub fn is_possible_repeat(&self) -> bool {
+        self.title().ends_with("(possible repeat)")
+    }
+
     /// The body's `msgtype`.
     pub fn msgtype(&self) -> Option<&str> {
         self.body.as_ref()?.get("msgtype")?.as_str()

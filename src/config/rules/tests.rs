@@ -30,6 +30,8 @@ fn config(dir: &Path, globs: &[&str]) -> Config {
         throttle_pause: std::time::Duration::from_secs(600),
         msgtype: crate::event::MsgType::Markdown,
         summary_title: None,
+        timeout: std::time::Duration::from_secs(10),
+        backoff_max: std::time::Duration::from_secs(30),
     };
     Config {
         source: dir.join("dingtail.yaml"),

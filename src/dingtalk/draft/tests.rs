@@ -1,8 +1,8 @@
 //! Composing drafts: layouts per kind, exact rests when fitting, escaping of raw parts.
 
 use crate::dingtalk::draft::{
-    Body, DEFAULT_MAX_TEXT_BYTES, Draft, Fact, Heading, Link, Markup, MsgType, Section, compose,
-    cut_to, markdown,
+    Body, DEFAULT_MAX_TEXT_BYTES, Draft, Fact, Heading, Link, Markup, MsgType, Note, Section,
+    compose, cut_to, markdown, title,
 };
 use crate::dingtalk::escape::{
     self,
@@ -37,6 +37,7 @@ fn draft(title: &str, body: Body) -> Draft {
         markup: Markup::Markdown,
         kind: MsgType::Markdown,
         language: Language::En,
+        notes: Vec::new(),
     }
 }
 
@@ -262,4 +263,50 @@ fn cutting_respects_characters_and_the_limit() {
         assert!(cut.len() <= max, "{max}: {}", cut.len());
     }
     assert_eq!(cut_to("short".into(), 10), "short");
+}
+
+#[test]
+fn notes_mark_the_title_and_close_the_text_whatever_the_budget() {
+    let mut draft = draft(
+        "[warning] 12 alerts from 2 rules",
+        Body::Summary(vec![section("a", 10, 5), section("b", 2, 2)]),
+    );
+    draft.notes = vec![
+        Note::PossibleRepeat,
+        Note::Degraded {
+            reason: "no space left on device".into(),
+        },
+    ];
+    assert_eq!(
+        title(&draft),
+        "[warning] 12 alerts from 2 rules (possible repeat)"
+    );
+    for budget in [20_000, 600] {
+        let text = markdown(&draft, budget);
+        assert!(text.len() <= budget, "{budget}: {}", text.len());
+        assert!(
+            text.starts_with("#### \\[warning\\] 12 alerts from 2 rules (possible repeat)\n"),
+            "{text}"
+        );
+        assert!(
+            text.ends_with(
+                "> ⚠ delivery degraded: dingtail cannot write its state (no space left on \
+                 device); a restart may repeat or lose events\n"
+            ),
+            "{text}"
+        );
+        assert!(text.contains("\n> ⚠ possible repeat: "), "{text}");
+    }
+    draft.language = Language::ZhCn;
+    assert_eq!(
+        title(&draft),
+        "[warning] 12 alerts from 2 rules（可能重复）"
+    );
+    let Message::Text { content, .. } = compose(&draft, MsgType::Text, &[]) else {
+        panic!("a text message");
+    };
+    assert!(
+        content.ends_with("\n⚠ 投递降级：dingtail 无法写入状态（no space left on device）；重启可能重复或丢失事件\n"),
+        "{content}"
+    );
 }
