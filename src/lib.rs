@@ -17,6 +17,7 @@ pub mod dispatch;
 pub mod event;
 pub mod intake;
 pub mod journal;
+pub mod lang;
 pub mod metrics;
 pub mod noun;
 pub mod pipeline;

@@ -76,6 +76,8 @@ pub struct Metrics {
     pub bytes_read: Family<InputLabel, Counter>,
     /// Lines cut at `max_line_bytes`, per input.
     pub lines_truncated: Family<InputLabel, Counter>,
+    /// Events of an input with `timestamp:` whose time did not read (they keep their read time).
+    pub timestamp_failures: Family<InputLabel, Counter>,
     /// Matches, per rule.
     pub matches: Family<RuleLabel, Counter>,
     /// Messages delivered (errcode 0), per robot.
@@ -124,6 +126,7 @@ impl Metrics {
         let lines_read = Family::<InputLabel, Counter>::default();
         let bytes_read = Family::<InputLabel, Counter>::default();
         let lines_truncated = Family::<InputLabel, Counter>::default();
+        let timestamp_failures = Family::<InputLabel, Counter>::default();
         let matches = Family::<RuleLabel, Counter>::default();
         let messages_sent = Family::<RobotLabel, Counter>::default();
         let messages_failed = Family::<RobotLabel, Counter>::default();
@@ -150,6 +153,11 @@ impl Metrics {
             "lines_truncated",
             "Lines cut at max_line_bytes",
             lines_truncated.clone(),
+        );
+        registry.register(
+            "timestamp_failures",
+            "Events whose time (the input's timestamp:) did not read; they keep the read time",
+            timestamp_failures.clone(),
         );
         registry.register("matches", "Lines matched, per rule", matches.clone());
         registry.register(
@@ -246,6 +254,7 @@ impl Metrics {
             lines_read,
             bytes_read,
             lines_truncated,
+            timestamp_failures,
             matches,
             messages_sent,
             messages_failed,

@@ -39,6 +39,10 @@ fn a_valid_config_is_summarised() {
         "{stdout}"
     );
     assert!(stdout.contains("rules: 1 in 1 file\n"), "{stdout}");
+    assert!(
+        stdout.contains("messages: language zh-CN, times in "),
+        "the message settings, Chinese by default: {stdout}"
+    );
 }
 
 #[test]

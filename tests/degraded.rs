@@ -36,7 +36,8 @@ fn config(dir: &Dir, standin: &Standin, extra: &str, robot_extra: &str) -> PathB
     dir.create(
         "dingtail.yaml",
         format!(
-            "state_dir: state
+            "language: en
+state_dir: state
 {extra}inputs:
   app:
     paths: [\"logs/app.log\"]

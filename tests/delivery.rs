@@ -45,7 +45,8 @@ fn config(dir: &Dir, standin: &Standin, linger: &str) -> PathBuf {
     dir.create(
         "dingtail.yaml",
         format!(
-            "state_dir: state
+            "language: en
+state_dir: state
 inputs:
   app:
     paths: [\"logs/*.log\"]

@@ -118,6 +118,7 @@ fn input(
             directory: Some(dir.to_path_buf()),
             ..journald
         }),
+        timestamp: None,
     })
     .unwrap()
 }

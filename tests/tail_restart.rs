@@ -85,6 +85,7 @@ async fn restarts_at_random_points_lose_nothing_and_repeat_nothing() {
         multiline: None,
         decoding: dingtail::config::Decoding::default(),
         journald: None,
+        timestamp: None,
     };
     let seed = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)

@@ -39,6 +39,9 @@ mod journal;
 mod test_cmd;
 // `dingtail test` and `dingtail run` count the same on every log (issue 10).
 mod agreement;
+// Messages an ops team can trust and read (issue 11): inert log text, every msgtype, mentions
+// from data, event times in the configured zone, exact top values over the whole batch.
+mod messages;
 // Answering back from the group through an app robot (issue 16): Stream mode against the gateway
 // stand-in, HTTP mode with signed callbacks, through the library API.
 mod chat;

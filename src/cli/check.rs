@@ -140,6 +140,7 @@ pub fn summary(pipeline: &Pipeline, survey: &Survey) -> String {
     for (name, robot) in &config.robots {
         let target = match robot.webhook {
             Webhook::Stdout => "stdout (dry run)",
+            Webhook::Console => "console (dry run, for people)",
             Webhook::Url(_) => "webhook",
         };
         out.push_str(&format!(
@@ -154,6 +155,12 @@ pub fn summary(pipeline: &Pipeline, survey: &Survey) -> String {
             humantime::format_duration(robot.linger)
         ));
     }
+    out.push_str(&format!(
+        "messages: language {}, times in {} (host {})\n",
+        config.language.as_str(),
+        config.timezone.iana_name().unwrap_or("the machine's zone"),
+        config.host
+    ));
     out.push_str(&format!(
         "rules: {} in {}\n",
         pipeline.n_rules(),

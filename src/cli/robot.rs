@@ -113,7 +113,9 @@ pub fn send(
 ) -> Result<Outcome, Failure> {
     let robot_config = find(config, name)?;
     let robot = match (&robot_config.webhook, Robot::from_config(robot_config)) {
-        (Webhook::Stdout, _) | (_, None) => return print_body(robot_config, message),
+        (Webhook::Stdout | Webhook::Console, _) | (_, None) => {
+            return print_body(robot_config, message);
+        }
         (Webhook::Url(_), Some(robot)) => robot,
     };
     robot

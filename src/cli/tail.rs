@@ -165,6 +165,7 @@ mod tests {
             text: "boom\n\tat x\r\u{1b}[31m\\".into(),
             truncated: true,
             read_at: SystemTime::now(),
+            event_time: None,
         };
         let mut out = String::new();
         format_line(&line, &mut out);

@@ -41,6 +41,7 @@ use crate::config::rules::RuleSource;
 use crate::daemon::deliver;
 use crate::dingtalk;
 use crate::event::{FileId, LogLine};
+use crate::intake::timestamp::event_time;
 use crate::intake::{EventReader, Framing, Origin};
 use crate::noun;
 use crate::pipeline::Pipeline;
@@ -431,8 +432,14 @@ impl Scan<'_> {
         }
     }
 
-    /// A matched line as the daemon would have read it.
+    /// A matched line as the daemon would have read it (stamped with its own time as the event
+    /// reader stamps it).
     fn line(&self, start: u64, end: u64, text: String) -> LogLine {
+        let event_time = self
+            .framing
+            .timestamp
+            .as_ref()
+            .and_then(|timestamp| event_time(timestamp, &text, self.started));
         LogLine {
             input: self.rule_set.input().to_string(),
             file_id: FileId(0),
@@ -442,6 +449,7 @@ impl Scan<'_> {
             text,
             truncated: false,
             read_at: self.started,
+            event_time,
         }
     }
 
@@ -464,7 +472,7 @@ impl Scan<'_> {
             self.pipeline
                 .route_matches(self.rule_set, event, hits, |routed| {
                     for robot in routed.robots() {
-                        routed.add_to(batches.entry(robot.clone()).or_default());
+                        routed.add_to(robot, batches.entry(robot.clone()).or_default());
                     }
                 });
         }
@@ -551,7 +559,7 @@ impl Scan<'_> {
                 .get(robot)
                 .map(|robot| robot.keywords.as_slice())
                 .unwrap_or_default();
-            let message = deliver::message(self.pipeline, batch, keywords, Vec::new());
+            let message = deliver::message(self.pipeline, batch, robot, keywords, Vec::new());
             outln!(out);
             outln!(out, "--- message to robot `{robot}` ---");
             outln!(out, "title: {}", message.title().unwrap_or_default());

@@ -21,13 +21,15 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use jiff::tz::TimeZone;
 use regex::Regex;
 
 use crate::alert::AlertSpec;
 pub use crate::config::diag::{Diagnostic, Diagnostics};
 pub use crate::config::load::load;
 use crate::config::span::{Node, Pos, Style};
-use crate::event::{Mentions, Severity};
+use crate::event::{Mentions, MsgType, Severity};
+use crate::lang::Language;
 use crate::secret::Secret;
 
 /// Lines longer than this are cut, unless an input says otherwise.
@@ -57,6 +59,13 @@ pub struct Config {
     pub reload_on_change: bool,
     /// `chat:`, when the group may answer back through an app robot (issue 16).
     pub chat: Option<ChatConfig>,
+    /// `timezone:`: the zone of every time in a message (default: the machine's local zone, UTC
+    /// when it has none).
+    pub timezone: TimeZone,
+    /// `language:`: the language of dingtail's own words in messages (default `zh-CN`).
+    pub language: Language,
+    /// `people:`: who a rule's `at.people` entries name, by name.
+    pub people: BTreeMap<String, Mentions>,
 }
 
 /// `chat:`: the enterprise-internal app robot (企业内部应用机器人) through which a group answers
@@ -133,6 +142,8 @@ pub struct InputConfig {
     pub decoding: Decoding,
     /// `journald:`: the input reads the systemd journal instead of files (`paths` is then empty).
     pub journald: Option<JournaldConfig>,
+    /// Where the input's lines carry their own time (`timestamp:`), if they do.
+    pub timestamp: Option<TimestampConfig>,
 }
 
 /// The shape of an input's lines (`format:`).
@@ -195,6 +206,31 @@ pub struct Decoding {
     pub partial_timeout: Duration,
 }
 
+/// `timestamp:` of an input: how to find and read the time a line carries, so that messages
+/// report when an event happened rather than when it was read.
+#[derive(Clone, Debug)]
+pub struct TimestampConfig {
+    /// Finds the time in a line; its one capture group is the time's text.
+    pub pattern: Regex,
+    /// How the captured text reads.
+    pub format: TimeFormat,
+    /// The zone of times written without an offset (the input's `timezone:`, else the config's).
+    pub zone: TimeZone,
+}
+
+/// How an event time is written.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum TimeFormat {
+    /// A strftime format (`%d/%b/%Y:%H:%M:%S %z`); without `%Y` the year nearest now is taken.
+    Strftime(String),
+    /// RFC 3339 / ISO 8601 with an offset or `Z` (`2026-11-25T08:01:02.345Z`).
+    Rfc3339,
+    /// Seconds since the epoch, maybe with a fraction (`1764057662.345`).
+    Unix,
+    /// Milliseconds since the epoch.
+    UnixMs,
+}
+
 /// Default `partial_timeout`.
 pub const DEFAULT_PARTIAL_TIMEOUT: Duration = Duration::from_secs(5);
 
@@ -251,8 +287,11 @@ pub struct MultilineConfig {
 /// Where a robot's messages go.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Webhook {
-    /// Dry run: print each message's JSON payload to stdout.
+    /// Dry run: print each message's JSON payload to stdout, one per line, for scripts.
     Stdout,
+    /// Dry run for people: print each message as a reader would see it (title, text, mentions;
+    /// in colour on a terminal).
+    Console,
     /// A DingTalk webhook URL; it embeds the access token, so it is a secret.
     Url(Secret),
 }
@@ -276,6 +315,11 @@ pub struct RobotConfig {
     pub linger: Duration,
     /// How long DingTalk blocks a robot that exceeded the limit.
     pub throttle_pause: Duration,
+    /// `msgtype:`: the kind of the robot's summaries (and of lone events whose rule names none).
+    pub msgtype: MsgType,
+    /// `summary_title:`: a template of a summary's title (over `level`, `count`, `rules`,
+    /// `hosts`, `host`); the built-in title when absent.
+    pub summary_title: Option<TemplateSpec>,
     /// How long a request may wait for DingTalk's answer; one without an answer may have been
     /// delivered and is sent again marked as a possible repeat.
     pub timeout: Duration,
@@ -315,6 +359,14 @@ pub struct RuleSpec {
     /// `where:`: conditions on the record's fields and context, all of which must hold. When
     /// the rule has no `match:`, `patterns` is empty and these alone decide.
     pub conditions: Vec<FieldCondition>,
+    /// `msgtype:`: the kind of the rule's lone events (the robot's when not given).
+    pub msgtype: Option<MsgType>,
+    /// `link:`: a button (actionCard) or link line (markdown, text) to a dashboard or runbook.
+    pub link: Option<LinkSpec>,
+    /// `top:`: captures whose most frequent values a summary lists, with exact counts.
+    pub top: Vec<String>,
+    /// `at:` entries that are templates, rendered per match (literal ones are in `mentions`).
+    pub mention_templates: Vec<MentionTemplate>,
     /// `group_by`, `when`, `realert`, `resolve`, `absent`, `forget_after`, `max_groups`
     /// ([`AlertSpec::plain`] when none is given).
     pub alert: AlertSpec,
@@ -332,6 +384,47 @@ pub struct FieldCondition {
     pub values: Vec<String>,
 }
 
+/// A rule's `link:`: both parts are templates over the match.
+#[derive(Clone, Debug)]
+pub struct LinkSpec {
+    /// The button's (or link's) text.
+    pub title: TemplateSpec,
+    /// Where it goes: `http(s)://` or `dingtalk://`, scheme and host written literally; values
+    /// from the log are percent-encoded into it.
+    pub url: TemplateSpec,
+}
+
+/// One templated `at:` entry of a rule.
+#[derive(Clone, Debug)]
+pub struct MentionTemplate {
+    /// What the entry renders to.
+    pub kind: MentionKind,
+    /// The entry.
+    pub template: TemplateSpec,
+}
+
+/// What a templated `at:` entry names.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum MentionKind {
+    /// A mobile number (`at.mobiles`).
+    Mobile,
+    /// A DingTalk user id (`at.user_ids`).
+    UserId,
+    /// A name under `people:` (`at.people`).
+    Person,
+}
+
+impl MentionKind {
+    /// The `at:` key of the kind.
+    pub fn key(self) -> &'static str {
+        match self {
+            MentionKind::Mobile => "mobiles",
+            MentionKind::UserId => "user_ids",
+            MentionKind::Person => "people",
+        }
+    }
+}
+
 impl RuleSpec {
     /// The named capture groups of all the rule's patterns, each once, in pattern order.
     pub fn capture_names(&self) -> Vec<String> {
@@ -347,7 +440,7 @@ impl RuleSpec {
     }
 }
 
-/// The text of one template in a rule file, and where it stands there.
+/// The text of one template in a rule file (or the main file), and where it stands there.
 #[derive(Clone, Debug)]
 pub struct TemplateSpec {
     /// The template's source.

@@ -29,6 +29,25 @@ pub struct RawConfig {
     pub reload_on_change: Option<bool>,
     /// The app robot that lets a group answer back (issue 16).
     pub chat: Option<RawChat>,
+    /// The zone of times in messages: an IANA name or `UTC` (default: the machine's).
+    pub timezone: Option<String>,
+    /// `zh-CN` (default) or `en`: the language of dingtail's words in messages.
+    pub language: Option<String>,
+    /// People a rule's `at.people` may name.
+    #[serde(default)]
+    pub people: BTreeMap<String, RawPerson>,
+}
+
+/// One `people:` entry.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawPerson {
+    /// Mobile numbers.
+    #[serde(default)]
+    pub mobiles: Vec<Scalar>,
+    /// DingTalk user ids.
+    #[serde(default)]
+    pub user_ids: Vec<Scalar>,
 }
 
 /// `chat:`: the enterprise-internal app robot that receives commands.
@@ -127,6 +146,8 @@ pub struct RawInput {
     pub partial_timeout: Option<String>,
     /// Read the systemd journal instead of files.
     pub journald: Option<RawJournald>,
+    /// Where the lines carry their own time.
+    pub timestamp: Option<RawTimestamp>,
 }
 
 /// `journald:` of an input (every key optional: `journald: {}` reads the whole journal).
@@ -141,6 +162,18 @@ pub struct RawJournald {
     pub priority: Option<Scalar>,
     /// A folder of journal files instead of the system journal.
     pub directory: Option<String>,
+}
+
+/// `timestamp:` of an input.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawTimestamp {
+    /// A regex with one capture group: the time's text.
+    pub pattern: String,
+    /// A strftime format, `rfc3339`, `unix` or `unix_ms`.
+    pub format: String,
+    /// The zone of times written without an offset.
+    pub timezone: Option<String>,
 }
 
 /// `multiline:` of an input.
@@ -174,6 +207,10 @@ pub struct RawRobot {
     pub linger: Option<String>,
     /// How long DingTalk blocks a robot that exceeded the limit.
     pub throttle_pause: Option<String>,
+    /// `markdown` (default), `text` or `actionCard`: the kind of its summaries.
+    pub msgtype: Option<String>,
+    /// A template of a summary's title.
+    pub summary_title: Option<String>,
     /// How long a request may wait for DingTalk's answer (default 10 s).
     pub timeout: Option<String>,
     /// The longest wait between retries after failures without an answer (default 30 s, at most
@@ -211,6 +248,12 @@ pub struct RawRule {
     pub summary: Option<String>,
     /// Who to @-mention.
     pub at: Option<RawAt>,
+    /// `markdown`, `text` or `actionCard`: the kind of the rule's lone events.
+    pub msgtype: Option<String>,
+    /// A button or link line to a dashboard or runbook.
+    pub link: Option<RawLink>,
+    /// Captures whose most frequent values a summary lists.
+    pub top: Option<Vec<String>>,
     /// Captures or context names whose values make a group key (issue 13).
     pub group_by: Option<OneOrMany>,
     /// Fire when `count` matches of a key fall within `within`.
@@ -229,6 +272,16 @@ pub struct RawRule {
     /// `rules` turns them into text).
     #[serde(rename = "where")]
     pub conditions: Option<serde_yaml::Mapping>,
+}
+
+/// A rule's `link:`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawLink {
+    /// Template of the button's (or link's) text.
+    pub title: String,
+    /// Template of where it goes.
+    pub url: String,
 }
 
 /// A rule's `when:` (both keys are required; the loader says which is missing).
@@ -273,6 +326,9 @@ pub struct RawAt {
     /// @ everyone.
     #[serde(default)]
     pub all: bool,
+    /// Names under the main config's `people:` (may be templates).
+    #[serde(default)]
+    pub people: Vec<Scalar>,
 }
 
 /// A string or a number written without quotes (`13800000000`).
@@ -317,4 +373,7 @@ pub const RULE_KEYS: &[&str] = &[
     "forget_after",
     "max_groups",
     "where",
+    "msgtype",
+    "link",
+    "top",
 ];

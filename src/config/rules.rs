@@ -30,13 +30,17 @@ use serde::Deserialize;
 use crate::config::diag::{did_you_mean, from_serde_message};
 use crate::config::env::{expand_value, process_env};
 use crate::config::pattern::{capture_offsets, compile};
-use crate::config::raw::{OneOrMany, RULE_KEYS, RawAbsent, RawAt, RawResolve, RawRule, RawWhen};
+use crate::config::raw::{
+    OneOrMany, RULE_KEYS, RawAbsent, RawAt, RawLink, RawResolve, RawRule, RawWhen,
+};
 use crate::config::span::{Pos, Seg, Spans};
 use crate::config::{Config, Diagnostic, Diagnostics, FieldCondition, RuleSpec, TemplateSpec};
-use crate::event::{Mentions, Severity};
+use crate::event::{MsgType, Severity};
 use crate::yaml_path;
 
 pub use crate::config::rules::glob::{expand_glob, has_wildcards};
+
+mod message;
 
 /// The rule name of dingtail's own alerts (a state store that cannot write, …): no rule file may
 /// use it, so that their counts never mix.
@@ -281,8 +285,8 @@ impl FileLoader<'_> {
         let (message, hint) = from_serde_message(err);
         if let Some((_, rest)) = message.split_once("unknown field `") {
             let key = rest.split('`').next().unwrap_or_default();
-            // Unknown keys of `at:` (and of the alert keys' mappings) are reported under it.
-            let parent = ["at", "when", "resolve", "absent"]
+            // Unknown keys of `at:`, `link:` (and of the alert keys' mappings) are reported under them.
+            let parent = ["at", "link", "when", "resolve", "absent"]
                 .into_iter()
                 .find(|parent| {
                     self.spans.node(&yaml_path![i, key]).is_none()
@@ -396,7 +400,27 @@ impl FileLoader<'_> {
                 }
             },
         };
-        let mentions = raw.at.as_ref().map(mentions).unwrap_or_default();
+        let at = self.at(i, &rule, raw.at.as_ref());
+        let msgtype = self.rule_msgtype(i, &rule, raw.msgtype.as_deref());
+        let link = raw
+            .link
+            .as_ref()
+            .map(|link| self.link(i, &rule, link))
+            .transpose();
+        let captures = patterns.as_ref().map(|patterns| capture_names(patterns));
+        // With a bad regex the captures are unknown: `top` is checked once the patterns compile.
+        let top = match captures.as_deref() {
+            Some(captures) => self.top(i, &rule, raw.top.as_deref(), captures),
+            None => Ok(Vec::new()),
+        };
+        if let (Ok(Some(MsgType::ActionCard)), Ok(None)) = (&msgtype, &link) {
+            self.error_value(
+                &yaml_path![i, "msgtype"],
+                Some(&rule),
+                "`msgtype: actionCard` needs a `link:` (the card's button)",
+            );
+            ok = false;
+        }
         let template = |key: &str, source: &Option<String>| {
             source.as_ref().map(|source| TemplateSpec {
                 source: source.clone(),
@@ -407,9 +431,13 @@ impl FileLoader<'_> {
         let title = template("title", &raw.title);
         let text = template("template", &raw.template);
         let summary = template("summary", &raw.summary);
-        let captures = patterns.as_ref().map(|patterns| capture_names(patterns));
         let alert = self.alert_keys(i, &rule, &raw, captures.as_deref());
         let line = self.spans.value(&yaml_path![i]).line;
+        let (Ok((mentions, mention_templates)), Ok(msgtype), Ok(link), Ok(top)) =
+            (at, msgtype, link, top)
+        else {
+            return None;
+        };
         if !ok {
             return None;
         }
@@ -426,6 +454,10 @@ impl FileLoader<'_> {
             title,
             template: text,
             summary,
+            msgtype,
+            link,
+            top,
+            mention_templates,
             alert: alert?,
             conditions: conditions?,
             capture_positions,
@@ -651,14 +683,6 @@ fn with_rule(diagnostic: Diagnostic, rule: Option<&str>) -> Diagnostic {
     }
 }
 
-fn mentions(at: &RawAt) -> Mentions {
-    Mentions {
-        mobiles: at.mobiles.iter().map(|m| m.text()).collect(),
-        user_ids: at.user_ids.iter().map(|u| u.text()).collect(),
-        all: at.all,
-    }
-}
-
 /// The named capture groups of `patterns`, each once, in pattern order.
 fn capture_names(patterns: &[Regex]) -> Vec<String> {
     let mut names: Vec<String> = Vec::new();
@@ -688,6 +712,8 @@ fn value_fits(key: &str, value: &serde_yaml::Value) -> bool {
         "inputs" | "robots" => Vec::<String>::deserialize(value).is_ok(),
         "match" | "exclude" => OneOrMany::deserialize(value).is_ok(),
         "at" => RawAt::deserialize(value).is_ok(),
+        "link" => RawLink::deserialize(value).is_ok(),
+        "top" => Vec::<String>::deserialize(value).is_ok(),
         "group_by" => OneOrMany::deserialize(value).is_ok(),
         "when" => RawWhen::deserialize(value).is_ok(),
         "resolve" => RawResolve::deserialize(value).is_ok(),
@@ -702,7 +728,9 @@ fn expected_type(key: &str) -> &'static str {
     match key {
         "inputs" | "robots" => "a list of names",
         "match" | "exclude" => "a regex or a list of regexes",
-        "at" => "a mapping with `mobiles`, `user_ids` and `all`",
+        "at" => "a mapping with `mobiles`, `user_ids`, `people` and `all`",
+        "link" => "a mapping with `title` and `url`",
+        "top" => "a list of capture names",
         "group_by" => "a name or a list of names",
         "when" => "a mapping with `count` (a number) and `within` (a duration)",
         "resolve" => "a mapping with `after` (a duration) and `notify` (true or false)",

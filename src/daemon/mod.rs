@@ -11,6 +11,7 @@
 
 mod bridge;
 pub mod config_watch;
+pub mod console;
 pub mod deliver;
 pub mod http;
 mod intake;

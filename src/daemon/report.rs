@@ -63,9 +63,10 @@ impl Daemon {
         }
         let client = self.client.clone();
         let pipeline = self.pipeline.clone();
-        let handle = self
-            .sends
-            .spawn(async move { deliver(&client, pipeline, &destination, &batch, notes).await });
+        let name = robot.clone();
+        let handle = self.sends.spawn(async move {
+            deliver(&client, pipeline, &name, &destination, &batch, notes).await
+        });
         self.in_flight.insert(handle.id(), (robot, id));
     }
 

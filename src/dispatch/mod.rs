@@ -11,7 +11,7 @@ pub mod ratelimit;
 use std::collections::BTreeMap;
 use std::time::Instant;
 
-use crate::batch::{Batch, Hit};
+use crate::batch::{Batch, Hit, Rendered};
 use crate::dingtalk::Verdict;
 use crate::dispatch::queue::{Action, QueueConfig, RobotQueue};
 
@@ -90,7 +90,7 @@ impl Dispatcher {
         &mut self,
         robot: &str,
         hit: Hit<'_>,
-        render: impl FnOnce() -> (String, String),
+        render: impl FnOnce() -> Rendered,
         now: Instant,
     ) -> bool {
         match self.queues.get_mut(robot) {
@@ -212,7 +212,7 @@ impl Dispatcher {
 mod tests {
     use std::time::{Duration, Instant, SystemTime};
 
-    use crate::batch::Hit;
+    use crate::batch::{Hit, Rendered};
     use crate::dingtalk::Verdict;
     use crate::dispatch::queue::QueueConfig;
     use crate::dispatch::{Dispatcher, Gathering};
@@ -237,6 +237,7 @@ mod tests {
             host: "h",
             at: SystemTime::now(),
             mentions,
+            top: &[],
         }
     }
 
@@ -245,23 +246,13 @@ mod tests {
         let mentions = Mentions::default();
         let mut dispatcher = Dispatcher::new([("a".into(), config()), ("b".into(), config())]);
         let t0 = Instant::now();
-        assert!(dispatcher.on_hit(
-            "a",
-            hit("x", &mentions),
-            || (String::new(), String::new()),
-            t0
-        ));
-        assert!(!dispatcher.on_hit(
-            "zz",
-            hit("x", &mentions),
-            || (String::new(), String::new()),
-            t0
-        ));
+        assert!(dispatcher.on_hit("a", hit("x", &mentions), || Rendered::markdown("", ""), t0));
+        assert!(!dispatcher.on_hit("zz", hit("x", &mentions), || Rendered::markdown("", ""), t0));
         let later = t0 + Duration::from_secs(1);
         assert!(dispatcher.on_hit(
             "b",
             hit("y", &mentions),
-            || (String::new(), String::new()),
+            || Rendered::markdown("", ""),
             later
         ));
         let decisions = dispatcher.poll(t0, Gathering::Wait);
@@ -285,12 +276,7 @@ mod tests {
         let mentions = Mentions::default();
         let mut dispatcher = Dispatcher::new([("a".into(), config()), ("b".into(), config())]);
         let t0 = Instant::now();
-        dispatcher.on_hit(
-            "a",
-            hit("x", &mentions),
-            || (String::new(), String::new()),
-            t0,
-        );
+        dispatcher.on_hit("a", hit("x", &mentions), || Rendered::markdown("", ""), t0);
         dispatcher.reconfigure([("c".into(), config())]);
         assert!(dispatcher.has_robot("a"));
         assert!(!dispatcher.has_robot("b"));

@@ -20,11 +20,12 @@ use std::io::{self, Read};
 use std::path::PathBuf;
 use std::time::{Duration, Instant, SystemTime};
 
-use crate::config::{Decoding, InputConfig, MultilineConfig};
+use crate::config::{Decoding, InputConfig, MultilineConfig, TimestampConfig};
 use crate::event::{FileId, LogLine};
 use crate::intake::decode::{Decoder, RawLine, Record};
 use crate::intake::multiline::Joiner;
 use crate::intake::reader::{LineReader, Piece};
+use crate::intake::timestamp::event_time;
 
 /// Who the events of a reader belong to.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -47,6 +48,8 @@ pub struct Framing {
     /// How lines are decoded (format, encoding); its `partial_timeout` is also how long an
     /// unterminated last line waits for its end.
     pub decoding: Decoding,
+    /// Where events carry their own time (`timestamp:`).
+    pub timestamp: Option<TimestampConfig>,
 }
 
 impl Framing {
@@ -56,6 +59,7 @@ impl Framing {
             max_line_bytes: input.max_line_bytes,
             multiline: input.multiline.clone(),
             decoding: input.decoding.clone(),
+            timestamp: input.timestamp.clone(),
         }
     }
 
@@ -65,6 +69,7 @@ impl Framing {
             max_line_bytes: crate::config::DEFAULT_MAX_LINE_BYTES,
             multiline: None,
             decoding: Decoding::default(),
+            timestamp: None,
         }
     }
 }
@@ -79,6 +84,7 @@ pub struct EventReader {
     joiner: Option<Joiner>,
     multiline: Option<MultilineConfig>,
     partial_timeout: Duration,
+    timestamp: Option<TimestampConfig>,
     /// End of the last event handed out.
     emitted: u64,
     /// A cut line's tail was skipped from `.0` (the cut) to `.1`: once the cut line is handed
@@ -105,6 +111,7 @@ impl EventReader {
             joiner: framing.multiline.as_ref().map(Joiner::new),
             multiline: framing.multiline.clone(),
             partial_timeout: framing.decoding.partial_timeout,
+            timestamp: framing.timestamp.clone(),
             emitted: offset,
             skipped: None,
             last_cut_end: None,
@@ -260,6 +267,7 @@ impl EventReader {
             self.decoding = framing.decoding.clone();
             self.decoder = Decoder::new(&self.decoding, framing.max_line_bytes, &self.origin.path);
         }
+        self.timestamp = framing.timestamp.clone();
         if !same_multiline(self.multiline.as_ref(), framing.multiline.as_ref()) {
             if let Some(event) = self.joiner.as_mut().and_then(Joiner::flush) {
                 self.emit(event, out);
@@ -378,6 +386,7 @@ impl EventReader {
                 text: record.text,
                 truncated: record.truncated,
                 read_at: wall,
+                event_time: None,
             };
             match self.joiner.as_mut() {
                 Some(joiner) => {
@@ -392,8 +401,12 @@ impl EventReader {
         self.records = records;
     }
 
-    /// Hands an event out and moves the checkpoint past it.
-    fn emit(&mut self, line: LogLine, out: &mut Vec<LogLine>) {
+    /// Hands an event out, stamped with its own time, and moves the checkpoint past it.
+    fn emit(&mut self, mut line: LogLine, out: &mut Vec<LogLine>) {
+        if let Some(timestamp) = &self.timestamp {
+            // A time the input's `timestamp:` reads wins over one a decoder found.
+            line.event_time = event_time(timestamp, &line.text, line.read_at).or(line.event_time);
+        }
         self.emitted = self.emitted.max(line.end_offset);
         if let Some((cut, skip_end)) = self.skipped {
             if line.end_offset == cut {
@@ -436,6 +449,7 @@ mod tests {
                 timeout: Duration::from_secs(2),
             }),
             decoding: crate::config::Decoding::default(),
+            timestamp: None,
         }
     }
 

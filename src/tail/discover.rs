@@ -357,6 +357,7 @@ mod tests {
             multiline: None,
             decoding: crate::config::Decoding::default(),
             journald: None,
+            timestamp: None,
         }
     }
 

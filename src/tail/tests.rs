@@ -30,6 +30,7 @@ fn input(glob: &Path, start_at: StartAt) -> InputConfig {
         multiline: None,
         decoding: crate::config::Decoding::default(),
         journald: None,
+        timestamp: None,
     }
 }
 

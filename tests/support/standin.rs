@@ -163,14 +163,18 @@ impl Received {
     }
 
     /// How many matches a delivered markdown message stands for: a summary's title says
-    /// "[level] N alerts from M rules"; a lone alert is one.
+    /// "[level] host: N alerts from M rules"; a lone alert is one.
     pub fn alerts(&self) -> u64 {
-        self.title()
-            .strip_prefix('[')
-            .and_then(|rest| rest.split_once("] "))
-            .and_then(|(_, rest)| rest.split_once(' '))
-            .filter(|(_, rest)| rest.starts_with("alert"))
-            .and_then(|(n, _)| n.parse().ok())
+        let title = self.title();
+        if !title.starts_with('[') {
+            return 1;
+        }
+        let words: Vec<&str> = title.split(' ').collect();
+        words
+            .iter()
+            .position(|word| word.starts_with("alert"))
+            .and_then(|at| words.get(at.checked_sub(1)?))
+            .and_then(|n| n.parse().ok())
             .unwrap_or(1)
     }
 

@@ -18,6 +18,7 @@ fn config(dir: &Path, globs: &[&str]) -> Config {
         multiline: None,
         decoding: crate::config::Decoding::default(),
         journald: None,
+        timestamp: None,
     };
     let robot = |name: &str| RobotConfig {
         name: name.into(),
@@ -28,6 +29,8 @@ fn config(dir: &Path, globs: &[&str]) -> Config {
         window: std::time::Duration::from_secs(60),
         linger: std::time::Duration::ZERO,
         throttle_pause: std::time::Duration::from_secs(600),
+        msgtype: crate::event::MsgType::Markdown,
+        summary_title: None,
         timeout: std::time::Duration::from_secs(10),
         backoff_max: std::time::Duration::from_secs(30),
     };
@@ -47,6 +50,15 @@ fn config(dir: &Path, globs: &[&str]) -> Config {
         host: "web-1".into(),
         reload_on_change: true,
         chat: None,
+        timezone: jiff::tz::TimeZone::UTC,
+        language: crate::lang::Language::En,
+        people: BTreeMap::from([(
+            "payments".to_string(),
+            crate::event::Mentions {
+                mobiles: vec!["13800000001".into()],
+                ..crate::event::Mentions::default()
+            },
+        )]),
     }
 }
 
