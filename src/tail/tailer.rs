@@ -201,6 +201,12 @@ impl Tailer {
                 None => {
                     let lines = self.collect(self.clock.now());
                     if !lines.is_empty() {
+                        if !self.more {
+                            // Everything was read: the next call waits for a wake-up (one
+                            // that came meanwhile is kept as the permit) instead of looking
+                            // at every file again for nothing (issue 18).
+                            self.asleep = Some(self.deadline(self.clock.now()));
+                        }
                         return lines;
                     }
                     if self.more {
