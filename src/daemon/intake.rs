@@ -5,12 +5,15 @@
 //! The rule: a checkpoint is committed only together with every match before it, so it never
 //! gets ahead of durable output. A commit that fails moves nothing forward; the robots stay
 //! dirty and the next commit (the next lines, the next send, or the next tick) carries it all.
+//! Lines that matched nothing are not committed at once: their checkpoints wait for the next
+//! commit or tick ([`crate::daemon::coalesce`]).
 
 use std::collections::BTreeMap;
 use std::time::{Instant, SystemTime};
 
 use crate::batch::Batch;
 use crate::daemon::Daemon;
+use crate::daemon::coalesce::AfterLines;
 use crate::event::LogLine;
 use crate::metrics::{InputLabel, RuleLabel};
 use crate::state::Change;
@@ -49,17 +52,18 @@ impl Daemon {
                     *untimed.entry(line.input.as_str()).or_default() += 1;
                 }
             }
-            let dispatcher = &mut self.dispatcher;
-            let dirty = &mut self.dirty;
-            pipeline.route(line, &mut self.match_buf, |routed| {
-                *matched.entry(routed.rule.name().to_owned()).or_default() += 1;
-                for robot in routed.robots() {
-                    if dispatcher.on_hit(robot, routed.hit(), || routed.render(robot), now) {
-                        dirty.insert(robot.clone());
-                    }
-                }
-            });
         }
+        let dispatcher = &mut self.dispatcher;
+        let dirty = &mut self.dirty;
+        pipeline.route_batch(&lines, &mut self.route_scratch, |routed| {
+            *matched.entry(routed.rule.name().to_owned()).or_default() += 1;
+            for robot in routed.robots() {
+                if dispatcher.on_hit(robot, routed.hit(), || routed.render(robot), now) {
+                    dirty.insert(robot.clone());
+                }
+            }
+        });
+        let n_matched = matched.values().sum();
         for (rule, n) in matched {
             self.metrics
                 .matches
@@ -94,7 +98,17 @@ impl Daemon {
                 .inc_by(n);
         }
         self.latest_checkpoints = checkpoints;
-        self.commit(None);
+        let after = AfterLines {
+            matched: n_matched,
+            dirty: !self.dirty.is_empty(),
+            globs_moved: self.latest_globs != self.saved_globs,
+            degraded: self.store_failure.is_some(),
+        };
+        if after.must_commit() {
+            self.commit(None);
+        } else {
+            self.checkpoints_owed = true;
+        }
     }
 
     /// Makes the state on disk catch up with memory, in one commit: the gathering batch of every
@@ -159,6 +173,7 @@ impl Daemon {
         let result = self.store.commit(&changes);
         let ok = result.is_ok();
         if ok {
+            self.checkpoints_owed = false;
             self.dirty.clear();
             self.ledger.committed(&moved);
             if globs_moved {

@@ -10,6 +10,7 @@
 //! "only errcode 0 removes a batch" easy to see.
 
 mod bridge;
+mod coalesce;
 pub mod config_watch;
 pub mod console;
 pub mod deliver;
@@ -46,7 +47,7 @@ use crate::dispatch::{Dispatcher, Gathering};
 use crate::event::Severity;
 use crate::metrics::{Metrics, RobotLabel};
 use crate::noun;
-use crate::pipeline::Pipeline;
+use crate::pipeline::{Pipeline, RouteScratch};
 use crate::state::{Change, Store};
 use crate::tail::checkpoint::{Checkpoint, CheckpointLedger};
 use crate::tail::{GlobHistory, Tailer, TailerConfig};
@@ -213,6 +214,7 @@ pub async fn run(pipeline: Pipeline, options: RunOptions) -> anyhow::Result<()> 
         // Never empty before the first lines: a commit before them (a restored batch sent at
         // once) must not read as "every file was let go".
         latest_checkpoints,
+        checkpoints_owed: false,
         saved_globs,
         latest_globs: scanned,
         n_files,
@@ -223,7 +225,7 @@ pub async fn run(pipeline: Pipeline, options: RunOptions) -> anyhow::Result<()> 
         last_refusal: None,
         digest: 0,
         config_watch,
-        match_buf: Vec::new(),
+        route_scratch: RouteScratch::default(),
     };
     daemon.destinations = destinations(&daemon.pipeline.config);
     daemon.digest = digest(&daemon.pipeline);
@@ -296,6 +298,9 @@ pub(crate) struct Daemon {
     ledger: CheckpointLedger,
     /// The tailer's latest checkpoints (safe once every match before them is stored).
     latest_checkpoints: Vec<Checkpoint>,
+    /// Checkpoints moved over lines that matched nothing and are not stored yet: the next
+    /// commit, at the latest the next tick's, stores them (see [`coalesce`]).
+    checkpoints_owed: bool,
     /// The globs the tailer has scanned, and what the store holds of them.
     latest_globs: BTreeSet<(String, String)>,
     saved_globs: BTreeSet<(String, String)>,
@@ -309,7 +314,7 @@ pub(crate) struct Daemon {
     last_refusal: Option<String>,
     digest: u64,
     config_watch: Option<(ConfigWatch, mpsc::Receiver<()>, BTreeSet<PathBuf>)>,
-    match_buf: Vec<crate::rules::RuleMatch>,
+    route_scratch: RouteScratch,
 }
 
 impl Daemon {
@@ -368,7 +373,7 @@ impl Daemon {
                     }
                 }
                 _ = tick.tick() => {
-                    if self.store_failure.is_some() || !self.dirty.is_empty() {
+                    if self.store_failure.is_some() || !self.dirty.is_empty() || self.checkpoints_owed {
                         self.commit(None);
                     }
                     self.refresh_gauges();
@@ -427,7 +432,7 @@ impl Daemon {
         }
         self.sends.abort_all();
         // A last try at whatever a failed commit left in memory.
-        if self.store_failure.is_some() || !self.dirty.is_empty() {
+        if self.store_failure.is_some() || !self.dirty.is_empty() || self.checkpoints_owed {
             self.commit(None);
         }
         let left = self.dispatcher.n_undelivered();
