@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # dingtail's benchmarks, side by side with the tools an ops team would otherwise use (issue 7).
 #
-#   benches/run.sh [scan|catchup|latency|idle|flood|all]...      (default: all)
+#   benches/run.sh [scan|catchup|latency|idle|flood|steady|all]...      (default: all)
 #
 # Build first: `cargo build --release` (the script uses $DINGTAIL, else
 # ${CARGO_TARGET_DIR:-target}/release/dingtail). Comparison tools come from Debian packages and
@@ -19,6 +19,9 @@
 #   BENCH_FILES=1000 BENCH_LINES=1000   latency: watched files and lines appended
 #   BENCH_IDLE_SECS=60   idle: how long to watch BENCH_FILES quiet files
 #   BENCH_FLOOD_RATE=100000 BENCH_FLOOD_SECS=30   flood: matching lines per second, seconds
+#   BENCH_STEADY_RATES=100,1000,10000,50000   steady: lines a second (one file, 100 rules)
+#   BENCH_STEADY_WRITES=100 BENCH_STEADY_SECS=15   steady: writes a second, seconds measured
+#   BENCH_STEADY_TOOLS=dingtail,swatchdog         steady: which followers (BENCH_RUNS runs each)
 #
 # Everything listens on and talks to 127.0.0.1 only.
 
@@ -217,9 +220,14 @@ flood() {
     daemon_bench flood
 }
 
+steady() {
+    echo "== steady: one file written ${BENCH_STEADY_WRITES:-100} times a second at ${BENCH_STEADY_RATES:-100,1000,10000,50000} lines/s, 100 rules, dingtail run vs swatchdog, $RUNS runs"
+    BENCH_RUNS=$RUNS daemon_bench steady
+}
+
 cleanup() {
     if [ "$KEEP" != 1 ]; then
-        rm -f "$WORK"/bench-*.log "$WORK/slice.log" "$WORK/flood.log" "$WORK/catchup.out"
+        rm -f "$WORK"/bench-*.log "$WORK/slice.log" "$WORK/flood.log" "$WORK/catchup.out" "$WORK/steady-pool.log"
     fi
 }
 trap cleanup EXIT
@@ -232,9 +240,9 @@ trap cleanup EXIT
 status=0
 for what in "$@"; do
     case $what in
-    scan | catchup | latency | idle | flood) ;;
-    all) set -- scan catchup latency idle flood ;;
-    *) die "unknown benchmark \`$what\` (scan, catchup, latency, idle, flood, all)" ;;
+    scan | catchup | latency | idle | flood | steady) ;;
+    all) set -- scan catchup latency idle flood steady ;;
+    *) die "unknown benchmark \`$what\` (scan, catchup, latency, idle, flood, steady, all)" ;;
     esac
 done
 # One benchmark failing does not stop the others; the run fails at the end.

@@ -97,6 +97,7 @@ impl Daemon {
                 })
                 .inc_by(n);
         }
+        self.tail.recycle(lines);
         self.latest_checkpoints = checkpoints;
         let after = AfterLines {
             matched: n_matched,

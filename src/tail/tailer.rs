@@ -102,6 +102,9 @@ pub struct Tailer {
     /// heartbeat).
     asleep: Option<Instant>,
     n_truncated: u64,
+    /// An emptied batch given back by the consumer ([`Tailer::recycle`]): the next batch is
+    /// filled into it, without growing a new vector line by line (issue 18).
+    spare: Vec<LogLine>,
     /// How many times the files were looked at (tests check that idle means asleep).
     pub(super) n_rounds: u64,
     pub(super) poll_interval: Duration,
@@ -172,6 +175,7 @@ impl Tailer {
             more: false,
             asleep: None,
             n_truncated: 0,
+            spare: Vec::new(),
             n_rounds: 0,
         };
         tailer.rescan(now);
@@ -297,6 +301,15 @@ impl Tailer {
         batch.lines
     }
 
+    /// Takes back a batch the consumer is done with (emptied here): the next batch reuses its
+    /// allocation. Of several, the largest is kept.
+    pub fn recycle(&mut self, mut lines: Vec<LogLine>) {
+        lines.clear();
+        if lines.capacity() > self.spare.capacity() {
+            self.spare = lines;
+        }
+    }
+
     /// How many files are followed (including ones being drained).
     pub fn n_files(&self) -> usize {
         self.files.len()
@@ -318,7 +331,10 @@ impl Tailer {
     pub(super) fn collect(&mut self, now: Instant) -> Vec<LogLine> {
         self.n_rounds += 1;
         let wall = self.clock.wall();
-        let mut batch = Batch::default();
+        let mut batch = Batch {
+            lines: std::mem::take(&mut self.spare),
+            n_bytes: 0,
+        };
         if self.wake.take_rescan() || self.rescan_due(now) {
             self.rescan(now);
         }
@@ -340,6 +356,9 @@ impl Tailer {
         }
         if !self.more {
             self.release_drained(now, &mut batch);
+        }
+        if batch.lines.is_empty() {
+            self.spare = std::mem::take(&mut batch.lines);
         }
         batch.lines
     }
