@@ -35,6 +35,8 @@ pub fn run(args: RunArgs) -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    // Before anything opens a descriptor: as many as the system allows (issue 19).
+    crate::fdlimit::raise_and_log();
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .thread_name("dingtail")

@@ -225,6 +225,18 @@ impl EventReader {
         self.last_cut_end = None;
     }
 
+    /// Starts over at `offset`, dropping everything held (a partial line, a record, an event
+    /// being joined) without handing it out: another reader of the same bytes hands them out
+    /// (a copy of the file continues where this one was).
+    pub fn reset(&mut self, offset: u64) {
+        self.reader.reset(offset);
+        self.decoder = Decoder::default();
+        self.joiner = self.multiline.as_ref().map(Joiner::new);
+        self.emitted = offset;
+        self.skipped = None;
+        self.last_cut_end = None;
+    }
+
     /// Applies an input's new line settings (a reload). A changed multi-line setting closes the
     /// event being joined; it goes to `out`.
     pub fn reconfigure(

@@ -46,11 +46,16 @@
 
 pub mod checkpoint;
 pub mod clock;
+pub mod copies;
 pub mod discover;
 pub mod fingerprint;
 pub mod followed;
 pub mod history;
+pub mod identity;
+pub mod park;
+pub mod recover;
 pub mod resume;
+pub mod sniff;
 pub mod table;
 pub mod tailer;
 pub mod watch;
@@ -58,8 +63,8 @@ pub mod watch;
 pub use crate::tail::history::GlobHistory;
 pub use crate::tail::resume::{RESUME_KEEP, RESUME_MAX};
 pub use crate::tail::tailer::{
-    FILE_CHUNK, FILE_LINES, MAX_BATCH_BYTES, MAX_BATCH_LINES, TailError, Tailer, TailerConfig,
-    drain_grace,
+    FILE_CHUNK, FILE_LINES, MAX_BATCH_BYTES, MAX_BATCH_LINES, TailError, TailStats, Tailer,
+    TailerConfig, drain_grace,
 };
 
 #[cfg(test)]
