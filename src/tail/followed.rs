@@ -235,9 +235,18 @@ impl Followed {
         }
     }
 
-    /// Its recent anchors, oldest first.
+    /// Its recent anchors, oldest first, and the read position's when nothing is held back
+    /// there (from the bytes at hand: no read).
     pub(super) fn anchors_view(&self) -> Vec<Anchor> {
-        self.anchors.to_vec()
+        let mut anchors = self.anchors.to_vec();
+        let position = self.events.position();
+        if self.window.known && anchors.last().is_none_or(|a| a.offset < position) {
+            anchors.push(Anchor {
+                offset: position,
+                tail: TailHash::of(&self.window.bytes),
+            });
+        }
+        anchors
     }
 
     /// The content it held before it last started over, once.

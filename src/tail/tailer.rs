@@ -398,6 +398,9 @@ impl Tailer {
         } else {
             self.look_at_parked(&touched);
         }
+        if self.n_open > self.max_open {
+            self.park_idle(self.n_open - self.max_open);
+        }
         self.check_copies();
         self.wake_parked(now);
         self.more = false;
