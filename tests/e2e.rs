@@ -21,3 +21,10 @@ mod tail_rotation;
 
 // The tailer and the state store, stopped at random points during writing and rotation.
 mod tail_restart;
+
+// File identity by content (issue 19): real logrotate in both modes with narrow and wide globs,
+// the daemon up and down; same-banner rewrites while down or stopped.
+mod tail_identity;
+
+// More files than descriptors under a 1,024 limit (issue 19).
+mod descriptors;

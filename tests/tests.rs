@@ -25,6 +25,8 @@ mod tail;
 
 // `dingtail check`: summaries, and every config/rule problem with file:line:column (issue 4).
 mod check;
+// Compressed and binary files are not followed; `check` and `/metrics` say so (issue 19).
+mod not_text;
 // The shipped rules against their sample logs, through `dingtail test` (issue 4).
 mod shipped_rules;
 // `dingtail test`: stdin, --rules/--rule/--input, multiline joining, unmatched lines, big files.

@@ -8,7 +8,9 @@
 //! Why shadows: logrotate's `copytruncate` creates the copy, fills it, then truncates the
 //! original; the tailer may find the copy empty or half-written. While the original is intact
 //! and the copy's bytes are its first bytes, nothing can be decided: a plain `cp` of a live log
-//! must not be read twice either. Each round a shadow is looked at (one `fstat`, and when it grew
+//! must not be read twice either. Only a file named like a rotation of the original (same
+//! directory, the original's name plus a suffix) is taken for a copy still being made: many
+//! services start their logs with the same bytes, and those are separate files. Each round a shadow is looked at (one `fstat`, and when it grew
 //! one `pread` of each file); when the original starts over, its content before is
 //! [`Known`](crate::tail::identity::Known), and its shadows continue at its checkpoint, reading
 //! what the copy carried over the truncation (lines written between logrotate's copy and its
@@ -16,12 +18,13 @@
 
 use std::fs::{File, Metadata};
 use std::os::unix::fs::MetadataExt;
+use std::path::Path;
 use std::time::Instant;
 
 use crate::event::FileId;
 use crate::tail::fingerprint::{HEAD_BYTES, bytes_before};
 use crate::tail::followed::{Opened, Shadow};
-use crate::tail::identity::{Known, anchor_for, head_related};
+use crate::tail::identity::{Known, anchor_for, head_related, named_after};
 use crate::tail::tailer::Tailer;
 
 /// Where a newly opened file starts.
@@ -53,6 +56,7 @@ impl Tailer {
     pub(super) fn decide_start(
         &mut self,
         opened: &Opened,
+        path: &Path,
         meta: &Metadata,
         at_end: bool,
         now: Instant,
@@ -72,7 +76,6 @@ impl Tailer {
             }
         }
         if let Some(checkpoint) = resumed {
-            let path = &checkpoint.path;
             if checkpoint.offset > len {
                 tracing::info!(
                     path = %path.display(),
@@ -100,7 +103,7 @@ impl Tailer {
         if len == 0 {
             return Start::Unsettled;
         }
-        match self.identify(&opened.file, &opened.head, len, None) {
+        match self.identify(&opened.file, path, &opened.head, len, None) {
             Identity::New => Start::At(0),
             Identity::CopyAt(offset) => {
                 tracing::info!(
@@ -119,6 +122,7 @@ impl Tailer {
     pub(super) fn identify(
         &self,
         file: &File,
+        path: &Path,
         head: &[u8],
         len: u64,
         this: Option<FileId>,
@@ -130,32 +134,32 @@ impl Tailer {
             if !head_related(Some(&other.head), &other.fingerprint, head, len) {
                 continue;
             }
+            // Content beyond the head, or a short content under a rotation's name.
+            let named = named_after(path, other.path());
+            let anchored = |other: &crate::tail::followed::Followed| {
+                (len <= HEAD_BYTES && named)
+                    || anchor_for(&other.anchors_view(), len)
+                        .is_some_and(|a| a.tail.matches_at(file, a.offset).unwrap_or(false))
+            };
             let Some(other_file) = other.file.as_ref() else {
                 // Parked: idle, read to its end; only what is known of it is compared.
-                let anchors = other.anchors_view();
-                let copy = len <= HEAD_BYTES
-                    || anchor_for(&anchors, len)
-                        .is_some_and(|a| a.tail.matches_at(file, a.offset).unwrap_or(false));
-                if copy {
+                if anchored(other) {
                     return Identity::CopyAt(other.events.checkpoint().min(len));
                 }
                 continue;
             };
             let shadow = Identity::Shadow(Shadow { of: *id, len });
             match other.intact() {
+                // Its first bytes so far, under a rotation's name: maybe a copy being made.
                 Ok((true, size)) => {
-                    if size >= len && same_bytes_before(other_file, file, len) {
+                    if named && size >= len && same_bytes_before(other_file, file, len) {
                         return shadow;
                     }
                 }
                 // Truncated or rewritten, not noticed yet: what it held before decides, and
                 // its start-over settles the copy.
                 Ok((false, _)) => {
-                    let anchors = other.anchors_view();
-                    let copy = len <= HEAD_BYTES
-                        || anchor_for(&anchors, len)
-                            .is_some_and(|a| a.tail.matches_at(file, a.offset).unwrap_or(false));
-                    if copy {
+                    if anchored(other) {
                         return shadow;
                     }
                 }
@@ -169,7 +173,7 @@ impl Tailer {
             .map(|cp| Known::of_checkpoint(cp, now));
         let candidates = self.known.newest_first().cloned().chain(stored);
         for known in candidates {
-            if let Ok(Some(offset)) = known.copy_offset(file, head, len) {
+            if let Ok(Some(offset)) = known.copy_offset(file, path, head, len) {
                 return Identity::CopyAt(offset);
             }
         }
@@ -310,7 +314,8 @@ impl Tailer {
             self.skip_file((meta.dev(), meta.ino()), &path, skip);
             return false;
         }
-        let identity = self.identify(file, &head, meta.len(), Some(id));
+        let path = followed.path().to_path_buf();
+        let identity = self.identify(file, &path, &head, meta.len(), Some(id));
         let Some(followed) = self.files.get_mut(&id) else {
             return true;
         };

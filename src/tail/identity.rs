@@ -20,13 +20,15 @@
 //!
 //! An anchor at or inside the first [`HEAD_BYTES`] only repeats the head, so it proves nothing
 //! and is not used: a file shorter than that is recognised as a copy only of a followed file
-//! whose first bytes are kept in memory. What is compared is never a whole file: the head, and
+//! whose first bytes are kept in memory, and only under a rotation's name ([`named_after`]:
+//! many services start their logs with the same line). What is compared is never a whole file: the head, and
 //! at most [`TAIL_BYTES`] before one offset.
 
 use std::collections::VecDeque;
 use std::fs::File;
 use std::io;
-use std::path::PathBuf;
+use std::os::unix::ffi::OsStrExt;
+use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use crate::tail::checkpoint::Checkpoint;
@@ -128,23 +130,26 @@ impl Known {
         head_related(self.head.as_deref(), &self.fingerprint, head, len)
     }
 
-    /// Where `file` (`len` bytes, starting with `head`) continues if it is a copy of this
-    /// content: the checkpoint, or its own end when it is shorter. `None`: not a copy.
+    /// Where `file` (at `path`, `len` bytes, starting with `head`) continues if it is a copy of
+    /// this content: the checkpoint, or its own end when it is shorter. `None`: not a copy.
     ///
     /// # Errors
     /// `file` cannot be read.
     pub(super) fn copy_offset(
         &self,
         file: &File,
+        path: &Path,
         head: &[u8],
         len: u64,
     ) -> io::Result<Option<u64>> {
         if !self.head_related(head, len) {
             return Ok(None);
         }
-        // A file no longer than a head kept in memory was compared whole.
+        // A file no longer than a head kept in memory was compared whole; so short a content
+        // is only taken for a copy under a rotation's name.
         if len <= HEAD_BYTES && self.head.is_some() {
-            return Ok(Some(self.checkpoint.min(len)));
+            let copy = named_after(path, &self.path);
+            return Ok(copy.then_some(self.checkpoint.min(len)));
         }
         match anchor_for(&self.anchors, len) {
             Some(anchor) if anchor.tail.matches_at(file, anchor.offset)? => {
@@ -169,6 +174,20 @@ pub(super) fn head_related(
         Some(known) => known.len() as u64 >= len && known.starts_with(head),
         None => fingerprint.is_complete() && len >= HEAD_BYTES && fingerprint.head_matches(head),
     }
+}
+
+/// True when `copy` is named like a rotation of `original`: in the same directory, its name
+/// the original's plus a suffix (`app.log.1`, `app.log-20261125`, `app.log.bak`). A few
+/// identical bytes (many services start their logs alike) do not make a copy; a rotation's
+/// name with them does. Content alone decides past the head (an anchor further in).
+pub(super) fn named_after(copy: &Path, original: &Path) -> bool {
+    let (Some(name), Some(original_name)) = (copy.file_name(), original.file_name()) else {
+        return false;
+    };
+    let (name, original_name) = (name.as_bytes(), original_name.as_bytes());
+    copy.parent() == original.parent()
+        && name.len() > original_name.len()
+        && name.starts_with(original_name)
 }
 
 /// The anchor that decides whether a file of `len` bytes is a copy: the one with the largest
@@ -259,7 +278,10 @@ mod tests {
     fn copy_offset(known: &Known, bytes: &[u8]) -> Option<u64> {
         let (_tmp, file) = file_with(bytes);
         let (_, head) = Fingerprint::read(&file, &file.metadata().unwrap()).unwrap();
-        known.copy_offset(&file, &head, bytes.len() as u64).unwrap()
+        let path = std::path::Path::new("/var/log/app.log.1");
+        known
+            .copy_offset(&file, path, &head, bytes.len() as u64)
+            .unwrap()
     }
 
     #[test]
@@ -329,5 +351,34 @@ mod tests {
         assert_eq!(copy_offset(&with_head, &original[..55]), Some(55));
         assert_eq!(copy_offset(&with_head, &original[..110]), Some(110));
         assert_eq!(copy_offset(&with_head, b"line 00000\nother\n"), None);
+        // The same few bytes under another name are another file's.
+        let (_tmp, file) = file_with(&original[..55]);
+        let (_, head) = Fingerprint::read(&file, &file.metadata().unwrap()).unwrap();
+        let other = std::path::Path::new("/var/log/other.log");
+        assert_eq!(
+            with_head.copy_offset(&file, other, &head, 55).unwrap(),
+            None
+        );
+    }
+
+    #[test]
+    fn rotations_are_named_after_their_original() {
+        use std::path::Path;
+        let original = Path::new("/var/log/app.log");
+        for copy in [
+            "/var/log/app.log.1",
+            "/var/log/app.log-20261125",
+            "/var/log/app.log.bak",
+        ] {
+            assert!(super::named_after(Path::new(copy), original), "{copy}");
+        }
+        for other in [
+            "/var/log/app.log",
+            "/var/log/app.lo",
+            "/var/log/other.log",
+            "/tmp/app.log.1",
+        ] {
+            assert!(!super::named_after(Path::new(other), original), "{other}");
+        }
     }
 }

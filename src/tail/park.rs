@@ -31,7 +31,7 @@ use crate::tail::watch::Touched;
 
 /// How many idle files are parked at once when room is needed: a batch, so that finding the
 /// least recently active ones is not repeated for every file opened.
-fn park_batch(max_open: usize) -> usize {
+pub(super) fn park_batch(max_open: usize) -> usize {
     (max_open / 32).clamp(1, 256)
 }
 

@@ -124,7 +124,7 @@ impl Tailer {
             return None;
         }
         let (_, head) = Fingerprint::read(&file, &meta).ok()?;
-        known.copy_offset(&file, &head, meta.len()).ok()?
+        known.copy_offset(&file, path, &head, meta.len()).ok()?
     }
 
     /// Follows `path` from `offset` as a file being drained, in the input whose globs match

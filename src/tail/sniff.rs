@@ -10,7 +10,7 @@ use std::fmt;
 use std::path::Path;
 
 /// Why a file is not followed.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Skip {
     /// Compressed; the format's usual extension.
     Compressed(&'static str),

@@ -18,6 +18,7 @@ use crate::tail::copies::Start;
 use crate::tail::discover::{Candidate, Scan};
 use crate::tail::fingerprint::{Fingerprint, bytes_before};
 use crate::tail::followed::{Batch, Followed, Opened};
+use crate::tail::park::{is_out_of_descriptors, park_batch};
 use crate::tail::sniff::{Skip, sniff};
 use crate::tail::tailer::{Tailer, drain_grace};
 
@@ -88,6 +89,14 @@ impl Tailer {
                     }
                 }
             }
+        }
+        // Out of descriptors while listing (or stat-ing): idle files make room for the next try.
+        if scan
+            .unknown
+            .values()
+            .any(|unknown| is_out_of_descriptors(&unknown.error))
+        {
+            self.park_idle(park_batch(self.max_open).max(8));
         }
         // A skipped file no longer matched may come back as something else.
         self.skipped.retain(|key, _| skipped.contains(key));
@@ -215,7 +224,7 @@ impl Tailer {
             head,
             before: None,
         };
-        let start = self.decide_start(&opened, &meta, at_end, now);
+        let start = self.decide_start(&opened, &path, &meta, at_end, now);
         let offset = match start {
             Start::At(offset) => offset,
             Start::Unsettled | Start::Shadow(_) => 0,

@@ -309,3 +309,29 @@ fn a_checkpoint_carries_the_hash_of_the_bytes_before_it() {
     assert_eq!(checkpoint.offset, 347, "before `next`, held in turn");
     assert_eq!(checkpoint.tail, TailHash::at(&file, 347).unwrap());
 }
+
+#[test]
+fn files_that_start_alike_are_separate_files() {
+    let dir = tempfile::tempdir().unwrap();
+    for i in 0..5 {
+        append(&dir.path().join(format!("svc{i}.log")), "service started\n");
+    }
+    let mut tailer = start(
+        vec![input(&dir.path().join("*.log"), StartAt::Beginning)],
+        vec![],
+        true,
+    );
+    assert_eq!(tailer.lines(5).len(), 5);
+    for i in 0..5 {
+        append(&dir.path().join(format!("svc{i}.log")), "service stopped\n");
+    }
+    // A new file with the same first line, found while the others are followed.
+    append(&dir.path().join("svc9.log"), "service started\n");
+    let got = tailer.lines(6);
+    assert_eq!(
+        got.iter().filter(|l| l.text == "service stopped").count(),
+        5
+    );
+    assert!(got.iter().any(|l| l.path == dir.path().join("svc9.log")));
+    tailer.quiet(Duration::from_millis(300));
+}
