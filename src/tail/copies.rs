@@ -12,7 +12,7 @@
 //! directory, the original's name plus a suffix) is taken for a copy still being made: many
 //! services start their logs with the same bytes, and those are separate files. Each round a shadow is looked at (one `fstat`, and when it grew
 //! one `pread` of each file); when the original starts over, its content before is
-//! [`Known`](crate::tail::identity::Known), and its shadows continue at its checkpoint, reading
+//! `Known`, and its shadows continue at its checkpoint, reading
 //! what the copy carried over the truncation (lines written between logrotate's copy and its
 //! truncate that were not read yet: the "copy window" that used to be lost).
 
@@ -22,7 +22,7 @@ use std::path::Path;
 use std::time::Instant;
 
 use crate::event::FileId;
-use crate::tail::fingerprint::{HEAD_BYTES, bytes_before};
+use crate::tail::fingerprint::{Fingerprint, HEAD_BYTES, bytes_before, hash};
 use crate::tail::followed::{Opened, Shadow};
 use crate::tail::identity::{Known, anchor_for, head_related, named_after};
 use crate::tail::tailer::Tailer;
@@ -127,11 +127,20 @@ impl Tailer {
         len: u64,
         this: Option<FileId>,
     ) -> Identity {
+        // Cheap filters first: this runs for every new file, against every followed file.
+        let head_hash = (len >= HEAD_BYTES).then(|| hash(head));
+        let may_relate = |fingerprint: &Fingerprint, other_path: &Path| match head_hash {
+            Some(hash) => fingerprint.is_complete() && fingerprint.head_hash == hash,
+            // A short file is only ever a copy under a rotation's name.
+            None => named_after(path, other_path),
+        };
         for (id, other) in &self.files {
-            if Some(*id) == this || other.copy_of.is_some() || other.unsettled {
-                continue;
-            }
-            if !head_related(Some(&other.head), &other.fingerprint, head, len) {
+            if Some(*id) == this
+                || other.copy_of.is_some()
+                || other.unsettled
+                || !may_relate(&other.fingerprint, other.path())
+                || !head_related(Some(&other.head), &other.fingerprint, head, len)
+            {
                 continue;
             }
             // Content beyond the head, or a short content under a rotation's name.
@@ -166,15 +175,20 @@ impl Tailer {
                 Err(_) => {}
             }
         }
+        for known in self.known.newest_first() {
+            if may_relate(&known.fingerprint, &known.path) {
+                if let Ok(Some(offset)) = known.copy_offset(file, path, head, len) {
+                    return Identity::CopyAt(offset);
+                }
+            }
+        }
         let now = self.clock.now();
-        let stored = self
-            .resume
-            .checkpoints()
-            .map(|cp| Known::of_checkpoint(cp, now));
-        let candidates = self.known.newest_first().cloned().chain(stored);
-        for known in candidates {
-            if let Ok(Some(offset)) = known.copy_offset(file, path, head, len) {
-                return Identity::CopyAt(offset);
+        for checkpoint in self.resume.checkpoints() {
+            if head_hash.is_some() && may_relate(&checkpoint.fingerprint, &checkpoint.path) {
+                let known = Known::of_checkpoint(checkpoint, now);
+                if let Ok(Some(offset)) = known.copy_offset(file, path, head, len) {
+                    return Identity::CopyAt(offset);
+                }
             }
         }
         Identity::New

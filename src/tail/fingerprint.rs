@@ -14,6 +14,10 @@
 //! offset never exceeds the length of the head its fingerprint hashed unless the head is full
 //! (the tailer upgrades before it reads), so a stranger sharing inode and head could only make
 //! the tailer skip bytes identical to ones already read.
+//!
+//! What a fingerprint cannot tell, content tells: a [`TailHash`] (the bytes just before an offset)
+//! goes with every checkpoint, so that a file rewritten with the same first bytes, or a copy of a
+//! file under another inode, is recognised (`crate::tail::identity`).
 
 use std::fs::{File, Metadata};
 use std::io;

@@ -12,7 +12,7 @@
 //!
 //! Its checkpoint carries the hash of the bytes before the checkpoint's offset, computed only
 //! when the offset moved: from the kept bytes when nothing is held back (the common case), else
-//! with one `pread`. The last few of them are its [`Anchors`], by which a copy of this content
+//! with one `pread`. The last few of them are its `Anchors`, by which a copy of this content
 //! is recognised (`crate::tail::identity`).
 
 use std::fs::File;

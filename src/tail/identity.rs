@@ -8,8 +8,8 @@
 //! banner, would be taken for the old content and skipped). Both are told by the bytes just
 //! before a checkpoint's offset: each checkpoint carries their [`TailHash`].
 //!
-//! A [`Known`] is the content of one file generation: its head, the checkpoint reached in it,
-//! and a few [`Anchor`]s (recent checkpoints with their tail hashes). A new file (another inode)
+//! A `Known` is the content of one file generation: its head, the checkpoint reached in it,
+//! and a few `Anchor`s (recent checkpoints with their tail hashes). A new file (another inode)
 //! whose head is that content's head and whose bytes before an anchor hash the same is a copy
 //! of that content: it continues at the checkpoint (or at its own end when it is shorter), so
 //! neither the part read nor the part a copy carried over the truncation (the "copy window")
@@ -20,9 +20,9 @@
 //!
 //! An anchor at or inside the first [`HEAD_BYTES`] only repeats the head, so it proves nothing
 //! and is not used: a file shorter than that is recognised as a copy only of a followed file
-//! whose first bytes are kept in memory, and only under a rotation's name ([`named_after`]:
-//! many services start their logs with the same line). What is compared is never a whole file: the head, and
-//! at most [`TAIL_BYTES`] before one offset.
+//! whose first bytes are kept in memory, and only under a rotation's name (`named_after`: many
+//! services start their logs with the same line). What is compared is never a whole file: the
+//! head, and at most [`TAIL_BYTES`] before one offset.
 
 use std::collections::VecDeque;
 use std::fs::File;
