@@ -150,14 +150,19 @@ impl Tailer {
                     || anchor_for(&other.anchors_view(), len)
                         .is_some_and(|a| a.tail.matches_at(file, a.offset).unwrap_or(false))
             };
+            let shadow = Identity::Shadow(Shadow { of: *id, len });
             let Some(other_file) = other.file.as_ref() else {
-                // Parked: idle, read to its end; only what is known of it is compared.
+                // Parked (idle, read to its end). Under a rotation's name it may be a copy
+                // still being made: wait for it, with the original reopened to compare;
+                // otherwise only what is known of it is compared.
+                if named {
+                    return shadow;
+                }
                 if anchored(other) {
                     return Identity::CopyAt(other.events.checkpoint().min(len));
                 }
                 continue;
             };
-            let shadow = Identity::Shadow(Shadow { of: *id, len });
             match other.intact() {
                 // Its first bytes so far, under a rotation's name: maybe a copy being made.
                 Ok((true, size)) => {
@@ -235,7 +240,8 @@ impl Tailer {
             return ShadowVerdict::NotACopy;
         };
         let Some(original_file) = original.file.as_ref() else {
-            return ShadowVerdict::NotACopy;
+            // Parked: reopened to be compared (`wake`) before anything is decided.
+            return ShadowVerdict::Wait;
         };
         let Ok(len) = copy.metadata().map(|m| m.len()) else {
             return ShadowVerdict::Wait;
@@ -266,6 +272,10 @@ impl Tailer {
         self.any_shadows = !originals.is_empty();
         for file in self.files.values_mut() {
             file.has_copies = originals.contains(&file.id);
+            if file.has_copies && file.file.is_none() {
+                // Compared with its copy each round: reopened, and not parked again.
+                file.wake = true;
+            }
         }
     }
 

@@ -338,18 +338,22 @@ impl Followed {
         }
     }
 
-    /// True when the file may be parked: open, not draining, nothing read but not handed out,
-    /// nothing waiting for a timeout, no bytes known to be unread, no copy relation.
-    pub(super) fn is_idle(&self) -> bool {
-        self.file.is_some()
+    /// Whether the file may be parked, and in which order: `None` when it may not (closed
+    /// already, draining, bytes known to be unread, not identified yet, a copy relation);
+    /// else (holds something, last activity): files that hold nothing (no partial line, no
+    /// event being joined) go first, the least recently active first. What a file holds stays
+    /// in memory while it is parked, and times out as usual.
+    pub(super) fn park_rank(&self) -> Option<(bool, Instant)> {
+        let parkable = self.file.is_some()
             && self.gone_since.is_none()
             && !self.behind
             && !self.unsettled
             && self.copy_of.is_none()
-            && !self.has_copies
-            && self.events.buffered() == 0
-            && self.events.deadline().is_none()
-            && self.events.checkpoint() == self.events.position()
+            && !self.has_copies;
+        let holds = self.events.buffered() > 0
+            || self.events.deadline().is_some()
+            || self.events.checkpoint() != self.events.position();
+        parkable.then_some((holds, self.last_activity))
     }
 
     /// Closes the descriptor and keeps everything else; the checkpoint's tail hash is taken

@@ -4,8 +4,9 @@
 //! `RLIMIT_NOFILE`, raised to the hard limit at start, minus a reserve for sockets, the state
 //! store, listeners and reloads). Past it, the least recently active *idle* files are parked:
 //! their descriptor is closed, and everything else (fingerprint, head, `EventReader`, path,
-//! checkpoint and its tail hash) is kept. Idle means read to its end at the last look, nothing
-//! held (no partial line, no event being joined), not draining, no copy relation.
+//! checkpoint and its tail hash) is kept. Idle means read to its end at the last look, not
+//! draining, no copy relation; files that hold nothing (no partial line, no event being joined)
+//! go before those that do (what they hold stays in memory and times out as usual).
 //!
 //! A parked file costs no system call while nothing happens to it: it is looked at (one `stat`
 //! of its path) when inotify reports a write to that path, and every rescan compares the size it
@@ -52,13 +53,13 @@ impl Tailer {
         self.park_idle(park_batch(self.max_open)) > 0
     }
 
-    /// Parks up to `n` idle files, the least recently active first; returns how many.
+    /// Parks up to `n` files read to their end, those holding nothing and the least recently
+    /// active first; returns how many.
     pub(super) fn park_idle(&mut self, n: usize) -> usize {
-        let mut idle: Vec<(Instant, FileId)> = self
+        let mut idle: Vec<((bool, Instant), FileId)> = self
             .files
             .values()
-            .filter(|f| f.is_idle())
-            .map(|f| (f.last_activity, f.id))
+            .filter_map(|f| f.park_rank().map(|rank| (rank, f.id)))
             .collect();
         idle.sort_unstable();
         let mut parked = 0;
@@ -138,8 +139,13 @@ impl Tailer {
         }
         waiting.sort_unstable();
         for (_, id) in waiting {
-            if self.n_open >= self.max_open && !self.make_room() {
-                break;
+            let Some(needed) = self.files.get(&id).map(|f| f.has_copies) else {
+                continue;
+            };
+            // An original with a copy being compared to it is opened whatever the budget (the
+            // reserve covers the few there are).
+            if self.n_open >= self.max_open && !self.make_room() && !needed {
+                continue;
             }
             let Some(file) = self.files.get_mut(&id) else {
                 continue;
@@ -171,11 +177,7 @@ impl Tailer {
         }
         let waiting = self.files.values().any(|f| f.file.is_none() && f.wake);
         waiting
-            && (self.n_open < self.max_open
-                || self
-                    .files
-                    .values()
-                    .any(crate::tail::followed::Followed::is_idle))
+            && (self.n_open < self.max_open || self.files.values().any(|f| f.park_rank().is_some()))
     }
 
     /// A parked file no longer matched: looks for its inode in its directory; found, it takes

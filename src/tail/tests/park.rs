@@ -131,3 +131,41 @@ fn compressed_and_binary_files_are_skipped_and_counted_once() {
     assert_eq!((stats.n_compressed, stats.n_binary), (1, 2), "each once");
     assert_eq!(stats.n_files, 1);
 }
+
+#[test]
+fn a_copy_of_a_parked_file_made_while_it_is_found_is_not_read_again() {
+    let dir = tempfile::tempdir().unwrap();
+    let lines: String = (0..40).map(|i| format!("first {i:05}\n")).collect();
+    append(&dir.path().join("a.log"), &lines);
+    append(&dir.path().join("b.log"), &lines.replace("first", "other"));
+    let mut tailer = start(
+        vec![input(&dir.path().join("*.log*"), StartAt::Beginning)],
+        vec![],
+        true,
+    );
+    tailer.max_open = 1;
+    tailer.lines(80);
+    tailer.quiet(Duration::from_millis(300));
+    let path = tailer
+        .files
+        .values()
+        .find(|f| f.file.is_none())
+        .map(|f| f.path().to_path_buf())
+        .unwrap();
+    // logrotate copies the parked file: found half-written, then completed; then truncates.
+    let bytes = fs::read(&path).unwrap();
+    let copy = path.with_extension("log.1");
+    fs::write(&copy, &bytes[..bytes.len() / 2]).unwrap();
+    tailer.quiet(Duration::from_millis(300));
+    let mut out = OpenOptions::new().append(true).open(&copy).unwrap();
+    out.write_all(&bytes[bytes.len() / 2..]).unwrap();
+    OpenOptions::new()
+        .write(true)
+        .open(&path)
+        .unwrap()
+        .set_len(0)
+        .unwrap();
+    append(&path, "after\n");
+    assert_eq!(texts(&tailer.lines(1)), ["after"]);
+    tailer.quiet(Duration::from_millis(500));
+}
