@@ -168,16 +168,19 @@ impl EventReader {
                     bytes,
                     truncated,
                 } => {
-                    if let Some(starts) = self.line_starts.as_mut() {
-                        starts.push(start);
-                    }
                     let raw = RawLine {
                         bytes,
                         start,
                         end,
                         truncated,
                     };
-                    self.decoder.push(raw, now, &mut self.records);
+                    decode(
+                        &mut self.decoder,
+                        &mut self.line_starts,
+                        raw,
+                        now,
+                        &mut self.records,
+                    );
                     if truncated {
                         self.last_cut_end = Some(end);
                     }
@@ -357,16 +360,19 @@ impl EventReader {
             truncated,
         }) = self.reader.take_partial()
         {
-            if let Some(starts) = self.line_starts.as_mut() {
-                starts.push(start);
-            }
             let raw = RawLine {
                 bytes,
                 start,
                 end,
                 truncated,
             };
-            self.decoder.push(raw, now, &mut self.records);
+            decode(
+                &mut self.decoder,
+                &mut self.line_starts,
+                raw,
+                now,
+                &mut self.records,
+            );
         }
     }
 
@@ -416,6 +422,21 @@ impl EventReader {
         }
         out.push(line);
     }
+}
+
+/// Gives one raw line to the decoder, noting where it starts when line starts are recorded.
+/// (A free function: the line borrows the reader's buffer while the decoder is written.)
+fn decode(
+    decoder: &mut Decoder,
+    line_starts: &mut Option<Vec<u64>>,
+    raw: RawLine<'_>,
+    now: Instant,
+    records: &mut Vec<Record>,
+) {
+    if let Some(starts) = line_starts.as_mut() {
+        starts.push(raw.start);
+    }
+    decoder.push(raw, now, records);
 }
 
 /// True when two multi-line settings join alike.
