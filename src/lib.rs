@@ -5,6 +5,7 @@
 //! limit → `dingtalk` signs and delivers them. `state` keeps checkpoints and undelivered events
 //! durable; `daemon` wires it all up; `cli` is the command line. See ARCHITECTURE.md.
 
+pub mod alert;
 pub mod backoff;
 pub mod batch;
 pub mod chat;
@@ -16,10 +17,15 @@ pub mod dispatch;
 pub mod event;
 pub mod fdlimit;
 pub mod intake;
+pub mod journal;
+pub mod lang;
 pub mod metrics;
+pub mod noun;
 pub mod pipeline;
 pub mod render;
 pub mod rules;
 pub mod secret;
 pub mod state;
+pub mod survey;
 pub mod tail;
+pub mod version;

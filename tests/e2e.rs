@@ -22,6 +22,10 @@ mod tail_rotation;
 // The tailer and the state store, stopped at random points during writing and rotation.
 mod tail_restart;
 
+// Never silently stop alerting (issue 19): a failing or damaged state store, answers slower than
+// the timeout, an outage's end.
+mod degraded;
+
 // File identity by content (issue 19): real logrotate in both modes with narrow and wide globs,
 // the daemon up and down; same-banner rewrites while down or stopped.
 mod tail_identity;

@@ -8,7 +8,7 @@
 //!
 //! Integers are stored as SQLite's signed 64-bit values by reinterpreting the bits, so every
 //! `u64` round-trips exactly. Paths are stored as bytes: a Unix path need not be UTF-8. The tail
-//! hash (schema version 4) is two nullable columns: NULL is "no tail hash" (rows written before).
+//! hash (schema version 5) is two nullable columns: NULL is "no tail hash" (rows written before).
 
 use std::ffi::OsStr;
 use std::os::unix::ffi::OsStrExt;
@@ -290,7 +290,7 @@ mod tests {
     }
 
     #[test]
-    fn rows_from_before_version_4_get_no_tail_hash_and_tail_hashes_round_trip() {
+    fn rows_from_before_version_5_get_no_tail_hash_and_tail_hashes_round_trip() {
         let dir = tempfile::tempdir().unwrap();
         let mut store = Store::open(dir.path()).unwrap();
         let mut without = checkpoint(1, 10);
@@ -305,12 +305,12 @@ mod tests {
         );
         drop(store);
 
-        // The same database as version 3 wrote it: no tail columns.
+        // The same database as version 4 wrote it: no tail columns.
         let conn = rusqlite::Connection::open(dir.path().join("state.db")).unwrap();
         conn.execute_batch(
             "ALTER TABLE checkpoints DROP COLUMN tail_len;
              ALTER TABLE checkpoints DROP COLUMN tail_hash;
-             PRAGMA user_version = 3;",
+             PRAGMA user_version = 4;",
         )
         .unwrap();
         drop(conn);

@@ -19,12 +19,13 @@ pub mod globs;
 pub mod pending;
 pub mod schema;
 pub mod sends;
+pub mod throttles;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
-use rusqlite::{Connection, Transaction};
+use rusqlite::{Connection, OpenFlags, Transaction};
 
 use crate::batch::Batch;
 use crate::state::pending::PendingError;
@@ -75,6 +76,25 @@ pub enum StateError {
 }
 
 impl StateError {
+    /// True when the database exists but cannot be written (permissions, a read-only file
+    /// system): reading it still works.
+    pub fn is_not_writable(&self) -> bool {
+        use rusqlite::ErrorCode;
+        match self {
+            StateError::Sql(err)
+            | StateError::Open { source: err, .. }
+            | StateError::Pending(PendingError::Sql(err)) => matches!(
+                err.sqlite_error_code(),
+                Some(ErrorCode::ReadOnly | ErrorCode::PermissionDenied | ErrorCode::CannotOpen)
+            ),
+            StateError::Dir { source, .. } => {
+                source.kind() == std::io::ErrorKind::PermissionDenied
+                    || source.raw_os_error() == Some(30) // EROFS
+            }
+            _ => false,
+        }
+    }
+
     /// True when the database file is damaged (not a database, corrupt): moving it aside and
     /// starting a fresh one is the only way to write again.
     pub fn is_corrupt(&self) -> bool {
@@ -126,6 +146,9 @@ pub struct Store {
     path: PathBuf,
     first_start: bool,
     recovered: Option<Recovery>,
+    /// The database could only be opened for reading (its files are not writable): every
+    /// commit first tries to open it for writing again.
+    read_only: bool,
 }
 
 impl Store {
@@ -156,13 +179,39 @@ impl Store {
                 moved_to,
             });
         }
-        let (conn, found) = Store::connect(&path)?;
+        let (conn, found, read_only) = match Store::connect(&path) {
+            Ok((conn, found)) => (conn, found, false),
+            // Readable but not writable: start anyway, reading what is there; every commit
+            // fails (and delivery runs degraded) until the files can be written again.
+            Err(err) if err.is_not_writable() => match Store::connect_read_only(&path) {
+                Some(conn) => (conn, schema::VERSION, true),
+                None => return Err(err),
+            },
+            Err(err) => return Err(err),
+        };
         Ok(Store {
             conn,
             first_start: found == 0,
             path,
             recovered,
+            read_only,
         })
+    }
+
+    /// Opens an existing database of the current version for reading only.
+    fn connect_read_only(path: &Path) -> Option<Connection> {
+        // `immutable`: a WAL database in a directory that cannot be written has no `-shm` to
+        // share; nobody else writes it while it is unwritable.
+        let uri = url::Url::from_file_path(path).ok()?;
+        let uri = format!("{uri}?mode=ro&immutable=1");
+        let flags = OpenFlags::SQLITE_OPEN_READ_ONLY
+            | OpenFlags::SQLITE_OPEN_NO_MUTEX
+            | OpenFlags::SQLITE_OPEN_URI;
+        let conn = Connection::open_with_flags(uri, flags).ok()?;
+        let version: u32 = conn
+            .pragma_query_value(None, "user_version", |row| row.get(0))
+            .ok()?;
+        (version == schema::VERSION).then_some(conn)
     }
 
     /// The damaged database this open found and moved aside, if any.
@@ -272,6 +321,14 @@ impl Store {
         sends::recent(&self.conn, now, within)
     }
 
+    /// The throttle blocks (130101/410100) still in force at `now`, per robot: when each ends.
+    ///
+    /// # Errors
+    /// SQLite failures.
+    pub fn throttles(&self, now: SystemTime) -> Result<BTreeMap<String, SystemTime>, StateError> {
+        throttles::in_force(&self.conn, now)
+    }
+
     /// Makes `changes` durable together, in one transaction: all of them or none. The daemon
     /// describes what moved (matches gathered, a batch sent or delivered, checkpoints, globs);
     /// this decides how it is written.
@@ -279,6 +336,11 @@ impl Store {
     /// # Errors
     /// SQLite or encoding failures; nothing was written then.
     pub fn commit(&mut self, changes: &[Change<'_>]) -> Result<(), StateError> {
+        if self.read_only {
+            let (conn, _) = Store::connect(&self.path)?;
+            self.conn = conn;
+            self.read_only = false;
+        }
         self.transaction(|tx| {
             for change in changes {
                 match *change {
@@ -297,6 +359,8 @@ impl Store {
                         sends::record(tx, robot, at)?;
                     }
                     Change::Answered { robot, at } => sends::restamp_last(tx, robot, at)?,
+                    Change::Sent { robot, at } => sends::record(tx, robot, at)?,
+                    Change::Throttled { robot, until } => throttles::record(tx, robot, until)?,
                     Change::Checkpoints(changes) => {
                         checkpoint::save_checkpoint_changes(tx, changes)?
                     }
@@ -377,6 +441,21 @@ pub enum Change<'a> {
         robot: &'a str,
         /// When the answer came.
         at: SystemTime,
+    },
+    /// A message went to `robot` at `at` outside the daemon's queue (`send --robot`,
+    /// `check --ping`): it counts in the robot's rate history like the daemon's sends.
+    Sent {
+        /// The robot.
+        robot: &'a str,
+        /// When it was sent.
+        at: SystemTime,
+    },
+    /// DingTalk throttled `robot`: it is blocked until `until`.
+    Throttled {
+        /// The robot.
+        robot: &'a str,
+        /// When the block should be over.
+        until: SystemTime,
     },
     /// The checkpoints that moved since the last commit.
     Checkpoints(&'a CheckpointChanges),

@@ -11,14 +11,13 @@
 //! The functions take a `rusqlite::Connection` (a `Transaction` derefs to one), so that the daemon
 //! commits pending rows in the same transaction as the file offsets they came from.
 
-use std::collections::{BTreeMap, BTreeSet};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+mod row;
+
+use std::collections::BTreeMap;
 
 use rusqlite::{Connection, params};
-use serde::{Deserialize, Serialize};
 
-use crate::batch::{Batch, RuleBatch, Sample};
-use crate::event::{Mentions, Severity};
+use crate::batch::Batch;
 
 /// The table, created by the schema migration that introduces it.
 pub const CREATE_TABLE: &str = "
@@ -48,105 +47,6 @@ pub enum PendingError {
     },
 }
 
-/// The persisted form of a `RuleBatch` (version 1). Kept apart from the runtime type so that the
-/// runtime type can change without breaking state written by an older dingtail.
-#[derive(Serialize, Deserialize)]
-struct RowV1 {
-    v: u32,
-    level: String,
-    count: u64,
-    first_ms: u64,
-    last_ms: u64,
-    hosts: Vec<String>,
-    files: Vec<String>,
-    samples: Vec<SampleV1>,
-    mobiles: Vec<String>,
-    user_ids: Vec<String>,
-    all: bool,
-}
-
-#[derive(Serialize, Deserialize)]
-struct SampleV1 {
-    line: String,
-    title: String,
-    text: String,
-    at_ms: u64,
-}
-
-fn to_ms(t: SystemTime) -> u64 {
-    t.duration_since(UNIX_EPOCH)
-        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
-}
-
-fn from_ms(ms: u64) -> SystemTime {
-    UNIX_EPOCH + Duration::from_millis(ms)
-}
-
-fn level_name(level: Severity) -> &'static str {
-    match level {
-        Severity::Info => "info",
-        Severity::Warning => "warning",
-        Severity::Critical => "critical",
-    }
-}
-
-fn encode(rule: &RuleBatch) -> RowV1 {
-    RowV1 {
-        v: 1,
-        level: level_name(rule.severity).to_string(),
-        count: rule.count,
-        first_ms: to_ms(rule.first_seen),
-        last_ms: to_ms(rule.last_seen),
-        hosts: rule.hosts.iter().cloned().collect(),
-        files: rule.files.iter().cloned().collect(),
-        samples: rule
-            .samples
-            .iter()
-            .map(|s| SampleV1 {
-                line: s.line.clone(),
-                title: s.title.clone(),
-                text: s.text.clone(),
-                at_ms: to_ms(s.at),
-            })
-            .collect(),
-        mobiles: rule.mentions.mobiles.clone(),
-        user_ids: rule.mentions.user_ids.clone(),
-        all: rule.mentions.all,
-    }
-}
-
-fn decode(name: &str, row: RowV1) -> RuleBatch {
-    RuleBatch {
-        rule: name.to_string(),
-        severity: match row.level.as_str() {
-            "critical" => Severity::Critical,
-            "warning" => Severity::Warning,
-            _ => Severity::Info,
-        },
-        count: row.count,
-        first_seen: from_ms(row.first_ms),
-        last_seen: from_ms(row.last_ms),
-        hosts: row.hosts.into_iter().collect::<BTreeSet<_>>(),
-        files: row.files.into_iter().collect::<BTreeSet<_>>(),
-        samples: row
-            .samples
-            .into_iter()
-            .map(|s| Sample {
-                line: s.line,
-                title: s.title,
-                text: s.text,
-                at: from_ms(s.at_ms),
-            })
-            .collect(),
-        mentions: Mentions {
-            mobiles: row.mobiles,
-            user_ids: row.user_ids,
-            all: row.all,
-        },
-        n_renders: 0,
-    }
-}
-
 /// The generation of rows that may have been delivered already.
 pub const DOUBTFUL_GEN: i64 = -1;
 
@@ -173,7 +73,7 @@ fn put(conn: &Connection, robot: &str, batch: &Batch, generation: i64) -> Result
         "INSERT OR REPLACE INTO pending (robot, rule, gen, data) VALUES (?1, ?2, ?4, ?3)",
     )?;
     for rule in batch.ordered() {
-        let data = serde_json::to_string(&encode(rule)).map_err(|source| PendingError::Row {
+        let data = row::encode(rule).map_err(|source| PendingError::Row {
             robot: robot.to_string(),
             rule: rule.rule.clone(),
             source,
@@ -243,7 +143,7 @@ pub fn load_all(conn: &Connection) -> Result<BTreeMap<String, Undelivered>, Pend
         let rule: String = row.get(1)?;
         let data: String = row.get(2)?;
         let generation: i64 = row.get(3)?;
-        let decoded: RowV1 = serde_json::from_str(&data).map_err(|source| PendingError::Row {
+        let decoded = row::decode(&rule, &data).map_err(|source| PendingError::Row {
             robot: robot.clone(),
             rule: rule.clone(),
             source,
@@ -254,7 +154,7 @@ pub fn load_all(conn: &Connection) -> Result<BTreeMap<String, Undelivered>, Pend
         } else {
             &mut undelivered.doubtful
         };
-        batch.absorb(Batch::from_rules([decode(&rule, decoded)]));
+        batch.absorb(Batch::from_rules([decoded]));
     }
     Ok(out)
 }
@@ -265,7 +165,7 @@ mod tests {
 
     use rusqlite::Connection;
 
-    use crate::batch::{Batch, Hit};
+    use crate::batch::{Batch, Hit, Rendered};
     use crate::event::{Mentions, Severity};
     use crate::state::pending::{
         CREATE_TABLE, load_all, mark_in_flight, mark_resending, put_gathering, replace_all,
@@ -273,7 +173,7 @@ mod tests {
 
     fn batch(rule: &str, n: u64) -> Batch {
         let mentions = Mentions {
-            mobiles: vec!["138".into()],
+            mobiles: vec!["13800000000".into()],
             user_ids: vec![],
             all: false,
         };
@@ -288,8 +188,9 @@ mod tests {
                 host: "web-1",
                 at: SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000 + i),
                 mentions: &mentions,
+                top: &[("n", &line)],
             };
-            batch.add(hit, || ("title".into(), line.clone()));
+            batch.add(hit, || Rendered::markdown("title", line.clone()));
         }
         batch
     }
@@ -325,7 +226,7 @@ mod tests {
         let loaded = load_all(&conn).unwrap();
         assert_eq!(loaded["ops"].pending.count(), 6);
         assert_eq!(loaded["ops"].doubtful.count(), 1);
-        assert_eq!(loaded["ops"].pending.mentions().mobiles, ["138"]);
+        assert_eq!(loaded["ops"].pending.mentions().mobiles, ["13800000000"]);
         // A doubtful batch sent again moves to its in-flight id, and stays doubtful after a
         // crash.
         mark_resending(&conn, "ops", 8).unwrap();

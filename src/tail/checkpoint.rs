@@ -37,7 +37,7 @@ pub struct Checkpoint {
     /// The hash of the bytes just before `offset`, as they were read: a file whose head matches
     /// but whose bytes there differ is new content, and a new file (another inode) whose head
     /// and bytes there match is a copy that continues at `offset`. `None`: not known (a row
-    /// from before schema version 4, or a file that could not be read when it was taken).
+    /// from before schema version 5, or a file that could not be read when it was taken).
     pub tail: Option<TailHash>,
 }
 

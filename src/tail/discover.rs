@@ -364,7 +364,9 @@ mod tests {
             poll_interval: Duration::from_secs(1),
             max_line_bytes: 1024,
             multiline: None,
-            partial_timeout: Duration::from_secs(5),
+            decoding: crate::config::Decoding::default(),
+            journald: None,
+            timestamp: None,
         }
     }
 

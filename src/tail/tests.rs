@@ -33,7 +33,9 @@ fn input(glob: &Path, start_at: StartAt) -> InputConfig {
         poll_interval: Duration::from_millis(100),
         max_line_bytes: 1024,
         multiline: None,
-        partial_timeout: Duration::from_secs(5),
+        decoding: crate::config::Decoding::default(),
+        journald: None,
+        timestamp: None,
     }
 }
 
