@@ -1,7 +1,7 @@
 //! `Alerting`: an end-to-end setup that counts. The DingTalk stand-in (signed, a keyword, 20
-//! messages per 3 s), a config whose one rule matches `ALERT` in the input `app`, helpers that
-//! write alert lines and run the real `logrotate`, and the count of alerts delivered (a summary
-//! stands for the alerts its title counts).
+//! messages per 3 s), a config (in English) whose one rule matches `ALERT` in the input `app`,
+//! helpers that write alert lines and run the real `logrotate`, and the count of alerts delivered
+//! (a summary stands for the alerts its title counts).
 
 use std::fs::OpenOptions;
 use std::io::Write;
@@ -55,6 +55,7 @@ impl Alerting {
             "dingtail.yaml",
             format!(
                 "state_dir: {}
+language: en
 {extra}inputs:
   app:
     paths: [{}]
@@ -183,21 +184,9 @@ pub fn append(path: &Path, text: &str) {
         .unwrap();
 }
 
-/// How many alerts a delivered message stands for: a summary's title says "[level] N alerts
-/// from M rules"; a lone alert is one.
+/// How many alerts a delivered message stands for (the stand-in reads the English titles).
 pub fn count_of(received: &Received) -> u64 {
-    let title = received
-        .body
-        .as_ref()
-        .and_then(|body| body["markdown"]["title"].as_str())
-        .unwrap_or_default();
-    title
-        .strip_prefix('[')
-        .and_then(|rest| rest.split_once("] "))
-        .and_then(|(_, rest)| rest.split_once(' '))
-        .filter(|(_, rest)| rest.starts_with("alert"))
-        .and_then(|(n, _)| n.parse().ok())
-        .unwrap_or(1)
+    received.alerts()
 }
 
 /// A plain HTTP/1.1 GET on 127.0.0.1; returns the body.
