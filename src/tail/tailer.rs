@@ -219,6 +219,9 @@ impl Tailer {
         // Files rotated away while dingtail was down and no longer matched: drained from their
         // checkpoints.
         tailer.recover_rotated(now);
+        tailer
+            .wake
+            .track_touched(tailer.n_open < tailer.files.len());
         Ok(tailer)
     }
 
@@ -426,6 +429,8 @@ impl Tailer {
         if !self.more {
             self.release_drained(now, &mut batch);
         }
+        // Writes to parked files are noted from now on (files parked in this round included).
+        self.wake.track_touched(self.n_open < self.files.len());
         batch.lines
     }
 

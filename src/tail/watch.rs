@@ -32,6 +32,8 @@ pub struct Wake {
     rescan: AtomicBool,
     /// Paths written to since the tailer last asked (parked files are looked at only then).
     touched: Mutex<Touched>,
+    /// Whether paths are worth keeping: some file is parked.
+    track: AtomicBool,
 }
 
 /// The paths written to since the tailer last asked.
@@ -81,6 +83,10 @@ impl Wake {
 
     /// Wakes the tailer to read its files; `paths` were written to.
     pub fn touch(&self, paths: &[PathBuf]) {
+        if !self.track.load(Ordering::Acquire) {
+            self.notify.notify_one();
+            return;
+        }
         if let Ok(mut touched) = self.touched.lock() {
             if let Touched::Paths(set) = &mut *touched {
                 set.extend(paths.iter().cloned());
@@ -90,6 +96,11 @@ impl Wake {
             }
         }
         self.notify.notify_one();
+    }
+
+    /// Keeps the paths written to (`true`: some file is parked) or not.
+    pub fn track_touched(&self, track: bool) {
+        self.track.store(track, Ordering::Release);
     }
 
     /// The paths written to since the last call.
