@@ -19,6 +19,7 @@ use crate::batch::{Batch, Hit, Rendered};
 use crate::config::load::DEFAULT_PER_MINUTE as DINGTALK_PER_MINUTE;
 use crate::config::rules::{RuleFiles, RuleSource, load as load_rules};
 use crate::config::{Config, Diagnostic, Diagnostics};
+use crate::event::Markup;
 use crate::event::{LogLine, Mentions};
 use crate::render::Renderer;
 use crate::rules::{Rule, RuleMatch, RuleSet};
@@ -133,16 +134,18 @@ impl Pipeline {
     /// (`RuleSet::scan_buffer`, the whole-buffer candidate search of `dingtail test`): a batch
     /// of a hundred lines costs one pass of the literal searchers instead of a hundred (issue
     /// 18). An event whose text the buffer would cut or change (a multi-line event, a text
-    /// ending in `\r`) is matched alone. Returns how many (event, rule) hits there were.
+    /// ending in `\r`) is matched alone. `each` is also given the event's index in `lines`.
+    /// Returns how many (event, rule) hits there were.
     pub fn route_batch(
         &self,
         lines: &[LogLine],
         scratch: &mut RouteScratch,
-        mut each: impl FnMut(&Routed<'_>),
+        mut each: impl FnMut(usize, &Routed<'_>),
     ) -> usize {
         let mut n = 0;
         let mut rest = lines;
         while let Some(first) = rest.first() {
+            let base = lines.len() - rest.len();
             let len = rest
                 .iter()
                 .position(|line| line.input != first.input)
@@ -158,7 +161,9 @@ impl Pipeline {
             scratch.find(rule_set, run);
             for (index, found) in &scratch.found {
                 if let Some(line) = run.get(*index) {
-                    n += self.route_matches(rule_set, line, found, &mut each);
+                    n += self.route_matches(rule_set, line, found, |routed| {
+                        each(base + *index, routed);
+                    });
                 }
             }
         }
@@ -206,6 +211,13 @@ impl Pipeline {
             });
         }
         found.len()
+    }
+
+    /// True when a rule named `name` is loaded (for any input).
+    pub fn has_rule(&self, name: &str) -> bool {
+        self.rules
+            .values()
+            .any(|set| set.rules().iter().any(|rule| rule.name() == name))
     }
 
     /// How many rules were loaded (a rule with several inputs counts once).
@@ -323,6 +335,17 @@ impl Routed<'_> {
             self.line,
             &self.pipeline.config.host,
             renderer.markup_for(self.rule.name(), robot),
+        )
+    }
+
+    /// The rule's title and text for this match as plain text (a chat reply shows it).
+    pub fn render_plain(&self) -> Rendered {
+        self.pipeline.renderer.render_match(
+            self.rule,
+            self.found,
+            self.line,
+            &self.pipeline.config.host,
+            Markup::Plain,
         )
     }
 
@@ -444,7 +467,7 @@ mod tests {
         // Twice with the same scratch: nothing of one batch leaks into the next.
         for _ in 0..2 {
             batched.clear();
-            let n = pipeline.route_batch(&lines, &mut scratch, |routed| hit(&mut batched, routed));
+            let n = pipeline.route_batch(&lines, &mut scratch, |_, routed| hit(&mut batched, routed));
             assert_eq!(n, n_one);
         }
         assert_eq!(batched, one_by_one);

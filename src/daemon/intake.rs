@@ -36,7 +36,8 @@ impl Daemon {
         // Counted per batch and input, not per line: metric lookups lock and clone labels.
         let mut read: BTreeMap<&str, (u64, u64, u64)> = BTreeMap::new();
         let mut untimed: BTreeMap<&str, u64> = BTreeMap::new();
-        let mut matched: BTreeMap<String, u64> = BTreeMap::new();
+        // Per rule: its matches, and its last match's line (for the chat's `test`).
+        let mut matched: BTreeMap<String, (u64, usize)> = BTreeMap::new();
         for line in &lines {
             let counts = read.entry(line.input.as_str()).or_default();
             counts.0 += 1;
@@ -55,16 +56,22 @@ impl Daemon {
         }
         let dispatcher = &mut self.dispatcher;
         let dirty = &mut self.dirty;
-        pipeline.route_batch(&lines, &mut self.route_scratch, |routed| {
-            *matched.entry(routed.rule.name().to_owned()).or_default() += 1;
+        pipeline.route_batch(&lines, &mut self.route_scratch, |index, routed| {
+            let counted = matched.entry(routed.rule.name().to_owned()).or_default();
+            *counted = (counted.0 + 1, index);
             for robot in routed.robots() {
                 if dispatcher.on_hit(robot, routed.hit(), || routed.render(robot), now) {
                     dirty.insert(robot.clone());
                 }
             }
         });
-        let n_matched = matched.values().sum();
-        for (rule, n) in matched {
+        let n_matched = matched.values().map(|(n, _)| n).sum();
+        for (rule, (n, last)) in matched {
+            if self.chat.keeps_matches() {
+                if let Some(line) = lines.get(last) {
+                    self.chat.matched(&rule, line);
+                }
+            }
             self.metrics
                 .matches
                 .get_or_create(&RuleLabel { rule })
