@@ -45,6 +45,10 @@ def env_int(name, default):
     return int(os.environ.get(name, default))
 
 
+def env_float(name, default):
+    return float(os.environ.get(name, default))
+
+
 class Bench:
     def __init__(self, args):
         self.dingtail = args.dingtail
@@ -426,13 +430,14 @@ def message_count(body):
 
 
 def steady_lines(work):
-    """The lines the steady writer cycles through: 16 MiB of genlog.py's mix (about 0.1 %
-    matching the benchmark rules), generated once per work dir."""
-    path = os.path.join(work, "steady-pool.log")
+    """The lines the steady writer cycles through: BENCH_STEADY_POOL (16M) of genlog.py's mix
+    (about 0.1 % matching the benchmark rules), generated once per work dir."""
+    size = os.environ.get("BENCH_STEADY_POOL", "16M")
+    path = os.path.join(work, f"steady-pool-{size}.log")
     if not os.path.exists(path):
         genlog = os.path.join(os.path.dirname(os.path.abspath(__file__)), "genlog.py")
         with open(path + ".tmp", "wb") as out:
-            subprocess.run([sys.executable, genlog, "--size", "16M", "--seed", "1"], stdout=out,
+            subprocess.run([sys.executable, genlog, "--size", size, "--seed", "1"], stdout=out,
                            check=True)
         os.rename(path + ".tmp", path)
     with open(path, "rb") as f:
@@ -525,7 +530,7 @@ def steady_one(b, tool, rate, writes, seconds, pool, swatch_conf):
         if proc.poll() is not None:
             sys.exit(f"{tool} exited with {proc.returncode}")
         # Warm up: the first lines, the first commits and sends are start-up.
-        writer.write_for(3)
+        writer.write_for(env_float("BENCH_STEADY_WARMUP", 3))
         cpu0, busy0, load0 = group_cpu(proc.pid), machine_busy(), os.getloadavg()[0]
         t0 = time.monotonic()
         writer.write_for(seconds)
@@ -559,7 +564,7 @@ def median(values):
 def steady(b):
     rates = [int(r) for r in os.environ.get("BENCH_STEADY_RATES", "100,1000,10000,50000").split(",")]
     writes = env_int("BENCH_STEADY_WRITES", 100)
-    seconds = env_int("BENCH_STEADY_SECS", 15)
+    seconds = env_float("BENCH_STEADY_SECS", 15)
     runs = env_int("BENCH_RUNS", 3)
     tools = os.environ.get("BENCH_STEADY_TOOLS", "dingtail,swatchdog").split(",")
     if "swatchdog" in tools and subprocess.run(["sh", "-c", "command -v swatchdog"],

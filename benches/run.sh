@@ -21,6 +21,8 @@
 #   BENCH_FLOOD_RATE=100000 BENCH_FLOOD_SECS=30   flood: matching lines per second, seconds
 #   BENCH_STEADY_RATES=100,1000,10000,50000   steady: lines a second (one file, 100 rules)
 #   BENCH_STEADY_WRITES=100 BENCH_STEADY_SECS=15   steady: writes a second, seconds measured
+#   BENCH_STEADY_WARMUP=3   steady: seconds written before measuring (start-up excluded)
+#   BENCH_STEADY_POOL=16M   steady: size of the generated lines the writer cycles through
 #   BENCH_STEADY_TOOLS=dingtail,swatchdog         steady: which followers (BENCH_RUNS runs each)
 #
 # Everything listens on and talks to 127.0.0.1 only.
@@ -227,7 +229,7 @@ steady() {
 
 cleanup() {
     if [ "$KEEP" != 1 ]; then
-        rm -f "$WORK"/bench-*.log "$WORK/slice.log" "$WORK/flood.log" "$WORK/catchup.out" "$WORK/steady-pool.log"
+        rm -f "$WORK"/bench-*.log "$WORK/slice.log" "$WORK/flood.log" "$WORK/catchup.out" "$WORK"/steady-pool-*.log
     fi
 }
 trap cleanup EXIT

@@ -430,8 +430,10 @@ impl Tailer {
         self.wake_parked(now);
         self.more = false;
         let mut n_read = 0u64;
+        let mut again = false;
         loop {
-            let (progressed, n) = self.turn(&mut batch, now);
+            let (progressed, n) = self.turn(&mut batch, now, again);
+            again = true;
             n_read += n;
             if batch.is_full() || (progressed && n_read >= MAX_READ_PER_CALL) {
                 self.more = true;
@@ -460,8 +462,11 @@ impl Tailer {
     }
 
     /// Reads one chunk from each file, round robin from the cursor. Returns whether anything was
-    /// read or handed out, and how many bytes were read.
-    fn turn(&mut self, batch: &mut Batch, now: Instant) -> (bool, u64) {
+    /// read or handed out, and how many bytes were read. `again`: a later turn of the same round,
+    /// which skips the files the earlier turns read to their end (the size they saw), as a write
+    /// since wakes the tailer again: a write of a few lines costs one look at the file, not two
+    /// (issue 18).
+    fn turn(&mut self, batch: &mut Batch, now: Instant, again: bool) -> (bool, u64) {
         let wall = self.clock.wall();
         let ids: Vec<FileId> = match self.cursor {
             // The cursor's file may be gone: start strictly after its id, wherever that is.
@@ -489,6 +494,9 @@ impl Tailer {
             };
             if file.file.is_none() || file.copy_of.is_some() || file.unsettled {
                 // Parked, a possible copy, or still empty.
+                continue;
+            }
+            if again && !file.behind && file.events.buffered() == 0 {
                 continue;
             }
             // Consumed, read, handed out: lines taken into a joiner are progress too.
