@@ -76,7 +76,7 @@ class Bench:
             f.write(self.rules_yaml)
         path = os.path.join(self.work, f"{name}.yaml")
         with open(path, "w", encoding="utf-8") as f:
-            f.write(f"state_dir: {state}\nhost: bench\nlisten: \"127.0.0.1:{port}\"\n"
+            f.write(f"language: en\nstate_dir: {state}\nhost: bench\nlisten: \"127.0.0.1:{port}\"\n"
                     f"reload_on_change: false\n"
                     f"inputs:\n  app:\n    paths: {json.dumps(paths)}\n    start_at: {start_at}\n"
                     f"{extra_input}"
