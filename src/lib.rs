@@ -9,6 +9,7 @@ pub mod alert;
 pub mod backoff;
 pub mod batch;
 pub mod chat;
+pub mod cluster;
 pub mod cli;
 pub mod config;
 pub mod daemon;

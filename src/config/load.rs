@@ -7,6 +7,7 @@
 //! reported together.
 
 mod chat;
+pub mod cluster;
 
 use std::collections::BTreeMap;
 use std::fs;
@@ -183,6 +184,7 @@ impl Loader<'_> {
             .and_then(|host| self.text(&yaml_path!["host"], host))
             .unwrap_or_else(machine_host_name);
         let chat = raw.chat.as_ref().and_then(|chat| self.chat(chat));
+        let cluster = raw.cluster.as_ref().and_then(|cluster| self.cluster(cluster));
         Config {
             source: self.file.to_path_buf(),
             state_dir,
@@ -193,6 +195,7 @@ impl Loader<'_> {
             host,
             reload_on_change: raw.reload_on_change.unwrap_or(true),
             chat,
+            cluster,
         }
     }
 

@@ -147,6 +147,41 @@ fn decode(name: &str, row: RowV1) -> RuleBatch {
     }
 }
 
+/// A whole batch as one JSON text (the cluster's hand-offs through Redis, issue 15): the same
+/// versioned rows as the table, keyed by rule.
+#[derive(Serialize, Deserialize)]
+struct BatchV1 {
+    v: u32,
+    rules: BTreeMap<String, RowV1>,
+}
+
+/// Encodes `batch` for a hand-off to another host (times to the millisecond, like the table).
+///
+/// # Errors
+/// serde failures (none are expected for these plain types).
+pub fn encode_batch(batch: &Batch) -> Result<String, serde_json::Error> {
+    let rules = batch
+        .ordered()
+        .into_iter()
+        .map(|rule| (rule.rule.clone(), encode(rule)))
+        .collect();
+    serde_json::to_string(&BatchV1 { v: 1, rules })
+}
+
+/// Decodes what [`encode_batch`] wrote (on any host, by any dingtail that knows version 1).
+///
+/// # Errors
+/// Not JSON, or not a version-1 batch.
+pub fn decode_batch(text: &str) -> Result<Batch, serde_json::Error> {
+    let batch: BatchV1 = serde_json::from_str(text)?;
+    Ok(Batch::from_rules(
+        batch
+            .rules
+            .into_iter()
+            .map(|(name, row)| decode(&name, row)),
+    ))
+}
+
 /// The generation of rows that may have been delivered already.
 pub const DOUBTFUL_GEN: i64 = -1;
 

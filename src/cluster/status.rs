@@ -1,0 +1,1 @@
+//! `dingtail cluster status`.
