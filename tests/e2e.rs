@@ -25,3 +25,7 @@ mod tail_restart;
 // Never silently stop alerting (issue 19): a failing or damaged state store, answers slower than
 // the timeout, an outage's end.
 mod degraded;
+
+// Many hosts, one robot (issue 15): several daemons through a real redis-server — floods,
+// kill -9 of the sender, Redis stopped and restarted, a skewed clock.
+mod cluster;

@@ -10,6 +10,7 @@
 //! "only errcode 0 removes a batch" easy to see.
 
 mod bridge;
+mod cluster;
 pub mod config_watch;
 pub mod deliver;
 pub mod http;
@@ -73,7 +74,11 @@ const REQUEST_TIMEOUT: Duration = Duration::from_secs(15);
 /// them and exits non-zero. Once running, faults are logged and the daemon keeps going.
 pub async fn run(pipeline: Pipeline, options: RunOptions) -> anyhow::Result<()> {
     let notifier = Notifier::from_env();
-    let metrics = Arc::new(Metrics::new());
+    let metrics = Arc::new(if pipeline.config.cluster.is_some() {
+        Metrics::with_cluster()
+    } else {
+        Metrics::new()
+    });
     let health = Arc::new(Health::default());
     let mut signals = SignalStream::install().context("cannot install signal handlers")?;
     // A write past RLIMIT_FSIZE must fail with EFBIG (a store that cannot write degrades
@@ -214,9 +219,11 @@ pub async fn run(pipeline: Pipeline, options: RunOptions) -> anyhow::Result<()> 
         digest: 0,
         config_watch,
         match_buf: Vec::new(),
+        cluster: None,
     };
     daemon.destinations = destinations(&daemon.pipeline.config);
     daemon.digest = digest(&daemon.pipeline);
+    daemon.start_cluster().await?;
     if let Some(err) = startup_failure {
         daemon.note_store_result::<()>(Err(err), "cannot write the state at start");
     }
@@ -302,6 +309,8 @@ pub(crate) struct Daemon {
     digest: u64,
     config_watch: Option<(ConfigWatch, mpsc::Receiver<()>, BTreeSet<PathBuf>)>,
     match_buf: Vec<crate::rules::RuleMatch>,
+    /// `cluster:` (issue 15): the node and the hand-offs under way.
+    cluster: Option<cluster::ClusterHook>,
 }
 
 impl Daemon {
@@ -338,6 +347,7 @@ impl Daemon {
                     }
                 },
                 Some(joined) = self.sends.join_next_with_id() => self.on_sent(joined),
+                Some(joined) = cluster::next_handoff(&mut self.cluster) => self.on_handed_off(joined),
                 () = sleep => {}
                 signal = signals.next() => match signal {
                     Some(Signal::Reload) => {
@@ -363,6 +373,7 @@ impl Daemon {
                     if self.store_failure.is_some() || !self.dirty.is_empty() {
                         self.commit(None);
                     }
+                    self.cluster_tick();
                     self.refresh_gauges();
                 }
             }
@@ -416,6 +427,7 @@ impl Daemon {
                 () = tokio::time::sleep_until(until.into()) => {}
             }
         }
+        self.cluster_stop(deadline).await;
         self.sends.abort_all();
         // A last try at whatever a failed commit left in memory.
         if self.store_failure.is_some() || !self.dirty.is_empty() {

@@ -1,0 +1,390 @@
+//! Many hosts, one robot (issue 15): several real `dingtail run` daemons, each with its own
+//! state directory, log and host name, share one robot of the DingTalk stand-in through a real
+//! `redis-server` on 127.0.0.1. The robot's window is 3 s (the stand-in counts per window), so
+//! every test takes seconds. Floods on every host stay within the budget with exact counts and
+//! the hosts named; kill -9 of the sender, Redis stopped and restarted, and a host whose clock
+//! is minutes off lose nothing and never exceed the budget.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use crate::support::daemon::Daemon;
+use crate::support::harness::Dir;
+use crate::support::redis::RedisServer;
+use crate::support::standin::{Received, Standin, StandinConfig};
+
+const WINDOW: Duration = Duration::from_secs(3);
+
+fn standin() -> Standin {
+    Standin::start_with(StandinConfig {
+        keywords: vec!["告警".into()],
+        window: WINDOW,
+        throttle_pause: Duration::from_secs(30),
+        ..StandinConfig::signed()
+    })
+}
+
+/// One host of the fleet: its directory, config and log.
+struct Host {
+    name: String,
+    dir: Dir,
+    config: PathBuf,
+}
+
+impl Host {
+    fn new(name: &str, standin: &Standin, redis: &RedisServer, extra: &str) -> Host {
+        let dir = Dir::new(name);
+        std::fs::create_dir_all(dir.join("logs")).unwrap();
+        dir.create(
+            "rules.yaml",
+            "- name: flood
+  input: app
+  match: 'FLOOD (?P<n>\\d+)'
+  severity: warning
+  robot: ops
+  title: 'flood line {{ n }}'
+  template: '{{ line }}'
+",
+        );
+        let config = dir.create(
+            "dingtail.yaml",
+            format!(
+                "state_dir: state
+host: {name}
+inputs:
+  app:
+    paths: [\"logs/*.log\"]
+    start_at: beginning
+    poll_interval: 200ms
+robots:
+{}    linger: 200ms
+rules: [\"rules.yaml\"]
+cluster:
+  redis: \"{}\"
+  key_prefix: \"test:\"
+  lease: 2s
+  fallback_after: 4s
+{extra}",
+                standin.robot_yaml("ops"),
+                redis.url()
+            ),
+        );
+        Host {
+            name: name.to_owned(),
+            dir,
+            config,
+        }
+    }
+
+    fn start(&self) -> Daemon {
+        Daemon::start(self.dir.path(), &self.config, &[])
+    }
+
+    fn log(&self) -> PathBuf {
+        self.dir.join("logs/app.log")
+    }
+}
+
+/// Appends `n` lines `FLOOD <i> on <host>` to `path`, spread over `over`, in 50 bursts.
+fn flood(path: &Path, host: &str, n: u64, over: Duration) -> thread::JoinHandle<()> {
+    let path = path.to_path_buf();
+    let host = host.to_owned();
+    thread::spawn(move || {
+        let mut file = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&path)
+            .unwrap();
+        let start = Instant::now();
+        let bursts: u64 = 50;
+        let per_burst = n.div_ceil(bursts);
+        let mut i = 0;
+        for burst in 0..bursts {
+            let mut chunk = String::new();
+            while i < n && i < (burst + 1) * per_burst {
+                chunk.push_str(&format!("app FLOOD {i} on {host}\n"));
+                i += 1;
+            }
+            file.write_all(chunk.as_bytes()).unwrap();
+            let due = start + over.mul_f64((burst + 1) as f64 / bursts as f64);
+            thread::sleep(due.saturating_duration_since(Instant::now()));
+        }
+    })
+}
+
+fn delivered_total(standin: &Standin) -> u64 {
+    standin.delivered().iter().map(Received::alerts).sum()
+}
+
+/// The counts of delivered messages marked as possible repeats.
+fn marked(standin: &Standin) -> Vec<u64> {
+    standin
+        .delivered()
+        .iter()
+        .filter(|r| r.is_possible_repeat())
+        .map(Received::alerts)
+        .collect()
+}
+
+fn wait_total(standin: &Standin, daemons: &[&Daemon], n: u64, timeout: Duration) {
+    let ok = standin.wait_for(
+        |received| {
+            received
+                .iter()
+                .filter(|r| r.is_delivered())
+                .map(Received::alerts)
+                .sum::<u64>()
+                >= n
+        },
+        timeout,
+    );
+    if !ok {
+        let logs: Vec<String> = daemons.iter().map(|d| d.describe()).collect();
+        panic!(
+            "delivered counts reached {} of {n} within {timeout:?}{}",
+            delivered_total(standin),
+            logs.join("\n=====\n")
+        );
+    }
+}
+
+/// Never more than the robot's 20 per window reached DingTalk, and it never throttled.
+fn assert_within_budget(standin: &Standin) {
+    let max = standin.max_in_any_window(WINDOW);
+    assert!(max <= 20, "{max} requests within one {WINDOW:?} window");
+    let throttled = standin
+        .received()
+        .iter()
+        .filter(|r| matches!(r.errcode(), Some(130_101 | 410_100)))
+        .count();
+    assert_eq!(throttled, 0, "the robot was throttled");
+}
+
+/// Nothing lost, and whatever came twice was marked as a possible repeat: the total is `n`
+/// plus at most the marked messages' counts.
+fn assert_nothing_lost_repeats_marked(standin: &Standin, n: u64, most_marked: usize) {
+    let total = delivered_total(standin);
+    let marked = marked(standin);
+    assert!(total >= n, "lost {} match(es)", n - total);
+    assert!(
+        total - n <= marked.iter().sum::<u64>(),
+        "{} match(es) counted twice, only {marked:?} marked as possible repeats",
+        total - n
+    );
+    assert!(
+        marked.len() <= most_marked,
+        "{} messages marked as possible repeats: {marked:?}",
+        marked.len()
+    );
+}
+
+/// The daemon that logged that it sends for the robot last.
+fn sender_index(daemons: &[&Daemon]) -> Option<usize> {
+    daemons
+        .iter()
+        .position(|d| d.stderr().iter().any(|l| l.contains("now sends for robot `ops`")))
+}
+
+#[test]
+fn a_flood_on_every_host_stays_within_one_budget_with_exact_counts_and_hosts_named() {
+    let redis = RedisServer::start();
+    let standin = standin();
+    let hosts: Vec<Host> = ["web-1", "web-2", "web-3"]
+        .iter()
+        .map(|name| Host::new(name, &standin, &redis, ""))
+        .collect();
+    let mut daemons: Vec<Daemon> = hosts.iter().map(Host::start).collect();
+    let writers: Vec<_> = hosts
+        .iter()
+        .map(|host| flood(&host.log(), &host.name, 3_000, Duration::from_secs(10)))
+        .collect();
+    for writer in writers {
+        writer.join().unwrap();
+    }
+    let refs: Vec<&Daemon> = daemons.iter().collect();
+    wait_total(&standin, &refs, 9_000, Duration::from_secs(60));
+    thread::sleep(Duration::from_secs(2));
+    assert_eq!(delivered_total(&standin), 9_000, "every match counted exactly once");
+    assert_within_budget(&standin);
+    // One sender folded all hosts: summaries name them.
+    let delivered = standin.delivered();
+    assert!(
+        delivered.iter().any(|r| {
+            let text = r.visible_text();
+            text.contains("web-1") && text.contains("web-2") && text.contains("web-3")
+        }),
+        "no summary names the three hosts: {:#?}",
+        delivered.iter().map(Received::visible_text).collect::<Vec<_>>()
+    );
+    let senders = refs
+        .iter()
+        .filter(|d| d.stderr().iter().any(|l| l.contains("now sends for robot `ops`")))
+        .count();
+    assert_eq!(senders, 1, "one sender for the robot");
+    assert!(marked(&standin).is_empty(), "nothing marked as a repeat");
+    // `cluster status` names the hosts and the sender.
+    let status = hosts[0]
+        .dir
+        .command()
+        .args(["cluster", "status", "-c"])
+        .arg(&hosts[0].config)
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&status.stdout);
+    assert!(status.status.success(), "{text}{}", String::from_utf8_lossy(&status.stderr));
+    for name in ["web-1", "web-2", "web-3"] {
+        assert!(text.contains(name), "{text}");
+    }
+    assert!(text.contains("ops: sender web-"), "{text}");
+    for daemon in &mut daemons {
+        assert_eq!(daemon.stop().code(), Some(0), "{}", daemon.describe());
+    }
+}
+
+#[test]
+fn a_second_daemon_with_the_same_host_name_is_refused() {
+    let redis = RedisServer::start();
+    let standin = standin();
+    let first = Host::new("web-1", &standin, &redis, "");
+    let twin = Host::new("web-1", &standin, &redis, "");
+    let mut daemon = first.start();
+    daemon.wait_for_log("cluster: host `web-1`", Duration::from_secs(10));
+    let mut second = twin.start();
+    let status = second.wait_exit(Duration::from_secs(15));
+    assert!(!status.success(), "{}", second.describe());
+    assert!(
+        second.stderr().iter().any(|l| l.contains("another dingtail is running as host `web-1`")),
+        "{}",
+        second.describe()
+    );
+    assert_eq!(daemon.stop().code(), Some(0));
+}
+
+#[test]
+fn kill_9_of_the_sender_another_takes_over_and_nothing_is_lost() {
+    let redis = RedisServer::start();
+    let standin = standin();
+    let hosts: Vec<Host> = ["web-1", "web-2", "web-3"]
+        .iter()
+        .map(|name| Host::new(name, &standin, &redis, ""))
+        .collect();
+    let mut daemons: Vec<Daemon> = hosts.iter().map(Host::start).collect();
+    let writers: Vec<_> = hosts
+        .iter()
+        .map(|host| flood(&host.log(), &host.name, 2_000, Duration::from_secs(12)))
+        .collect();
+    thread::sleep(Duration::from_secs(5));
+    let refs: Vec<&Daemon> = daemons.iter().collect();
+    let sender = sender_index(&refs).expect("a sender after 5 s");
+    assert!(delivered_total(&standin) > 0, "something was delivered before the kill");
+    daemons[sender].kill9();
+    let killed_at = Instant::now();
+    // Another takes over within two lease times (2 s each), and sends.
+    let before = standin.delivered().len();
+    let ok = standin.wait_for(
+        |received| received.iter().filter(|r| r.is_delivered()).count() > before,
+        Duration::from_secs(10),
+    );
+    assert!(ok, "nothing delivered after the sender was killed");
+    let takeover = killed_at.elapsed();
+    for writer in writers {
+        writer.join().unwrap();
+    }
+    // The killed host comes back (its own matches not yet handed off are in its state).
+    daemons[sender] = hosts[sender].start();
+    let refs: Vec<&Daemon> = daemons.iter().collect();
+    wait_total(&standin, &refs, 6_000, Duration::from_secs(60));
+    thread::sleep(Duration::from_secs(3));
+    assert_nothing_lost_repeats_marked(&standin, 6_000, 1);
+    assert_within_budget(&standin);
+    assert!(takeover < Duration::from_secs(10), "took over after {takeover:?}");
+    for daemon in &mut daemons {
+        assert_eq!(daemon.stop().code(), Some(0), "{}", daemon.describe());
+    }
+}
+
+#[test]
+fn redis_stopped_and_restarted_loses_nothing_and_the_fallback_stays_within_the_budget() {
+    let mut redis = RedisServer::start_with_aof();
+    let standin = standin();
+    let hosts: Vec<Host> = ["web-1", "web-2", "web-3"]
+        .iter()
+        .map(|name| Host::new(name, &standin, &redis, ""))
+        .collect();
+    let mut daemons: Vec<Daemon> = hosts.iter().map(Host::start).collect();
+    let writers: Vec<_> = hosts
+        .iter()
+        .map(|host| flood(&host.log(), &host.name, 3_000, Duration::from_secs(20)))
+        .collect();
+    thread::sleep(Duration::from_secs(4));
+    redis.stop();
+    let down_at = Instant::now();
+    // Past fallback_after (4 s): every host sends directly at its share.
+    let ok = standin.wait_for(
+        |received| received.iter().any(|r| r.at > down_at + Duration::from_secs(4)),
+        Duration::from_secs(15),
+    );
+    assert!(ok, "no direct send during the outage");
+    thread::sleep(Duration::from_secs(4));
+    redis.restart();
+    for writer in writers {
+        writer.join().unwrap();
+    }
+    let refs: Vec<&Daemon> = daemons.iter().collect();
+    for daemon in &refs {
+        assert!(
+            daemon.stderr().iter().any(|l| l.contains("sending directly at this host's share")),
+            "{}",
+            daemon.describe()
+        );
+    }
+    wait_total(&standin, &refs, 9_000, Duration::from_secs(60));
+    thread::sleep(Duration::from_secs(3));
+    // A hand-off under way when Redis stopped may have reached it and also gone out directly
+    // (marked) during the fallback: one per host at most.
+    assert_nothing_lost_repeats_marked(&standin, 9_000, 3);
+    assert_within_budget(&standin);
+    for daemon in &mut daemons {
+        assert_eq!(daemon.stop().code(), Some(0), "{}", daemon.describe());
+    }
+}
+
+#[test]
+fn a_host_whose_clock_is_minutes_off_has_no_effect_on_the_budget() {
+    let redis = RedisServer::start();
+    let standin = standin();
+    let skewed = Host::new("web-skewed", &standin, &redis, "");
+    let normal = Host::new("web-2", &standin, &redis, "");
+    // The skewed host starts first and so becomes the sender.
+    let mut cmd = std::process::Command::new("faketime");
+    cmd.current_dir(skewed.dir.path())
+        .env("FAKETIME_DONT_FAKE_MONOTONIC", "1")
+        .env("RUST_LOG", "info")
+        .arg("-f")
+        .arg("-7m")
+        .arg(crate::support::harness::bin())
+        .arg("run")
+        .arg("-c")
+        .arg(&skewed.config)
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+    let mut first = Daemon::spawn(cmd);
+    first.wait_for_log("now sends for robot `ops`", Duration::from_secs(10));
+    let mut second = normal.start();
+    let writers = vec![
+        flood(&skewed.log(), "web-skewed", 2_500, Duration::from_secs(8)),
+        flood(&normal.log(), "web-2", 2_500, Duration::from_secs(8)),
+    ];
+    for writer in writers {
+        writer.join().unwrap();
+    }
+    wait_total(&standin, &[&first, &second], 5_000, Duration::from_secs(60));
+    thread::sleep(Duration::from_secs(2));
+    assert_eq!(delivered_total(&standin), 5_000);
+    assert_within_budget(&standin);
+    assert_eq!(first.stop().code(), Some(0), "{}", first.describe());
+    assert_eq!(second.stop().code(), Some(0), "{}", second.describe());
+}
