@@ -16,6 +16,8 @@ use crate::support::redis::RedisServer;
 use crate::support::standin::{Received, Standin, StandinConfig};
 
 const WINDOW: Duration = Duration::from_secs(3);
+/// Debian's libfaketime (package `faketime`).
+const FAKETIME_LIB: &str = "/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1";
 
 fn standin() -> Standin {
     Standin::start_with(StandinConfig {
@@ -167,6 +169,11 @@ fn assert_within_budget(standin: &Standin) {
 fn assert_nothing_lost_repeats_marked(standin: &Standin, n: u64, most_marked: usize) {
     let total = delivered_total(standin);
     let marked = marked(standin);
+    eprintln!(
+        "{} messages, {total} matches for {n}, marked as possible repeats: {marked:?}, at most {} in a window",
+        standin.delivered().len(),
+        standin.max_in_any_window(WINDOW)
+    );
     assert!(total >= n, "lost {} match(es)", n - total);
     assert!(
         total - n <= marked.iter().sum::<u64>(),
@@ -357,14 +364,14 @@ fn a_host_whose_clock_is_minutes_off_has_no_effect_on_the_budget() {
     let standin = standin();
     let skewed = Host::new("web-skewed", &standin, &redis, "");
     let normal = Host::new("web-2", &standin, &redis, "");
-    // The skewed host starts first and so becomes the sender.
-    let mut cmd = std::process::Command::new("faketime");
+    // The skewed host starts first and so becomes the sender. libfaketime moves its wall clock
+    // 7 minutes back (not its monotonic clock, as an NTP-less host's would be).
+    let mut cmd = std::process::Command::new(crate::support::harness::bin());
     cmd.current_dir(skewed.dir.path())
+        .env("LD_PRELOAD", FAKETIME_LIB)
+        .env("FAKETIME", "-7m")
         .env("FAKETIME_DONT_FAKE_MONOTONIC", "1")
         .env("RUST_LOG", "info")
-        .arg("-f")
-        .arg("-7m")
-        .arg(crate::support::harness::bin())
         .arg("run")
         .arg("-c")
         .arg(&skewed.config)
@@ -372,6 +379,12 @@ fn a_host_whose_clock_is_minutes_off_has_no_effect_on_the_budget() {
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped());
     let mut first = Daemon::spawn(cmd);
+    // The clock really is off: its log lines are stamped 7 minutes back.
+    first.wait_for_log("dingtail running", Duration::from_secs(10));
+    let stamp = first.stderr()[0].split_whitespace().next().unwrap_or_default().to_owned();
+    let logged = humantime::parse_rfc3339_weak(stamp.trim_end_matches('Z')).unwrap();
+    let behind = std::time::SystemTime::now().duration_since(logged).unwrap();
+    assert!(behind > Duration::from_secs(6 * 60), "the clock is not skewed: {stamp}");
     first.wait_for_log("now sends for robot `ops`", Duration::from_secs(10));
     let mut second = normal.start();
     let writers = vec![

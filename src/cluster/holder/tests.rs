@@ -79,7 +79,7 @@ fn a_failure_with_an_answer_keeps_the_entries_and_no_answer_makes_them_a_marked_
     queue.add("2-0", batch("web-2", 1), false, t0);
     let t1 = t0 + Duration::from_secs(5);
     let retry = queue.poll(t1).unwrap();
-    assert_eq!(retry.entries, ["2-0", "1-0"]);
+    assert_eq!(retry.entries, ["1-0", "2-0"]);
     assert_eq!(retry.batch.count(), 3, "counts exact after folding back");
     // No answer: may have arrived; sent again alone, marked, never folded into newer entries.
     let settled = queue.on_verdict(retry.id, Verdict::Unknown, t1, 0.0);
@@ -89,9 +89,9 @@ fn a_failure_with_an_answer_keeps_the_entries_and_no_answer_makes_them_a_marked_
     let repeat = queue.poll(t2).unwrap();
     assert!(repeat.repeat);
     assert_eq!(repeat.batch.count(), 3);
-    assert_eq!(repeat.entries, ["2-0", "1-0"]);
+    assert_eq!(repeat.entries, ["1-0", "2-0"]);
     let settled = queue.on_verdict(repeat.id, Verdict::Delivered, t2, 0.0);
-    assert_eq!(settled.ack, ["2-0", "1-0"]);
+    assert_eq!(settled.ack, ["1-0", "2-0"]);
     let fresh = queue.poll(t2 + Duration::from_secs(60)).unwrap();
     assert!(!fresh.repeat);
     assert_eq!(fresh.entries, ["3-0"]);

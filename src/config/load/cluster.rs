@@ -119,7 +119,64 @@ pub fn fallback_warning(cluster: &ClusterConfig) -> Option<String> {
 
 #[cfg(test)]
 mod tests {
-    use super::redis_url_shown;
+    use std::path::Path;
+    use std::time::Duration;
+
+    use super::{fallback_warning, redis_url_shown};
+    use crate::config::load::parse;
+
+    const BASE: &str = "inputs:\n  app:\n    paths: [\"/var/log/app.log\"]\nrobots:\n  ops:\n    webhook: stdout\n";
+
+    fn env(name: &str) -> Option<String> {
+        (name == "REDIS_PASSWORD").then(|| "hunter2".to_owned())
+    }
+
+    fn load(cluster: &str) -> Result<crate::config::Config, Vec<String>> {
+        parse(
+            Path::new("/etc/dingtail/dingtail.yaml"),
+            &format!("{BASE}{cluster}"),
+            &env,
+        )
+        .map_err(|diags| diags.iter().map(ToString::to_string).collect())
+    }
+
+    #[test]
+    fn defaults_the_password_from_the_environment_and_never_shown() {
+        let config = load("cluster:\n  redis: \"redis://:${REDIS_PASSWORD}@10.0.0.5:6379/0\"\n")
+            .unwrap();
+        let cluster = config.cluster.unwrap();
+        assert_eq!(cluster.redis.expose(), "redis://:hunter2@10.0.0.5:6379/0");
+        assert_eq!(cluster.redis_shown, "redis://:***@10.0.0.5:6379/0");
+        assert_eq!(cluster.key_prefix, "dingtail:");
+        assert_eq!(cluster.lease, Duration::from_secs(10));
+        assert_eq!(cluster.fallback_after, Duration::from_secs(120));
+        assert!(cluster.fallback);
+        assert!(!format!("{cluster:?}").contains("hunter2"));
+        assert_eq!(fallback_warning(&cluster), None);
+        assert!(load("").unwrap().cluster.is_none(), "no cluster: nothing changes");
+    }
+
+    #[test]
+    fn settings_are_checked_and_a_short_fallback_is_only_warned_about() {
+        let config = load(
+            "cluster:\n  redis: rediss://r:6380\n  key_prefix: 'a:'\n  lease: 3s\n  fallback_after: 5s\n  fallback: off\n",
+        )
+        .unwrap();
+        let cluster = config.cluster.unwrap();
+        assert_eq!((cluster.lease, cluster.fallback), (Duration::from_secs(3), false));
+        assert_eq!(fallback_warning(&cluster), None, "no fallback, nothing to warn about");
+        let short = load("cluster:\n  redis: redis://r\n  fallback_after: 5s\n").unwrap();
+        assert!(fallback_warning(&short.cluster.unwrap()).is_some());
+        let errors = load(
+            "cluster:\n  redis: \"http://:${REDIS_PASSWORD}@r\"\n  lease: 200ms\n  fallback: maybe\n",
+        )
+        .unwrap_err();
+        assert_eq!(errors.len(), 3, "{errors:?}");
+        assert!(errors[0].contains("`redis://` or `rediss://`"), "{errors:?}");
+        assert!(errors[1].contains("at least 1s"), "{errors:?}");
+        assert!(errors[2].contains("`on` or `off`, not `maybe`"), "{errors:?}");
+        assert!(errors.iter().all(|e| !e.contains("hunter2")), "{errors:?}");
+    }
 
     #[test]
     fn the_shown_url_hides_the_password_and_errors_never_echo_it() {
