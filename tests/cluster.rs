@@ -189,9 +189,11 @@ fn assert_nothing_lost_repeats_marked(standin: &Standin, n: u64, most_marked: us
 
 /// The daemon that logged that it sends for the robot last.
 fn sender_index(daemons: &[&Daemon]) -> Option<usize> {
-    daemons
-        .iter()
-        .position(|d| d.stderr().iter().any(|l| l.contains("now sends for robot `ops`")))
+    daemons.iter().position(|d| {
+        d.stderr()
+            .iter()
+            .any(|l| l.contains("now sends for robot `ops`"))
+    })
 }
 
 #[test]
@@ -213,7 +215,11 @@ fn a_flood_on_every_host_stays_within_one_budget_with_exact_counts_and_hosts_nam
     let refs: Vec<&Daemon> = daemons.iter().collect();
     wait_total(&standin, &refs, 9_000, Duration::from_secs(60));
     thread::sleep(Duration::from_secs(2));
-    assert_eq!(delivered_total(&standin), 9_000, "every match counted exactly once");
+    assert_eq!(
+        delivered_total(&standin),
+        9_000,
+        "every match counted exactly once"
+    );
     assert_within_budget(&standin);
     // One sender folded all hosts: summaries name them.
     let delivered = standin.delivered();
@@ -223,11 +229,18 @@ fn a_flood_on_every_host_stays_within_one_budget_with_exact_counts_and_hosts_nam
             text.contains("web-1") && text.contains("web-2") && text.contains("web-3")
         }),
         "no summary names the three hosts: {:#?}",
-        delivered.iter().map(Received::visible_text).collect::<Vec<_>>()
+        delivered
+            .iter()
+            .map(Received::visible_text)
+            .collect::<Vec<_>>()
     );
     let senders = refs
         .iter()
-        .filter(|d| d.stderr().iter().any(|l| l.contains("now sends for robot `ops`")))
+        .filter(|d| {
+            d.stderr()
+                .iter()
+                .any(|l| l.contains("now sends for robot `ops`"))
+        })
         .count();
     assert_eq!(senders, 1, "one sender for the robot");
     assert!(marked(&standin).is_empty(), "nothing marked as a repeat");
@@ -240,7 +253,11 @@ fn a_flood_on_every_host_stays_within_one_budget_with_exact_counts_and_hosts_nam
         .output()
         .unwrap();
     let text = String::from_utf8_lossy(&status.stdout);
-    assert!(status.status.success(), "{text}{}", String::from_utf8_lossy(&status.stderr));
+    assert!(
+        status.status.success(),
+        "{text}{}",
+        String::from_utf8_lossy(&status.stderr)
+    );
     for name in ["web-1", "web-2", "web-3"] {
         assert!(text.contains(name), "{text}");
     }
@@ -262,7 +279,10 @@ fn a_second_daemon_with_the_same_host_name_is_refused() {
     let status = second.wait_exit(Duration::from_secs(15));
     assert!(!status.success(), "{}", second.describe());
     assert!(
-        second.stderr().iter().any(|l| l.contains("another dingtail is running as host `web-1`")),
+        second
+            .stderr()
+            .iter()
+            .any(|l| l.contains("another dingtail is running as host `web-1`")),
         "{}",
         second.describe()
     );
@@ -285,7 +305,10 @@ fn kill_9_of_the_sender_another_takes_over_and_nothing_is_lost() {
     thread::sleep(Duration::from_secs(5));
     let refs: Vec<&Daemon> = daemons.iter().collect();
     let sender = sender_index(&refs).expect("a sender after 5 s");
-    assert!(delivered_total(&standin) > 0, "something was delivered before the kill");
+    assert!(
+        delivered_total(&standin) > 0,
+        "something was delivered before the kill"
+    );
     daemons[sender].kill9();
     let killed_at = Instant::now();
     // Another takes over within two lease times (2 s each), and sends.
@@ -306,7 +329,10 @@ fn kill_9_of_the_sender_another_takes_over_and_nothing_is_lost() {
     thread::sleep(Duration::from_secs(3));
     assert_nothing_lost_repeats_marked(&standin, 6_000, 1);
     assert_within_budget(&standin);
-    assert!(takeover < Duration::from_secs(10), "took over after {takeover:?}");
+    assert!(
+        takeover < Duration::from_secs(10),
+        "took over after {takeover:?}"
+    );
     for daemon in &mut daemons {
         assert_eq!(daemon.stop().code(), Some(0), "{}", daemon.describe());
     }
@@ -330,7 +356,11 @@ fn redis_stopped_and_restarted_loses_nothing_and_the_fallback_stays_within_the_b
     let down_at = Instant::now();
     // Past fallback_after (4 s): every host sends directly at its share.
     let ok = standin.wait_for(
-        |received| received.iter().any(|r| r.at > down_at + Duration::from_secs(4)),
+        |received| {
+            received
+                .iter()
+                .any(|r| r.at > down_at + Duration::from_secs(4))
+        },
         Duration::from_secs(15),
     );
     assert!(ok, "no direct send during the outage");
@@ -342,7 +372,10 @@ fn redis_stopped_and_restarted_loses_nothing_and_the_fallback_stays_within_the_b
     let refs: Vec<&Daemon> = daemons.iter().collect();
     for daemon in &refs {
         assert!(
-            daemon.stderr().iter().any(|l| l.contains("sending directly at this host's share")),
+            daemon
+                .stderr()
+                .iter()
+                .any(|l| l.contains("sending directly at this host's share")),
             "{}",
             daemon.describe()
         );
@@ -381,10 +414,17 @@ fn a_host_whose_clock_is_minutes_off_has_no_effect_on_the_budget() {
     let mut first = Daemon::spawn(cmd);
     // The clock really is off: its log lines are stamped 7 minutes back.
     first.wait_for_log("dingtail running", Duration::from_secs(10));
-    let stamp = first.stderr()[0].split_whitespace().next().unwrap_or_default().to_owned();
+    let stamp = first.stderr()[0]
+        .split_whitespace()
+        .next()
+        .unwrap_or_default()
+        .to_owned();
     let logged = humantime::parse_rfc3339_weak(stamp.trim_end_matches('Z')).unwrap();
     let behind = std::time::SystemTime::now().duration_since(logged).unwrap();
-    assert!(behind > Duration::from_secs(6 * 60), "the clock is not skewed: {stamp}");
+    assert!(
+        behind > Duration::from_secs(6 * 60),
+        "the clock is not skewed: {stamp}"
+    );
     first.wait_for_log("now sends for robot `ops`", Duration::from_secs(10));
     let mut second = normal.start();
     let writers = vec![

@@ -169,7 +169,10 @@ impl HolderQueue {
 
     /// The Redis time (ms) at which the oldest entry held was added (Stream ids start with it).
     pub fn oldest_entry_ms(&self) -> Option<u64> {
-        let in_flight = self.in_flight.iter().flat_map(|flight| flight.entries.iter());
+        let in_flight = self
+            .in_flight
+            .iter()
+            .flat_map(|flight| flight.entries.iter());
         self.pending
             .iter()
             .chain(&self.doubtful)

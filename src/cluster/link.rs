@@ -124,7 +124,12 @@ pub fn share(config: QueueConfig, hosts: u32) -> QueueConfig {
     let (per_minute, window) = if per_minute >= hosts {
         (per_minute / hosts, config.window)
     } else {
-        (1, config.window.mul_f64(f64::from(hosts) / f64::from(per_minute)))
+        (
+            1,
+            config
+                .window
+                .mul_f64(f64::from(hosts) / f64::from(per_minute)),
+        )
     };
     QueueConfig {
         per_minute,
@@ -171,7 +176,10 @@ mod tests {
             let s = share(robot(), hosts);
             let fleet_per_minute =
                 f64::from(hosts) * f64::from(s.per_minute) * 60.0 / s.window.as_secs_f64();
-            assert!(fleet_per_minute <= 20.0 + 1e-9, "{hosts} hosts: {fleet_per_minute}");
+            assert!(
+                fleet_per_minute <= 20.0 + 1e-9,
+                "{hosts} hosts: {fleet_per_minute}"
+            );
         }
     }
 
@@ -201,7 +209,10 @@ mod tests {
         let t2 = t1 + Duration::from_secs(10);
         link.on_error(t2);
         assert_eq!(link.mode(t2), Mode::Local);
-        assert_eq!(link.mode(t1 + after - Duration::from_millis(1)), Mode::Local);
+        assert_eq!(
+            link.mode(t1 + after - Duration::from_millis(1)),
+            Mode::Local
+        );
         assert_eq!(link.mode(t1 + after), Mode::Fallback { hosts: 5 });
         // Back before any fallback: reconnected, but nothing was sent directly.
         let mut quick = Link::new(after, true, Some(3), t0);

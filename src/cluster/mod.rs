@@ -115,13 +115,11 @@ pub fn hid(host: &str, encoded: &str) -> String {
 }
 
 fn hex16(bytes: &[u8]) -> String {
-    use std::fmt::Write as _;
-    let mut out = String::with_capacity(32);
-    for byte in bytes.iter().take(16) {
-        // Writing to a String cannot fail.
-        let _ = write!(out, "{byte:02x}");
-    }
-    out
+    bytes
+        .iter()
+        .take(16)
+        .map(|byte| format!("{byte:02x}"))
+        .collect()
 }
 
 #[cfg(test)]

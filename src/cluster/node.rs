@@ -123,8 +123,10 @@ impl NodeHandle {
     /// This host sent to robot `rid` directly at `at` (fallback): the ledger learns it when
     /// Redis is back.
     pub fn note_direct_send(&self, rid: &str, at: Instant) {
-        // The node is gone only at shutdown.
-        let _ = self.direct.send((rid.to_owned(), at));
+        if self.direct.send((rid.to_owned(), at)).is_err() {
+            // The node is gone only at shutdown.
+            tracing::debug!("cluster: the node has stopped; a direct send is not recorded");
+        }
     }
 
     /// Gives the leases back and stops, waiting at most `within` (a send under way ends first).
@@ -180,16 +182,8 @@ pub async fn start(
     let give_up = Instant::now() + config.lease + Duration::from_secs(1);
     let ttl = ms(config.lease);
     loop {
-        let beat = redis_io::heartbeat(
-            &mut conn,
-            &keys,
-            host,
-            &instance,
-            ttl,
-            0,
-            ms(HOSTS_RECENT),
-        )
-        .await;
+        let beat =
+            redis_io::heartbeat(&mut conn, &keys, host, &instance, ttl, 0, ms(HOSTS_RECENT)).await;
         match beat {
             Ok(beat) if !beat.conflict => {
                 link.on_ok(Instant::now(), beat.hosts);
@@ -415,8 +409,7 @@ impl Node {
                 if self.link.hosts() != Some(beat.hosts.max(1)) {
                     save_hosts(&self.state_dir, beat.hosts);
                 }
-                if let Change::Reconnected { after_fallback } = self.link.on_ok(now, beat.hosts)
-                {
+                if let Change::Reconnected { after_fallback } = self.link.on_ok(now, beat.hosts) {
                     tracing::info!(
                         "cluster: Redis at {} is reachable; handing off{}",
                         self.config.redis_shown,
@@ -508,7 +501,12 @@ impl Node {
             if ages.is_empty() {
                 continue;
             }
-            let member = format!("{}/{}:reseed:{:x}", self.host, self.instance, rand::random::<u32>());
+            let member = format!(
+                "{}/{}:reseed:{:x}",
+                self.host,
+                self.instance,
+                rand::random::<u32>()
+            );
             match redis_io::reseed(&mut self.conn, &self.keys, &rid, ms(window), &member, &ages)
                 .await
             {
@@ -556,7 +554,10 @@ impl Node {
                 if let Err(err) =
                     redis_io::release(&mut self.conn, &self.keys, &rid, &self.holder_id).await
                 {
-                    tracing::warn!("cluster: cannot give the lease of `{}` back: {err}", held.spec.name);
+                    tracing::warn!(
+                        "cluster: cannot give the lease of `{}` back: {err}",
+                        held.spec.name
+                    );
                 }
             }
         }

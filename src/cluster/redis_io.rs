@@ -360,7 +360,11 @@ pub async fn ack(
 ///
 /// # Errors
 /// Redis failures.
-pub async fn clear_inflight(conn: &mut ConnectionManager, keys: &Keys, rid: &str) -> RedisResult<()> {
+pub async fn clear_inflight(
+    conn: &mut ConnectionManager,
+    keys: &Keys,
+    rid: &str,
+) -> RedisResult<()> {
     redis::cmd("DEL")
         .arg(keys.robot(rid, "inflight"))
         .query_async(conn)
@@ -409,10 +413,10 @@ pub async fn ensure_group(
         .arg("MKSTREAM")
         .query_async(conn)
         .await;
-    if let Err(err) = created {
-        if err.code() != Some("BUSYGROUP") {
-            return Err(err);
-        }
+    if let Err(err) = created
+        && err.code() != Some("BUSYGROUP")
+    {
+        return Err(err);
     }
     redis::cmd("SET")
         .arg(keys.robot(rid, "name"))

@@ -3,7 +3,6 @@
 //! and for how long, the budget spent in the current window and a shared throttle pause.
 //! [`read`] asks Redis (read-only commands); [`ClusterStatus::render`] is pure.
 
-use std::fmt::Write as _;
 use std::time::Duration;
 
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
@@ -219,18 +218,20 @@ impl ClusterStatus {
     pub fn render(&self) -> String {
         let secs = |d: Duration| format!("{:.1}s", d.as_secs_f64());
         let mut out = format!("cluster through {}\n", self.redis);
-        let _ = writeln!(out, "hosts ({}):", self.hosts.len());
+        out.push_str(&format!("hosts ({}):", self.hosts.len()));
+        out.push('\n');
         for host in &self.hosts {
-            let _ = writeln!(
-                out,
+            out.push_str(&format!(
                 "  {:<24} last seen {} ago{}, {} pending",
                 host.name.escape_debug().to_string(),
                 secs(host.ago),
                 if host.live { "" } else { " (not running)" },
                 host.pending
-            );
+            ));
+            out.push('\n');
         }
-        let _ = writeln!(out, "robots ({}):", self.robots.len());
+        out.push_str(&format!("robots ({}):", self.robots.len()));
+        out.push('\n');
         for robot in &self.robots {
             let sender = match &robot.sender {
                 Some((holder, left)) => format!("sender {holder} (lease {} left)", secs(*left)),
@@ -239,18 +240,18 @@ impl ClusterStatus {
             let lag = robot
                 .lag
                 .map_or_else(|| "none".to_owned(), |lag| format!("oldest {}", secs(lag)));
-            let _ = writeln!(
-                out,
-                "  {}: {sender}; {} hand-off(s) waiting ({} read by the sender), {lag}; {}/{} sent this window{}",
+            out.push_str(&format!("  {}: {sender}; {} hand-off(s) waiting ({} read by the sender), {lag}; {}/{} sent this window{}",
                 robot.name,
                 robot.waiting,
                 robot.reading,
                 robot.sent_in_window,
                 robot.per_minute,
-                robot
-                    .blocked_for
-                    .map_or_else(String::new, |left| format!("; THROTTLED for {}", secs(left)))
-            );
+                robot.blocked_for.map_or_else(String::new, |left| format!(
+                    "; THROTTLED for {}",
+                    secs(left)
+                ))
+            ));
+            out.push('\n');
         }
         out
     }
@@ -293,8 +294,14 @@ mod tests {
         };
         let text = status.render();
         assert!(text.contains("redis://:***@127.0.0.1:6379"), "{text}");
-        assert!(text.contains("web-1                    last seen 1.5s ago, 3 pending"), "{text}");
-        assert!(text.contains("web-2                    last seen 400.0s ago (not running)"), "{text}");
+        assert!(
+            text.contains("web-1                    last seen 1.5s ago, 3 pending"),
+            "{text}"
+        );
+        assert!(
+            text.contains("web-2                    last seen 400.0s ago (not running)"),
+            "{text}"
+        );
         assert!(
             text.contains("ops: sender web-1/abc (lease 8.0s left); 4 hand-off(s) waiting (2 read by the sender), oldest 2.5s; 7/20 sent this window"),
             "{text}"

@@ -184,7 +184,10 @@ impl Loader<'_> {
             .and_then(|host| self.text(&yaml_path!["host"], host))
             .unwrap_or_else(machine_host_name);
         let chat = raw.chat.as_ref().and_then(|chat| self.chat(chat));
-        let cluster = raw.cluster.as_ref().and_then(|cluster| self.cluster(cluster));
+        let cluster = raw
+            .cluster
+            .as_ref()
+            .and_then(|cluster| self.cluster(cluster));
         Config {
             source: self.file.to_path_buf(),
             state_dir,

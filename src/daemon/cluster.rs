@@ -180,9 +180,8 @@ impl Daemon {
                 if !self.commit(Some(sending)) {
                     self.dirty.insert(robot.clone());
                 }
-                let Some(hook) = self.cluster.as_mut() else {
-                    return None;
-                };
+                // Present: checked above, and nothing in between removes it.
+                let hook = self.cluster.as_mut()?;
                 let (conn, keys, host) = (
                     hook.node.conn.clone(),
                     hook.node.keys.clone(),

@@ -82,7 +82,11 @@ impl RedisServer {
             }
             thread::sleep(Duration::from_millis(20));
         }
-        panic!("redis-server did not start on port {}: {}", self.port, self.log());
+        panic!(
+            "redis-server did not start on port {}: {}",
+            self.port,
+            self.log()
+        );
     }
 
     /// The URL for `cluster.redis`.
@@ -106,7 +110,8 @@ impl RedisServer {
     }
 
     fn ping(&self) -> bool {
-        self.command(&["PING"]).is_some_and(|reply| reply == "+PONG")
+        self.command(&["PING"])
+            .is_some_and(|reply| reply == "+PONG")
     }
 
     /// Sends one command (inline protocol) and returns the first line of the reply, or `None`

@@ -44,7 +44,10 @@ fn hand_offs_of_all_hosts_fold_into_one_send_and_only_delivered_entries_are_acke
     let mut queue = HolderQueue::new(config());
     assert!(queue.add("1-0", batch("web-1", 3), false, t0));
     assert!(queue.add("2-0", batch("web-2", 4), false, t0));
-    assert!(!queue.add("2-0", batch("web-2", 4), false, t0), "a re-read entry counts once");
+    assert!(
+        !queue.add("2-0", batch("web-2", 4), false, t0),
+        "a re-read entry counts once"
+    );
     let send = queue.poll(t0).unwrap();
     assert_eq!(send.batch.count(), 7);
     assert_eq!(send.entries, ["1-0", "2-0"]);
@@ -144,5 +147,8 @@ fn a_lease_counts_from_the_claim_sent_renews_at_a_third_and_lapses_without_renew
     lost.on_claim(t0, true);
     lost.on_claim(t1, false);
     assert!(!lost.is_held(t1));
-    assert!(lost.on_claim(t1 + lease, true), "held again: read what was left");
+    assert!(
+        lost.on_claim(t1 + lease, true),
+        "held again: read what was left"
+    );
 }

@@ -8,10 +8,10 @@ use std::time::{Duration, Instant};
 
 use redis::aio::ConnectionManager;
 
+use crate::cluster::Keys;
 use crate::cluster::holder::{HolderQueue, HolderSend};
 use crate::cluster::node::{Deliver, Node, READ_COUNT, READ_EVERY, guarded, ms};
 use crate::cluster::redis_io::{self, Permit};
-use crate::cluster::Keys;
 use crate::dingtalk::{Outcome, Verdict};
 use crate::metrics::RobotLabel;
 
@@ -218,14 +218,19 @@ impl Node {
         let label = RobotLabel {
             robot: robot.clone(),
         };
-        let verdict = outcome.as_ref().map_or(Verdict::Transient, Outcome::verdict);
+        let verdict = outcome
+            .as_ref()
+            .map_or(Verdict::Transient, Outcome::verdict);
         match &outcome {
             None => tracing::info!(
                 "cluster: robot `{robot}`: not sent (the sender lease lapsed first); the hand-offs stay in Redis"
             ),
             Some(Outcome::Delivered) => {
                 self.metrics.messages_sent.get_or_create(&label).inc();
-                tracing::debug!("cluster: robot `{robot}`: {} hand-off(s) delivered", entries.len());
+                tracing::debug!(
+                    "cluster: robot `{robot}`: {} hand-off(s) delivered",
+                    entries.len()
+                );
             }
             Some(Outcome::Throttled { code, .. }) => {
                 self.metrics.messages_throttled.get_or_create(&label).inc();
@@ -234,8 +239,7 @@ impl Node {
                     "cluster: robot `{robot}`: DingTalk throttled it (errcode {code}); every host pauses it for {}",
                     humantime::format_duration(pause)
                 );
-                if let Err(err) =
-                    redis_io::block(&mut self.conn, &self.keys, &rid, ms(pause)).await
+                if let Err(err) = redis_io::block(&mut self.conn, &self.keys, &rid, ms(pause)).await
                 {
                     tracing::warn!("cluster: robot `{robot}`: cannot share the pause: {err}");
                 }
@@ -263,13 +267,12 @@ impl Node {
         if !settled.ack.is_empty() {
             self.acks.push((rid, settled.ack));
             self.flush_acks().await;
-        } else if settled.not_delivered {
-            if let Err(err) = redis_io::clear_inflight(&mut self.conn, &self.keys, &rid).await {
-                tracing::debug!("cluster: robot `{robot}`: cannot clear the in-flight record: {err}");
-            }
+        } else if settled.not_delivered
+            && let Err(err) = redis_io::clear_inflight(&mut self.conn, &self.keys, &rid).await
+        {
+            tracing::debug!("cluster: robot `{robot}`: cannot clear the in-flight record: {err}");
         }
     }
-
 }
 
 /// Seconds since the oldest hand-off the holder has not delivered was added (by Redis's clock,

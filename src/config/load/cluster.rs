@@ -42,13 +42,13 @@ impl Loader<'_> {
             Some(prefix) => self.text(&at("key_prefix"), prefix),
             None => Some(DEFAULT_KEY_PREFIX.to_owned()),
         };
-        if let Some(prefix) = &key_prefix {
-            if prefix.len() > 64 || prefix.chars().any(|c| c.is_whitespace() || c.is_control()) {
-                self.error_value(
-                    &at("key_prefix"),
-                    "`cluster.key_prefix` must be at most 64 characters without spaces",
-                );
-            }
+        if let Some(prefix) = &key_prefix
+            && (prefix.len() > 64 || prefix.chars().any(|c| c.is_whitespace() || c.is_control()))
+        {
+            self.error_value(
+                &at("key_prefix"),
+                "`cluster.key_prefix` must be at most 64 characters without spaces",
+            );
         }
         let lease = self.duration(&at("lease"), raw.lease.as_deref(), DEFAULT_LEASE);
         if lease < Duration::from_secs(1) {
@@ -142,8 +142,8 @@ mod tests {
 
     #[test]
     fn defaults_the_password_from_the_environment_and_never_shown() {
-        let config = load("cluster:\n  redis: \"redis://:${REDIS_PASSWORD}@10.0.0.5:6379/0\"\n")
-            .unwrap();
+        let config =
+            load("cluster:\n  redis: \"redis://:${REDIS_PASSWORD}@10.0.0.5:6379/0\"\n").unwrap();
         let cluster = config.cluster.unwrap();
         assert_eq!(cluster.redis.expose(), "redis://:hunter2@10.0.0.5:6379/0");
         assert_eq!(cluster.redis_shown, "redis://:***@10.0.0.5:6379/0");
@@ -153,7 +153,10 @@ mod tests {
         assert!(cluster.fallback);
         assert!(!format!("{cluster:?}").contains("hunter2"));
         assert_eq!(fallback_warning(&cluster), None);
-        assert!(load("").unwrap().cluster.is_none(), "no cluster: nothing changes");
+        assert!(
+            load("").unwrap().cluster.is_none(),
+            "no cluster: nothing changes"
+        );
     }
 
     #[test]
@@ -163,8 +166,15 @@ mod tests {
         )
         .unwrap();
         let cluster = config.cluster.unwrap();
-        assert_eq!((cluster.lease, cluster.fallback), (Duration::from_secs(3), false));
-        assert_eq!(fallback_warning(&cluster), None, "no fallback, nothing to warn about");
+        assert_eq!(
+            (cluster.lease, cluster.fallback),
+            (Duration::from_secs(3), false)
+        );
+        assert_eq!(
+            fallback_warning(&cluster),
+            None,
+            "no fallback, nothing to warn about"
+        );
         let short = load("cluster:\n  redis: redis://r\n  fallback_after: 5s\n").unwrap();
         assert!(fallback_warning(&short.cluster.unwrap()).is_some());
         let errors = load(
@@ -172,9 +182,15 @@ mod tests {
         )
         .unwrap_err();
         assert_eq!(errors.len(), 3, "{errors:?}");
-        assert!(errors[0].contains("`redis://` or `rediss://`"), "{errors:?}");
+        assert!(
+            errors[0].contains("`redis://` or `rediss://`"),
+            "{errors:?}"
+        );
         assert!(errors[1].contains("at least 1s"), "{errors:?}");
-        assert!(errors[2].contains("`on` or `off`, not `maybe`"), "{errors:?}");
+        assert!(
+            errors[2].contains("`on` or `off`, not `maybe`"),
+            "{errors:?}"
+        );
         assert!(errors.iter().all(|e| !e.contains("hunter2")), "{errors:?}");
     }
 
