@@ -237,6 +237,7 @@ pub async fn start(
         deliver,
         held: BTreeMap::new(),
         direct_sends: BTreeMap::new(),
+        holder_sends: BTreeMap::new(),
         sends: JoinSet::new(),
         acks: Vec::new(),
         next_beat: Instant::now(),
@@ -291,6 +292,8 @@ struct Node {
     held: BTreeMap<String, Held>,
     /// Direct sends per rid (fallback), for the ledger when Redis is back.
     direct_sends: BTreeMap<String, VecDeque<Instant>>,
+    /// Sends as holder per rid, of the last two windows.
+    holder_sends: BTreeMap<String, VecDeque<Instant>>,
     sends: JoinSet<SendDone>,
     /// Acknowledgements Redis has not taken yet: (rid, entries).
     acks: Vec<(String, Vec<String>)>,
@@ -484,42 +487,70 @@ impl Node {
         });
     }
 
-    /// Redis is back: the ledger learns this host's direct sends of the last window.
+    /// Redis is back: the ledger learns this host's direct sends of the last window, and its
+    /// sends as holder if Redis lost the ledger meanwhile.
     async fn reseed(&mut self) {
         let now = Instant::now();
-        let sends = std::mem::take(&mut self.direct_sends);
-        for (rid, at) in sends {
-            let Some(held) = self.held.get(&rid) else {
-                continue;
-            };
-            let window = guarded(held.spec.queue.window);
-            let ages: Vec<u64> = at
-                .iter()
-                .map(|at| ms(now.saturating_duration_since(*at)))
-                .filter(|age| *age < ms(window))
-                .collect();
-            if ages.is_empty() {
-                continue;
+        let direct = std::mem::take(&mut self.direct_sends);
+        let own = self.holder_sends.clone();
+        for (only_if_empty, sends) in [(false, direct), (true, own)] {
+            for (rid, at) in sends {
+                let Some(held) = self.held.get(&rid) else {
+                    continue;
+                };
+                let window = guarded(held.spec.queue.window);
+                let ages: Vec<u64> = at
+                    .iter()
+                    .map(|at| ms(now.saturating_duration_since(*at)))
+                    .filter(|age| *age < ms(window))
+                    .collect();
+                if ages.is_empty() {
+                    continue;
+                }
+                let member = format!(
+                    "{}/{}:reseed:{:x}",
+                    self.host,
+                    self.instance,
+                    rand::random::<u32>()
+                );
+                let call = redis_io::reseed(
+                    &mut self.conn,
+                    &self.keys,
+                    &rid,
+                    ms(window),
+                    &member,
+                    only_if_empty,
+                    &ages,
+                );
+                match call.await {
+                    Ok(_) if !only_if_empty => tracing::info!(
+                        "cluster: robot `{}`: {} direct send(s) of the last window added to the shared budget",
+                        held.spec.name,
+                        ages.len()
+                    ),
+                    Ok(_) => {}
+                    Err(err) => tracing::warn!(
+                        "cluster: robot `{}`: cannot add this host's sends to the shared budget: {err}",
+                        held.spec.name
+                    ),
+                }
             }
-            let member = format!(
-                "{}/{}:reseed:{:x}",
-                self.host,
-                self.instance,
-                rand::random::<u32>()
-            );
-            match redis_io::reseed(&mut self.conn, &self.keys, &rid, ms(window), &member, &ages)
-                .await
-            {
-                Ok(_) => tracing::info!(
-                    "cluster: robot `{}`: {} direct send(s) of the last window added to the shared budget",
-                    held.spec.name,
-                    ages.len()
-                ),
-                Err(err) => tracing::warn!(
-                    "cluster: robot `{}`: cannot add the direct sends to the shared budget: {err}",
-                    held.spec.name
-                ),
-            }
+        }
+    }
+
+    /// This host sent to robot `rid` as its holder at `at`: kept for a window, for the ledger
+    /// (if Redis loses it) and for the queue of a later takeover.
+    fn note_holder_send(&mut self, rid: &str, at: Instant) {
+        let window = self.held.get(rid).map_or(Duration::from_secs(120), |held| {
+            guarded(held.spec.queue.window) * 2
+        });
+        let sends = self.holder_sends.entry(rid.to_owned()).or_default();
+        sends.push_back(at);
+        while sends
+            .front()
+            .is_some_and(|first| at.saturating_duration_since(*first) > window)
+        {
+            sends.pop_front();
         }
     }
 

@@ -135,19 +135,22 @@ return #ARGV"
     ))
 });
 
-/// KEYS: sent, blocked_until. ARGV: window ms, member prefix, then ages in ms of this host's
-/// direct sends. Adds them at Redis's now minus their age; returns the robot's block (ms left).
+/// KEYS: sent, blocked_until. ARGV: window ms, member prefix, `always` or `if_empty`, then ages
+/// in ms of this host's sends. Adds them at Redis's now minus their age (`if_empty`: only when
+/// the ledger has nothing in the window, i.e. Redis lost it); returns the robot's block (ms
+/// left).
 static RESEED: LazyLock<Script> = LazyLock::new(|| {
     Script::new(&format!(
         "{NOW}
 local window = tonumber(ARGV[1])
-for i = 3, #ARGV do
-  local age = tonumber(ARGV[i])
-  if age < window then
-    redis.call('ZADD', KEYS[1], now - age, ARGV[2] .. ':' .. i)
+local add = ARGV[3] == 'always' or redis.call('ZCOUNT', KEYS[1], now - window, '+inf') == 0
+if add and #ARGV > 3 then
+  for i = 4, #ARGV do
+    local age = tonumber(ARGV[i])
+    if age < window then
+      redis.call('ZADD', KEYS[1], now - age, ARGV[2] .. ':' .. i)
+    end
   end
-end
-if #ARGV > 2 then
   redis.call('PEXPIRE', KEYS[1], window)
 end
 local blocked = tonumber(redis.call('GET', KEYS[2]) or '0')
@@ -371,7 +374,8 @@ pub async fn clear_inflight(
         .await
 }
 
-/// Adds this host's direct sends of the last window (`ages_ms` ago) to robot `rid`'s ledger;
+/// Adds this host's sends of the last window (`ages_ms` ago) to robot `rid`'s ledger: direct
+/// sends always, a sender's own sends only when Redis lost the ledger (`only_if_empty`);
 /// returns how long the robot is still throttled (ms).
 ///
 /// # Errors
@@ -382,12 +386,14 @@ pub async fn reseed(
     rid: &str,
     window_ms: u64,
     member_prefix: &str,
+    only_if_empty: bool,
     ages_ms: &[u64],
 ) -> RedisResult<u64> {
     let mut call = RESEED.key(keys.robot(rid, "sent"));
     call.key(keys.robot(rid, "blocked_until"))
         .arg(window_ms)
-        .arg(member_prefix);
+        .arg(member_prefix)
+        .arg(if only_if_empty { "if_empty" } else { "always" });
     for age in ages_ms {
         call.arg(*age);
     }

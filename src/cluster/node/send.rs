@@ -139,7 +139,14 @@ impl Node {
                 return;
             }
             match take_over(&mut self.conn, &self.keys, rid, &self.host, held).await {
-                Ok(queue) => held.queue = Some(queue),
+                Ok(mut queue) => {
+                    // Sends this host made as an earlier holder still count at DingTalk.
+                    if let Some(sent) = self.holder_sends.get(rid) {
+                        let sent: Vec<Instant> = sent.iter().copied().collect();
+                        queue.seed_history(&sent);
+                    }
+                    held.queue = Some(queue);
+                }
                 Err(err) => {
                     tracing::warn!(
                         "cluster: robot `{}`: cannot take over the hand-offs yet: {err}",
@@ -215,6 +222,12 @@ impl Node {
         };
         held.sending = false;
         let robot = held.spec.name.clone();
+        if outcome.is_some() {
+            self.note_holder_send(&rid, Instant::now());
+        }
+        let Some(held) = self.held.get_mut(&rid) else {
+            return;
+        };
         let label = RobotLabel {
             robot: robot.clone(),
         };
