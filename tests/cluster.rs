@@ -66,8 +66,8 @@ rules: [\"rules.yaml\"]
 cluster:
   redis: \"{}\"
   key_prefix: \"test:\"
-  lease: 2s
-  fallback_after: 4s
+  lease: 3s
+  fallback_after: 5s
 {extra}",
                 standin.robot_yaml("ops"),
                 redis.url()
@@ -311,7 +311,7 @@ fn kill_9_of_the_sender_another_takes_over_and_nothing_is_lost() {
     );
     daemons[sender].kill9();
     let killed_at = Instant::now();
-    // Another takes over within two lease times (2 s each), and sends.
+    // Another takes over within two lease times (3 s each), and sends.
     let before = standin.delivered().len();
     let ok = standin.wait_for(
         |received| received.iter().filter(|r| r.is_delivered()).count() > before,

@@ -40,3 +40,5 @@ mod packaging;
 // The benchmark tooling under benches/ (generator, pattern converter, run.sh) in a tiny mode
 // (issue 7).
 mod benches_smoke;
+// The cluster's Redis scripts against a real redis-server, through the library API (issue 15).
+mod cluster_redis;

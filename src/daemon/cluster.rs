@@ -277,8 +277,9 @@ impl Daemon {
         tracing::info!("cluster: {}", describe(mode));
         hook.mode = mode;
         self.apply_cluster_mode();
-        if mode == Mode::Handoff {
-            // Batches kept during the outage go now, not after their backoff.
+        if mode != Mode::Local {
+            // Batches kept while Redis was unreachable go now (handed off, or directly at the
+            // share), not after their backoff.
             self.dispatcher.lift_network_waits();
         }
     }
