@@ -12,6 +12,7 @@ use std::time::{Duration, Instant};
 
 use crate::support::daemon::Daemon;
 use crate::support::harness::Dir;
+use crate::support::http::{free_port, get, metric};
 use crate::support::redis::RedisServer;
 use crate::support::standin::{Received, Standin, StandinConfig};
 
@@ -28,16 +29,18 @@ fn standin() -> Standin {
     })
 }
 
-/// One host of the fleet: its directory, config and log.
+/// One host of the fleet: its directory, config, log and metrics port.
 struct Host {
     name: String,
     dir: Dir,
     config: PathBuf,
+    metrics_port: u16,
 }
 
 impl Host {
     fn new(name: &str, standin: &Standin, redis: &RedisServer, extra: &str) -> Host {
         let dir = Dir::new(name);
+        let metrics_port = free_port();
         std::fs::create_dir_all(dir.join("logs")).unwrap();
         dir.create(
             "rules.yaml",
@@ -55,6 +58,7 @@ impl Host {
             format!(
                 "state_dir: state
 host: {name}
+listen: \"127.0.0.1:{metrics_port}\"
 inputs:
   app:
     paths: [\"logs/*.log\"]
@@ -77,6 +81,7 @@ cluster:
             name: name.to_owned(),
             dir,
             config,
+            metrics_port,
         }
     }
 
@@ -244,6 +249,20 @@ fn a_flood_on_every_host_stays_within_one_budget_with_exact_counts_and_hosts_nam
         .count();
     assert_eq!(senders, 1, "one sender for the robot");
     assert!(marked(&standin).is_empty(), "nothing marked as a repeat");
+    // /metrics: exactly one host is the robot's sender; all see Redis and three hosts.
+    let mut senders = 0.0;
+    for host in &hosts {
+        let (status, text) = get(host.metrics_port, "/metrics");
+        assert_eq!(status, 200);
+        senders += metric(&text, "dingtail_cluster_sender{robot=\"ops\"}").unwrap();
+        assert_eq!(
+            metric(&text, "dingtail_cluster_connected"),
+            Some(1.0),
+            "{text}"
+        );
+        assert_eq!(metric(&text, "dingtail_cluster_hosts"), Some(3.0), "{text}");
+    }
+    assert_eq!(senders, 1.0, "one sender for the robot");
     // `cluster status` names the hosts and the sender.
     let status = hosts[0]
         .dir
@@ -440,4 +459,42 @@ fn a_host_whose_clock_is_minutes_off_has_no_effect_on_the_budget() {
     assert_within_budget(&standin);
     assert_eq!(first.stop().code(), Some(0), "{}", first.describe());
     assert_eq!(second.stop().code(), Some(0), "{}", second.describe());
+}
+
+#[test]
+fn with_fallback_off_nothing_leaves_while_redis_is_down_and_everything_follows_after() {
+    let mut redis = RedisServer::start_with_aof();
+    let standin = standin();
+    let hosts: Vec<Host> = ["web-1", "web-2"]
+        .iter()
+        .map(|name| Host::new(name, &standin, &redis, "  fallback: off\n"))
+        .collect();
+    let mut daemons: Vec<Daemon> = hosts.iter().map(Host::start).collect();
+    for daemon in &daemons {
+        daemon.wait_for_log("cluster: host `", Duration::from_secs(10));
+    }
+    redis.stop();
+    let down_at = Instant::now();
+    let writers: Vec<_> = hosts
+        .iter()
+        .map(|host| flood(&host.log(), &host.name, 500, Duration::from_secs(2)))
+        .collect();
+    for writer in writers {
+        writer.join().unwrap();
+    }
+    // Well past fallback_after (5 s): still nothing sent.
+    thread::sleep(Duration::from_secs(9));
+    assert!(
+        standin.received().iter().all(|r| r.at < down_at),
+        "something was sent while Redis was down with `fallback: off`"
+    );
+    redis.restart();
+    let refs: Vec<&Daemon> = daemons.iter().collect();
+    wait_total(&standin, &refs, 1_000, Duration::from_secs(60));
+    thread::sleep(Duration::from_secs(2));
+    assert_eq!(delivered_total(&standin), 1_000);
+    assert_within_budget(&standin);
+    for daemon in &mut daemons {
+        assert_eq!(daemon.stop().code(), Some(0), "{}", daemon.describe());
+    }
 }
