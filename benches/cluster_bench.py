@@ -184,7 +184,7 @@ def main():
         while times[j] <= at - 60.0:
             j += 1
         most = max(most, i - j + 1)
-    span = (times[-1] - times[0]) if len(times) > 1 else 60.0
+    span = max(1.0, times[-1] - start) if times else 60.0
     latencies = []
     for probe_id, at in probes.items():
         token = f"probe {probe_id}"
@@ -199,6 +199,7 @@ def main():
     b.report("cluster.messages", len(arrivals))
     b.report("cluster.messages_most_in_60s", most)
     b.report("cluster.messages_per_minute_avg", round(len(arrivals) / span * 60, 1))
+    b.report("cluster.seconds_until_drained", round(span, 1))
     b.report("cluster.summed_counts", total)
     b.report("cluster.counts_exact", "yes" if total == written else "NO")
     b.report("cluster.redis_commands_per_s", round(commands / wrote_for))
