@@ -45,6 +45,8 @@ struct Shared {
 /// The cluster as the main loop holds it.
 pub(crate) struct ClusterHook {
     node: NodeHandle,
+    /// The settings the node runs with (a reload does not change them).
+    config: crate::config::ClusterConfig,
     mode: Mode,
     lease: Duration,
     /// Robot name → rid.
@@ -135,6 +137,7 @@ impl Daemon {
         );
         self.cluster = Some(ClusterHook {
             node,
+            config: config.clone(),
             mode,
             lease: config.lease,
             rids: rids(&self.pipeline),
@@ -288,8 +291,18 @@ impl Daemon {
     /// keep the cluster's pace.
     pub(crate) fn cluster_reconfigured(&mut self) {
         let Some(hook) = self.cluster.as_mut() else {
+            if self.pipeline.config.cluster.is_some() {
+                tracing::warn!("`cluster` was added; it takes effect after a restart");
+            }
             return;
         };
+        if self.pipeline.config.cluster.as_ref() != Some(&hook.config)
+            || self.pipeline.config.host != hook.node.host
+        {
+            tracing::warn!(
+                "`cluster` or `host` changed; the cluster keeps its settings until a restart"
+            );
+        }
         if let Ok(mut shared) = hook.shared.write() {
             shared.pipeline = self.pipeline.clone();
             shared.destinations = self.destinations.clone();
