@@ -14,7 +14,7 @@ use crate::support::daemon::Daemon;
 use crate::support::harness::Dir;
 use crate::support::http::{free_port, get, metric};
 use crate::support::redis::RedisServer;
-use crate::support::standin::{Received, Standin, StandinConfig};
+use crate::support::standin::{Failure, For, Received, Standin, StandinConfig};
 
 const WINDOW: Duration = Duration::from_secs(3);
 /// Debian's libfaketime (package `faketime`).
@@ -493,6 +493,52 @@ fn with_fallback_off_nothing_leaves_while_redis_is_down_and_everything_follows_a
     wait_total(&standin, &refs, 1_000, Duration::from_secs(60));
     thread::sleep(Duration::from_secs(2));
     assert_eq!(delivered_total(&standin), 1_000);
+    assert_within_budget(&standin);
+    for daemon in &mut daemons {
+        assert_eq!(daemon.stop().code(), Some(0), "{}", daemon.describe());
+    }
+}
+
+#[test]
+fn a_sender_killed_while_its_message_is_on_the_way_the_next_sends_that_batch_alone_marked() {
+    let redis = RedisServer::start();
+    let standin = standin();
+    let hosts: Vec<Host> = ["web-1", "web-2"]
+        .iter()
+        .map(|name| Host::new(name, &standin, &redis, ""))
+        .collect();
+    let mut daemons: Vec<Daemon> = hosts.iter().map(Host::start).collect();
+    let writers: Vec<_> = hosts
+        .iter()
+        .map(|host| flood(&host.log(), &host.name, 1_500, Duration::from_secs(10)))
+        .collect();
+    thread::sleep(Duration::from_secs(3));
+    let refs: Vec<&Daemon> = daemons.iter().collect();
+    let sender = sender_index(&refs).expect("a sender after 3 s");
+    // The next message is answered only after 4 s; the sender dies while it waits. DingTalk
+    // (the stand-in) still delivers it.
+    standin.fail(Failure::Slow(Duration::from_secs(4)), For::Requests(1));
+    thread::sleep(Duration::from_millis(1500));
+    daemons[sender].kill9();
+    for writer in writers {
+        writer.join().unwrap();
+    }
+    daemons[sender] = hosts[sender].start();
+    let refs: Vec<&Daemon> = daemons.iter().collect();
+    wait_total(&standin, &refs, 3_000, Duration::from_secs(60));
+    thread::sleep(Duration::from_secs(3));
+    let marked = marked(&standin);
+    assert_eq!(
+        marked.len(),
+        1,
+        "the batch that was on its way, sent again alone, marked"
+    );
+    assert_eq!(
+        delivered_total(&standin),
+        3_000 + marked[0],
+        "only that batch counted twice"
+    );
+    assert_nothing_lost_repeats_marked(&standin, 3_000, 1);
     assert_within_budget(&standin);
     for daemon in &mut daemons {
         assert_eq!(daemon.stop().code(), Some(0), "{}", daemon.describe());

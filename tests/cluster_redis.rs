@@ -11,6 +11,7 @@ use dingtail::cluster::redis_io::{self, Permit};
 use dingtail::cluster::{Keys, hid};
 use dingtail::event::{Mentions, Severity};
 use dingtail::state::pending::encode_batch;
+use dingtail::state::{Change, Store};
 use redis::aio::ConnectionManager;
 
 use crate::support::redis::RedisServer;
@@ -254,4 +255,53 @@ fn a_second_instance_with_the_same_host_name_conflicts_and_hosts_are_counted() {
             .unwrap();
         assert!(!again.conflict);
     });
+}
+
+#[test]
+fn a_batch_in_flight_at_a_crash_comes_back_with_the_same_hand_off_id() {
+    // Times with nanoseconds, as the tailer stamps them; the store keeps milliseconds.
+    let none = Mentions::default();
+    let mut live = Batch::default();
+    for i in 0..50 {
+        let line = format!("FLOOD {i}");
+        live.add(
+            Hit {
+                rule: if i % 2 == 0 { "even" } else { "odd" },
+                severity: Severity::Warning,
+                line: &line,
+                file: "/var/log/app.log",
+                host: "web-1",
+                at: SystemTime::now(),
+                mentions: &none,
+            },
+            || ("t".into(), line.clone()),
+        );
+    }
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let mut store = Store::open(dir.path()).unwrap();
+        let empty = Batch::default();
+        store
+            .commit(&[
+                Change::Undelivered {
+                    robot: "ops",
+                    pending: &live,
+                    doubtful: &empty,
+                },
+                Change::Sending {
+                    robot: "ops",
+                    id: 1,
+                    at: SystemTime::now(),
+                },
+            ])
+            .unwrap();
+        // kill -9 here: the hand-off's answer never came.
+    }
+    let mut store = Store::open(dir.path()).unwrap();
+    let restored = store.restore_undelivered().unwrap();
+    let doubtful = &restored["ops"].doubtful;
+    assert_eq!(doubtful.count(), 50);
+    let before = encode_batch(&live).unwrap();
+    let after = encode_batch(doubtful).unwrap();
+    assert_eq!(hid("web-1", &before), hid("web-1", &after));
 }
