@@ -94,6 +94,22 @@ pub fn summary(pipeline: &Pipeline) -> String {
             "s"
         }
     ));
+    if let Some(cluster) = &config.cluster {
+        out.push_str(&format!(
+            "cluster: host {} through {} (lease {}, {})\n",
+            config.host,
+            cluster.redis_shown,
+            humantime::format_duration(cluster.lease),
+            if cluster.fallback {
+                format!(
+                    "fallback after {}",
+                    humantime::format_duration(cluster.fallback_after)
+                )
+            } else {
+                "no fallback".to_owned()
+            }
+        ));
+    }
     out
 }
 
