@@ -226,28 +226,31 @@ fn a_flood_on_every_host_stays_within_one_budget_with_exact_counts_and_hosts_nam
         "every match counted exactly once"
     );
     assert_within_budget(&standin);
-    // One sender folded all hosts: summaries name them.
-    let delivered = standin.delivered();
-    assert!(
-        delivered.iter().any(|r| {
-            let text = r.visible_text();
-            text.contains("web-1") && text.contains("web-2") && text.contains("web-3")
-        }),
-        "no summary names the three hosts: {:#?}",
-        delivered
-            .iter()
-            .map(Received::visible_text)
-            .collect::<Vec<_>>()
-    );
-    let senders = refs
+    // One sender folds the hosts' hand-offs: summaries name the hosts they stand for, several
+    // at once (how many depends on how the sends fall; each host is named).
+    let texts: Vec<String> = standin
+        .delivered()
         .iter()
-        .filter(|d| {
-            d.stderr()
-                .iter()
-                .any(|l| l.contains("now sends for robot `ops`"))
-        })
-        .count();
-    assert_eq!(senders, 1, "one sender for the robot");
+        .map(Received::visible_text)
+        .collect();
+    let hosts_named = |text: &str| {
+        ["web-1", "web-2", "web-3"]
+            .iter()
+            .filter(|name| {
+                text.contains(&format!("{name}, ")) || text.contains(&format!("{name} ·"))
+            })
+            .count()
+    };
+    assert!(
+        texts.iter().any(|text| hosts_named(text) >= 2),
+        "no summary names several hosts: {texts:#?}"
+    );
+    for name in ["web-1", "web-2", "web-3"] {
+        assert!(
+            texts.iter().any(|text| text.contains(name)),
+            "{name} is named nowhere: {texts:#?}"
+        );
+    }
     assert!(marked(&standin).is_empty(), "nothing marked as a repeat");
     // /metrics: exactly one host is the robot's sender; all see Redis and three hosts.
     let mut senders = 0.0;
