@@ -34,6 +34,18 @@ pub struct LogLine {
     pub truncated: bool,
     /// When the line was read.
     pub read_at: SystemTime,
+    /// When the event happened, as the line (or its input format) says: set by the intake from
+    /// an input's `timestamp:` or by a decoder whose records carry their own time; `None` when
+    /// unknown or unparsable.
+    pub event_time: Option<SystemTime>,
+}
+
+impl LogLine {
+    /// The event's time: when it happened if the line says so, else when it was read. Every time
+    /// a message reports (samples, first and last seen) is this one.
+    pub fn time(&self) -> SystemTime {
+        self.event_time.unwrap_or(self.read_at)
+    }
 }
 
 /// A rule's severity (`severity:` in a rule file); orders summaries, critical first.
@@ -45,6 +57,76 @@ pub enum Severity {
     Warning,
     /// Needs someone now.
     Critical,
+}
+
+/// Which DingTalk message kind a message becomes (`msgtype:` of a rule for its lone events, of a
+/// robot for its summaries). Defined here, beside [`Severity`], so that `config` can name it
+/// without depending on `dingtalk`, which lays each kind out.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub enum MsgType {
+    /// `markdown`: a title in the notification, the text in DingTalk's markdown subset.
+    #[default]
+    Markdown,
+    /// `text`: plain text, shown literally; its @-mentions are highlighted and tappable.
+    Text,
+    /// `actionCard`: markdown text with a button (the rule's `link:`).
+    ActionCard,
+}
+
+impl MsgType {
+    /// The names `msgtype:` accepts (DingTalk's own).
+    pub const NAMES: &'static [&'static str] = &["markdown", "text", "actionCard"];
+
+    /// Parses a `msgtype:` value.
+    pub fn parse(name: &str) -> Option<MsgType> {
+        match name {
+            "markdown" => Some(MsgType::Markdown),
+            "text" => Some(MsgType::Text),
+            "actionCard" => Some(MsgType::ActionCard),
+            _ => None,
+        }
+    }
+
+    /// DingTalk's name of the kind.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            MsgType::Markdown => "markdown",
+            MsgType::Text => "text",
+            MsgType::ActionCard => "actionCard",
+        }
+    }
+
+    /// The kind of text the message carries, which decides how log text is escaped in it.
+    pub fn markup(self) -> Markup {
+        match self {
+            MsgType::Markdown | MsgType::ActionCard => Markup::Markdown,
+            MsgType::Text => Markup::Plain,
+        }
+    }
+}
+
+/// The kind of text a rendered template is: what log-derived values were escaped for. Kept with
+/// every rendered sample, so that a sample shown in a message of another kind is made safe for
+/// it (see `dingtalk::escape`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub enum Markup {
+    /// DingTalk markdown: log text is inert (no link, image, heading, emphasis, list, quote,
+    /// HTML or mention can be formed from it).
+    #[default]
+    Markdown,
+    /// Plain text (`msgtype: text`): only mentions are broken and control bytes made visible.
+    Plain,
+}
+
+/// A rule's `link:` as rendered for one match: a button of an action card, a link line
+/// elsewhere. The URL was checked (`http`, `https` or `dingtalk` scheme) and its log-derived parts
+/// percent-encoded when it was rendered.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Link {
+    /// The button's or link's text (plain: one line, control bytes visible).
+    pub title: String,
+    /// Where it goes.
+    pub url: String,
 }
 
 /// Who a message @-mentions (a rule's `at:`).
@@ -77,6 +159,25 @@ impl Mentions {
     /// True when nobody is mentioned.
     pub fn is_empty(&self) -> bool {
         self.mobiles.is_empty() && self.user_ids.is_empty() && !self.all
+    }
+
+    /// True when `mobile` can be a DingTalk mobile number: digits, maybe a `+<country>-`
+    /// prefix (`13800000000`, `+852-12345678`), 5 to 20 digits in all.
+    pub fn is_mobile(mobile: &str) -> bool {
+        let digits = mobile.strip_prefix('+').unwrap_or(mobile);
+        let n_digits = digits.bytes().filter(u8::is_ascii_digit).count();
+        digits.bytes().all(|b| b.is_ascii_digit() || b == b'-')
+            && digits.bytes().next().is_some_and(|b| b.is_ascii_digit())
+            && !digits.ends_with('-')
+            && (5..=20).contains(&n_digits)
+    }
+
+    /// True when `user_id` can be a DingTalk user id: 1 to 64 letters, digits, `_ - . : $`.
+    pub fn is_user_id(user_id: &str) -> bool {
+        (1..=64).contains(&user_id.len())
+            && user_id
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.' | b':' | b'$'))
     }
 }
 

@@ -33,6 +33,16 @@ pub struct RobotLabel {
     pub robot: String,
 }
 
+/// Labels of rejected messages: the robot and the kind of refusal (`Rejection::class`: `keywords`,
+/// `signature`, `timestamp`, `ip_allowlist`, `token`, …), never text from the answer.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct RejectionLabel {
+    /// The robot's name.
+    pub robot: String,
+    /// The kind of refusal.
+    pub reason: String,
+}
+
 /// Label of reload outcomes.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct OutcomeLabel {
@@ -52,7 +62,8 @@ pub struct ChatCommandLabel {
 /// Label of refused chat callbacks.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct ReasonLabel {
-    /// Why: `missing`, `stale`, `bad_sign`, `too_large` or `malformed`.
+    /// Why: for chat callbacks `missing`, `stale`, `bad_sign`, `too_large` or `malformed`; for
+    /// skipped files `binary` or `compressed`.
     pub reason: String,
 }
 
@@ -66,6 +77,8 @@ pub struct Metrics {
     pub bytes_read: Family<InputLabel, Counter>,
     /// Lines cut at `max_line_bytes`, per input.
     pub lines_truncated: Family<InputLabel, Counter>,
+    /// Events of an input with `timestamp:` whose time did not read (they keep their read time).
+    pub timestamp_failures: Family<InputLabel, Counter>,
     /// Matches, per rule.
     pub matches: Family<RuleLabel, Counter>,
     /// Messages delivered (errcode 0), per robot.
@@ -74,6 +87,10 @@ pub struct Metrics {
     pub messages_failed: Family<RobotLabel, Counter>,
     /// Throttle answers (130101/410100), per robot.
     pub messages_throttled: Family<RobotLabel, Counter>,
+    /// Rejections, per robot and kind of refusal (issue 12).
+    pub messages_rejected: Family<RejectionLabel, Counter>,
+    /// Files each input's globs match now (issue 12); 0 is worth an alert of its own.
+    pub input_files: Family<InputLabel, Gauge>,
     /// Matches given up because DingTalk refused even their counts (content rejections).
     pub events_dropped: Family<RobotLabel, Counter>,
     /// Matches not yet delivered, per robot.
@@ -84,6 +101,14 @@ pub struct Metrics {
     pub reloads: Family<OutcomeLabel, Counter>,
     /// Files currently followed.
     pub files_watched: Gauge<i64, AtomicI64>,
+    /// Of them, parked: closed to stay within the descriptor budget, reopened when they grow.
+    pub files_parked: Gauge<i64, AtomicI64>,
+    /// Files not followed because they are not text, by reason (`binary`, `compressed`).
+    pub files_skipped: Family<ReasonLabel, Counter>,
+    /// Descriptors the process has open.
+    pub fds_open: Gauge<i64, AtomicI64>,
+    /// The soft limit of open descriptors (after raising it to the hard limit at start).
+    pub fds_limit: Gauge<i64, AtomicI64>,
     /// Unix time of the last delivery.
     pub last_delivery_seconds: Gauge<i64, AtomicI64>,
     /// 1 while chat commands can arrive (Stream connected or HTTP listening), else 0.
@@ -118,10 +143,13 @@ impl Metrics {
         let lines_read = Family::<InputLabel, Counter>::default();
         let bytes_read = Family::<InputLabel, Counter>::default();
         let lines_truncated = Family::<InputLabel, Counter>::default();
+        let timestamp_failures = Family::<InputLabel, Counter>::default();
         let matches = Family::<RuleLabel, Counter>::default();
         let messages_sent = Family::<RobotLabel, Counter>::default();
         let messages_failed = Family::<RobotLabel, Counter>::default();
         let messages_throttled = Family::<RobotLabel, Counter>::default();
+        let messages_rejected = Family::<RejectionLabel, Counter>::default();
+        let input_files = Family::<InputLabel, Gauge>::default();
         let events_dropped = Family::<RobotLabel, Counter>::default();
         let pending_events = Family::<RobotLabel, Gauge>::default();
         let rate_budget_left = Family::<RobotLabel, Gauge>::default();
@@ -143,6 +171,11 @@ impl Metrics {
             "Lines cut at max_line_bytes",
             lines_truncated.clone(),
         );
+        registry.register(
+            "timestamp_failures",
+            "Events whose time (the input's timestamp:) did not read; they keep the read time",
+            timestamp_failures.clone(),
+        );
         registry.register("matches", "Lines matched, per rule", matches.clone());
         registry.register(
             "messages_sent",
@@ -158,6 +191,16 @@ impl Metrics {
             "messages_throttled",
             "Throttle answers from DingTalk",
             messages_throttled.clone(),
+        );
+        registry.register(
+            "messages_rejected",
+            "Messages DingTalk rejected, by kind of refusal",
+            messages_rejected.clone(),
+        );
+        registry.register(
+            "input_files",
+            "Files each input's globs match now",
+            input_files.clone(),
         );
         registry.register(
             "events_dropped",
@@ -223,15 +266,42 @@ impl Metrics {
             "1 while the state store cannot write and delivery runs from memory",
             state_degraded.clone(),
         );
+        let files_parked = Gauge::<i64, AtomicI64>::default();
+        registry.register(
+            "files_parked",
+            "Followed files closed to stay within the descriptor budget (reopened when they grow)",
+            files_parked.clone(),
+        );
+        let files_skipped = Family::<ReasonLabel, Counter>::default();
+        registry.register(
+            "files_skipped",
+            "Files not followed because they are not text (binary or compressed)",
+            files_skipped.clone(),
+        );
+        let fds_open = Gauge::<i64, AtomicI64>::default();
+        registry.register("fds_open", "Open file descriptors", fds_open.clone());
+        let fds_limit = Gauge::<i64, AtomicI64>::default();
+        registry.register(
+            "fds_limit",
+            "The soft limit of open file descriptors (RLIMIT_NOFILE)",
+            fds_limit.clone(),
+        );
         Metrics {
             registry,
+            files_parked,
+            files_skipped,
+            fds_open,
+            fds_limit,
             lines_read,
             bytes_read,
             lines_truncated,
+            timestamp_failures,
             matches,
             messages_sent,
             messages_failed,
             messages_throttled,
+            messages_rejected,
+            input_files,
             events_dropped,
             pending_events,
             rate_budget_left,

@@ -10,15 +10,16 @@
 //! `Diagnostics`, except that rule files cannot be checked against a main file that failed to
 //! load (their inputs and robots would all look unknown).
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use crate::batch::{Batch, Hit};
+use crate::batch::{Batch, Hit, Rendered};
 use crate::config::load::DEFAULT_PER_MINUTE as DINGTALK_PER_MINUTE;
-use crate::config::rules::{RuleSource, load as load_rules};
+use crate::config::rules::{RuleFiles, RuleSource, load as load_rules};
 use crate::config::{Config, Diagnostic, Diagnostics};
-use crate::event::LogLine;
+use crate::event::{LogLine, Mentions};
 use crate::render::Renderer;
 use crate::rules::{Rule, RuleMatch, RuleSet};
 
@@ -53,8 +54,17 @@ impl Pipeline {
     pub fn load_with(config_path: &Path, source: &RuleSource) -> Result<Pipeline, Diagnostics> {
         let config = crate::config::load(config_path)?;
         let found = load_rules(&config, source);
+        Pipeline::assemble(config, found)
+    }
+
+    /// The pipeline of a loaded `config` and of what loading its rules `found` (`dingtail test
+    /// --match` makes both in memory): rule sets, templates, warnings.
+    ///
+    /// # Errors
+    /// The rules' problems, and every problem of compiling their templates and rule sets.
+    pub fn assemble(config: Config, found: RuleFiles) -> Result<Pipeline, Diagnostics> {
         let mut errors = found.errors;
-        let renderer = match Renderer::new(&found.specs) {
+        let renderer = match Renderer::new(&found.specs, &config) {
             Ok(renderer) => Some(renderer),
             Err(diags) => {
                 errors.0.extend(diags.0);
@@ -142,12 +152,27 @@ impl Pipeline {
             let Some(rule) = rule_set.rules().get(m.rule) else {
                 continue;
             };
+            let mentions = self.renderer.mentions(rule, m, line, &self.config.host);
+            let top: Vec<(&str, &str)> = rule
+                .top()
+                .iter()
+                .map(|name| {
+                    let value = m
+                        .captures
+                        .iter()
+                        .find(|(capture, _)| capture == name)
+                        .map_or("", |(_, value)| value.as_str());
+                    (name.as_str(), value)
+                })
+                .collect();
             each(&Routed {
                 pipeline: self,
                 rule,
                 found: m,
                 line,
                 file: &file,
+                mentions,
+                top,
             });
         }
         found.len()
@@ -175,10 +200,14 @@ pub struct Routed<'a> {
     found: &'a RuleMatch,
     line: &'a LogLine,
     file: &'a str,
+    /// Who the match @-mentions (templated `at:` entries rendered).
+    mentions: Cow<'a, Mentions>,
+    /// The values of the rule's `top:` captures.
+    top: Vec<(&'a str, &'a str)>,
 }
 
 impl Routed<'_> {
-    /// The match as a batch counts it.
+    /// The match as a batch counts it: at the event's own time when its line has one.
     pub fn hit(&self) -> Hit<'_> {
         Hit {
             rule: self.rule.name(),
@@ -186,18 +215,22 @@ impl Routed<'_> {
             line: &self.line.text,
             file: self.file,
             host: &self.pipeline.config.host,
-            at: self.line.read_at,
-            mentions: self.rule.mentions(),
+            at: self.line.time(),
+            mentions: &self.mentions,
+            top: &self.top,
         }
     }
 
-    /// The rule's title and text for this match (only rendered when it becomes a sample).
-    pub fn render(&self) -> (String, String) {
-        self.pipeline.renderer.render_match(
+    /// The rule's title, text and link for this match, for `robot`'s messages (only rendered
+    /// when it becomes a sample): escaped for the kind the rule's lone events go to `robot` as.
+    pub fn render(&self, robot: &str) -> Rendered {
+        let renderer = &self.pipeline.renderer;
+        renderer.render_match(
             self.rule,
             self.found,
             self.line,
             &self.pipeline.config.host,
+            renderer.markup_for(self.rule.name(), robot),
         )
     }
 
@@ -206,9 +239,9 @@ impl Routed<'_> {
         self.rule.robots()
     }
 
-    /// Adds the match to `batch` (rendering it only if it becomes a sample).
-    pub fn add_to(&self, batch: &mut Batch) {
-        batch.add(self.hit(), || self.render());
+    /// Adds the match to `robot`'s `batch` (rendering it only if it becomes a sample).
+    pub fn add_to(&self, robot: &str, batch: &mut Batch) {
+        batch.add(self.hit(), || self.render(robot));
     }
 }
 

@@ -9,6 +9,7 @@ use crate::support::daemon::Daemon;
 use crate::support::harness::{Dir, stdout_ok};
 
 const CONFIG: &str = r#"
+language: en
 state_dir: state
 inputs:
   app:

@@ -56,7 +56,8 @@ impl Host {
         let config = dir.create(
             "dingtail.yaml",
             format!(
-                "state_dir: state
+                "language: en
+state_dir: state
 host: {name}
 listen: \"127.0.0.1:{metrics_port}\"
 inputs:

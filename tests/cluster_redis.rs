@@ -5,7 +5,7 @@
 
 use std::time::{Duration, SystemTime};
 
-use dingtail::batch::{Batch, Hit};
+use dingtail::batch::{Batch, Hit, Rendered};
 use dingtail::cluster::handoff::{HandedOff, hand_off};
 use dingtail::cluster::redis_io::{self, Permit};
 use dingtail::cluster::{Keys, hid};
@@ -42,8 +42,9 @@ fn batch(host: &str, n: u64) -> Batch {
                 host,
                 at: SystemTime::UNIX_EPOCH + Duration::from_millis(1_700_000_000_000 + i),
                 mentions: &none,
+                top: &[],
             },
-            || ("t".into(), line.clone()),
+            || Rendered::markdown("t", line.clone()),
         );
     }
     batch
@@ -273,8 +274,9 @@ fn a_batch_in_flight_at_a_crash_comes_back_with_the_same_hand_off_id() {
                 host: "web-1",
                 at: SystemTime::now(),
                 mentions: &none,
+                top: &[],
             },
-            || ("t".into(), line.clone()),
+            || Rendered::markdown("t", line.clone()),
         );
     }
     let dir = tempfile::tempdir().unwrap();

@@ -19,7 +19,8 @@ fn config(dir: &Dir, extra: &str) -> PathBuf {
     dir.create(
         "dingtail.yaml",
         format!(
-            "state_dir: state
+            "language: en
+state_dir: state
 inputs:
   app:
     paths: [\"logs/*.log\"]
@@ -202,7 +203,8 @@ fn pending_batches_survive_a_reload_and_the_robot_uses_its_new_settings() {
     webhook: stdout
     linger: 3s
 ";
-    let main = "state_dir: state
+    let main = "language: en
+state_dir: state
 inputs:
   app:
     paths: [\"logs/*.log\"]
@@ -243,6 +245,70 @@ rules: [\"rules.d/*.yaml\"]
         text.contains("告警"),
         "the new keyword applies to the next message: {text}"
     );
+    assert_eq!(daemon.stop().code(), Some(0));
+}
+
+#[test]
+fn a_line_whose_time_does_not_read_keeps_its_read_time_and_is_counted() {
+    let dir = Dir::new("timestamp");
+    let port = free_port();
+    dir.create("logs/app.log", "");
+    let config = dir.create(
+        "dingtail.yaml",
+        format!(
+            "language: en
+timezone: UTC
+state_dir: state
+listen: 127.0.0.1:{port}
+inputs:
+  app:
+    paths: [\"logs/*.log\"]
+    poll_interval: 200ms
+    timestamp: {{pattern: '^(\\S+Z) ', format: rfc3339}}
+robots:
+  console:
+    webhook: stdout
+    linger: 0s
+rules: [\"rules.d/*.yaml\"]
+"
+        ),
+    );
+    dir.create(
+        "rules.d/a.yaml",
+        "- name: alpha\n  input: app\n  match: ALPHA\n  robot: console\n  template: 'at {{ time }}: {{ line }}'\n",
+    );
+    let log = dir.join("logs/app.log");
+    let mut daemon = start(&dir, &config, &[]);
+    append(&log, "2020-01-02T03:04:05Z ALPHA dated\n");
+    daemon.wait_for("the dated alert", WAIT, |d| {
+        has_message_with(d, "ALPHA dated")
+    });
+    append(&log, "no time here ALPHA undated\n");
+    daemon.wait_for("the undated alert", WAIT, |d| {
+        has_message_with(d, "ALPHA undated")
+    });
+    let all = texts(&daemon).join("\n");
+    assert!(
+        all.contains("at 2020-01-02T03:04:05Z: 2020-01-02T03:04:05Z ALPHA dated"),
+        "the line's own time: {all}"
+    );
+    assert!(
+        !all.contains("at 2020-01-02T03:04:05Z: no time here"),
+        "the undated line keeps its read time: {all}"
+    );
+    let deadline = Instant::now() + WAIT;
+    loop {
+        let (_, metrics) = get(port, "/metrics");
+        let failures = metric(&metrics, "dingtail_timestamp_failures_total{input=\"app\"}");
+        if failures == Some(1.0) {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "failures {failures:?}\n{metrics}"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
     assert_eq!(daemon.stop().code(), Some(0));
 }
 
@@ -313,12 +379,29 @@ fn the_quick_start_config_checks_and_prints_messages() {
 
     let state_env = state.to_str().unwrap();
     let mut daemon = Daemon::start(&root, &quickstart, &[("DINGTAIL_STATE_DIR", state_env)]);
-    daemon.wait_for("messages from the quick start", WAIT, |d| {
-        d.messages()
+    // The `console` robot prints messages for people: a banner with the title, then the text
+    // with DingTalk's markdown made readable (no colour: stdout is not a terminal).
+    daemon.wait_for("a message from the quick start", WAIT, |d| {
+        d.stdout()
             .iter()
-            .any(|m| m["msgtype"] == "markdown" && m["markdown"]["text"].is_string())
+            .any(|line| line.starts_with("━━━ 【严重】quickstart："))
+    });
+    daemon.wait_for("the OOM kills, readable", WAIT, |d| {
+        d.stdout()
+            .iter()
+            .any(|line| line == "- the kernel killed java (pid 4242)")
     });
     assert_eq!(daemon.stop().code(), Some(0), "{}", daemon.describe());
+    let stdout = daemon.stdout().join("\n");
+    assert!(daemon.messages().is_empty(), "no JSON bodies: {stdout}");
+    assert!(
+        !stdout.contains('\u{1b}'),
+        "no colour into a pipe: {stdout}"
+    );
+    assert!(
+        !stdout.contains("**") && !stdout.contains("&nbsp;") && !stdout.contains("\\["),
+        "markdown made readable: {stdout}"
+    );
     assert!(
         state.join("state.db").exists(),
         "state lands in DINGTAIL_STATE_DIR"
@@ -348,7 +431,7 @@ fn a_reload_starts_and_stops_inputs_and_keeps_positions() {
         &rule("omega", "OMEGA").replace("input: app", "input: other"),
     );
     // Both saves may land in one debounced reload or in two.
-    daemon.wait_for_log("reloaded: 2 input(s), 2 rule(s)", WAIT);
+    daemon.wait_for_log("reloaded: 2 inputs, 2 rules", WAIT);
     append(&other, "OMEGA after\n");
     append(&app, "ALPHA 2\n");
     daemon.wait_for("alerts from both inputs", WAIT, |d| {
@@ -365,7 +448,7 @@ fn a_reload_starts_and_stops_inputs_and_keeps_positions() {
     // Remove the input again: its file is no longer read.
     std::fs::remove_file(dir.join("rules.d/b.yaml")).unwrap();
     save(&config, &text);
-    daemon.wait_for_log("reloaded: 1 input(s), 1 rule(s)", WAIT);
+    daemon.wait_for_log("reloaded: 1 input, 1 rule", WAIT);
     append(&other, "OMEGA gone\n");
     append(&app, "ALPHA 3\n");
     daemon.wait_for("the alpha alert", WAIT, |d| has_message_with(d, "ALPHA 3"));

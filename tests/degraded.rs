@@ -36,7 +36,8 @@ fn config(dir: &Dir, standin: &Standin, extra: &str, robot_extra: &str) -> PathB
     dir.create(
         "dingtail.yaml",
         format!(
-            "state_dir: state
+            "language: en
+state_dir: state
 {extra}inputs:
   app:
     paths: [\"logs/app.log\"]
@@ -323,9 +324,10 @@ fn unwritable_state_files_degrade_delivery_and_shutdown_says_what_is_lost() {
         "{:#?}",
         texts(&standin)
     );
-    // SIGTERM cannot keep what it cannot write, and says so.
+    // SIGTERM cannot keep what it cannot write, and says so: the daemon stopped on a fault
+    // (exit 6 in issue 12's table; 1 means an invalid configuration).
     let status = daemon.stop();
-    assert_eq!(status.code(), Some(1), "{}", daemon.describe());
+    assert_eq!(status.code(), Some(6), "{}", daemon.describe());
     let stderr = daemon.stderr().join("\n");
     assert!(
         stderr.contains("stopped without saving the state"),

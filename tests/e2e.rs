@@ -26,6 +26,12 @@ mod tail_restart;
 // the timeout, an outage's end.
 mod degraded;
 
+// File identity by content (issue 19): real logrotate in both modes with narrow and wide globs,
+// the daemon up and down; same-banner rewrites while down or stopped.
+mod tail_identity;
+
+// More files than descriptors under a 1,024 limit (issue 19).
+mod descriptors;
 // Many hosts, one robot (issue 15): several daemons through a real redis-server — floods,
 // kill -9 of the sender, Redis stopped and restarted, a skewed clock.
 mod cluster;

@@ -190,27 +190,35 @@ fn the_quickstart_config_checks_and_its_logs_are_the_fixtures() {
     }
 }
 
-#[test]
-fn render_shows_the_burst_summary_with_merged_mentions() {
+/// `dingtail test --render` of the quickstart over the syslog sample, in `language`; the message
+/// to the `console` robot.
+fn render_syslog(language: &str) -> String {
     let dir = Dir::new("render");
     let stdout = stdout_ok(
         dir.command()
+            .env("DINGTAIL_LANGUAGE", language)
             .arg("test")
             .arg("-c")
             .arg(repo("examples/quickstart.yaml"))
             .args(["--input", "syslog", "--render"])
             .arg(repo("tests/fixtures/syslog.log")),
     );
-    let message = stdout
+    stdout
         .split("--- message to robot `console` ---\n")
         .nth(1)
-        .unwrap();
+        .unwrap()
+        .to_string()
+}
+
+#[test]
+fn render_shows_the_burst_summary_with_merged_mentions() {
+    let message = render_syslog("en");
     assert!(
-        message.starts_with("title: [critical] 15 alerts from 5 rules\nat: @all\n"),
+        message.starts_with("title: [critical] quickstart: 15 alerts from 5 rules\nat: @all\n"),
         "{message}"
     );
     // Critical rules first, and the sshd rule's own summary heading with its count.
-    let oom = message.find("**oom-killer** · critical · 2×").unwrap();
+    let oom = message.find("**oom-killer** · critical · 2× · ").unwrap();
     let sshd = message
         .find("**sshd-auth-failure** · 5 failed logins between")
         .unwrap();
@@ -218,5 +226,32 @@ fn render_shows_the_burst_summary_with_merged_mentions() {
     assert!(
         message.contains("- the kernel killed **java** (pid 4242)\n"),
         "{message}"
+    );
+    // The most frequent addresses and users, with exact counts.
+    assert!(
+        message.contains("ip: 203.0.113.9 ×4, 2001:db8::7 ×1 · user: root ×3, admin ×1, git ×1"),
+        "{message}"
+    );
+}
+
+#[test]
+fn render_in_chinese_at_the_times_the_log_says() {
+    let message = render_syslog("zh-CN");
+    assert!(
+        message.starts_with("title: 【严重】quickstart：5 条规则共 15 条告警\nat: @all\n"),
+        "{message}"
+    );
+    // The syslog sample's own times (year-less: the year nearest now), in Shanghai time as
+    // written, not the time the test ran.
+    let oom = message.find("**oom-killer** · 严重 · 2 次 · ").unwrap();
+    let heading = message.get(oom..).unwrap().lines().next().unwrap();
+    assert!(
+        heading.contains("-11-25 08:02:10 → 08:02:11 +08:00（1 秒）"),
+        "{heading}"
+    );
+    assert!(message.contains("文件：/"), "{message}");
+    assert!(
+        message.contains("08:01:02 and 08:01:07 +08:00"),
+        "the sshd heading's times are the log's: {message}"
     );
 }

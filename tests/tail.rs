@@ -132,6 +132,13 @@ fn a_10_mb_line_without_newline_is_cut_and_random_bytes_do_no_harm() {
     fs::File::open("/dev/urandom")
         .and_then(|mut f| std::io::Read::read_exact(&mut f, &mut random))
         .unwrap();
+    // No NUL among the first bytes: such a file looks binary and is not followed at all (see
+    // not_text.rs); further on, anything goes.
+    for byte in random.iter_mut().take(256) {
+        if *byte == 0 {
+            *byte = 1;
+        }
+    }
     fs::write(&junk, &random).unwrap();
     let config = config(&dir, &logs.join("*.log"), "    max_line_bytes: 65536\n");
     let tail = Follow::tail(&dir, &config);
@@ -269,7 +276,7 @@ fn symlinks_are_followed_and_a_file_reached_twice_is_read_once() {
 }
 
 #[test]
-fn sigint_exits_0_and_a_config_error_exits_2_with_its_position() {
+fn sigint_exits_0_and_a_config_error_exits_1_with_its_position() {
     let dir = Dir::new("tail-exit");
     let path = dir.join("app.log");
     fs::write(&path, "hello\n").unwrap();
@@ -285,7 +292,8 @@ fn sigint_exits_0_and_a_config_error_exits_2_with_its_position() {
     );
     let mut cmd = dir.command();
     cmd.arg("tail").arg("-c").arg(&bad);
-    let output = run_expect(&mut cmd, 2);
+    // Invalid configuration: 1, as for every command (issue 12).
+    let output = run_expect(&mut cmd, 1);
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(stderr.contains("bad.yaml:4:"), "{stderr}");
     assert!(stderr.contains("start_at"), "{stderr}");

@@ -83,7 +83,9 @@ async fn restarts_at_random_points_lose_nothing_and_repeat_nothing() {
         poll_interval: Duration::from_millis(100),
         max_line_bytes: 1024,
         multiline: None,
-        partial_timeout: Duration::from_secs(5),
+        decoding: dingtail::config::Decoding::default(),
+        journald: None,
+        timestamp: None,
     };
     let seed = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)

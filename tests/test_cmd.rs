@@ -141,8 +141,9 @@ fn rules_from_the_command_line_replace_the_config_globs() {
     assert!(!stdout.contains("web-5xx"), "{stdout}");
 }
 
+/// Usage errors and a log that cannot be read exit 2, an invalid rule 1 (issue 12).
 #[test]
-fn usage_and_config_errors_exit_2() {
+fn usage_errors_exit_2_and_invalid_rules_1() {
     let dir = dir("test-errors");
     dir.create("web.log", "x\n");
     let output = run_expect(
@@ -168,13 +169,14 @@ fn usage_and_config_errors_exit_2() {
     let output = run_expect(
         dir.command()
             .args(["test", "-c", "dingtail.yaml", "web.log"]),
-        2,
+        1,
     );
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(
         stderr.contains("rules.yaml:3:11: rule `x`: match: invalid regex"),
         "{stderr}"
     );
+    dir.create("rules.yaml", RULES);
     run_expect(
         dir.command()
             .args(["test", "-c", "dingtail.yaml", "missing.log"]),
@@ -240,4 +242,111 @@ fn big_logs_are_scanned_across_chunks_without_missing_a_line() {
             .to_string()
     };
     assert_eq!(section(&fast), section(&slow));
+}
+
+/// Issue 12: a pattern tried without a config (`fail2ban-regex LOG REGEX`) gives the report a
+/// rule with that pattern gives: same lines, counts, samples and captures.
+#[test]
+fn a_pattern_is_tried_without_a_config_with_the_same_report() {
+    let dir = dir("test-match");
+    let log = "\
+10.0.0.1 \"GET /a\" 200 rt=0.01
+10.0.0.2 \"GET /b\" 502 rt=0.20
+10.0.0.3 \"GET /healthz\" 503 rt=0.01
+10.0.0.4 \"POST /c\" 500 rt=1.50
+";
+    dir.create("web.log", log);
+    let pattern = r#"" (?P<status>5\d\d) "#;
+    let by_rule = stdout_ok(dir.command().args([
+        "test",
+        "-c",
+        "dingtail.yaml",
+        "web.log",
+        "--rule",
+        "web-5xx",
+    ]));
+    let by_flag = stdout_ok(dir.command().args(["test", "web.log", "--match", pattern]));
+    // The same report but for the header and the timing, and the rule's name.
+    let body = |out: &str, rule: &str| -> String {
+        out.lines()
+            .skip(1)
+            .map(|line| {
+                if line.starts_with("scanned ") {
+                    line.split(" in ").next().unwrap_or(line).to_string()
+                } else {
+                    line.replace(rule, "RULE")
+                        .replace(" (critical)", "")
+                        .replace(" (warning)", "")
+                }
+            })
+            .collect::<Vec<_>>()
+            .join("\n")
+    };
+    assert_eq!(body(&by_rule, "web-5xx"), body(&by_flag, "--match"));
+    assert!(
+        by_flag.starts_with("input: command-line (--match), 1 rule, multiline: no\n"),
+        "{by_flag}"
+    );
+    assert!(by_flag.contains("scanned 4 lines, "), "{by_flag}");
+    assert!(by_flag.contains("  --match: 3 (warning)\n"), "{by_flag}");
+    assert!(by_flag.contains("      status = 502\n"), "{by_flag}");
+
+    // --exclude and --template, rendered as the daemon would.
+    let out = stdout_ok(dir.command().args([
+        "test",
+        "web.log",
+        "--match",
+        pattern,
+        "--exclude",
+        "healthz",
+        "--template",
+        "{{ status }} on {{ line | replace('10.0.0.', 'host-') }}",
+        "--render",
+    ]));
+    assert!(out.contains("  --match: 2 (warning)\n"), "{out}");
+    assert!(out.contains("502 on host-2"), "{out}");
+    assert!(out.contains("500 on host-4"), "{out}");
+}
+
+/// Issue 12: a bad pattern or template of the flags is an invalid rule (exit 1), said with the
+/// flag and the place; a missing log is an unreadable file (exit 2).
+#[test]
+fn a_bad_pattern_or_template_is_pointed_at() {
+    let dir = Dir::new("test-match-bad");
+    dir.create("web.log", "x\n");
+    let output = run_expect(
+        dir.command()
+            .args(["test", "web.log", "--match", "ok (?P<s>5\\d\\d"]),
+        1,
+    );
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr
+            .contains("--match `ok (?P<s>5\\d\\d`: invalid regex: unclosed group (at character 4)"),
+        "{stderr}"
+    );
+    let output = run_expect(
+        dir.command().args([
+            "test",
+            "web.log",
+            "--match",
+            "x",
+            "--template",
+            "{{ line | upcase }}",
+        ]),
+        1,
+    );
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains(
+            "--template:1:11: rule `--match`: template: unknown filter `upcase` (did you mean `upper`?)"
+        ),
+        "{stderr}"
+    );
+    let output = run_expect(dir.command().args(["test", "nope.log", "--match", "x"]), 2);
+    assert!(
+        String::from_utf8_lossy(&output.stderr).contains("cannot open nope.log"),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
 }

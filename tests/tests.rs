@@ -23,14 +23,27 @@ mod daemon;
 // `dingtail tail` against real files: discovery, deletion, bad input, permissions, symlinks.
 mod tail;
 
-// `dingtail check`: summaries, and every config/rule problem with file:line:column (issue 4).
+// `dingtail check`: summaries, and every config/rule problem with file:line:column (issue 4);
+// positions, whole templates, `${VAR}` in rules, exit statuses (issue 12).
 mod check;
+// Compressed and binary files are not followed; `check` and `/metrics` say so (issue 19).
+mod not_text;
+// `check` warnings and `run`'s, and `dingtail_input_files` (issue 12).
+mod survey;
+// `send --robot` and `check --ping` under the robot's recorded budget; DingTalk's errmsg (issue 12).
+mod robot;
 // The shipped rules against their sample logs, through `dingtail test` (issue 4).
 mod shipped_rules;
+// The journald input's reader against real journal files written by systemd-journal-remote
+// (issue 14).
+mod journal;
 // `dingtail test`: stdin, --rules/--rule/--input, multiline joining, unmatched lines, big files.
 mod test_cmd;
 // `dingtail test` and `dingtail run` count the same on every log (issue 10).
 mod agreement;
+// Messages an ops team can trust and read (issue 11): inert log text, every msgtype, mentions
+// from data, event times in the configured zone, exact top values over the whole batch.
+mod messages;
 // Answering back from the group through an app robot (issue 16): Stream mode against the gateway
 // stand-in, HTTP mode with signed callbacks, through the library API.
 mod chat;

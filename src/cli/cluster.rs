@@ -1,7 +1,7 @@
 //! `dingtail cluster status [-c CONFIG]` (issue 15): what Redis knows about the cluster of the
 //! config's `cluster:` — hosts seen and when, each robot's sender, hand-off lag, pending counts.
-//! Exit 0 when read, 1 when the config is invalid or has no `cluster:`, 2 when Redis cannot be
-//! asked.
+//! Exits as every command does (`cli::exit`): 0 read, 1 invalid config, 2 no `cluster:` (a
+//! usage error) or the config cannot be read, 4 Redis cannot be asked.
 
 // The CLI is where dingtail prints for humans.
 #![allow(clippy::print_stderr)]
@@ -9,12 +9,14 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+use crate::cli::exit::Exit;
 use crate::cluster::status::{self, StatusError};
 use crate::config::DEFAULT_CONFIG_PATH;
-use crate::pipeline::Pipeline;
+use crate::config::rules::RuleSource;
 
 /// Arguments of `dingtail cluster`.
 #[derive(Debug, clap::Args)]
+#[command(after_help = crate::cli::exit::HELP)]
 pub struct ClusterArgs {
     /// What to do.
     #[command(subcommand)]
@@ -34,15 +36,14 @@ pub enum ClusterCommand {
 
 /// Runs `dingtail cluster …`.
 pub fn run(args: ClusterArgs) -> ExitCode {
+    status(args).into()
+}
+
+fn status(args: ClusterArgs) -> Exit {
     let ClusterCommand::Status { config } = args.command;
-    let pipeline = match Pipeline::load(&config) {
+    let pipeline = match crate::cli::load_pipeline(&config, &RuleSource::Globs) {
         Ok(pipeline) => pipeline,
-        Err(diagnostics) => {
-            for diagnostic in diagnostics.iter() {
-                eprintln!("{diagnostic}");
-            }
-            return ExitCode::from(1);
-        }
+        Err(exit) => return exit,
     };
     let runtime = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -51,21 +52,21 @@ pub fn run(args: ClusterArgs) -> ExitCode {
         Ok(runtime) => runtime,
         Err(err) => {
             eprintln!("cannot start the async runtime: {err}");
-            return ExitCode::from(2);
+            return Exit::Failed;
         }
     };
     match runtime.block_on(status::read(&pipeline.config)) {
         Ok(status) => {
             crate::cli::test::emit(&status.render());
-            ExitCode::SUCCESS
+            Exit::Ok
         }
         Err(err @ StatusError::NotClustered) => {
             eprintln!("{}: {err}", config.display());
-            ExitCode::from(1)
+            Exit::Usage
         }
         Err(err) => {
             eprintln!("{err}");
-            ExitCode::from(2)
+            Exit::Network
         }
     }
 }

@@ -3,19 +3,35 @@
 
 pub mod check;
 pub mod cluster;
+pub mod exit;
 pub mod generate;
+pub mod robot;
 pub mod run;
 pub mod send;
+pub mod service_user;
 pub mod tail;
 pub mod test;
 
+use std::path::Path;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+use crate::cli::exit::Exit;
+use crate::config::rules::RuleSource;
+use crate::config::{Config, Diagnostics};
+use crate::noun;
+use crate::pipeline::Pipeline;
+
 /// dingtail: watch log files and push the lines that matter into DingTalk group chats.
 #[derive(Debug, Parser)]
-#[command(name = "dingtail", version = crate::version::VERSION, about, long_about = None)]
+#[command(
+    name = "dingtail",
+    version = crate::version::VERSION,
+    about,
+    long_about = None,
+    after_help = exit::HELP
+)]
 pub struct Cli {
     /// Log format on stderr: `auto` (plain; without timestamps under journald, which adds them),
     /// `plain`, or `json`. The level comes from RUST_LOG (default `info`).
@@ -99,12 +115,72 @@ fn stderr_is_journal() -> bool {
     std::fs::metadata("/proc/self/fd/2").is_ok_and(|meta| meta.dev() == dev && meta.ino() == ino)
 }
 
-/// Prints load diagnostics to stderr, one `file:line:column: message` per line.
+/// Prints load diagnostics to stderr, one `file:line:column: message` per line, and a last line
+/// `CONFIG: invalid (N problems)`.
 #[allow(clippy::print_stderr)] // Diagnostics are for the human who ran the command.
-pub fn print_diagnostics(diagnostics: &crate::config::Diagnostics) {
+pub fn print_diagnostics(config: &Path, diagnostics: &Diagnostics) {
     for diagnostic in &diagnostics.0 {
         eprintln!("{diagnostic}");
     }
+    eprintln!(
+        "{}: invalid ({})",
+        config.display(),
+        noun::count(diagnostics.0.len(), "problem")
+    );
+}
+
+/// Checks that the config file named on the command line can be read at all: when it cannot,
+/// that is said once and the command exits 2 (a file that cannot be read), not 1 (invalid).
+#[allow(clippy::print_stderr)] // Errors are for the human who ran the command.
+fn readable(config: &Path) -> Result<(), Exit> {
+    match std::fs::read(config) {
+        Ok(_) => Ok(()),
+        Err(err) => {
+            eprintln!("{}: cannot read config: {err}", config.display());
+            Err(Exit::Usage)
+        }
+    }
+}
+
+/// Loads the config and its rules as `run` does, printing every problem: `Err(Exit::Usage)` when
+/// the config cannot be read, `Err(Exit::Invalid)` when it or a rule is invalid.
+///
+/// # Errors
+/// The exit status to return; what went wrong has been printed.
+pub fn load_pipeline(config: &Path, source: &RuleSource) -> Result<Pipeline, Exit> {
+    readable(config)?;
+    Pipeline::load_with(config, source).map_err(|diagnostics| {
+        print_diagnostics(config, &diagnostics);
+        Exit::Invalid
+    })
+}
+
+/// Loads the main config alone (`tail`, `send --robot`), like [`load_pipeline`].
+///
+/// # Errors
+/// The exit status to return; what went wrong has been printed.
+pub fn load_config(config: &Path) -> Result<Config, Exit> {
+    readable(config)?;
+    crate::config::load(config).map_err(|diagnostics| {
+        print_diagnostics(config, &diagnostics);
+        Exit::Invalid
+    })
+}
+
+/// An error and its causes, `a: b: c`, each said once: a cause whose text its parent already
+/// carries (a `thiserror` message that embeds its source) is not repeated.
+pub fn chain(err: &anyhow::Error) -> String {
+    let mut out = err.to_string();
+    let mut previous = out.clone();
+    for cause in err.chain().skip(1) {
+        let text = cause.to_string();
+        if !previous.contains(&text) {
+            out.push_str(": ");
+            out.push_str(&text);
+        }
+        previous = text;
+    }
+    out
 }
 
 /// Parses the command line, runs the subcommand and returns the process exit code.

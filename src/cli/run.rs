@@ -1,16 +1,19 @@
 //! `dingtail run`: load the pipeline (the same loader `check` uses), then hand it to the daemon.
-//! Exit codes: 0 after a graceful shutdown, 1 when the daemon cannot start, 2 for a config error.
+//! Exit codes (`cli::exit`): 0 after a graceful shutdown, 1 for an invalid config or rule, 2 when
+//! the config cannot be read, 6 when the daemon cannot start or stops on a fault.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
+use crate::cli::exit::Exit;
 use crate::config::DEFAULT_CONFIG_PATH;
+use crate::config::rules::RuleSource;
 use crate::daemon::{self, RunOptions};
-use crate::pipeline::Pipeline;
 
 /// Arguments of `dingtail run`.
 #[derive(Debug, clap::Args)]
+#[command(after_help = crate::cli::exit::HELP)]
 pub struct RunArgs {
     /// The main config file.
     #[arg(short = 'c', long = "config", default_value = DEFAULT_CONFIG_PATH)]
@@ -23,18 +26,12 @@ pub struct RunArgs {
 
 /// Runs `dingtail run`.
 pub fn run(args: RunArgs) -> ExitCode {
-    let pipeline = match Pipeline::load(&args.config) {
+    let pipeline = match crate::cli::load_pipeline(&args.config, &RuleSource::Globs) {
         Ok(pipeline) => pipeline,
-        Err(diagnostics) => {
-            tracing::error!(
-                "{} is not valid ({} problem(s)):",
-                args.config.display(),
-                diagnostics.0.len()
-            );
-            crate::cli::print_diagnostics(&diagnostics);
-            return ExitCode::from(2);
-        }
+        Err(exit) => return exit.into(),
     };
+    // Before anything opens a descriptor: as many as the system allows (issue 19).
+    crate::fdlimit::raise_and_log();
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .thread_name("dingtail")
@@ -43,7 +40,7 @@ pub fn run(args: RunArgs) -> ExitCode {
         Ok(runtime) => runtime,
         Err(err) => {
             tracing::error!("cannot start the async runtime: {err}");
-            return ExitCode::from(1);
+            return Exit::Failed.into();
         }
     };
     let options = RunOptions {
@@ -53,8 +50,8 @@ pub fn run(args: RunArgs) -> ExitCode {
     match runtime.block_on(daemon::run(pipeline, options)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
-            tracing::error!("{err:#}");
-            ExitCode::from(1)
+            tracing::error!("{}", crate::cli::chain(&err));
+            Exit::Failed.into()
         }
     }
 }

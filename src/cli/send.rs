@@ -3,9 +3,14 @@
 //! The flags map one to one onto `dingtalk::Message`; everything DingTalk-specific (signing,
 //! keywords, mentions, size) is the library's. This file only reads the flags (and stdin for a
 //! body of `-`), runs one `Client::send` with retries, and turns the `Outcome` into an exit
-//! status a script can branch on: 0 delivered, 2 usage or configuration error, 3 rejected by
-//! DingTalk, 4 network failure after retries, 5 throttled. The webhook and the secret are never
-//! printed: they come in as `Secret`s and errors about them do not echo them.
+//! status a script can branch on (`cli::exit`): 0 delivered, 1 invalid config (`--robot`), 2
+//! usage error or unreadable config, 3 rejected by DingTalk, 4 network failure after retries, 5
+//! throttled (or, with `--robot`, refused because the robot is blocked or out of budget). The
+//! webhook and the secret are never printed: they come in as `Secret`s and errors about them do
+//! not echo them.
+//!
+//! `--robot NAME [-c CONFIG]` sends through a robot of the config instead (`cli::robot`): its
+//! webhook, secret, keywords and rate history.
 
 // This is the command line: it reports to the user on stderr (and prints the body for --dry-run).
 #![allow(clippy::print_stderr, clippy::print_stdout)]
@@ -14,24 +19,18 @@ use std::io::Read;
 use std::process::ExitCode;
 use std::time::Duration;
 
+use std::path::PathBuf;
+
 use clap::ValueEnum;
 
+use crate::cli::exit::Exit;
+use crate::cli::robot::exit_of;
+use crate::config::DEFAULT_CONFIG_PATH;
 use crate::dingtalk::{
-    BtnOrientation, Button, Buttons, Client, ClientConfig, FeedLink, Mentions, Message, Outcome,
-    Rejection, RetryPolicy, Robot, body,
+    BtnOrientation, Button, Buttons, Client, ClientConfig, FeedLink, Mentions, Message,
+    RetryPolicy, Robot, body,
 };
 use crate::secret::Secret;
-
-/// Exit status: delivered.
-const EXIT_DELIVERED: u8 = 0;
-/// Exit status: bad flags, bad webhook URL, a message that cannot be built.
-const EXIT_USAGE: u8 = 2;
-/// Exit status: DingTalk rejected the message (token, signature, keyword, content…).
-const EXIT_REJECTED: u8 = 3;
-/// Exit status: network failure or busy server after all retries.
-const EXIT_NETWORK: u8 = 4;
-/// Exit status: the robot is throttled (more than 20 messages a minute).
-const EXIT_THROTTLED: u8 = 5;
 
 /// Arguments of `dingtail send` (boxed: the flags are many, and `Command` stays small).
 #[derive(Debug, clap::Args)]
@@ -57,10 +56,22 @@ pub struct SendArgs {
         --button TITLE=URL...) [--btn-orientation horizontal]\n  \
         --feed-card --item TITLE=MSGURL[=PICURL]...\n\
         A body of '-' (--text - or --markdown -) is read from stdin.\n\n\
-        Exit status: 0 delivered, 2 usage or configuration error, 3 rejected by DingTalk \
-        (errcode printed), 4 network failure after retries, 5 throttled."
+        --robot NAME [-c CONFIG] sends through a robot of the config (its webhook, secret, \
+        keywords and rate history) instead of --webhook/--secret/--keyword; it refuses (exit 5) \
+        when the robot is throttled or has spent its minute budget.\n\n\
+        Exit status: 0 delivered, 1 invalid config (--robot), 2 usage error or unreadable \
+        config, 3 rejected by DingTalk (errcode and errmsg printed), 4 network failure after \
+        retries, 5 throttled or refused by the robot's budget."
 )]
 struct SendFlags {
+    /// Send through this robot of the config (its webhook, secret, keywords and rate history;
+    /// DINGTAIL_WEBHOOK and DINGTAIL_SECRET are then ignored).
+    #[arg(long, value_name = "NAME", conflicts_with = "keywords")]
+    robot: Option<String>,
+    /// The main config file (with --robot).
+    #[arg(short = 'c', long = "config", default_value = DEFAULT_CONFIG_PATH, requires = "robot")]
+    config: PathBuf,
+
     /// The robot's webhook URL, including its access_token.
     #[arg(
         long,
@@ -178,28 +189,34 @@ enum Orientation {
 /// Runs `dingtail send` and returns its exit status.
 pub fn run(args: SendArgs) -> ExitCode {
     match send(*args.flags) {
-        Ok(()) => ExitCode::from(EXIT_DELIVERED),
+        Ok(()) => Exit::Ok.into(),
         Err(Failure { status, message }) => {
-            eprintln!("dingtail send: {message}");
-            ExitCode::from(status)
+            if !message.is_empty() {
+                eprintln!("dingtail send: {message}");
+            }
+            status.into()
         }
     }
 }
 
+/// Why the send did not deliver; an empty message was printed already.
 struct Failure {
-    status: u8,
+    status: Exit,
     message: String,
 }
 
 fn usage(message: impl Into<String>) -> Failure {
     Failure {
-        status: EXIT_USAGE,
+        status: Exit::Usage,
         message: message.into(),
     }
 }
 
 fn send(mut args: SendFlags) -> Result<(), Failure> {
     let message = build_message(&mut args)?;
+    if let Some(name) = args.robot.take() {
+        return send_robot(&args, &name, &message);
+    }
     let webhook = args
         .webhook
         .take()
@@ -240,25 +257,62 @@ fn send(mut args: SendFlags) -> Result<(), Failure> {
         .build()
         .map_err(|e| usage(format!("cannot start the async runtime: {e}")))?;
     let outcome = runtime.block_on(client.send(&robot, &message, policy));
-    match outcome {
-        Outcome::Delivered => Ok(()),
-        Outcome::Throttled { .. } => Err(Failure {
-            status: EXIT_THROTTLED,
-            message: outcome.to_string(),
+    match exit_of(&outcome) {
+        Exit::Ok => Ok(()),
+        Exit::Network => Err(Failure {
+            status: Exit::Network,
+            message: format!(
+                "{outcome} (after {})",
+                crate::noun::count(policy.max_attempts, "attempt")
+            ),
         }),
-        Outcome::Rejected {
-            reason: Rejection::Request(_),
-            ..
-        } => Err(usage(outcome.to_string())),
-        Outcome::Rejected { .. } => Err(Failure {
-            status: EXIT_REJECTED,
+        status => Err(Failure {
+            status,
             message: outcome.to_string(),
-        }),
-        Outcome::Transient { .. } | Outcome::Unknown { .. } => Err(Failure {
-            status: EXIT_NETWORK,
-            message: format!("{outcome} (after {} attempts)", policy.max_attempts),
         }),
     }
+}
+
+/// `--robot NAME`: through a robot of the config, under its recorded budget.
+fn send_robot(args: &SendFlags, name: &str, message: &Message) -> Result<(), Failure> {
+    // clap cannot tell `--webhook` from `DINGTAIL_WEBHOOK`; only the flags are refused.
+    let explicit = std::env::args().any(|arg| {
+        ["--webhook", "--secret"]
+            .iter()
+            .any(|flag| arg == *flag || arg.starts_with(&format!("{flag}=")))
+    });
+    if explicit {
+        return Err(usage(
+            "--webhook and --secret cannot be combined with --robot (the robot's come from the config)",
+        ));
+    }
+    let config = crate::cli::load_config(&args.config).map_err(|status| Failure {
+        status,
+        message: String::new(),
+    })?;
+    if args.dry_run {
+        let robot = crate::cli::robot::find(&config, name).map_err(|failure| Failure {
+            status: failure.exit,
+            message: failure.message,
+        })?;
+        let json = body(&robot.keywords, message).map_err(|e| usage(e.to_string()))?;
+        println!("{json}");
+        return Ok(());
+    }
+    let policy = RetryPolicy {
+        max_attempts: args.retries.saturating_add(1),
+        base_delay: args.retry_delay,
+        max_delay: args
+            .retry_delay
+            .saturating_mul(30)
+            .max(Duration::from_secs(1)),
+    };
+    crate::cli::robot::send(&config, name, message, policy, args.timeout)
+        .map(drop)
+        .map_err(|failure| Failure {
+            status: failure.exit,
+            message: failure.message,
+        })
 }
 
 /// The message the flags describe, with stdin read for a body of `-`.

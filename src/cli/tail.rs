@@ -10,7 +10,8 @@
 //!
 //! It follows `start_at` as configured (as if this were the daemon's first start) and never
 //! reads or writes the daemon's checkpoints. SIGINT and SIGTERM end it with status 0 (after the
-//! events still being joined are printed); a config error prints every diagnostic and exits 2.
+//! events still being joined are printed); an invalid config prints every diagnostic and exits 1,
+//! an unreadable one or an unknown `--input` exits 2 (`cli::exit`).
 
 // This module is a human interface: it prints lines to stdout and errors to stderr.
 #![allow(clippy::print_stdout, clippy::print_stderr)]
@@ -22,13 +23,15 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 
-use crate::config::{self, DEFAULT_CONFIG_PATH, InputConfig};
+use crate::cli::exit::Exit;
+use crate::config::{DEFAULT_CONFIG_PATH, InputConfig};
 use crate::daemon::signals::{Signal, SignalStream};
 use crate::event::LogLine;
 use crate::tail::{Tailer, TailerConfig};
 
 /// Arguments of `dingtail tail`.
 #[derive(Debug, clap::Args)]
+#[command(after_help = crate::cli::exit::HELP)]
 pub struct TailArgs {
     /// The main config file.
     #[arg(short = 'c', long = "config", default_value = DEFAULT_CONFIG_PATH)]
@@ -38,31 +41,33 @@ pub struct TailArgs {
     pub input: Option<String>,
 }
 
-/// Runs `dingtail tail`: 0 after SIGINT/SIGTERM (or when stdout is closed), 2 on a config
-/// error, 1 on any other failure.
+/// Runs `dingtail tail`: 0 after SIGINT/SIGTERM (or when stdout is closed), 1 for an invalid
+/// config, 2 for an unreadable one or an unknown input, 6 on any other failure.
 pub fn run(args: TailArgs) -> ExitCode {
-    let config = match config::load(&args.config) {
+    let config = match crate::cli::load_config(&args.config) {
         Ok(config) => config,
-        Err(diagnostics) => {
-            eprintln!("{diagnostics}");
-            return ExitCode::from(2);
-        }
+        Err(exit) => return exit.into(),
     };
     let inputs: Vec<InputConfig> = match &args.input {
         Some(name) => match config.inputs.get(name) {
             Some(input) => vec![input.clone()],
             None => {
                 let known: Vec<&str> = config.inputs.keys().map(String::as_str).collect();
+                let hint = crate::config::diag::did_you_mean(name, known.iter().copied())
+                    .map(|best| format!("; did you mean `{best}`?"))
+                    .unwrap_or_default();
                 eprintln!(
-                    "{}: no input named `{name}` (the config has: {})",
+                    "{}: no input named `{name}` (the config has: {}{hint})",
                     args.config.display(),
                     known.join(", ")
                 );
-                return ExitCode::from(2);
+                return Exit::Usage.into();
             }
         },
         None => config.inputs.values().cloned().collect(),
     };
+    // As many descriptors as the system allows; past them, files are parked.
+    crate::fdlimit::raise_and_log();
     let runtime = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -70,14 +75,14 @@ pub fn run(args: TailArgs) -> ExitCode {
         Ok(runtime) => runtime,
         Err(err) => {
             eprintln!("dingtail tail: cannot start the runtime: {err}");
-            return ExitCode::from(1);
+            return Exit::Failed.into();
         }
     };
     match runtime.block_on(follow(inputs)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
-            eprintln!("dingtail tail: {err:#}");
-            ExitCode::from(1)
+            eprintln!("dingtail tail: {}", crate::cli::chain(&err));
+            Exit::Failed.into()
         }
     }
 }
@@ -162,6 +167,7 @@ mod tests {
             text: "boom\n\tat x\r\u{1b}[31m\\".into(),
             truncated: true,
             read_at: SystemTime::now(),
+            event_time: None,
         };
         let mut out = String::new();
         format_line(&line, &mut out);

@@ -14,10 +14,16 @@
 //! `RuleSet::scan_buffer`, which checks only the lines holding a candidate and agrees with
 //! matching line by line: this is the fast path the benchmarks measure.
 //!
-//! Exit 0 when every rule compiled (whatever matched), 2 for usage, config or I/O errors.
+//! With `--match REGEX` (and `--exclude`, `--template`) no config is read: the flags make a
+//! one-rule pipeline in memory (`adhoc`) and the log goes through the same scan and report.
+//!
+//! Exit (`cli::exit`): 0 when every rule compiled (whatever matched), 1 for an invalid config,
+//! rule, regex or template, 2 for usage errors and a config or log that cannot be read.
 
 // The CLI is where dingtail prints for humans.
 #![allow(clippy::print_stderr)]
+
+mod adhoc;
 
 use std::collections::{BTreeMap, VecDeque};
 use std::fs::File;
@@ -28,14 +34,16 @@ use std::time::{Instant, SystemTime};
 
 use crate::batch::Batch;
 use crate::cli::check::files_now;
+use crate::cli::exit::Exit;
+use crate::config::DEFAULT_CONFIG_PATH;
 use crate::config::diag::did_you_mean;
-use crate::config::load::DEFAULT_PARTIAL_TIMEOUT;
 use crate::config::rules::RuleSource;
-use crate::config::{DEFAULT_CONFIG_PATH, DEFAULT_MAX_LINE_BYTES};
 use crate::daemon::deliver;
 use crate::dingtalk;
 use crate::event::{FileId, LogLine};
+use crate::intake::timestamp::event_time;
 use crate::intake::{EventReader, Framing, Origin};
+use crate::noun;
 use crate::pipeline::Pipeline;
 use crate::rules::{Rule, RuleMatch, RuleSet};
 
@@ -55,6 +63,7 @@ const CHUNK_BYTES: usize = 1 << 20;
 
 /// Arguments of `dingtail test`.
 #[derive(Debug, clap::Args)]
+#[command(after_help = crate::cli::exit::HELP)]
 pub struct TestArgs {
     /// The main config file (its inputs, robots, multiline settings and, unless `--rules` is
     /// given, its rule files).
@@ -82,15 +91,53 @@ pub struct TestArgs {
     /// How many matching lines to print per rule.
     #[arg(long, value_name = "N", default_value_t = 5)]
     pub samples: usize,
+    /// Try this regex without a config (repeat for several: any matching is a match).
+    #[arg(
+        long = "match",
+        value_name = "REGEX",
+        conflicts_with_all = ["rules", "rule", "input"],
+        allow_hyphen_values = true
+    )]
+    pub matches: Vec<String>,
+    /// With --match: a line matching this regex is not a match (repeatable).
+    #[arg(
+        long = "exclude",
+        value_name = "REGEX",
+        requires = "matches",
+        allow_hyphen_values = true
+    )]
+    pub excludes: Vec<String>,
+    /// With --match: the template of one event's text (Jinja; shown with --render).
+    #[arg(
+        long,
+        value_name = "T",
+        requires = "matches",
+        allow_hyphen_values = true
+    )]
+    pub template: Option<String>,
 }
 
 /// Runs `dingtail test`.
 pub fn run(args: TestArgs) -> ExitCode {
-    match test(&args) {
+    let pipeline = if args.matches.is_empty() {
+        let source = if args.rules.is_empty() {
+            RuleSource::Globs
+        } else {
+            RuleSource::Files(args.rules.clone())
+        };
+        crate::cli::load_pipeline(&args.config, &source)
+    } else {
+        adhoc::pipeline(&args)
+    };
+    let pipeline = match pipeline {
+        Ok(pipeline) => pipeline,
+        Err(exit) => return exit.into(),
+    };
+    match test(&args, &pipeline) {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
-            eprintln!("{err:#}");
-            ExitCode::from(2)
+            eprintln!("{}", crate::cli::chain(&err));
+            Exit::Usage.into()
         }
     }
 }
@@ -124,42 +171,20 @@ struct Scan<'a> {
     matches: Vec<RuleMatch>,
 }
 
-fn test(args: &TestArgs) -> anyhow::Result<()> {
-    let source = if args.rules.is_empty() {
-        RuleSource::Globs
-    } else {
-        RuleSource::Files(args.rules.clone())
-    };
-    let pipeline = match Pipeline::load_with(&args.config, &source) {
-        Ok(pipeline) => pipeline,
-        Err(diagnostics) => {
-            for diagnostic in diagnostics.iter() {
-                eprintln!("{diagnostic}");
-            }
-            anyhow::bail!("{}: invalid config or rules", args.config.display());
-        }
-    };
+fn test(args: &TestArgs, pipeline: &Pipeline) -> anyhow::Result<()> {
     for warning in &pipeline.warnings {
         eprintln!("warning: {warning}");
     }
-    let (input, how) = choose_input(args, &pipeline)?;
-    let rule_set = select_rules(args, &pipeline, input.as_deref())?;
+    let (input, how) = choose_input(args, pipeline)?;
+    let rule_set = select_rules(args, pipeline, input.as_deref())?;
     let framing = input
         .as_ref()
         .and_then(|name| pipeline.config.inputs.get(name))
-        .map_or_else(
-            || Framing {
-                max_line_bytes: DEFAULT_MAX_LINE_BYTES,
-                multiline: None,
-                partial_timeout: DEFAULT_PARTIAL_TIMEOUT,
-            },
-            Framing::of,
-        );
+        .map_or_else(Framing::plain, Framing::of);
     emit(&format!(
-        "input: {} ({how}), {} rule{}, multiline: {}\n",
+        "input: {} ({how}), {}, multiline: {}\n",
         input.as_deref().unwrap_or("all inputs"),
-        rule_set.rules().len(),
-        if rule_set.rules().len() == 1 { "" } else { "s" },
+        noun::count(rule_set.rules().len(), "rule"),
         if framing.multiline.is_some() {
             "yes"
         } else {
@@ -169,7 +194,7 @@ fn test(args: &TestArgs) -> anyhow::Result<()> {
     let fast = framing.multiline.is_none() && !args.show_unmatched;
     let mut scan = Scan {
         args,
-        pipeline: &pipeline,
+        pipeline,
         rule_set: &rule_set,
         framing,
         log_name: if args.log == Path::new("-") {
@@ -233,6 +258,9 @@ fn choose_input(
                 return Ok((Some(name.clone()), "its paths match the log"));
             }
         }
+    }
+    if !args.matches.is_empty() {
+        return Ok((Some(adhoc::INPUT.to_string()), "--match"));
     }
     if pipeline.config.inputs.len() == 1 {
         let name = pipeline.config.inputs.keys().next().cloned();
@@ -404,8 +432,14 @@ impl Scan<'_> {
         }
     }
 
-    /// A matched line as the daemon would have read it.
+    /// A matched line as the daemon would have read it (stamped with its own time as the event
+    /// reader stamps it).
     fn line(&self, start: u64, end: u64, text: String) -> LogLine {
+        let event_time = self
+            .framing
+            .timestamp
+            .as_ref()
+            .and_then(|timestamp| event_time(timestamp, &text, self.started));
         LogLine {
             input: self.rule_set.input().to_string(),
             file_id: FileId(0),
@@ -415,6 +449,7 @@ impl Scan<'_> {
             text,
             truncated: false,
             read_at: self.started,
+            event_time,
         }
     }
 
@@ -437,7 +472,7 @@ impl Scan<'_> {
             self.pipeline
                 .route_matches(self.rule_set, event, hits, |routed| {
                     for robot in routed.robots() {
-                        routed.add_to(batches.entry(robot.clone()).or_default());
+                        routed.add_to(robot, batches.entry(robot.clone()).or_default());
                     }
                 });
         }
@@ -448,26 +483,28 @@ impl Scan<'_> {
         let events = if self.n_events == self.n_lines {
             String::new()
         } else {
-            format!(" ({} events)", self.n_events)
+            format!(" ({})", noun::count(self.n_events, "event"))
         };
         outln!(
             out,
-            "scanned {} lines{events}, {} bytes in {seconds:.3} s: {:.0} lines/s, {:.1} MB/s",
-            self.n_lines,
-            n_bytes,
+            "scanned {}{events}, {} in {seconds:.3} s: {:.0} lines/s, {:.1} MB/s",
+            noun::count(self.n_lines, "line"),
+            noun::count(n_bytes, "byte"),
             self.n_lines as f64 / seconds,
             n_bytes as f64 / seconds / 1e6
         );
         outln!(
             out,
-            "matched {} of {} {}",
+            "matched {} of {}",
             self.n_matched,
-            self.n_events,
-            if self.n_events == self.n_lines {
-                "lines"
-            } else {
-                "events"
-            }
+            noun::count(
+                self.n_events,
+                if self.n_events == self.n_lines {
+                    "line"
+                } else {
+                    "event"
+                }
+            )
         );
         outln!(out);
         outln!(out, "matches per rule:");
@@ -522,7 +559,7 @@ impl Scan<'_> {
                 .get(robot)
                 .map(|robot| robot.keywords.as_slice())
                 .unwrap_or_default();
-            let message = deliver::message(self.pipeline, batch, keywords, Vec::new());
+            let message = deliver::message(self.pipeline, batch, robot, keywords, Vec::new());
             outln!(out);
             outln!(out, "--- message to robot `{robot}` ---");
             outln!(out, "title: {}", message.title().unwrap_or_default());

@@ -94,11 +94,11 @@ impl Keys {
 }
 
 /// A robot's id in the key space: a hash of its webhook (the token never reaches Redis), or of
-/// its name for the `stdout` dry-run robot.
+/// its name for the dry-run robots (`stdout`, `console`).
 pub fn rid(robot: &RobotConfig) -> String {
     let seed = match &robot.webhook {
         Webhook::Url(url) => format!("url:{}", url.expose()),
-        Webhook::Stdout => format!("stdout:{}", robot.name),
+        Webhook::Stdout | Webhook::Console => format!("print:{}", robot.name),
     };
     hex16(Sha256::digest(seed.as_bytes()).as_slice())
 }

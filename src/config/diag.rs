@@ -117,9 +117,82 @@ pub fn did_you_mean<'a>(
         .map(|(_, candidate)| candidate)
 }
 
+/// Words people write for a key, with the key dingtail has for it: a typo is caught by
+/// [`did_you_mean`], a synonym (`mention` for `at`) only by this list. An entry applies only where
+/// its key is accepted.
+const KEY_SYNONYMS: &[(&str, &str)] = &[
+    ("mention", "at"),
+    ("mentions", "at"),
+    ("notify", "at"),
+    ("at_mobiles", "at"),
+    ("atMobiles", "mobiles"),
+    ("mobile", "mobiles"),
+    ("phone", "mobiles"),
+    ("phones", "mobiles"),
+    ("user", "user_ids"),
+    ("users", "user_ids"),
+    ("userid", "user_ids"),
+    ("user_id", "user_ids"),
+    ("userids", "user_ids"),
+    ("atUserIds", "user_ids"),
+    ("everyone", "all"),
+    ("at_all", "all"),
+    ("isAtAll", "all"),
+    ("regex", "match"),
+    ("regexp", "match"),
+    ("pattern", "match"),
+    ("patterns", "match"),
+    ("matches", "match"),
+    ("excludes", "exclude"),
+    ("ignore", "exclude"),
+    ("level", "severity"),
+    ("priority", "severity"),
+    ("file", "paths"),
+    ("files", "paths"),
+    ("path", "paths"),
+    ("glob", "paths"),
+    ("globs", "paths"),
+    ("url", "webhook"),
+    ("webhook_url", "webhook"),
+    ("token", "webhook"),
+    ("access_token", "webhook"),
+    ("sign", "secret"),
+    ("signature", "secret"),
+    ("keyword", "keywords"),
+    ("rate", "per_minute"),
+    ("rate_limit", "per_minute"),
+    ("limit", "per_minute"),
+    ("subject", "title"),
+    ("text", "template"),
+    ("message", "template"),
+    ("body", "template"),
+    ("rule_files", "rules"),
+    ("state", "state_dir"),
+    ("state_directory", "state_dir"),
+    ("data_dir", "state_dir"),
+    ("hostname", "host"),
+    ("bind", "listen"),
+    ("metrics", "listen"),
+    ("multi_line", "multiline"),
+];
+
+/// The key among `candidates` that `unknown` most likely means: a known synonym first, else the
+/// closest spelling ([`did_you_mean`]).
+pub fn did_you_mean_key<'a>(
+    unknown: &str,
+    candidates: impl IntoIterator<Item = &'a str>,
+) -> Option<&'a str> {
+    let candidates: Vec<&'a str> = candidates.into_iter().collect();
+    let synonym = KEY_SYNONYMS
+        .iter()
+        .filter(|(word, _)| word.eq_ignore_ascii_case(unknown))
+        .find_map(|(_, key)| candidates.iter().copied().find(|c| c == key));
+    synonym.or_else(|| did_you_mean(unknown, candidates.iter().copied()))
+}
+
 /// Turns a serde error message into a diagnostic message and hint: strips serde_yaml's
 /// " at line N column M" (the position is reported separately) and, for an unknown field, adds a
-/// "did you mean" from the expected names serde lists.
+/// "did you mean" from the expected names serde lists ([`did_you_mean_key`]).
 pub fn from_serde_message(message: &str) -> (String, Option<String>) {
     let message = match message.rfind(" at line ") {
         Some(at) => message.get(..at).unwrap_or(message),
@@ -128,7 +201,8 @@ pub fn from_serde_message(message: &str) -> (String, Option<String>) {
     let hint = message.split_once("unknown field `").and_then(|(_, rest)| {
         let (unknown, expected) = rest.split_once('`')?;
         let names: Vec<&str> = expected.split('`').skip(1).step_by(2).collect();
-        did_you_mean(unknown, names.iter().copied()).map(|best| format!("did you mean `{best}`?"))
+        did_you_mean_key(unknown, names.iter().copied())
+            .map(|best| format!("did you mean `{best}`?"))
     });
     (message.to_string(), hint)
 }
@@ -137,7 +211,25 @@ pub fn from_serde_message(message: &str) -> (String, Option<String>) {
 mod tests {
     use std::path::Path;
 
-    use crate::config::diag::{Diagnostic, did_you_mean, from_serde_message};
+    use crate::config::diag::{Diagnostic, did_you_mean, did_you_mean_key, from_serde_message};
+
+    #[test]
+    fn suggests_synonyms_where_their_key_is_accepted() {
+        let rule = ["name", "input", "match", "robot", "at"];
+        assert_eq!(did_you_mean_key("mention", rule), Some("at"));
+        assert_eq!(did_you_mean_key("Regex", rule), Some("match"));
+        assert_eq!(did_you_mean_key("robt", rule), Some("robot"));
+        // `mobile` means `mobiles` only where there is one.
+        assert_eq!(did_you_mean_key("mobile", rule), None);
+        assert_eq!(
+            did_you_mean_key("mobile", ["mobiles", "user_ids", "all"]),
+            Some("mobiles")
+        );
+        let (_, hint) = from_serde_message(
+            "unknown field `mention`, expected one of `name`, `input`, `at` at line 5 column 3",
+        );
+        assert_eq!(hint.as_deref(), Some("did you mean `at`?"));
+    }
 
     #[test]
     fn suggests_close_names_only() {

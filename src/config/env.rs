@@ -1,8 +1,11 @@
 //! `${VAR}` and `${VAR:-default}` expansion from the environment, applied to every string value of
-//! the main config (webhooks and secrets usually come from here). `$${` writes a literal `${`.
+//! the main config (webhooks and secrets usually come from here) and of the rule files (mobiles
+//! to @, robot names, anything: [`expand_value`]). `$${` writes a literal `${`.
 //!
 //! Expansion happens on parsed scalar values, never on the YAML text, so a value from the
 //! environment cannot change the structure of the file (a secret containing `: ` or `"` is safe).
+
+use crate::config::span::Seg;
 
 /// Why a value could not be expanded.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
@@ -56,6 +59,45 @@ pub fn expand(value: &str, lookup: &dyn Fn(&str) -> Option<String>) -> Result<St
     Ok(out)
 }
 
+/// Expands `${VAR}` in every string of `value` (mapping keys excepted), in place. `path` is
+/// where `value` stands in its document (extended while walking); each string that cannot be
+/// expanded is left as it is and reported to `on_error` with its path.
+pub fn expand_value(
+    value: &mut serde_yaml::Value,
+    path: &mut Vec<Seg>,
+    lookup: &dyn Fn(&str) -> Option<String>,
+    on_error: &mut dyn FnMut(&[Seg], EnvError),
+) {
+    match value {
+        serde_yaml::Value::String(text) => {
+            if text.contains('$') {
+                match expand(text, lookup) {
+                    Ok(expanded) => *text = expanded,
+                    Err(err) => on_error(path, err),
+                }
+            }
+        }
+        serde_yaml::Value::Sequence(items) => {
+            for (i, item) in items.iter_mut().enumerate() {
+                path.push(Seg::Index(i));
+                expand_value(item, path, lookup, on_error);
+                path.pop();
+            }
+        }
+        serde_yaml::Value::Mapping(entries) => {
+            for (key, item) in entries.iter_mut() {
+                path.push(Seg::Key(key.as_str().unwrap_or_default().to_string()));
+                expand_value(item, path, lookup, on_error);
+                path.pop();
+            }
+        }
+        serde_yaml::Value::Tagged(tagged) => {
+            expand_value(&mut tagged.value, path, lookup, on_error)
+        }
+        serde_yaml::Value::Null | serde_yaml::Value::Bool(_) | serde_yaml::Value::Number(_) => {}
+    }
+}
+
 /// Looks variables up in the process environment.
 pub fn process_env(name: &str) -> Option<String> {
     std::env::var(name).ok()
@@ -63,7 +105,37 @@ pub fn process_env(name: &str) -> Option<String> {
 
 #[cfg(test)]
 mod tests {
-    use crate::config::env::{EnvError, expand};
+    use crate::config::env::{EnvError, expand, expand_value};
+    use crate::config::span::Seg;
+
+    #[test]
+    fn every_string_of_a_tree_expands_and_failures_have_their_path() {
+        let mut value: serde_yaml::Value =
+            serde_yaml::from_str("name: x\nat: {mobiles: ['${TOKEN}', 139, '${NOPE}']}\n").unwrap();
+        let mut failed = Vec::new();
+        expand_value(
+            &mut value,
+            &mut vec![Seg::Index(3)],
+            &lookup,
+            &mut |at, err| {
+                failed.push((at.to_vec(), err));
+            },
+        );
+        assert_eq!(value["at"]["mobiles"][0], "abc");
+        assert_eq!(value["at"]["mobiles"][1], 139);
+        assert_eq!(
+            failed,
+            [(
+                vec![
+                    Seg::Index(3),
+                    Seg::Key("at".into()),
+                    Seg::Key("mobiles".into()),
+                    Seg::Index(2)
+                ],
+                EnvError::Unset("NOPE".into())
+            )]
+        );
+    }
 
     fn lookup(name: &str) -> Option<String> {
         match name {

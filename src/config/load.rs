@@ -7,6 +7,10 @@
 //! reported together.
 
 mod chat;
+mod input;
+mod message;
+
+pub use crate::config::load::message::zone_named;
 pub mod cluster;
 
 use std::collections::BTreeMap;
@@ -29,8 +33,6 @@ use crate::yaml_path;
 
 /// Default `state_dir`.
 pub const DEFAULT_STATE_DIR: &str = "/var/lib/dingtail";
-/// How long an unterminated last line waits for its end, unless an input says otherwise.
-pub const DEFAULT_PARTIAL_TIMEOUT: Duration = Duration::from_secs(5);
 /// How long a request waits for DingTalk's answer, unless a robot says otherwise.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
 /// The longest `timeout` a robot may set.
@@ -81,12 +83,16 @@ pub fn parse(
     lookup: &dyn Fn(&str) -> Option<String>,
 ) -> Result<Config, Diagnostics> {
     let spans = Spans::parse(text).map_err(|err| {
-        Diagnostics(vec![Diagnostic::at(
+        let diagnostic = Diagnostic::at(
             path,
             err.pos.line,
             err.pos.column,
             format!("YAML syntax error: {}", err.message),
-        )])
+        );
+        Diagnostics(vec![match err.hint {
+            Some(hint) => diagnostic.with_hint(hint),
+            None => diagnostic,
+        }])
     })?;
     let raw: RawConfig = if text.trim().is_empty() {
         return Err(Diagnostics(vec![Diagnostic::at(
@@ -133,6 +139,9 @@ struct Loader<'a> {
 
 impl Loader<'_> {
     fn build(&mut self, raw: RawConfig) -> Config {
+        let timezone = self.timezone(raw.timezone.as_deref());
+        let language = self.language(raw.language.as_deref());
+        let people = self.people(&raw.people);
         let state_dir = match &raw.state_dir {
             Some(dir) => self.path_value(&yaml_path!["state_dir"], dir),
             None => PathBuf::from(DEFAULT_STATE_DIR),
@@ -146,7 +155,7 @@ impl Loader<'_> {
         let inputs: BTreeMap<String, InputConfig> = raw
             .inputs
             .iter()
-            .filter_map(|(name, input)| Some((name.clone(), self.input(name, input)?)))
+            .filter_map(|(name, input)| Some((name.clone(), self.input(name, input, &timezone)?)))
             .collect();
         let robots: BTreeMap<String, RobotConfig> = raw
             .robots
@@ -198,11 +207,19 @@ impl Loader<'_> {
             host,
             reload_on_change: raw.reload_on_change.unwrap_or(true),
             chat,
+            timezone,
+            language,
+            people,
             cluster,
         }
     }
 
-    fn input(&mut self, name: &str, raw: &RawInput) -> Option<InputConfig> {
+    fn input(
+        &mut self,
+        name: &str,
+        raw: &RawInput,
+        zone: &jiff::tz::TimeZone,
+    ) -> Option<InputConfig> {
         let at = |key: &str| yaml_path!["inputs", name, key];
         if !valid_name(name) {
             self.error(
@@ -210,9 +227,29 @@ impl Loader<'_> {
                 format!("input name `{name}` may only hold letters, digits, `_`, `-` and `.`"),
             );
         }
-        let paths = self.globs(&at("paths"), &raw.paths, Absolute::Yes);
-        if raw.paths.to_vec().is_empty() {
-            self.error(&at("paths"), format!("input `{name}` has no paths"));
+        let journald = raw.journald.as_ref().map(|j| self.journald(name, j));
+        let paths = match &raw.paths {
+            Some(paths) => self.globs(&at("paths"), paths, Absolute::Yes),
+            None => Vec::new(),
+        };
+        match (&raw.paths, &journald) {
+            (Some(_), Some(_)) => self.error(
+                &at("journald"),
+                format!(
+                    "input `{name}` has both `paths` and `journald`: a journald input reads the \
+                     journal, not files (make two inputs)"
+                ),
+            ),
+            (None, None) => self.error(
+                &yaml_path!["inputs", name],
+                format!(
+                    "input `{name}` has no paths (or `journald: {{}}` to read the systemd journal)"
+                ),
+            ),
+            (Some(paths), None) if paths.to_vec().is_empty() => {
+                self.error(&at("paths"), format!("input `{name}` has no paths"));
+            }
+            _ => {}
         }
         let exclude = match &raw.exclude {
             Some(exclude) => self.globs(&at("exclude"), exclude, Absolute::No),
@@ -247,14 +284,16 @@ impl Loader<'_> {
             64..=1 << 30,
         );
         let multiline = raw.multiline.as_ref().and_then(|m| self.multiline(name, m));
-        let partial_timeout = self.duration(
-            &at("partial_timeout"),
-            raw.partial_timeout.as_deref(),
-            DEFAULT_PARTIAL_TIMEOUT,
-        );
-        if paths.is_empty() {
-            return None;
-        }
+        let decoding = self.decoding(name, raw, journald.is_some());
+        let journald = match journald {
+            Some(journald) => Some(journald?),
+            None if paths.is_empty() => return None,
+            None => None,
+        };
+        let timestamp = raw
+            .timestamp
+            .as_ref()
+            .and_then(|t| self.timestamp(name, t, zone));
         Some(InputConfig {
             name: name.to_string(),
             paths,
@@ -263,7 +302,9 @@ impl Loader<'_> {
             poll_interval,
             max_line_bytes: usize::try_from(max_line_bytes).unwrap_or(DEFAULT_MAX_LINE_BYTES),
             multiline,
-            partial_timeout,
+            decoding,
+            journald,
+            timestamp,
         })
     }
 
@@ -308,6 +349,9 @@ impl Loader<'_> {
             if webhook == "stdout" {
                 return Some(Webhook::Stdout);
             }
+            if webhook == "console" {
+                return Some(Webhook::Console);
+            }
             match url::Url::parse(&webhook) {
                 Ok(url) if matches!(url.scheme(), "http" | "https") && url.host().is_some() => {
                     Some(Webhook::Url(Secret::new(webhook)))
@@ -316,7 +360,9 @@ impl Loader<'_> {
                 _ => {
                     self.error_value(
                         &at("webhook"),
-                        format!("robot `{name}`: `webhook` must be `stdout` or an http(s) URL"),
+                        format!(
+                            "robot `{name}`: `webhook` must be `console`, `stdout` or an http(s) URL"
+                        ),
                     );
                     None
                 }
@@ -389,6 +435,11 @@ impl Loader<'_> {
                 ),
             );
         }
+        let msgtype = self.msgtype(&at("msgtype"), raw.msgtype.as_deref());
+        let summary_title = raw
+            .summary_title
+            .as_ref()
+            .map(|source| self.template(&at("summary_title"), source));
         Some(RobotConfig {
             name: name.to_string(),
             webhook: webhook?,
@@ -400,6 +451,8 @@ impl Loader<'_> {
             throttle_pause,
             timeout: timeout.min(MAX_TIMEOUT),
             backoff_max: backoff_max.min(MAX_BACKOFF),
+            msgtype,
+            summary_title,
         })
     }
 
@@ -525,6 +578,11 @@ impl Loader<'_> {
             return default;
         }
         value
+    }
+
+    fn diagnostic_value(&self, path: &[Seg], message: impl Into<String>) -> Diagnostic {
+        let pos = self.spans.value(path);
+        Diagnostic::at(self.file, pos.line, pos.column, message)
     }
 
     fn error(&mut self, path: &[Seg], message: impl Into<String>) {

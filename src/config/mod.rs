@@ -8,24 +8,28 @@
 
 pub mod diag;
 pub mod env;
+pub mod keys;
 pub mod load;
 pub mod pattern;
 pub mod raw;
 pub mod rules;
 pub mod span;
+pub mod syntax;
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use jiff::tz::TimeZone;
 use regex::Regex;
 
 use crate::alert::AlertSpec;
 pub use crate::config::diag::{Diagnostic, Diagnostics};
 pub use crate::config::load::load;
 use crate::config::span::{Node, Pos, Style};
-use crate::event::{Mentions, Severity};
+use crate::event::{Mentions, MsgType, Severity};
+use crate::lang::Language;
 use crate::secret::Secret;
 
 /// Lines longer than this are cut, unless an input says otherwise.
@@ -55,6 +59,13 @@ pub struct Config {
     pub reload_on_change: bool,
     /// `chat:`, when the group may answer back through an app robot (issue 16).
     pub chat: Option<ChatConfig>,
+    /// `timezone:`: the zone of every time in a message (default: the machine's local zone, UTC
+    /// when it has none).
+    pub timezone: TimeZone,
+    /// `language:`: the language of dingtail's own words in messages (default `zh-CN`).
+    pub language: Language,
+    /// `people:`: who a rule's `at.people` entries name, by name.
+    pub people: BTreeMap<String, Mentions>,
     /// `cluster:`, when daemons on many hosts share their robots through Redis (issue 15).
     pub cluster: Option<ClusterConfig>,
 }
@@ -128,12 +139,13 @@ pub fn is_loopback(url: &url::Url) -> bool {
     }
 }
 
-/// One `inputs:` entry: which files to follow and how to cut them into lines.
+/// One `inputs:` entry: which files (or which journal) to follow, how to cut them into lines and
+/// how to decode those lines.
 #[derive(Clone, Debug)]
 pub struct InputConfig {
     /// The input's name (its key under `inputs:`).
     pub name: String,
-    /// Include globs (absolute after loading).
+    /// Include globs (absolute after loading); empty for a journald input.
     pub paths: Vec<String>,
     /// Exclude globs, matched against the full path and against the file name.
     pub exclude: Vec<String>,
@@ -145,8 +157,131 @@ pub struct InputConfig {
     pub max_line_bytes: usize,
     /// Optional joining of continuation lines.
     pub multiline: Option<MultilineConfig>,
-    /// An unterminated last line is handed out once the file has been quiet this long.
+    /// How the bytes of a line become a record (`format`, `content`, `encoding`,
+    /// `message_field`, `partial_timeout`); [`Decoding::default`] is plain UTF-8 text.
+    pub decoding: Decoding,
+    /// `journald:`: the input reads the systemd journal instead of files (`paths` is then empty).
+    pub journald: Option<JournaldConfig>,
+    /// Where the input's lines carry their own time (`timestamp:`), if they do.
+    pub timestamp: Option<TimestampConfig>,
+}
+
+/// The shape of an input's lines (`format:`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Format {
+    /// Text lines, matched as they are (the default).
+    Plain,
+    /// Container lines as kubelet's CRI runtimes write them: `TIME STREAM P|F CONTENT`.
+    Cri,
+    /// Docker's json-file lines: `{"log":…,"stream":…,"time":…}`.
+    Docker,
+    /// One JSON object per line; `message_field` is the text rules match.
+    Json,
+    /// Decided per file from its first line: CRI, docker, JSON, else plain.
+    Auto,
+}
+
+impl Format {
+    /// The names `format:` accepts, in documentation order.
+    pub const NAMES: [&'static str; 5] = ["plain", "cri", "docker", "json", "auto"];
+
+    /// Parses a `format:` value.
+    pub fn parse(name: &str) -> Option<Format> {
+        match name {
+            "plain" => Some(Format::Plain),
+            "cri" => Some(Format::Cri),
+            "docker" => Some(Format::Docker),
+            "json" => Some(Format::Json),
+            "auto" => Some(Format::Auto),
+            _ => None,
+        }
+    }
+}
+
+/// What the content of a container line (or of a journal entry's `MESSAGE`) holds (`content:`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Content {
+    /// Text, matched as it is (the default).
+    Text,
+    /// The application's JSON object, decoded like a `format: json` line.
+    Json,
+}
+
+/// How the bytes of an input's lines become records. One value per input; each followed file
+/// gets its own decoder built from it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Decoding {
+    /// `format:`.
+    pub format: Format,
+    /// `content:`: only `cri`, `docker`, `auto` and journald inputs may say `json`.
+    pub content: Content,
+    /// `encoding:`; `None` is UTF-8 (the fast path). Always ASCII-compatible, so lines can be
+    /// cut at `\n` before decoding.
+    pub encoding: Option<&'static encoding_rs::Encoding>,
+    /// `message_field:`: the JSON field rules match; `None` is the first present of `message`,
+    /// `msg` and `log`.
+    pub message_field: Option<String>,
+    /// Pieces of a split container line that wait this long for the rest are handed out as
+    /// they are.
     pub partial_timeout: Duration,
+}
+
+/// `timestamp:` of an input: how to find and read the time a line carries, so that messages
+/// report when an event happened rather than when it was read.
+#[derive(Clone, Debug)]
+pub struct TimestampConfig {
+    /// Finds the time in a line; its one capture group is the time's text.
+    pub pattern: Regex,
+    /// How the captured text reads.
+    pub format: TimeFormat,
+    /// The zone of times written without an offset (the input's `timezone:`, else the config's).
+    pub zone: TimeZone,
+}
+
+/// How an event time is written.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum TimeFormat {
+    /// A strftime format (`%d/%b/%Y:%H:%M:%S %z`); without `%Y` the year nearest now is taken.
+    Strftime(String),
+    /// RFC 3339 / ISO 8601 with an offset or `Z` (`2026-11-25T08:01:02.345Z`).
+    Rfc3339,
+    /// Seconds since the epoch, maybe with a fraction (`1764057662.345`).
+    Unix,
+    /// Milliseconds since the epoch.
+    UnixMs,
+}
+
+/// Default `partial_timeout`.
+pub const DEFAULT_PARTIAL_TIMEOUT: Duration = Duration::from_secs(5);
+
+impl Default for Decoding {
+    /// Plain UTF-8 text: what every input did before `format:` existed.
+    fn default() -> Decoding {
+        Decoding {
+            format: Format::Plain,
+            content: Content::Text,
+            encoding: None,
+            message_field: None,
+            partial_timeout: DEFAULT_PARTIAL_TIMEOUT,
+        }
+    }
+}
+
+/// `journald:` of an input: which journal entries to read. Every key is optional. An entry must
+/// match one of the units (if any) and one of the identifiers (if any) and the priority: that is
+/// how `journalctl` combines `-u`, `-t` and `-p` (checked against journalctl 252 in
+/// `tests/journal.rs`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct JournaldConfig {
+    /// `units:` (`journalctl -u`, which also takes systemd's own messages about the unit).
+    pub units: Vec<String>,
+    /// `identifiers:` (`journalctl -t`, the `SYSLOG_IDENTIFIER` field).
+    pub identifiers: Vec<String>,
+    /// `priority:` as `journalctl -p` takes it (`err`, `3`, `warning..emerg`), validated.
+    pub priority: Option<String>,
+    /// `directory:` (absolute): read the journal files in this folder instead of the system
+    /// journal.
+    pub directory: Option<PathBuf>,
 }
 
 /// Where to start reading a file seen for the first time at the daemon's first start.
@@ -172,8 +307,11 @@ pub struct MultilineConfig {
 /// Where a robot's messages go.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Webhook {
-    /// Dry run: print each message's JSON payload to stdout.
+    /// Dry run: print each message's JSON payload to stdout, one per line, for scripts.
     Stdout,
+    /// Dry run for people: print each message as a reader would see it (title, text, mentions;
+    /// in colour on a terminal).
+    Console,
     /// A DingTalk webhook URL; it embeds the access token, so it is a secret.
     Url(Secret),
 }
@@ -197,6 +335,11 @@ pub struct RobotConfig {
     pub linger: Duration,
     /// How long DingTalk blocks a robot that exceeded the limit.
     pub throttle_pause: Duration,
+    /// `msgtype:`: the kind of the robot's summaries (and of lone events whose rule names none).
+    pub msgtype: MsgType,
+    /// `summary_title:`: a template of a summary's title (over `level`, `count`, `rules`,
+    /// `hosts`, `host`); the built-in title when absent.
+    pub summary_title: Option<TemplateSpec>,
     /// How long a request may wait for DingTalk's answer; one without an answer may have been
     /// delivered and is sent again marked as a possible repeat.
     pub timeout: Duration,
@@ -217,7 +360,7 @@ pub struct RuleSpec {
     pub line: usize,
     /// The inputs whose lines the rule sees (each one defined in the main config).
     pub inputs: Vec<String>,
-    /// Any of these matching makes a line an alert (never empty).
+    /// Any of these matching makes a line an alert (never empty unless `conditions` is not).
     pub patterns: Vec<Regex>,
     /// Any of these matching takes the line back.
     pub excludes: Vec<Regex>,
@@ -233,9 +376,73 @@ pub struct RuleSpec {
     pub template: Option<TemplateSpec>,
     /// `summary:`, a template of the rule's heading in a summary.
     pub summary: Option<TemplateSpec>,
+    /// `where:`: conditions on the record's fields and context, all of which must hold. When
+    /// the rule has no `match:`, `patterns` is empty and these alone decide.
+    pub conditions: Vec<FieldCondition>,
+    /// `msgtype:`: the kind of the rule's lone events (the robot's when not given).
+    pub msgtype: Option<MsgType>,
+    /// `link:`: a button (actionCard) or link line (markdown, text) to a dashboard or runbook.
+    pub link: Option<LinkSpec>,
+    /// `top:`: captures whose most frequent values a summary lists, with exact counts.
+    pub top: Vec<String>,
+    /// `at:` entries that are templates, rendered per match (literal ones are in `mentions`).
+    pub mention_templates: Vec<MentionTemplate>,
     /// `group_by`, `when`, `realert`, `resolve`, `absent`, `forget_after`, `max_groups`
     /// ([`AlertSpec::plain`] when none is given).
     pub alert: AlertSpec,
+    /// Where the name of each named capture stands in the rule file (for pointing at one).
+    pub capture_positions: Vec<(String, Pos)>,
+}
+
+/// One entry of a rule's `where:`: a field and the values it may have (any of them), each as
+/// text (YAML numbers, booleans and null as written: `500`, `true`, `null`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FieldCondition {
+    /// A context name (`stream`, `_SYSTEMD_UNIT`, …) or a JSON field path (`status`, `http.code`).
+    pub field: String,
+    /// The accepted values (never empty).
+    pub values: Vec<String>,
+}
+
+/// A rule's `link:`: both parts are templates over the match.
+#[derive(Clone, Debug)]
+pub struct LinkSpec {
+    /// The button's (or link's) text.
+    pub title: TemplateSpec,
+    /// Where it goes: `http(s)://` or `dingtalk://`, scheme and host written literally; values
+    /// from the log are percent-encoded into it.
+    pub url: TemplateSpec,
+}
+
+/// One templated `at:` entry of a rule.
+#[derive(Clone, Debug)]
+pub struct MentionTemplate {
+    /// What the entry renders to.
+    pub kind: MentionKind,
+    /// The entry.
+    pub template: TemplateSpec,
+}
+
+/// What a templated `at:` entry names.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum MentionKind {
+    /// A mobile number (`at.mobiles`).
+    Mobile,
+    /// A DingTalk user id (`at.user_ids`).
+    UserId,
+    /// A name under `people:` (`at.people`).
+    Person,
+}
+
+impl MentionKind {
+    /// The `at:` key of the kind.
+    pub fn key(self) -> &'static str {
+        match self {
+            MentionKind::Mobile => "mobiles",
+            MentionKind::UserId => "user_ids",
+            MentionKind::Person => "people",
+        }
+    }
 }
 
 impl RuleSpec {
@@ -253,7 +460,7 @@ impl RuleSpec {
     }
 }
 
-/// The text of one template in a rule file, and where it stands there.
+/// The text of one template in a rule file (or the main file), and where it stands there.
 #[derive(Clone, Debug)]
 pub struct TemplateSpec {
     /// The template's source.

@@ -39,9 +39,40 @@ pub fn compile(pattern: &str) -> Result<Regex, PatternError> {
     })
 }
 
+/// The named capture groups of `regex` with the character offset of each name in `pattern`
+/// (its source), in pattern order; an offset of 0 when the name cannot be found in the text.
+pub fn capture_offsets(pattern: &str, regex: &Regex) -> Vec<(String, usize)> {
+    regex
+        .capture_names()
+        .flatten()
+        .map(|name| {
+            let offset = ["(?P<", "(?<"]
+                .iter()
+                .find_map(|open| {
+                    pattern
+                        .find(&format!("{open}{name}>"))
+                        .map(|at| at + open.len())
+                })
+                .and_then(|byte| pattern.get(..byte))
+                .map_or(0, |head| head.chars().count());
+            (name.to_string(), offset)
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
-    use crate::config::pattern::compile;
+    use crate::config::pattern::{capture_offsets, compile};
+
+    #[test]
+    fn capture_names_are_found_in_the_pattern() {
+        let pattern = r"日 (?P<host>\S+) (?<ms>\d+)";
+        let regex = compile(pattern).unwrap();
+        assert_eq!(
+            capture_offsets(pattern, &regex),
+            [("host".to_string(), 6), ("ms".to_string(), 19)]
+        );
+    }
 
     #[test]
     fn errors_point_at_the_character() {

@@ -29,8 +29,27 @@ pub struct RawConfig {
     pub reload_on_change: Option<bool>,
     /// The app robot that lets a group answer back (issue 16).
     pub chat: Option<RawChat>,
+    /// The zone of times in messages: an IANA name or `UTC` (default: the machine's).
+    pub timezone: Option<String>,
+    /// `zh-CN` (default) or `en`: the language of dingtail's words in messages.
+    pub language: Option<String>,
+    /// People a rule's `at.people` may name.
+    #[serde(default)]
+    pub people: BTreeMap<String, RawPerson>,
     /// Many hosts, one robot: the Redis they share (issue 15).
     pub cluster: Option<RawCluster>,
+}
+
+/// One `people:` entry.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawPerson {
+    /// Mobile numbers.
+    #[serde(default)]
+    pub mobiles: Vec<Scalar>,
+    /// DingTalk user ids.
+    #[serde(default)]
+    pub user_ids: Vec<Scalar>,
 }
 
 /// `cluster:`: the Redis that daemons on many hosts share (issue 15).
@@ -131,8 +150,8 @@ pub enum Number {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawInput {
-    /// Include globs.
-    pub paths: OneOrMany,
+    /// Include globs (absent on a journald input).
+    pub paths: Option<OneOrMany>,
     /// Exclude globs.
     pub exclude: Option<OneOrMany>,
     /// `end` or `beginning`.
@@ -143,8 +162,46 @@ pub struct RawInput {
     pub max_line_bytes: Option<Number>,
     /// Joining of continuation lines.
     pub multiline: Option<RawMultiline>,
-    /// How long an unterminated last line waits for its end (default 5 s).
+    /// `plain`, `cri`, `docker`, `json` or `auto`.
+    pub format: Option<String>,
+    /// `text` or `json`: what the content of a container line (or a journal message) holds.
+    pub content: Option<String>,
+    /// A WHATWG encoding label (`utf-8`, `gbk`, `gb18030`, …).
+    pub encoding: Option<String>,
+    /// The JSON field rules match.
+    pub message_field: Option<String>,
+    /// How long pieces of a split container line wait for the rest.
     pub partial_timeout: Option<String>,
+    /// Read the systemd journal instead of files.
+    pub journald: Option<RawJournald>,
+    /// Where the lines carry their own time.
+    pub timestamp: Option<RawTimestamp>,
+}
+
+/// `journald:` of an input (every key optional: `journald: {}` reads the whole journal).
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawJournald {
+    /// Units (`journalctl -u`).
+    pub units: Option<OneOrMany>,
+    /// Syslog identifiers (`journalctl -t`).
+    pub identifiers: Option<OneOrMany>,
+    /// A priority or range (`journalctl -p`): a name or a number.
+    pub priority: Option<Scalar>,
+    /// A folder of journal files instead of the system journal.
+    pub directory: Option<String>,
+}
+
+/// `timestamp:` of an input.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawTimestamp {
+    /// A regex with one capture group: the time's text.
+    pub pattern: String,
+    /// A strftime format, `rfc3339`, `unix` or `unix_ms`.
+    pub format: String,
+    /// The zone of times written without an offset.
+    pub timezone: Option<String>,
 }
 
 /// `multiline:` of an input.
@@ -178,6 +235,10 @@ pub struct RawRobot {
     pub linger: Option<String>,
     /// How long DingTalk blocks a robot that exceeded the limit.
     pub throttle_pause: Option<String>,
+    /// `markdown` (default), `text` or `actionCard`: the kind of its summaries.
+    pub msgtype: Option<String>,
+    /// A template of a summary's title.
+    pub summary_title: Option<String>,
     /// How long a request may wait for DingTalk's answer (default 10 s).
     pub timeout: Option<String>,
     /// The longest wait between retries after failures without an answer (default 30 s, at most
@@ -215,6 +276,12 @@ pub struct RawRule {
     pub summary: Option<String>,
     /// Who to @-mention.
     pub at: Option<RawAt>,
+    /// `markdown`, `text` or `actionCard`: the kind of the rule's lone events.
+    pub msgtype: Option<String>,
+    /// A button or link line to a dashboard or runbook.
+    pub link: Option<RawLink>,
+    /// Captures whose most frequent values a summary lists.
+    pub top: Option<Vec<String>>,
     /// Captures or context names whose values make a group key (issue 13).
     pub group_by: Option<OneOrMany>,
     /// Fire when `count` matches of a key fall within `within`.
@@ -229,6 +296,20 @@ pub struct RawRule {
     pub forget_after: Option<String>,
     /// At most this many keys.
     pub max_groups: Option<u64>,
+    /// Conditions on fields and context: `{FIELD: VALUE | [VALUES]}` (values are YAML scalars;
+    /// `rules` turns them into text).
+    #[serde(rename = "where")]
+    pub conditions: Option<serde_yaml::Mapping>,
+}
+
+/// A rule's `link:`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawLink {
+    /// Template of the button's (or link's) text.
+    pub title: String,
+    /// Template of where it goes.
+    pub url: String,
 }
 
 /// A rule's `when:` (both keys are required; the loader says which is missing).
@@ -273,6 +354,9 @@ pub struct RawAt {
     /// @ everyone.
     #[serde(default)]
     pub all: bool,
+    /// Names under the main config's `people:` (may be templates).
+    #[serde(default)]
+    pub people: Vec<Scalar>,
 }
 
 /// A string or a number written without quotes (`13800000000`).
@@ -316,4 +400,8 @@ pub const RULE_KEYS: &[&str] = &[
     "absent",
     "forget_after",
     "max_groups",
+    "where",
+    "msgtype",
+    "link",
+    "top",
 ];

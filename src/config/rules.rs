@@ -10,11 +10,15 @@
 //! Templates are only carried here as text with their position ([`TemplateSpec`]); `render`
 //! compiles them and reports their errors, because only it knows the template language.
 //!
+//! `${VAR}` and `${VAR:-default}` are expanded in every string of a rule before it is read, as
+//! in the main config, with the same error at the value's position for an unset variable.
+//!
 //! A glob that matches no file is a warning (an empty `rules.d/` is a normal state while a
 //! deployment is being set up), while a path without wildcards that does not exist is an error
 //! (it is almost certainly a typo).
 
 mod alert_keys;
+mod glob;
 
 use std::collections::BTreeMap;
 use std::fs;
@@ -24,12 +28,19 @@ use regex::Regex;
 use serde::Deserialize;
 
 use crate::config::diag::{did_you_mean, from_serde_message};
-use crate::config::pattern::compile;
-use crate::config::raw::{OneOrMany, RULE_KEYS, RawAbsent, RawAt, RawResolve, RawRule, RawWhen};
-use crate::config::span::{Seg, Spans};
-use crate::config::{Config, Diagnostic, Diagnostics, RuleSpec, TemplateSpec};
-use crate::event::{Mentions, Severity};
+use crate::config::env::{expand_value, process_env};
+use crate::config::pattern::{capture_offsets, compile};
+use crate::config::raw::{
+    OneOrMany, RULE_KEYS, RawAbsent, RawAt, RawLink, RawResolve, RawRule, RawWhen,
+};
+use crate::config::span::{Pos, Seg, Spans};
+use crate::config::{Config, Diagnostic, Diagnostics, FieldCondition, RuleSpec, TemplateSpec};
+use crate::event::{MsgType, Severity};
 use crate::yaml_path;
+
+pub use crate::config::rules::glob::{expand_glob, has_wildcards};
+
+mod message;
 
 /// The rule name of dingtail's own alerts (a state store that cannot write, …): no rule file may
 /// use it, so that their counts never mix.
@@ -122,6 +133,25 @@ pub fn load(config: &Config, source: &RuleSource) -> RuleFiles {
     found
 }
 
+/// One rule given as a YAML mapping rather than read from a file (`dingtail test --match`),
+/// validated exactly like an entry of a rule file; its problems name `origin` as their file.
+pub fn from_value(config: &Config, origin: &Path, entry: &serde_yaml::Value) -> RuleFiles {
+    let mut seen = BTreeMap::new();
+    let mut loader = FileLoader {
+        config,
+        file: origin,
+        spans: Spans::default(),
+        diags: Diagnostics::default(),
+        seen: &mut seen,
+    };
+    let specs = loader.entry(0, entry).into_iter().collect();
+    RuleFiles {
+        specs,
+        errors: loader.diags,
+        ..RuleFiles::default()
+    }
+}
+
 /// The validation of one rule file.
 struct FileLoader<'a> {
     config: &'a Config,
@@ -138,12 +168,16 @@ impl FileLoader<'_> {
         self.spans = match Spans::parse(text) {
             Ok(spans) => spans,
             Err(err) => {
-                self.diags.push(Diagnostic::at(
+                let diagnostic = Diagnostic::at(
                     self.file,
                     err.pos.line,
                     err.pos.column,
                     format!("YAML syntax error: {}", err.message),
-                ));
+                );
+                self.diags.push(match err.hint {
+                    Some(hint) => diagnostic.with_hint(hint),
+                    None => diagnostic,
+                });
                 return Vec::new();
             }
         };
@@ -181,12 +215,27 @@ impl FileLoader<'_> {
             .collect()
     }
 
-    /// Deserializes and validates entry `i`.
+    /// Expands `${VAR}` in, deserializes and validates entry `i`.
     fn entry(&mut self, i: usize, entry: &serde_yaml::Value) -> Option<RuleSpec> {
         let name_hint = entry
             .get("name")
             .and_then(serde_yaml::Value::as_str)
             .map(str::to_string);
+        let mut expanded = entry.clone();
+        let mut unset = false;
+        expand_value(
+            &mut expanded,
+            &mut vec![Seg::Index(i)],
+            &process_env,
+            &mut |path, err| {
+                unset = true;
+                self.error_value(path, name_hint.as_deref(), err.to_string());
+            },
+        );
+        if unset {
+            return None;
+        }
+        let entry = &expanded;
         if !entry.is_mapping() {
             self.error(
                 &yaml_path![i],
@@ -236,8 +285,8 @@ impl FileLoader<'_> {
         let (message, hint) = from_serde_message(err);
         if let Some((_, rest)) = message.split_once("unknown field `") {
             let key = rest.split('`').next().unwrap_or_default();
-            // Unknown keys of `at:` (and of the alert keys' mappings) are reported under it.
-            let parent = ["at", "when", "resolve", "absent"]
+            // Unknown keys of `at:`, `link:` (and of the alert keys' mappings) are reported under them.
+            let parent = ["at", "link", "when", "resolve", "absent"]
                 .into_iter()
                 .find(|parent| {
                     self.spans.node(&yaml_path![i, key]).is_none()
@@ -306,8 +355,15 @@ impl FileLoader<'_> {
             ("robots", raw.robots.as_ref()),
             Kind::Robot,
         );
+        let conditions = match &raw.conditions {
+            Some(conditions) => self.conditions(i, &rule, conditions),
+            None => Some(Vec::new()),
+        };
+        let mut capture_positions = Vec::new();
         let patterns = match &raw.matches {
-            Some(matches) => self.patterns(i, &rule, "match", matches),
+            Some(matches) => self.patterns(i, &rule, "match", matches, &mut capture_positions),
+            // `where:` alone decides.
+            None if raw.conditions.is_some() => Some(Vec::new()),
             None => {
                 self.error(&yaml_path![i], Some(&rule), "missing key `match`");
                 None
@@ -322,7 +378,7 @@ impl FileLoader<'_> {
             ok = false;
         }
         let excludes = match &raw.exclude {
-            Some(exclude) => self.patterns(i, &rule, "exclude", exclude),
+            Some(exclude) => self.patterns(i, &rule, "exclude", exclude, &mut Vec::new()),
             None => Some(Vec::new()),
         };
         let severity = match raw.severity.as_deref() {
@@ -344,7 +400,27 @@ impl FileLoader<'_> {
                 }
             },
         };
-        let mentions = raw.at.as_ref().map(mentions).unwrap_or_default();
+        let at = self.at(i, &rule, raw.at.as_ref());
+        let msgtype = self.rule_msgtype(i, &rule, raw.msgtype.as_deref());
+        let link = raw
+            .link
+            .as_ref()
+            .map(|link| self.link(i, &rule, link))
+            .transpose();
+        let captures = patterns.as_ref().map(|patterns| capture_names(patterns));
+        // With a bad regex the captures are unknown: `top` is checked once the patterns compile.
+        let top = match captures.as_deref() {
+            Some(captures) => self.top(i, &rule, raw.top.as_deref(), captures),
+            None => Ok(Vec::new()),
+        };
+        if let (Ok(Some(MsgType::ActionCard)), Ok(None)) = (&msgtype, &link) {
+            self.error_value(
+                &yaml_path![i, "msgtype"],
+                Some(&rule),
+                "`msgtype: actionCard` needs a `link:` (the card's button)",
+            );
+            ok = false;
+        }
         let template = |key: &str, source: &Option<String>| {
             source.as_ref().map(|source| TemplateSpec {
                 source: source.clone(),
@@ -355,9 +431,13 @@ impl FileLoader<'_> {
         let title = template("title", &raw.title);
         let text = template("template", &raw.template);
         let summary = template("summary", &raw.summary);
-        let captures = patterns.as_ref().map(|patterns| capture_names(patterns));
         let alert = self.alert_keys(i, &rule, &raw, captures.as_deref());
         let line = self.spans.value(&yaml_path![i]).line;
+        let (Ok((mentions, mention_templates)), Ok(msgtype), Ok(link), Ok(top)) =
+            (at, msgtype, link, top)
+        else {
+            return None;
+        };
         if !ok {
             return None;
         }
@@ -374,8 +454,66 @@ impl FileLoader<'_> {
             title,
             template: text,
             summary,
+            msgtype,
+            link,
+            top,
+            mention_templates,
             alert: alert?,
+            conditions: conditions?,
+            capture_positions,
         })
+    }
+
+    /// `where:`: each key a field, each value a scalar or a non-empty list of scalars, as text.
+    fn conditions(
+        &mut self,
+        i: usize,
+        rule: &str,
+        raw: &serde_yaml::Mapping,
+    ) -> Option<Vec<FieldCondition>> {
+        if raw.is_empty() {
+            self.error_value(
+                &yaml_path![i, "where"],
+                Some(rule),
+                "`where` needs at least one field",
+            );
+            return None;
+        }
+        let mut conditions = Vec::new();
+        let mut ok = true;
+        for (key, value) in raw {
+            let Some(field) = key.as_str().filter(|field| !field.is_empty()) else {
+                self.error_value(
+                    &yaml_path![i, "where"],
+                    Some(rule),
+                    "`where` keys are field names",
+                );
+                ok = false;
+                continue;
+            };
+            let values = match value {
+                serde_yaml::Value::Sequence(items) if !items.is_empty() => {
+                    items.iter().map(scalar_text).collect::<Option<Vec<_>>>()
+                }
+                serde_yaml::Value::Sequence(_) => None,
+                scalar => scalar_text(scalar).map(|text| vec![text]),
+            };
+            match values {
+                Some(values) => conditions.push(FieldCondition {
+                    field: field.to_string(),
+                    values,
+                }),
+                None => {
+                    self.error_value(
+                        &yaml_path![i, "where", field],
+                        Some(rule),
+                        format!("`where.{field}` must be a value or a non-empty list of values"),
+                    );
+                    ok = false;
+                }
+            }
+        }
+        ok.then_some(conditions)
     }
 
     /// `input`/`inputs` (or `robot`/`robots`): exactly one of the two, every name defined.
@@ -452,8 +590,16 @@ impl FileLoader<'_> {
         ok.then_some(list)
     }
 
-    /// Compiles `match` or `exclude`; every bad regex is reported at its character.
-    fn patterns(&mut self, i: usize, rule: &str, key: &str, raw: &OneOrMany) -> Option<Vec<Regex>> {
+    /// Compiles `match` or `exclude`; every bad regex is reported at its character. Where the
+    /// name of each named capture stands goes to `captures`.
+    fn patterns(
+        &mut self,
+        i: usize,
+        rule: &str,
+        key: &str,
+        raw: &OneOrMany,
+        captures: &mut Vec<(String, Pos)>,
+    ) -> Option<Vec<Regex>> {
         let mut regexes = Vec::new();
         let mut ok = true;
         for (j, pattern) in raw.to_vec().iter().enumerate() {
@@ -463,7 +609,12 @@ impl FileLoader<'_> {
                 yaml_path![i, key].to_vec()
             };
             match compile(pattern) {
-                Ok(regex) => regexes.push(regex),
+                Ok(regex) => {
+                    for (name, offset) in capture_offsets(pattern, &regex) {
+                        captures.push((name, self.spans.inside_value(&path, offset)));
+                    }
+                    regexes.push(regex);
+                }
                 Err(err) => {
                     ok = false;
                     let pos = self.spans.inside_value(&path, err.offset);
@@ -532,14 +683,6 @@ fn with_rule(diagnostic: Diagnostic, rule: Option<&str>) -> Diagnostic {
     }
 }
 
-fn mentions(at: &RawAt) -> Mentions {
-    Mentions {
-        mobiles: at.mobiles.iter().map(|m| m.text()).collect(),
-        user_ids: at.user_ids.iter().map(|u| u.text()).collect(),
-        all: at.all,
-    }
-}
-
 /// The named capture groups of `patterns`, each once, in pattern order.
 fn capture_names(patterns: &[Regex]) -> Vec<String> {
     let mut names: Vec<String> = Vec::new();
@@ -551,17 +694,32 @@ fn capture_names(patterns: &[Regex]) -> Vec<String> {
     names
 }
 
+/// A `where:` value as the text it is compared by: strings as they are, numbers as written,
+/// `true`/`false`, `null`; `None` for lists and mappings.
+fn scalar_text(value: &serde_yaml::Value) -> Option<String> {
+    match value {
+        serde_yaml::Value::String(text) => Some(text.clone()),
+        serde_yaml::Value::Number(number) => Some(number.to_string()),
+        serde_yaml::Value::Bool(flag) => Some(flag.to_string()),
+        serde_yaml::Value::Null => Some("null".to_string()),
+        _ => None,
+    }
+}
+
 /// True when `value` deserializes as the type of rule key `key`.
 fn value_fits(key: &str, value: &serde_yaml::Value) -> bool {
     match key {
         "inputs" | "robots" => Vec::<String>::deserialize(value).is_ok(),
         "match" | "exclude" => OneOrMany::deserialize(value).is_ok(),
         "at" => RawAt::deserialize(value).is_ok(),
+        "link" => RawLink::deserialize(value).is_ok(),
+        "top" => Vec::<String>::deserialize(value).is_ok(),
         "group_by" => OneOrMany::deserialize(value).is_ok(),
         "when" => RawWhen::deserialize(value).is_ok(),
         "resolve" => RawResolve::deserialize(value).is_ok(),
         "absent" => RawAbsent::deserialize(value).is_ok(),
         "max_groups" => u64::deserialize(value).is_ok(),
+        "where" => value.is_mapping(),
         _ => String::deserialize(value).is_ok(),
     }
 }
@@ -570,75 +728,17 @@ fn expected_type(key: &str) -> &'static str {
     match key {
         "inputs" | "robots" => "a list of names",
         "match" | "exclude" => "a regex or a list of regexes",
-        "at" => "a mapping with `mobiles`, `user_ids` and `all`",
+        "at" => "a mapping with `mobiles`, `user_ids`, `people` and `all`",
+        "link" => "a mapping with `title` and `url`",
+        "top" => "a list of capture names",
         "group_by" => "a name or a list of names",
         "when" => "a mapping with `count` (a number) and `within` (a duration)",
         "resolve" => "a mapping with `after` (a duration) and `notify` (true or false)",
         "absent" => "a mapping with `for` (a duration)",
         "max_groups" => "a positive number",
         "realert" | "forget_after" => "a duration such as `5m`",
+        "where" => "a mapping of field names to a value or a list of values",
         _ => "a string",
-    }
-}
-
-/// True when `glob` has a wildcard (`*`, `?`, `[`, `{`).
-pub fn has_wildcards(glob: &str) -> bool {
-    glob.contains(['*', '?', '[', '{'])
-}
-
-/// The regular files matching the absolute `glob` now, sorted. `*` does not cross `/`; `**`
-/// does. A glob without wildcards gives its path if it is a file.
-///
-/// # Errors
-/// The glob does not parse.
-pub fn expand_glob(glob: &str) -> Result<Vec<PathBuf>, String> {
-    let path = Path::new(glob);
-    if !has_wildcards(glob) {
-        return Ok(if path.is_file() {
-            vec![path.to_path_buf()]
-        } else {
-            Vec::new()
-        });
-    }
-    let matcher = globset::GlobBuilder::new(glob)
-        .literal_separator(true)
-        .build()
-        .map_err(|err| err.kind().to_string())?
-        .compile_matcher();
-    // Walk from the longest directory prefix without wildcards.
-    let mut base = PathBuf::new();
-    let mut n_rest = 0usize;
-    let mut in_rest = false;
-    for component in path.components() {
-        let text = component.as_os_str().to_string_lossy();
-        if in_rest || has_wildcards(&text) {
-            in_rest = true;
-            n_rest += 1;
-        } else {
-            base.push(component);
-        }
-    }
-    let max_depth = if glob.contains("**") { 32 } else { n_rest };
-    let mut found = Vec::new();
-    walk(&base, max_depth, &matcher, &mut found);
-    found.sort();
-    Ok(found)
-}
-
-fn walk(dir: &Path, depth: usize, matcher: &globset::GlobMatcher, found: &mut Vec<PathBuf>) {
-    if depth == 0 {
-        return;
-    }
-    let Ok(entries) = fs::read_dir(dir) else {
-        return;
-    };
-    for entry in entries.flatten() {
-        let path = entry.path();
-        if path.is_dir() {
-            walk(&path, depth - 1, matcher, found);
-        } else if path.is_file() && matcher.is_match(&path) {
-            found.push(path);
-        }
     }
 }
 

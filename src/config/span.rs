@@ -66,10 +66,13 @@ pub struct Node {
 /// A YAML syntax error, with its position.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct SyntaxError {
-    /// Where the parser gave up.
+    /// Where the mistake is (`config::syntax` corrects the parser's position for tabs and
+    /// indentation).
     pub pos: Pos,
-    /// What it said.
+    /// What is wrong.
     pub message: String,
+    /// What to do about it, when known.
+    pub hint: Option<String>,
 }
 
 /// The position index of one YAML document (the first, if the text holds several).
@@ -94,12 +97,17 @@ impl Spans {
         let mut frames: Vec<Frame> = Vec::new();
         let mut documents = 0usize;
         for item in Parser::new_from_str(text) {
-            let (event, span) = item.map_err(|e| SyntaxError {
-                pos: Pos {
+            let (event, span) = item.map_err(|e| {
+                let pos = Pos {
                     line: e.marker().line(),
                     column: e.marker().col() + 1,
-                },
-                message: e.info().to_string(),
+                };
+                let located = crate::config::syntax::locate(text, pos, e.info());
+                SyntaxError {
+                    pos: located.pos,
+                    message: located.message,
+                    hint: located.hint,
+                }
             })?;
             let pos = Pos {
                 line: span.start.line(),

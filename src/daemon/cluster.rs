@@ -108,6 +108,7 @@ impl Daemon {
                     return Outcome::Rejected {
                         code: 0,
                         reason: Rejection::Request(format!("robot `{robot}` is not configured")),
+                        errmsg: String::new(),
                     };
                 };
                 let notes = if repeat {
@@ -115,7 +116,7 @@ impl Daemon {
                 } else {
                     Vec::new()
                 };
-                deliver(&client, pipeline, &destination, &batch, notes).await
+                deliver(&client, pipeline, &robot, &destination, &batch, notes).await
             })
         });
         let host = self.pipeline.config.host.clone();

@@ -32,18 +32,29 @@ impl Daemon {
         let pipeline = self.pipeline.clone();
         // Counted per batch and input, not per line: metric lookups lock and clone labels.
         let mut read: BTreeMap<&str, (u64, u64, u64)> = BTreeMap::new();
+        let mut untimed: BTreeMap<&str, u64> = BTreeMap::new();
         let mut matched: BTreeMap<String, u64> = BTreeMap::new();
         for line in &lines {
             let counts = read.entry(line.input.as_str()).or_default();
             counts.0 += 1;
             counts.1 += line.end_offset.saturating_sub(line.start_offset);
             counts.2 += u64::from(line.truncated);
+            if line.event_time.is_none() {
+                let timed = pipeline
+                    .config
+                    .inputs
+                    .get(&line.input)
+                    .is_some_and(|input| input.timestamp.is_some());
+                if timed {
+                    *untimed.entry(line.input.as_str()).or_default() += 1;
+                }
+            }
             let dispatcher = &mut self.dispatcher;
             let dirty = &mut self.dirty;
             pipeline.route(line, &mut self.match_buf, |routed| {
                 *matched.entry(routed.rule.name().to_owned()).or_default() += 1;
                 for robot in routed.robots() {
-                    if dispatcher.on_hit(robot, routed.hit(), || routed.render(), now) {
+                    if dispatcher.on_hit(robot, routed.hit(), || routed.render(robot), now) {
                         dirty.insert(robot.clone());
                     }
                 }
@@ -73,6 +84,14 @@ impl Daemon {
                     .get_or_create(&input)
                     .inc_by(n_truncated);
             }
+        }
+        for (input, n) in untimed {
+            self.metrics
+                .timestamp_failures
+                .get_or_create(&InputLabel {
+                    input: input.to_string(),
+                })
+                .inc_by(n);
         }
         self.latest_checkpoints = checkpoints;
         self.commit(None);

@@ -12,6 +12,7 @@
 mod bridge;
 mod cluster;
 pub mod config_watch;
+pub mod console;
 pub mod deliver;
 pub mod http;
 mod intake;
@@ -19,6 +20,7 @@ mod reload;
 mod report;
 pub mod signals;
 mod store_health;
+mod survey;
 pub mod systemd;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
@@ -37,12 +39,14 @@ use crate::daemon::deliver::Destination;
 use crate::daemon::http::{Health, Loop};
 use crate::daemon::reload::{Trigger, digest, recv_config_change, start_config_watch};
 use crate::daemon::signals::{Signal, SignalStream};
+use crate::daemon::survey::SurveyLoop;
 use crate::daemon::systemd::Notifier;
 use crate::dingtalk::{Client, ClientConfig, Outcome};
 use crate::dispatch::queue::QueueConfig;
 use crate::dispatch::{Dispatcher, Gathering};
 use crate::event::Severity;
 use crate::metrics::{Metrics, RobotLabel};
+use crate::noun;
 use crate::pipeline::Pipeline;
 use crate::state::{Change, Store};
 use crate::tail::checkpoint::{Checkpoint, CheckpointLedger};
@@ -148,8 +152,9 @@ pub async fn run(pipeline: Pipeline, options: RunOptions) -> anyhow::Result<()> 
             GlobHistory::Known(known)
         }
     };
-    let tailer = Tailer::start_with_history(tailer_config(&pipeline.config), checkpoints, history)
-        .context("cannot start tailing")?;
+    let mut tailer =
+        Tailer::start_with_history(tailer_config(&pipeline.config), checkpoints, history)
+            .context("cannot start tailing")?;
     // The first scan opened the files (at their end, with `start_at: end`): store where, before
     // anything else, so that a crash now does not read them from the beginning next time.
     let latest_checkpoints = tailer.checkpoints();
@@ -165,6 +170,7 @@ pub async fn run(pipeline: Pipeline, options: RunOptions) -> anyhow::Result<()> 
         }
     }
     let n_files = tailer.n_files();
+    bridge::publish(&metrics, &tailer.stats());
     let tail = TailBridge::spawn(tailer, health.clone())?;
 
     let now = Instant::now();
@@ -174,7 +180,8 @@ pub async fn run(pipeline: Pipeline, options: RunOptions) -> anyhow::Result<()> 
         let n = undelivered.pending.count() + undelivered.doubtful.count();
         if !dispatcher.has_robot(&robot) {
             tracing::warn!(
-                "{n} undelivered event(s) for robot `{robot}`, which is no longer configured, are kept until it is"
+                "{} for robot `{robot}`, which is no longer configured, are kept until it is",
+                noun::count(n, "undelivered event")
             );
             continue;
         }
@@ -184,15 +191,20 @@ pub async fn run(pipeline: Pipeline, options: RunOptions) -> anyhow::Result<()> 
     }
     if n_restored > 0 {
         tracing::info!(
-            "{n_restored} undelivered event(s) from the last run will be sent ({n_doubtful} of them marked as possible repeats: they were sent without a known answer)"
+            "{} from the last run will be sent ({n_doubtful} of them marked as possible repeats: they were sent without a known answer)",
+            noun::count(n_restored, "undelivered event")
         );
     }
     seed_send_history(&store, &mut dispatcher, &pipeline.config, None);
 
     let config_watch = start_config_watch(&pipeline);
+    let pipeline = Arc::new(pipeline);
+    // The warnings `check` prints, logged now and hourly while they hold.
+    let survey = SurveyLoop::start(&pipeline, &metrics, Instant::now());
     let mut daemon = Daemon {
         options,
-        pipeline: Arc::new(pipeline),
+        pipeline,
+        survey,
         destinations: BTreeMap::new(),
         store,
         dispatcher,
@@ -241,14 +253,11 @@ pub async fn run(pipeline: Pipeline, options: RunOptions) -> anyhow::Result<()> 
         );
     }
     daemon.notifier.ready(&daemon.status());
-    for warning in &daemon.pipeline.warnings {
-        tracing::warn!("{warning}");
-    }
     tracing::info!(
-        "dingtail running: {} input(s), {} rule(s), {} robot(s), state in {}",
-        daemon.pipeline.config.inputs.len(),
-        daemon.n_rules(),
-        daemon.pipeline.config.robots.len(),
+        "dingtail running: {}, {}, {}, state in {}",
+        noun::count(daemon.pipeline.config.inputs.len(), "input"),
+        noun::count(daemon.n_rules(), "rule"),
+        noun::count(daemon.pipeline.config.robots.len(), "robot"),
         state_dir.display()
     );
 
@@ -278,6 +287,7 @@ pub async fn run(pipeline: Pipeline, options: RunOptions) -> anyhow::Result<()> 
 pub(crate) struct Daemon {
     options: RunOptions,
     pipeline: Arc<Pipeline>,
+    survey: SurveyLoop,
     destinations: BTreeMap<String, Destination>,
     store: Store,
     dispatcher: Dispatcher,
@@ -327,12 +337,10 @@ impl Daemon {
             );
             tokio::select! {
                 message = self.tail.messages.recv() => match message {
-                    Some(TailMsg::Lines { lines, checkpoints, globs, n_files }) => {
+                    Some(TailMsg::Lines { lines, checkpoints, globs, stats }) => {
                         self.latest_globs = globs;
-                        self.n_files = n_files;
-                        self.metrics
-                            .files_watched
-                            .set(i64::try_from(n_files).unwrap_or(i64::MAX));
+                        self.n_files = stats.n_files;
+                        bridge::publish(&self.metrics, &stats);
                         self.on_lines(lines, checkpoints);
                     }
                     Some(TailMsg::Final { checkpoints }) => {
@@ -375,6 +383,7 @@ impl Daemon {
                     }
                     self.cluster_tick();
                     self.refresh_gauges();
+                    self.survey.tick(&self.pipeline, &self.metrics, Instant::now());
                 }
             }
         }
@@ -436,12 +445,14 @@ impl Daemon {
         let left = self.dispatcher.n_undelivered();
         if let Some(reason) = &self.store_failure {
             anyhow::bail!(
-                "stopped without saving the state (cannot write state: {reason}): {left} undelivered event(s) and the latest file positions are lost; lines read since the last saved position will be read again at the next start"
+                "stopped without saving the state (cannot write state: {reason}): {} and the latest file positions are lost; lines read since the last saved position will be read again at the next start",
+                noun::count(left, "undelivered event")
             );
         }
         if left > 0 {
             tracing::info!(
-                "{left} undelivered event(s) kept in the state; they are sent after the next start"
+                "{} kept in the state; they are sent after the next start",
+                noun::count(left, "undelivered event")
             );
         }
         tracing::info!("stopped");
@@ -467,6 +478,7 @@ impl Daemon {
         self.metrics
             .files_watched
             .set(i64::try_from(self.n_files).unwrap_or(i64::MAX));
+        bridge::publish_descriptors(&self.metrics);
         let status = self.status();
         if status != self.last_status {
             self.notifier.status(&status);
@@ -485,10 +497,10 @@ impl Daemon {
             |at| humantime::format_rfc3339_seconds(at).to_string(),
         );
         let mut status = format!(
-            "{} file(s), {} rule(s), {} pending event(s), last delivery {last}",
-            self.n_files,
-            self.n_rules(),
-            self.dispatcher.n_undelivered()
+            "{}, {}, {}, last delivery {last}",
+            noun::count(self.n_files, "file"),
+            noun::count(self.n_rules(), "rule"),
+            noun::count(self.dispatcher.n_undelivered(), "pending event")
         );
         if let Some(reason) = &self.store_failure {
             status.push_str("; DEGRADED: cannot write state: ");

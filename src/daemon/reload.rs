@@ -16,6 +16,7 @@ use crate::daemon::config_watch::{ConfigWatch, watched_dirs};
 use crate::daemon::{Daemon, RELOAD_DEBOUNCE, destinations, seed_send_history, tailer_config};
 use crate::dispatch::queue::QueueConfig;
 use crate::metrics::OutcomeLabel;
+use crate::noun;
 use crate::pipeline::Pipeline;
 use crate::state::{StateError, Undelivered};
 
@@ -70,14 +71,12 @@ impl Daemon {
                     })
                     .inc();
                 self.reload_status = None;
-                for warning in &self.pipeline.warnings {
-                    tracing::warn!("{warning}");
-                }
+                // Its warnings are logged by the survey of the new pipeline, at the next tick.
                 tracing::info!(
-                    "reloaded: {} input(s), {} rule(s), {} robot(s)",
-                    self.pipeline.config.inputs.len(),
-                    self.n_rules(),
-                    self.pipeline.config.robots.len()
+                    "reloaded: {}, {}, {}",
+                    noun::count(self.pipeline.config.inputs.len(), "input"),
+                    noun::count(self.n_rules(), "rule"),
+                    noun::count(self.pipeline.config.robots.len(), "robot")
                 );
             }
             Err(diagnostics) => {
@@ -88,8 +87,8 @@ impl Daemon {
                     })
                     .inc();
                 tracing::error!(
-                    "reload refused, the running configuration stays in force: {} problem(s)",
-                    diagnostics.0.len()
+                    "reload refused, the running configuration stays in force: {}",
+                    noun::count(diagnostics.0.len(), "problem")
                 );
                 for diagnostic in &diagnostics.0 {
                     tracing::error!("{diagnostic}");
@@ -155,8 +154,11 @@ impl Daemon {
         let now = Instant::now();
         for (robot, undelivered) in restored {
             tracing::info!(
-                "robot `{robot}`: {} undelivered event(s) from before will be sent",
-                undelivered.pending.count() + undelivered.doubtful.count()
+                "robot `{robot}`: {} from before will be sent",
+                noun::count(
+                    undelivered.pending.count() + undelivered.doubtful.count(),
+                    "undelivered event"
+                )
             );
             self.dispatcher
                 .restore(&robot, undelivered.pending, undelivered.doubtful, now);

@@ -11,7 +11,7 @@ use crate::daemon::{Daemon, unix_seconds};
 use crate::dingtalk::draft::Note;
 use crate::dingtalk::{Outcome, Verdict};
 use crate::dispatch::{Gathering, SendOrder};
-use crate::metrics::RobotLabel;
+use crate::metrics::{RejectionLabel, RobotLabel};
 use crate::state::Change;
 
 impl Daemon {
@@ -67,9 +67,10 @@ impl Daemon {
         }
         let client = self.client.clone();
         let pipeline = self.pipeline.clone();
-        let handle = self
-            .sends
-            .spawn(async move { deliver(&client, pipeline, &destination, &batch, notes).await });
+        let name = robot.clone();
+        let handle = self.sends.spawn(async move {
+            deliver(&client, pipeline, &name, &destination, &batch, notes).await
+        });
         self.in_flight.insert(handle.id(), (robot, id));
     }
 
@@ -120,17 +121,25 @@ impl Daemon {
                     humantime::format_rfc3339_seconds(SystemTime::now() + pause)
                 );
             }
-            Outcome::Rejected { code, reason } if outcome.verdict() == Verdict::RejectedContent => {
+            Outcome::Rejected { reason, .. } => {
                 self.metrics.messages_failed.get_or_create(&label).inc();
-                tracing::error!(
-                    "robot `{robot}`: DingTalk refused the message's content (errcode {code}): {reason}; sending the counts again without sample lines"
-                );
-            }
-            Outcome::Rejected { code, reason } => {
-                self.metrics.messages_failed.get_or_create(&label).inc();
-                tracing::error!(
-                    "robot `{robot}`: DingTalk rejected the message (errcode {code}): {reason}; the events are kept and retried slowly — check the robot's webhook, secret and keywords"
-                );
+                self.metrics
+                    .messages_rejected
+                    .get_or_create(&RejectionLabel {
+                        robot: robot.clone(),
+                        reason: reason.class().to_string(),
+                    })
+                    .inc();
+                // The outcome says the errcode, DingTalk's errmsg and the hint that fits it.
+                if outcome.verdict() == Verdict::RejectedContent {
+                    tracing::error!(
+                        "robot `{robot}`: {outcome}; sending the counts again without sample lines"
+                    );
+                } else {
+                    tracing::error!(
+                        "robot `{robot}`: {outcome}; the events are kept and retried slowly"
+                    );
+                }
             }
             Outcome::Transient { reason } => {
                 self.metrics.messages_failed.get_or_create(&label).inc();
@@ -158,12 +167,13 @@ impl Daemon {
                 .get_or_create(&label)
                 .inc_by(dropped);
             tracing::error!(
-                "robot `{robot}`: DingTalk refused even the counts of {dropped} event(s) without their lines; they are given up so that later alerts get through"
+                "robot `{robot}`: DingTalk refused even the counts of {} without their lines; they are given up so that later alerts get through",
+                crate::noun::count(dropped, "event")
             );
         }
         // Nothing of the robot is in flight now: its rows are what it has not delivered.
         let empty = Batch::default();
-        let changes = [
+        let mut changes = vec![
             Change::Undelivered {
                 robot: &robot,
                 pending: self.dispatcher.gathering(&robot).unwrap_or(&empty),
@@ -174,6 +184,19 @@ impl Daemon {
                 at: SystemTime::now(),
             },
         ];
+        // Other processes (`send --robot`, `check --ping`) must not send into the block.
+        if matches!(outcome, Outcome::Throttled { .. }) {
+            let pause = self
+                .pipeline
+                .config
+                .robots
+                .get(&robot)
+                .map_or(crate::dingtalk::THROTTLE_PAUSE, |r| r.throttle_pause);
+            changes.push(Change::Throttled {
+                robot: &robot,
+                until: SystemTime::now() + pause,
+            });
+        }
         let result = self.store.commit(&changes);
         if result.is_err() {
             self.dirty.insert(robot);

@@ -12,8 +12,9 @@
 use std::collections::BTreeSet;
 use std::time::{Instant, SystemTime};
 
-use crate::batch::Hit;
+use crate::batch::{Hit, Rendered};
 use crate::daemon::Daemon;
+use crate::dingtalk::escape;
 use crate::event::{Mentions, Severity};
 use crate::state::StateError;
 use crate::tail::checkpoint::CheckpointLedger;
@@ -132,8 +133,16 @@ impl Daemon {
                 host: &pipeline.config.host,
                 at: SystemTime::now(),
                 mentions: &mentions,
+                top: &[],
             };
-            let render = || (format!("{title} on {}", pipeline.config.host), text.clone());
+            // The reason comes from the OS (paths, error text): escaped like log text.
+            let markup = pipeline.renderer.robot_msgtype(robot).markup();
+            let render = || Rendered {
+                title: escape::title(&format!("{title} on {}", pipeline.config.host)),
+                text: escape::value(&text, markup),
+                markup,
+                link: None,
+            };
             if self.dispatcher.on_hit(robot, hit, render, now) {
                 self.dirty.insert(robot.clone());
             }

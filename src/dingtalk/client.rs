@@ -156,6 +156,7 @@ impl Client {
             return Outcome::Rejected {
                 code: 0,
                 reason: Rejection::Http(status.as_u16()),
+                errmsg: String::new(),
             };
         }
         let bytes = match response.bytes().await {
@@ -167,15 +168,22 @@ impl Client {
                 };
             }
         };
-        let errcode = serde_json::from_slice::<serde_json::Value>(&bytes)
-            .ok()
-            .and_then(|answer| answer.get("errcode").and_then(serde_json::Value::as_i64));
+        let answer = serde_json::from_slice::<serde_json::Value>(&bytes).ok();
+        let field = |name: &str| answer.as_ref().and_then(|answer| answer.get(name));
+        let errcode = field("errcode").and_then(serde_json::Value::as_i64);
+        // Kept and shown, so it must not carry the robot's secrets should a server echo them.
+        let errmsg = redact(
+            field("errmsg")
+                .and_then(serde_json::Value::as_str)
+                .unwrap_or_default(),
+            robot,
+        );
         match errcode {
-            Some(errcode) => classify(errcode, SystemTime::now()),
+            Some(errcode) => classify(errcode, &errmsg, SystemTime::now()),
             None => Outcome::Transient {
                 reason: format!(
-                    "the answer (HTTP {status}, {} bytes) carries no errcode",
-                    bytes.len()
+                    "the answer (HTTP {status}, {}) carries no errcode",
+                    crate::noun::count(bytes.len(), "byte")
                 ),
             },
         }
@@ -186,6 +194,7 @@ fn not_sent(reason: String) -> Outcome {
     Outcome::Rejected {
         code: 0,
         reason: Rejection::Request(reason),
+        errmsg: String::new(),
     }
 }
 
@@ -272,7 +281,7 @@ mod tests {
     use crate::dingtalk::Robot;
     use crate::dingtalk::client::{Client, ClientConfig, RetryPolicy, redact};
     use crate::dingtalk::message::{Mentions, Message};
-    use crate::dingtalk::outcome::{Outcome, Rejection};
+    use crate::dingtalk::outcome::{Outcome, Rejection, SecurityCheck};
     use crate::secret::Secret;
 
     fn robot(webhook: String) -> Robot {
@@ -383,7 +392,8 @@ mod tests {
             outcome,
             Outcome::Rejected {
                 code: 310_000,
-                reason: Rejection::Security
+                reason: Rejection::Security(SecurityCheck::Signature),
+                errmsg: "sign not match".to_string(),
             }
         );
         assert_eq!(handle.join().unwrap().len(), 1);
@@ -423,7 +433,8 @@ mod tests {
             outcome,
             Outcome::Rejected {
                 code: 0,
-                reason: Rejection::Request(_)
+                reason: Rejection::Request(_),
+                ..
             }
         ));
         let outcome = client()

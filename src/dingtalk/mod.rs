@@ -11,6 +11,8 @@
 
 pub mod client;
 pub mod draft;
+pub mod escape;
+pub mod layout;
 pub mod limits;
 pub mod message;
 pub mod outcome;
@@ -43,11 +45,11 @@ pub struct Robot {
 }
 
 impl Robot {
-    /// The robot a `robots:` entry describes; `None` for the `stdout` dry-run robot, which prints
-    /// [`body`] instead of sending.
+    /// The robot a `robots:` entry describes; `None` for the `stdout` and `console` dry-run
+    /// robots, which print instead of sending.
     pub fn from_config(config: &RobotConfig) -> Option<Robot> {
         match &config.webhook {
-            Webhook::Stdout => None,
+            Webhook::Stdout | Webhook::Console => None,
             Webhook::Url(webhook) => Some(Robot {
                 webhook: webhook.clone(),
                 secret: config.secret.clone(),
@@ -99,6 +101,8 @@ mod tests {
             window: Duration::from_secs(60),
             linger: Duration::from_secs(2),
             throttle_pause: Duration::from_secs(600),
+            msgtype: crate::event::MsgType::Markdown,
+            summary_title: None,
             timeout: Duration::from_secs(10),
             backoff_max: Duration::from_secs(30),
         };
@@ -110,6 +114,8 @@ mod tests {
         assert_eq!(robot.secret, Some(Secret::new("SECx")));
         assert_eq!(robot.keywords, ["alert"]);
         config.webhook = Webhook::Stdout;
+        assert!(Robot::from_config(&config).is_none());
+        config.webhook = Webhook::Console;
         assert!(Robot::from_config(&config).is_none());
     }
 }

@@ -3,13 +3,20 @@
 //!
 //! DingTalk answers HTTP 200 for rejections too, so the status alone says nothing; the caller gets
 //! the class (`Delivered`, `Throttled`, `Rejected`, `Transient`) and decides what to do, and never
-//! has to parse a string. `Rejection` says in plain words what a rejected errcode means.
+//! has to parse a string. `Rejection` says in plain words what a rejected errcode means. The
+//! `errmsg` is kept with a rejection and shown (issue 12): for 310000 it is the only thing that
+//! tells a missing keyword from a bad signature, a clock off by an hour or an address outside the
+//! allowlist, so it picks the [`SecurityCheck`] whose hint is shown — a refinement of the hint,
+//! never of the class.
 
 use std::fmt;
 use std::time::{Duration, SystemTime};
 
 /// How long DingTalk blocks a robot after it exceeded 20 messages a minute.
 pub const THROTTLE_PAUSE: Duration = Duration::from_secs(600);
+
+/// The longest `errmsg` kept (the rest is cut with `…`): it is shown in logs and on terminals.
+pub const MAX_ERRMSG_CHARS: usize = 300;
 
 /// The result of sending one message.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -31,6 +38,9 @@ pub enum Outcome {
         code: i64,
         /// What the code means.
         reason: Rejection,
+        /// DingTalk's `errmsg` as it came (control characters removed, at most
+        /// [`MAX_ERRMSG_CHARS`]); empty when there was none.
+        errmsg: String,
     },
     /// Network trouble or a busy server before the message could have arrived (HTTP 5xx, -1,
     /// 500100, a refused connection): worth retrying with backoff.
@@ -85,10 +95,24 @@ impl fmt::Display for Outcome {
                  the robot is blocked until about {}",
                 humantime::format_rfc3339_seconds(*until)
             ),
-            Outcome::Rejected { code: 0, reason } => write!(f, "not sent: {reason}"),
-            Outcome::Rejected { code, reason } => {
+            Outcome::Rejected {
+                code: 0, reason, ..
+            } => write!(f, "not sent: {reason}"),
+            Outcome::Rejected {
+                code,
+                reason,
+                errmsg,
+            } if errmsg.is_empty() => {
                 write!(f, "rejected by DingTalk (errcode {code}): {reason}")
             }
+            Outcome::Rejected {
+                code,
+                reason,
+                errmsg,
+            } => write!(
+                f,
+                "rejected by DingTalk (errcode {code}, errmsg {errmsg:?}): {reason}"
+            ),
             Outcome::Transient { reason } => write!(f, "delivery failed: {reason}"),
             Outcome::Unknown { reason } => {
                 write!(f, "no answer ({reason}); DingTalk may have delivered it")
@@ -140,13 +164,46 @@ impl Outcome {
     }
 }
 
+/// Which of a robot's security settings refused a message (errcode 310000), told by `errmsg`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SecurityCheck {
+    /// `keywords not in content`: the text holds none of the robot's keywords.
+    Keywords,
+    /// `sign not match`: the signature is wrong (wrong or partial secret, signing off).
+    Signature,
+    /// `invalid timestamp`: the signed timestamp is more than an hour off DingTalk's clock.
+    Timestamp,
+    /// `ip X.X.X.X not in whitelist`: the sender's address is not in the IP allowlist.
+    IpAllowlist,
+    /// An errmsg this client does not recognise (or none).
+    Unspecified,
+}
+
+impl SecurityCheck {
+    /// The check an errmsg names, in DingTalk's English (2019–2021) or Chinese (2022–) wording.
+    pub fn of(errmsg: &str) -> SecurityCheck {
+        let lower = errmsg.to_lowercase();
+        let has = |words: &[&str]| words.iter().any(|w| lower.contains(w));
+        if has(&["keyword", "关键词", "关键字"]) {
+            SecurityCheck::Keywords
+        } else if has(&["sign not match", "签名"]) {
+            SecurityCheck::Signature
+        } else if has(&["timestamp", "时间戳"]) {
+            SecurityCheck::Timestamp
+        } else if has(&["whitelist", "白名单", "ip "]) {
+            SecurityCheck::IpAllowlist
+        } else {
+            SecurityCheck::Unspecified
+        }
+    }
+}
+
 /// Why DingTalk (or the client, before sending) refused a message.
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum Rejection {
-    /// 310000: keyword, signature, timestamp or IP allowlist check failed (the errcode does not
-    /// say which).
-    Security,
+    /// 310000: a keyword, signature, timestamp or IP allowlist check failed; `errmsg` says which.
+    Security(SecurityCheck),
     /// 300001, 300005, 400101: the access token does not exist.
     Token,
     /// 400013: the group was disbanded.
@@ -173,7 +230,23 @@ pub enum Rejection {
 impl fmt::Display for Rejection {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(match self {
-            Rejection::Security => {
+            Rejection::Security(SecurityCheck::Keywords) => {
+                "the message holds none of the robot's security keywords: list them under the \
+                 robot's `keywords:` (dingtail adds the first one to every message)"
+            }
+            Rejection::Security(SecurityCheck::Signature) => {
+                "the signature does not match: set the robot's `secret:` to the whole SEC… \
+                 string of its signing setting (加签), or remove it if signing is off"
+            }
+            Rejection::Security(SecurityCheck::Timestamp) => {
+                "the signed timestamp is more than an hour off DingTalk's clock: check this \
+                 host's clock (NTP)"
+            }
+            Rejection::Security(SecurityCheck::IpAllowlist) => {
+                "this host's public address (named in errmsg) is not in the robot's IP \
+                 allowlist: add it to the robot's security settings"
+            }
+            Rejection::Security(SecurityCheck::Unspecified) => {
                 "security check failed: the message lacks a keyword, the signature or \
                  timestamp does not match (check the secret and the clock), or this IP is not \
                  allowed"
@@ -197,8 +270,49 @@ impl fmt::Display for Rejection {
     }
 }
 
-/// Classifies an answer DingTalk gave with HTTP 200. `now` is when it arrived.
-pub fn classify(errcode: i64, now: SystemTime) -> Outcome {
+impl Rejection {
+    /// A short name of the kind of refusal, for the `reason` label of
+    /// `dingtail_messages_rejected`: a fixed word, never text from the answer.
+    pub fn class(&self) -> &'static str {
+        match self {
+            Rejection::Security(SecurityCheck::Keywords) => "keywords",
+            Rejection::Security(SecurityCheck::Signature) => "signature",
+            Rejection::Security(SecurityCheck::Timestamp) => "timestamp",
+            Rejection::Security(SecurityCheck::IpAllowlist) => "ip_allowlist",
+            Rejection::Security(SecurityCheck::Unspecified) => "security",
+            Rejection::Token => "token",
+            Rejection::GroupGone => "group_gone",
+            Rejection::RobotDisabled => "robot_disabled",
+            Rejection::RobotGone => "robot_gone",
+            Rejection::BadMessage => "bad_message",
+            Rejection::ContentBlocked => "content_blocked",
+            Rejection::TooLarge => "too_large",
+            Rejection::Unknown => "unknown",
+            Rejection::Http(_) => "http",
+            Rejection::Request(_) => "request",
+        }
+    }
+}
+
+/// `errmsg` as it is kept: control characters turned into spaces, trimmed, at most
+/// [`MAX_ERRMSG_CHARS`] characters.
+pub fn clean_errmsg(errmsg: &str) -> String {
+    let mut out: String = errmsg
+        .trim()
+        .chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .take(MAX_ERRMSG_CHARS)
+        .collect();
+    if errmsg.trim().chars().count() > MAX_ERRMSG_CHARS {
+        out.push('…');
+    }
+    out
+}
+
+/// Classifies an answer DingTalk gave with HTTP 200 (by `errcode`; `errmsg` only picks the
+/// security check of a 310000 and is kept). `now` is when it arrived.
+pub fn classify(errcode: i64, errmsg: &str, now: SystemTime) -> Outcome {
+    let errmsg = clean_errmsg(errmsg);
     let reason = match errcode {
         0 => return Outcome::Delivered,
         130_101 | 410_100 => {
@@ -207,12 +321,17 @@ pub fn classify(errcode: i64, now: SystemTime) -> Outcome {
                 until: now + THROTTLE_PAUSE,
             };
         }
-        -1 | 500_100 => {
+        -1 | 500_100 if errmsg.is_empty() => {
             return Outcome::Transient {
                 reason: format!("DingTalk is busy (errcode {errcode})"),
             };
         }
-        310_000 => Rejection::Security,
+        -1 | 500_100 => {
+            return Outcome::Transient {
+                reason: format!("DingTalk is busy (errcode {errcode}, errmsg {errmsg:?})"),
+            };
+        }
+        310_000 => Rejection::Security(SecurityCheck::of(&errmsg)),
         300_001 | 300_005 | 400_101 => Rejection::Token,
         400_013 => Rejection::GroupGone,
         400_102 => Rejection::RobotDisabled,
@@ -225,6 +344,7 @@ pub fn classify(errcode: i64, now: SystemTime) -> Outcome {
     Outcome::Rejected {
         code: errcode,
         reason,
+        errmsg,
     }
 }
 
@@ -232,15 +352,17 @@ pub fn classify(errcode: i64, now: SystemTime) -> Outcome {
 mod tests {
     use std::time::{Duration, SystemTime};
 
-    use crate::dingtalk::outcome::{Outcome, Rejection, THROTTLE_PAUSE, classify};
+    use crate::dingtalk::outcome::{
+        Outcome, Rejection, SecurityCheck, THROTTLE_PAUSE, classify, clean_errmsg,
+    };
 
     #[test]
     fn every_documented_code_has_its_class() {
         let now = SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000);
-        assert_eq!(classify(0, now), Outcome::Delivered);
+        assert_eq!(classify(0, "ok", now), Outcome::Delivered);
         for code in [130_101, 410_100] {
             assert_eq!(
-                classify(code, now),
+                classify(code, "", now),
                 Outcome::Throttled {
                     code,
                     until: now + THROTTLE_PAUSE
@@ -248,10 +370,10 @@ mod tests {
             );
         }
         for code in [-1, 500_100] {
-            assert!(classify(code, now).is_transient(), "{code}");
+            assert!(classify(code, "", now).is_transient(), "{code}");
         }
         let rejected = [
-            (310_000, Rejection::Security),
+            (310_000, Rejection::Security(SecurityCheck::Unspecified)),
             (300_001, Rejection::Token),
             (400_101, Rejection::Token),
             (400_013, Rejection::GroupGone),
@@ -266,20 +388,82 @@ mod tests {
             (777_777, Rejection::Unknown),
         ];
         for (code, reason) in rejected {
-            assert_eq!(classify(code, now), Outcome::Rejected { code, reason });
+            assert_eq!(
+                classify(code, "", now),
+                Outcome::Rejected {
+                    code,
+                    reason,
+                    errmsg: String::new()
+                }
+            );
         }
     }
 
     #[test]
     fn display_says_the_code_and_plain_words() {
         let now = SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000);
-        let text = classify(310_000, now).to_string();
+        let text = classify(310_000, "", now).to_string();
         assert!(
             text.contains("310000") && text.contains("keyword"),
             "{text}"
         );
-        let text = classify(130_101, now).to_string();
+        let text = classify(130_101, "send too fast", now).to_string();
         assert!(text.contains("2023-11-14T22:23:20Z"), "{text}");
-        assert_eq!(classify(130_101, now).code(), Some(130_101));
+        assert_eq!(classify(130_101, "", now).code(), Some(130_101));
+    }
+
+    /// The errmsg picks the hint of a 310000, in DingTalk's old English and newer Chinese
+    /// wordings, and is shown as it came; the class stays the errcode's.
+    #[test]
+    fn the_errmsg_of_a_security_refusal_picks_its_hint_and_is_kept() {
+        let now = SystemTime::UNIX_EPOCH;
+        let cases = [
+            (
+                "keywords not in content",
+                SecurityCheck::Keywords,
+                "keywords:",
+            ),
+            (
+                "sign not match, more: [https://ding-doc.dingtalk.com/doc#/serverapi2/qf2nxq]",
+                SecurityCheck::Signature,
+                "secret:",
+            ),
+            (
+                "description:机器人发送签名不匹配;solution:请确认签名和生成签名的时间戳必须都放在调用的网址中;",
+                SecurityCheck::Signature,
+                "secret:",
+            ),
+            ("invalid timestamp", SecurityCheck::Timestamp, "clock"),
+            (
+                "ip 203.0.113.7 not in whitelist",
+                SecurityCheck::IpAllowlist,
+                "allowlist",
+            ),
+            (
+                "something new",
+                SecurityCheck::Unspecified,
+                "security check failed",
+            ),
+        ];
+        for (errmsg, check, hint) in cases {
+            let outcome = classify(310_000, errmsg, now);
+            assert_eq!(
+                outcome,
+                Outcome::Rejected {
+                    code: 310_000,
+                    reason: Rejection::Security(check),
+                    errmsg: errmsg.to_string()
+                }
+            );
+            let text = outcome.to_string();
+            assert!(text.contains(errmsg) && text.contains(hint), "{text}");
+            assert_eq!(outcome.verdict(), crate::dingtalk::Verdict::Rejected);
+        }
+        assert_eq!(
+            Rejection::Security(SecurityCheck::IpAllowlist).class(),
+            "ip_allowlist"
+        );
+        assert_eq!(clean_errmsg(" a\nb\u{1b}[31m "), "a b [31m");
+        assert_eq!(clean_errmsg(&"x".repeat(400)).chars().count(), 301);
     }
 }

@@ -4,13 +4,14 @@
 //! questions: what to add, what to send now, and when to look again. The daemon performs the
 //! sends and the persistence; nothing here does I/O.
 
+pub mod allowance;
 pub mod queue;
 pub mod ratelimit;
 
 use std::collections::BTreeMap;
 use std::time::Instant;
 
-use crate::batch::{Batch, Hit};
+use crate::batch::{Batch, Hit, Rendered};
 use crate::dingtalk::Verdict;
 use crate::dispatch::queue::{Action, QueueConfig, RobotQueue};
 
@@ -89,7 +90,7 @@ impl Dispatcher {
         &mut self,
         robot: &str,
         hit: Hit<'_>,
-        render: impl FnOnce() -> (String, String),
+        render: impl FnOnce() -> Rendered,
         now: Instant,
     ) -> bool {
         match self.queues.get_mut(robot) {
@@ -211,7 +212,7 @@ impl Dispatcher {
 mod tests {
     use std::time::{Duration, Instant, SystemTime};
 
-    use crate::batch::Hit;
+    use crate::batch::{Hit, Rendered};
     use crate::dingtalk::Verdict;
     use crate::dispatch::queue::QueueConfig;
     use crate::dispatch::{Dispatcher, Gathering};
@@ -236,6 +237,7 @@ mod tests {
             host: "h",
             at: SystemTime::now(),
             mentions,
+            top: &[],
         }
     }
 
@@ -244,23 +246,13 @@ mod tests {
         let mentions = Mentions::default();
         let mut dispatcher = Dispatcher::new([("a".into(), config()), ("b".into(), config())]);
         let t0 = Instant::now();
-        assert!(dispatcher.on_hit(
-            "a",
-            hit("x", &mentions),
-            || (String::new(), String::new()),
-            t0
-        ));
-        assert!(!dispatcher.on_hit(
-            "zz",
-            hit("x", &mentions),
-            || (String::new(), String::new()),
-            t0
-        ));
+        assert!(dispatcher.on_hit("a", hit("x", &mentions), || Rendered::markdown("", ""), t0));
+        assert!(!dispatcher.on_hit("zz", hit("x", &mentions), || Rendered::markdown("", ""), t0));
         let later = t0 + Duration::from_secs(1);
         assert!(dispatcher.on_hit(
             "b",
             hit("y", &mentions),
-            || (String::new(), String::new()),
+            || Rendered::markdown("", ""),
             later
         ));
         let decisions = dispatcher.poll(t0, Gathering::Wait);
@@ -284,12 +276,7 @@ mod tests {
         let mentions = Mentions::default();
         let mut dispatcher = Dispatcher::new([("a".into(), config()), ("b".into(), config())]);
         let t0 = Instant::now();
-        dispatcher.on_hit(
-            "a",
-            hit("x", &mentions),
-            || (String::new(), String::new()),
-            t0,
-        );
+        dispatcher.on_hit("a", hit("x", &mentions), || Rendered::markdown("", ""), t0);
         dispatcher.reconfigure([("c".into(), config())]);
         assert!(dispatcher.has_robot("a"));
         assert!(!dispatcher.has_robot("b"));

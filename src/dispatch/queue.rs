@@ -21,7 +21,7 @@
 use std::time::{Duration, Instant};
 
 use crate::backoff::Backoff;
-use crate::batch::{Batch, Hit};
+use crate::batch::{Batch, Hit, Rendered};
 use crate::config::{Config, RobotConfig};
 use crate::dingtalk::Verdict;
 use crate::dispatch::ratelimit::RateLimiter;
@@ -147,12 +147,7 @@ impl RobotQueue {
     }
 
     /// Adds a match seen at `now`; `render` runs only if the match becomes a sample.
-    pub fn on_hit(
-        &mut self,
-        hit: Hit<'_>,
-        render: impl FnOnce() -> (String, String),
-        now: Instant,
-    ) {
+    pub fn on_hit(&mut self, hit: Hit<'_>, render: impl FnOnce() -> Rendered, now: Instant) {
         if self.pending.is_empty() {
             self.gather_until = Some(now + self.config.linger);
         }

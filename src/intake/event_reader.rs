@@ -20,11 +20,12 @@ use std::io::{self, Read};
 use std::path::PathBuf;
 use std::time::{Duration, Instant, SystemTime};
 
-use crate::config::{InputConfig, MultilineConfig};
+use crate::config::{Decoding, InputConfig, MultilineConfig, TimestampConfig};
 use crate::event::{FileId, LogLine};
 use crate::intake::decode::{Decoder, RawLine, Record};
 use crate::intake::multiline::Joiner;
 use crate::intake::reader::{LineReader, Piece};
+use crate::intake::timestamp::event_time;
 
 /// Who the events of a reader belong to.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -44,8 +45,11 @@ pub struct Framing {
     pub max_line_bytes: usize,
     /// Joining of continuation lines.
     pub multiline: Option<MultilineConfig>,
-    /// How long an unterminated last line waits for its end.
-    pub partial_timeout: Duration,
+    /// How lines are decoded (format, encoding); its `partial_timeout` is also how long an
+    /// unterminated last line waits for its end.
+    pub decoding: Decoding,
+    /// Where events carry their own time (`timestamp:`).
+    pub timestamp: Option<TimestampConfig>,
 }
 
 impl Framing {
@@ -54,7 +58,18 @@ impl Framing {
         Framing {
             max_line_bytes: input.max_line_bytes,
             multiline: input.multiline.clone(),
-            partial_timeout: input.partial_timeout,
+            decoding: input.decoding.clone(),
+            timestamp: input.timestamp.clone(),
+        }
+    }
+
+    /// Plain text with the default settings (a log scanned without an input of its own).
+    pub fn plain() -> Framing {
+        Framing {
+            max_line_bytes: crate::config::DEFAULT_MAX_LINE_BYTES,
+            multiline: None,
+            decoding: Decoding::default(),
+            timestamp: None,
         }
     }
 }
@@ -65,9 +80,11 @@ pub struct EventReader {
     origin: Origin,
     reader: LineReader,
     decoder: Decoder,
+    decoding: Decoding,
     joiner: Option<Joiner>,
     multiline: Option<MultilineConfig>,
     partial_timeout: Duration,
+    timestamp: Option<TimestampConfig>,
     /// End of the last event handed out.
     emitted: u64,
     /// A cut line's tail was skipped from `.0` (the cut) to `.1`: once the cut line is handed
@@ -87,12 +104,14 @@ impl EventReader {
     /// A reader whose first byte is at `offset` of the file.
     pub fn new(framing: &Framing, origin: Origin, offset: u64, now: Instant) -> EventReader {
         EventReader {
-            origin,
             reader: LineReader::new(framing.max_line_bytes, offset),
-            decoder: Decoder::default(),
+            decoder: Decoder::new(&framing.decoding, framing.max_line_bytes, &origin.path),
+            decoding: framing.decoding.clone(),
+            origin,
             joiner: framing.multiline.as_ref().map(Joiner::new),
             multiline: framing.multiline.clone(),
-            partial_timeout: framing.partial_timeout,
+            partial_timeout: framing.decoding.partial_timeout,
+            timestamp: framing.timestamp.clone(),
             emitted: offset,
             skipped: None,
             last_cut_end: None,
@@ -149,16 +168,19 @@ impl EventReader {
                     bytes,
                     truncated,
                 } => {
-                    if let Some(starts) = self.line_starts.as_mut() {
-                        starts.push(start);
-                    }
                     let raw = RawLine {
                         bytes,
                         start,
                         end,
                         truncated,
                     };
-                    self.decoder.push(raw, now, &mut self.records);
+                    decode(
+                        &mut self.decoder,
+                        &mut self.line_starts,
+                        raw,
+                        now,
+                        &mut self.records,
+                    );
                     if truncated {
                         self.last_cut_end = Some(end);
                     }
@@ -219,8 +241,28 @@ impl EventReader {
     pub fn restart(&mut self, now: Instant, wall: SystemTime, out: &mut Vec<LogLine>) {
         self.flush_held(now, wall, out);
         self.reader.reset(0);
-        self.decoder = Decoder::default();
+        self.decoder = Decoder::new(
+            &self.decoding,
+            self.reader.max_line_bytes(),
+            &self.origin.path,
+        );
         self.emitted = 0;
+        self.skipped = None;
+        self.last_cut_end = None;
+    }
+
+    /// Starts over at `offset`, dropping everything held (a partial line, a record, an event
+    /// being joined) without handing it out: another reader of the same bytes hands them out
+    /// (a copy of the file continues where this one was).
+    pub fn reset(&mut self, offset: u64) {
+        self.reader.reset(offset);
+        self.decoder = Decoder::new(
+            &self.decoding,
+            self.reader.max_line_bytes(),
+            &self.origin.path,
+        );
+        self.joiner = self.multiline.as_ref().map(Joiner::new);
+        self.emitted = offset;
         self.skipped = None;
         self.last_cut_end = None;
     }
@@ -235,7 +277,16 @@ impl EventReader {
         out: &mut Vec<LogLine>,
     ) {
         self.reader.set_max_line_bytes(framing.max_line_bytes);
-        self.partial_timeout = framing.partial_timeout;
+        self.partial_timeout = framing.decoding.partial_timeout;
+        if framing.decoding != self.decoding {
+            // A new format or encoding applies from the next line; what the old decoder holds
+            // goes out first.
+            self.decoder.flush(&mut self.records);
+            self.hand_out(now, wall, out);
+            self.decoding = framing.decoding.clone();
+            self.decoder = Decoder::new(&self.decoding, framing.max_line_bytes, &self.origin.path);
+        }
+        self.timestamp = framing.timestamp.clone();
         if !same_multiline(self.multiline.as_ref(), framing.multiline.as_ref()) {
             if let Some(event) = self.joiner.as_mut().and_then(Joiner::flush) {
                 self.emit(event, out);
@@ -325,16 +376,19 @@ impl EventReader {
             truncated,
         }) = self.reader.take_partial()
         {
-            if let Some(starts) = self.line_starts.as_mut() {
-                starts.push(start);
-            }
             let raw = RawLine {
                 bytes,
                 start,
                 end,
                 truncated,
             };
-            self.decoder.push(raw, now, &mut self.records);
+            decode(
+                &mut self.decoder,
+                &mut self.line_starts,
+                raw,
+                now,
+                &mut self.records,
+            );
         }
     }
 
@@ -354,6 +408,7 @@ impl EventReader {
                 text: record.text,
                 truncated: record.truncated,
                 read_at: wall,
+                event_time: None,
             };
             match self.joiner.as_mut() {
                 Some(joiner) => {
@@ -368,8 +423,12 @@ impl EventReader {
         self.records = records;
     }
 
-    /// Hands an event out and moves the checkpoint past it.
-    fn emit(&mut self, line: LogLine, out: &mut Vec<LogLine>) {
+    /// Hands an event out, stamped with its own time, and moves the checkpoint past it.
+    fn emit(&mut self, mut line: LogLine, out: &mut Vec<LogLine>) {
+        if let Some(timestamp) = &self.timestamp {
+            // A time the input's `timestamp:` reads wins over one a decoder found.
+            line.event_time = event_time(timestamp, &line.text, line.read_at).or(line.event_time);
+        }
         self.emitted = self.emitted.max(line.end_offset);
         if let Some((cut, skip_end)) = self.skipped {
             if line.end_offset == cut {
@@ -379,6 +438,21 @@ impl EventReader {
         }
         out.push(line);
     }
+}
+
+/// Gives one raw line to the decoder, noting where it starts when line starts are recorded.
+/// (A free function: the line borrows the reader's buffer while the decoder is written.)
+fn decode(
+    decoder: &mut Decoder,
+    line_starts: &mut Option<Vec<u64>>,
+    raw: RawLine<'_>,
+    now: Instant,
+    records: &mut Vec<Record>,
+) {
+    if let Some(starts) = line_starts.as_mut() {
+        starts.push(raw.start);
+    }
+    decoder.push(raw, now, records);
 }
 
 /// True when two multi-line settings join alike.
@@ -411,7 +485,8 @@ mod tests {
                 max_lines: 100,
                 timeout: Duration::from_secs(2),
             }),
-            partial_timeout: Duration::from_secs(5),
+            decoding: crate::config::Decoding::default(),
+            timestamp: None,
         }
     }
 

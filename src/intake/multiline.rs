@@ -149,6 +149,7 @@ mod tests {
                 text: (*text).to_string(),
                 truncated: false,
                 read_at: SystemTime::now(),
+                event_time: None,
             };
             offset = line.end_offset;
             out.extend(joiner.push(line, t0 + Duration::from_millis(100 * i as u64)));
@@ -206,6 +207,7 @@ mod tests {
             text: text.into(),
             truncated: false,
             read_at: SystemTime::now(),
+            event_time: None,
         };
         assert!(joiner.push(line("2024-01-01 a", 40), t0).is_none());
         assert_eq!(joiner.open_start(), Some(40));

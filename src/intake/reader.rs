@@ -107,6 +107,11 @@ impl LineReader {
         self.end - self.start
     }
 
+    /// The line cap.
+    pub fn max_line_bytes(&self) -> usize {
+        self.max_line_bytes
+    }
+
     /// True when an unterminated line is buffered (the tail of a cut line does not count: it is
     /// being skipped).
     pub fn has_partial(&self) -> bool {

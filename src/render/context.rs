@@ -1,18 +1,26 @@
-//! The template context: the names a rule's templates may use, the values they get, and the
-//! `datetime` filter for times.
+//! The template context: the names a rule's templates may use, the values they get, and times
+//! in the configured zone (the `datetime` filter, the times of summary headings).
 //!
 //! The names are fixed here and checked at load time against every template (strict undefined),
 //! so a typo in a template is a load error with a position, never a runtime surprise:
-//! - `title` and `template` (one event): every named capture of the rule, [`MATCH_NAMES`];
-//! - `summary` (a rule's heading in a summary): [`SUMMARY_NAMES`].
+//! - `title`, `template`, `link` and templated `at:` entries (one event): every named capture of
+//!   the rule, [`MATCH_NAMES`];
+//! - `summary` (a rule's heading in a summary): [`SUMMARY_NAMES`];
+//! - a robot's `summary_title`: [`SUMMARY_TITLE_NAMES`].
 //!
-//! Times are RFC 3339 strings in UTC (`2026-11-25T07:56:54Z`), so they print sensibly as they are;
-//! `{{ time | datetime("%H:%M:%S") }}` reformats one (strftime-style, UTC).
+//! Times are RFC 3339 strings in the config's `timezone:` with their offset
+//! (`2026-11-25T08:01:02+08:00`, `…Z` in UTC), so they print sensibly as they are;
+//! `{{ time | datetime("%H:%M:%S") }}` reformats one in the same zone with any strftime format
+//! (jiff's: `%Y %m %d %H %M %S %b %a %j %z %:z %Z %s %F %T …`).
 
 use std::collections::BTreeMap;
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime};
 
+use jiff::Timestamp;
+use jiff::tz::TimeZone;
 use minijinja::Value;
+
+use crate::lang::Language;
 
 /// The context names of `title` and `template`, besides the rule's named captures. A capture
 /// with one of these names is shadowed by the context value.
@@ -40,8 +48,14 @@ pub const SUMMARY_NAMES: &[&str] = &[
     "files",
 ];
 
+/// The context names of a robot's `summary_title`.
+pub const SUMMARY_TITLE_NAMES: &[&str] = &["level", "count", "rules", "hosts", "host"];
+
 /// Functions minijinja provides to every template (they look like variables to its analysis).
 pub const BUILTIN_NAMES: &[&str] = &["range", "dict", "namespace", "debug"];
+
+/// The default format of the `datetime` filter.
+const DEFAULT_FORMAT: &str = "%Y-%m-%d %H:%M:%S";
 
 /// A context under construction: names to values.
 #[derive(Debug, Default)]
@@ -61,85 +75,87 @@ impl Context {
     }
 }
 
-/// `at` as an RFC 3339 string in UTC, to the second.
-pub fn rfc3339(at: SystemTime) -> String {
-    humantime::format_rfc3339_seconds(at).to_string()
+/// `at` in `zone` as RFC 3339 to the second, with its offset (`Z` when the offset is zero).
+pub fn rfc3339(at: SystemTime, zone: &TimeZone) -> String {
+    let Ok(timestamp) = Timestamp::try_from(at) else {
+        return String::new();
+    };
+    let zoned = timestamp.to_zoned_datetime(zone.clone());
+    let format = if zoned.offset().seconds() == 0 {
+        "%Y-%m-%dT%H:%M:%SZ"
+    } else {
+        "%Y-%m-%dT%H:%M:%S%:z"
+    };
+    jiff::fmt::strtime::format(format, &zoned).unwrap_or_default()
 }
 
-/// The `datetime` filter: formats an RFC 3339 time (or seconds since the epoch) with a
-/// strftime-style format in UTC: `%Y %m %d %H %M %S %F %T %s %z %Z %%`; other `%x` stay as they
-/// are. Default format `%Y-%m-%d %H:%M:%S`.
-pub fn datetime_filter(value: Value, format: Option<String>) -> Result<String, minijinja::Error> {
-    let seconds = if let Some(text) = value.as_str() {
-        humantime::parse_rfc3339_weak(text)
-            .ok()
-            .and_then(|at| at.duration_since(UNIX_EPOCH).ok())
-            .map(|d| d.as_secs())
+/// `at` in `zone` with strftime `format`.
+///
+/// # Errors
+/// The format is not one jiff can print.
+pub fn format(at: SystemTime, format: &str, zone: &TimeZone) -> Result<String, jiff::Error> {
+    let timestamp = Timestamp::try_from(at)?;
+    jiff::fmt::strtime::format(format, &timestamp.to_zoned_datetime(zone.clone()))
+}
+
+/// The `datetime` filter: formats a time (an RFC 3339 string with an offset, or seconds since
+/// the epoch) in `zone` with a strftime `format` (default `%Y-%m-%d %H:%M:%S`).
+///
+/// # Errors
+/// The value is not a time, or the format cannot be printed.
+pub fn datetime(
+    value: &Value,
+    format_text: Option<&str>,
+    zone: &TimeZone,
+) -> Result<String, minijinja::Error> {
+    let timestamp = if let Some(text) = value.as_str() {
+        text.trim().parse::<Timestamp>().ok()
     } else {
         i64::try_from(value.clone())
             .ok()
-            .and_then(|n| u64::try_from(n).ok())
+            .and_then(|seconds| Timestamp::from_second(seconds).ok())
     };
-    let Some(seconds) = seconds else {
+    let Some(timestamp) = timestamp else {
         return Err(minijinja::Error::new(
             minijinja::ErrorKind::InvalidOperation,
             format!("datetime: `{value}` is not a time"),
         ));
     };
-    Ok(format_utc(
-        seconds,
-        format.as_deref().unwrap_or("%Y-%m-%d %H:%M:%S"),
-    ))
+    let zoned = timestamp.to_zoned_datetime(zone.clone());
+    jiff::fmt::strtime::format(format_text.unwrap_or(DEFAULT_FORMAT), &zoned).map_err(|err| {
+        minijinja::Error::new(
+            minijinja::ErrorKind::InvalidOperation,
+            format!("datetime: {err}"),
+        )
+    })
 }
 
-/// Formats `seconds` since the epoch with the strftime subset of [`datetime_filter`].
-pub fn format_utc(seconds: u64, format: &str) -> String {
-    let days = seconds / 86_400;
-    let in_day = seconds % 86_400;
-    let (year, month, day) = civil_from_days(days);
-    let (hour, minute, second) = (in_day / 3600, in_day / 60 % 60, in_day % 60);
-    let mut out = String::with_capacity(format.len() + 8);
-    let mut chars = format.chars();
-    while let Some(c) = chars.next() {
-        if c != '%' {
-            out.push(c);
-            continue;
-        }
-        match chars.next() {
-            Some('Y') => out.push_str(&year.to_string()),
-            Some('m') => out.push_str(&format!("{month:02}")),
-            Some('d') => out.push_str(&format!("{day:02}")),
-            Some('H') => out.push_str(&format!("{hour:02}")),
-            Some('M') => out.push_str(&format!("{minute:02}")),
-            Some('S') => out.push_str(&format!("{second:02}")),
-            Some('F') => out.push_str(&format!("{year}-{month:02}-{day:02}")),
-            Some('T') => out.push_str(&format!("{hour:02}:{minute:02}:{second:02}")),
-            Some('s') => out.push_str(&seconds.to_string()),
-            Some('z') => out.push_str("+0000"),
-            Some('Z') => out.push_str("UTC"),
-            Some('%') => out.push('%'),
-            Some(other) => {
-                out.push('%');
-                out.push(other);
-            }
-            None => out.push('%'),
-        }
+/// A summary heading's time span in `zone`: `2026-11-25 08:01:02 +08:00` for one instant, else
+/// `2026-11-25 08:01:02 → 08:05:10 +08:00 (4 min 8 s)` (the last date only when it differs).
+pub fn span(first: SystemTime, last: SystemTime, zone: &TimeZone, language: Language) -> String {
+    let day = |at: SystemTime| {
+        Timestamp::try_from(at)
+            .map(|t| t.to_zoned_datetime(zone.clone()).date())
+            .ok()
+    };
+    let stamp = |at: SystemTime, fmt: &str| format(at, fmt, zone).unwrap_or_default();
+    let first_text = stamp(first, "%Y-%m-%d %H:%M:%S");
+    let offset = stamp(last, "%:z");
+    let whole_seconds = |at: SystemTime| {
+        at.duration_since(SystemTime::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs())
+    };
+    if whole_seconds(first) == whole_seconds(last) {
+        return format!("{first_text} {offset}");
     }
-    out
-}
-
-/// (year, month, day) of a day count since 1970-01-01 (Howard Hinnant's `civil_from_days`).
-fn civil_from_days(days: u64) -> (u64, u64, u64) {
-    let z = days + 719_468;
-    let era = z / 146_097;
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + u64::from(month <= 2);
-    (year, month, day)
+    let last_format = if day(first) == day(last) {
+        "%H:%M:%S"
+    } else {
+        "%Y-%m-%d %H:%M:%S"
+    };
+    let span = format!("{first_text} → {} {offset}", stamp(last, last_format));
+    let length = last.duration_since(first).unwrap_or(Duration::ZERO);
+    language.lasting(&span, length)
 }
 
 #[cfg(test)]
@@ -148,28 +164,56 @@ mod tests {
 
     use minijinja::Value;
 
-    use crate::render::context::{datetime_filter, format_utc, rfc3339};
+    use crate::config::load::zone_named;
+    use crate::lang::Language;
+    use crate::render::context::{datetime, rfc3339, span};
 
     #[test]
-    fn formats_utc_times() {
-        // 2024-02-29 13:05:09 UTC (a leap day).
-        let t = 1_709_211_909;
-        assert_eq!(format_utc(t, "%F %T %Z"), "2024-02-29 13:05:09 UTC");
+    fn a_known_instant_in_shanghai_and_in_utc() {
+        // 2024-02-29 13:05:09 UTC (a leap day) is 21:05:09 in Shanghai.
+        let at = UNIX_EPOCH + Duration::from_secs(1_709_211_909);
+        let utc = zone_named("UTC").unwrap();
+        let shanghai = zone_named("Asia/Shanghai").unwrap();
+        assert_eq!(rfc3339(at, &utc), "2024-02-29T13:05:09Z");
+        assert_eq!(rfc3339(at, &shanghai), "2024-02-29T21:05:09+08:00");
+        let time = Value::from(rfc3339(at, &shanghai));
         assert_eq!(
-            format_utc(t, "%d/%m/%Y %H:%M:%S %z %% %q"),
-            "29/02/2024 13:05:09 +0000 % %q"
-        );
-        assert_eq!(format_utc(0, "%F"), "1970-01-01");
-        let at = UNIX_EPOCH + Duration::from_secs(t);
-        assert_eq!(rfc3339(at), "2024-02-29T13:05:09Z");
-        assert_eq!(
-            datetime_filter(Value::from(rfc3339(at)), Some("%H:%M".into())).unwrap(),
-            "13:05"
+            datetime(&time, Some("%H:%M"), &utc).unwrap(),
+            "13:05",
+            "a time given with its offset is shown in the config's zone"
         );
         assert_eq!(
-            datetime_filter(Value::from(t), None).unwrap(),
-            "2024-02-29 13:05:09"
+            datetime(&time, Some("%F %T %Z %:z %b %a %j"), &shanghai).unwrap(),
+            "2024-02-29 21:05:09 CST +08:00 Feb Thu 060"
         );
-        assert!(datetime_filter(Value::from("soon"), None).is_err());
+        assert_eq!(
+            datetime(&Value::from(1_709_211_909), None, &shanghai).unwrap(),
+            "2024-02-29 21:05:09"
+        );
+        assert!(datetime(&Value::from("soon"), None, &utc).is_err());
+        assert!(datetime(&time, Some("%Q%"), &utc).is_err());
+    }
+
+    #[test]
+    fn spans_show_the_zone_offset_and_the_length() {
+        let t = |s: u64| UNIX_EPOCH + Duration::from_secs(1_709_211_900 + s);
+        let shanghai = zone_named("Asia/Shanghai").unwrap();
+        let utc = zone_named("UTC").unwrap();
+        assert_eq!(
+            span(t(0), t(248), &shanghai, Language::ZhCn),
+            "2024-02-29 21:05:00 → 21:09:08 +08:00（4 分 8 秒）"
+        );
+        assert_eq!(
+            span(t(0), t(6 * 3600), &utc, Language::En),
+            "2024-02-29 13:05:00 → 19:05:00 +00:00 (6 h)"
+        );
+        assert_eq!(
+            span(t(0), t(11 * 3600), &shanghai, Language::En),
+            "2024-02-29 21:05:00 → 2024-03-01 08:05:00 +08:00 (11 h)"
+        );
+        assert_eq!(
+            span(t(5), t(5), &utc, Language::En),
+            "2024-02-29 13:05:05 +00:00"
+        );
     }
 }

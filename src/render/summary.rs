@@ -1,272 +1,124 @@
-//! The summary of a batch of several events, as a [`Draft`]: per rule (critical first), how many
-//! times it fired (exactly), when first and last, on which hosts and in which files, with a few
-//! distinct samples. A rule's heading is its `summary` template when it has one; the default
-//! heading is built here. Laying the draft out and fitting it under DingTalk's limit (dropping
-//! samples and sections with exact "and N more") is `dingtalk::compose`'s job.
+//! The summary of a batch of several events, as a [`Draft`]: a title naming the level, the
+//! host(s) and the count (or the robot's `summary_title`), then per rule (critical first) how
+//! many times it fired (exactly), when first and last (in the configured zone, with the span's
+//! length), in which files (and on which hosts, when several), the most frequent values of its
+//! `top:` captures, and a few distinct samples spread over the batch. A rule's heading is its
+//! `summary` template when it has one; the default heading is built here, in the configured
+//! language. Laying the draft out and fitting it under DingTalk's limit (dropping samples and
+//! sections with exact "and N more") is `dingtalk::compose`'s job.
 
-use crate::batch::{Batch, RuleBatch};
-use crate::dingtalk::draft::{Body, Draft, Fact, Heading, Section, plural};
-use crate::event::Severity;
+use crate::batch::top::TopCounts;
+use crate::batch::{Batch, MAX_SAMPLES, RuleBatch, Sample};
+use crate::dingtalk::draft::{Body, Draft, Fact, Heading, Section};
+use crate::dingtalk::escape;
+use crate::event::{Markup, Severity};
+use crate::lang::{Label, Language};
 use crate::render::Renderer;
-use crate::render::context::format_utc;
+use crate::render::context::span;
 
 /// Hosts or files listed by name before "and N more".
 const MAX_LISTED: usize = 3;
+/// Values of a `top:` capture listed with their counts.
+const MAX_TOP_LISTED: usize = 5;
 
-/// The summary draft of `batch`.
-pub fn summary(renderer: &Renderer, batch: &Batch) -> Draft {
+/// The summary draft of `batch` for `robot`.
+pub fn summary(renderer: &Renderer, batch: &Batch, robot: &str) -> Draft {
+    let language = renderer.language();
+    let kind = renderer.robot_msgtype(robot);
+    let markup = kind.markup();
     let rules = batch.ordered();
     let severity = batch.severity().unwrap_or(Severity::Info);
-    let title = format!(
-        "[{}] {} from {}",
-        severity.as_str(),
-        plural(batch.count(), "alert"),
-        plural(rules.len() as u64, "rule")
-    );
+    let hosts: Vec<&str> = batch.hosts().into_iter().collect();
+    let title = renderer.summary_title(robot, batch).unwrap_or_else(|| {
+        escape::title(&language.summary_title(severity, &hosts, batch.count(), rules.len()))
+    });
     let sections = rules
         .iter()
-        .map(|rule| Section {
-            heading: heading(renderer, rule),
-            facts: vec![
-                listed("hosts", rule.hosts.iter(), false),
-                listed("files", rule.files.iter(), true),
-            ],
-            samples: rule.samples.iter().map(|s| s.text.clone()).collect(),
-            count: rule.count,
-        })
+        .map(|rule| section(renderer, rule, markup, hosts.len() > 1))
         .collect();
     Draft {
         title,
         body: Body::Summary(sections),
         mentions: batch.mentions(),
+        link: None,
+        markup,
+        kind,
+        language,
         notes: Vec::new(),
     }
 }
 
+/// One rule's section.
+fn section(renderer: &Renderer, rule: &RuleBatch, markup: Markup, several_hosts: bool) -> Section {
+    let language = renderer.language();
+    let mut facts = Vec::new();
+    if several_hosts {
+        facts.push(listed(language, Label::Hosts, rule.hosts.iter()));
+    }
+    facts.push(listed(language, Label::Files, rule.files.iter()));
+    facts.extend(rule.top.iter().map(|top| top_fact(language, top)));
+    let shown = rule.shown_samples(MAX_SAMPLES);
+    Section {
+        heading: heading(renderer, rule, markup),
+        facts,
+        samples: shown.iter().map(|s| in_markup(s, markup)).collect(),
+        count: rule.count,
+        link: shown.iter().rev().find_map(|s| s.link.clone()),
+    }
+}
+
 /// A rule's section heading: its `summary` template or the default.
-fn heading(renderer: &Renderer, rule: &RuleBatch) -> Heading {
-    match renderer.summary_heading(rule) {
+fn heading(renderer: &Renderer, rule: &RuleBatch, markup: Markup) -> Heading {
+    let language = renderer.language();
+    match renderer.summary_heading(rule, markup) {
         Some(custom) => Heading::Custom(custom),
         None => Heading::Named {
             name: rule.rule.clone(),
             facts: vec![
-                rule.severity.as_str().to_string(),
-                format!("{}×", rule.count),
-                span(rule),
+                language.severity(rule.severity).to_string(),
+                language.times(rule.count),
+                span(rule.first_seen, rule.last_seen, renderer.zone(), language),
             ],
         },
     }
 }
 
-/// "first → last UTC", the date of `last` only when it differs.
-fn span(rule: &RuleBatch) -> String {
-    let seconds = |at: std::time::SystemTime| {
-        at.duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_secs())
-    };
-    let (first, last) = (seconds(rule.first_seen), seconds(rule.last_seen));
-    if first == last {
-        return format!("{} UTC", format_utc(first, "%F %T"));
+/// A sample's text for a summary in `markup`: a plain rendering is escaped whole for markdown;
+/// a markdown one is shown as it is in plain text (inert there).
+fn in_markup(sample: &Sample, markup: Markup) -> String {
+    match (sample.markup, markup) {
+        (Markup::Plain, Markup::Markdown) => escape::plain_to_markdown(&sample.text),
+        _ => sample.text.clone(),
     }
-    let last_format = if first / 86_400 == last / 86_400 {
-        "%T"
-    } else {
-        "%F %T"
-    };
-    format!(
-        "{} → {} UTC",
-        format_utc(first, "%F %T"),
-        format_utc(last, last_format)
-    )
 }
 
 /// The first few items and how many more.
-fn listed<'a>(label: &str, items: impl ExactSizeIterator<Item = &'a String>, code: bool) -> Fact {
+fn listed<'a>(
+    language: Language,
+    label: Label,
+    items: impl ExactSizeIterator<Item = &'a String>,
+) -> Fact {
     let n = items.len();
     Fact {
-        label: label.to_string(),
+        label: language.label(label).to_string(),
         items: items.take(MAX_LISTED).cloned().collect(),
-        n_more: n.saturating_sub(MAX_LISTED),
-        code,
+        more: (n > MAX_LISTED).then(|| language.and_more_items(n - MAX_LISTED)),
+    }
+}
+
+/// `ip: 203.0.113.9 ×120, 198.51.100.7 ×45, … (37 distinct)`.
+fn top_fact(language: Language, top: &TopCounts) -> Fact {
+    let shown = top.most_frequent(MAX_TOP_LISTED);
+    let complete = shown.len() == top.n_distinct() && !top.bound_passed();
+    Fact {
+        label: top.capture.clone(),
+        items: shown
+            .iter()
+            .map(|(value, count)| format!("{value} ×{count}"))
+            .collect(),
+        more: (!complete).then(|| language.distinct(top.n_distinct(), top.bound_passed())),
     }
 }
 
 #[cfg(test)]
-mod tests {
-    use std::time::{Duration, SystemTime, UNIX_EPOCH};
-
-    use crate::batch::{Batch, Hit};
-    use crate::config::RuleSpec;
-    use crate::dingtalk::draft::markdown;
-    use crate::event::{Mentions, Severity};
-    use crate::render::Renderer;
-
-    fn at(seconds: u64) -> SystemTime {
-        UNIX_EPOCH + Duration::from_secs(1_709_211_900 + seconds)
-    }
-
-    fn add(
-        batch: &mut Batch,
-        rule: &str,
-        severity: Severity,
-        line: &str,
-        file: &str,
-        t: u64,
-        m: &Mentions,
-    ) {
-        batch.add(
-            Hit {
-                rule,
-                severity,
-                line,
-                file,
-                host: "web-1",
-                at: at(t),
-                mentions: m,
-            },
-            || (format!("{rule} title"), format!("sample {line}")),
-        );
-    }
-
-    fn renderer() -> Renderer {
-        Renderer::new(&Vec::<RuleSpec>::new()).unwrap()
-    }
-
-    #[test]
-    fn a_lone_match_is_sent_as_itself() {
-        let mut batch = Batch::default();
-        let ops = Mentions {
-            mobiles: vec!["138".into()],
-            ..Mentions::default()
-        };
-        add(
-            &mut batch,
-            "oom",
-            Severity::Critical,
-            "killed",
-            "/var/log/kern.log",
-            0,
-            &ops,
-        );
-        let draft = renderer().draft(&batch);
-        assert_eq!(draft.title, "oom title");
-        assert_eq!(
-            markdown(&draft, 20_000),
-            "#### oom title\n\nsample killed\n"
-        );
-        assert_eq!(draft.mentions.mobiles, ["138"]);
-    }
-
-    #[test]
-    fn a_summary_is_grouped_critical_first_with_exact_counts() {
-        let none = Mentions::default();
-        let dba = Mentions {
-            user_ids: vec!["dba1".into()],
-            ..Mentions::default()
-        };
-        let mut batch = Batch::default();
-        for i in 0..1000u64 {
-            let file = format!("/var/log/nginx/{}.log", i % 5);
-            add(
-                &mut batch,
-                "nginx-5xx",
-                Severity::Warning,
-                &format!("GET /{}", i % 9),
-                &file,
-                i,
-                &none,
-            );
-        }
-        add(
-            &mut batch,
-            "mysql-deadlock",
-            Severity::Critical,
-            "Deadlock found\n  at x",
-            "/var/log/mysql.log",
-            5,
-            &dba,
-        );
-        add(
-            &mut batch,
-            "mysql-deadlock",
-            Severity::Critical,
-            "Deadlock again",
-            "/var/log/mysql.log",
-            90_000,
-            &dba,
-        );
-        let draft = renderer().draft(&batch);
-        assert_eq!(draft.title, "[critical] 1002 alerts from 2 rules");
-        let text = &markdown(&draft, 20_000);
-        let mysql = text.find("**mysql-deadlock** · critical · 2× · 2024-02-29 13:05:05 → 2024-03-01 14:05:00 UTC").unwrap();
-        let nginx = text
-            .find("**nginx-5xx** · warning · 1000× · 2024-02-29 13:05:00 → 13:21:39 UTC")
-            .unwrap();
-        assert!(mysql < nginx, "critical first:\n{text}");
-        assert!(
-            text.contains("- sample Deadlock found\n    at x\n"),
-            "{text}"
-        );
-        assert!(
-            text.contains("files: `/var/log/nginx/0.log`, `/var/log/nginx/1.log`, `/var/log/nginx/2.log`, and 2 more"),
-            "{text}"
-        );
-        assert!(
-            text.contains("- and 995 more\n"),
-            "5 samples shown, the rest counted:\n{text}"
-        );
-        assert_eq!(draft.mentions.user_ids, ["dba1"]);
-    }
-
-    #[test]
-    fn a_summary_fits_the_budget_and_keeps_counts_exact() {
-        let none = Mentions::default();
-        let mut batch = Batch::default();
-        for r in 0..40u64 {
-            for i in 0..(r + 1) {
-                let line = format!("{} {}", "x".repeat(300), i);
-                add(
-                    &mut batch,
-                    &format!("rule-{r:02}"),
-                    Severity::Info,
-                    &line,
-                    "/f",
-                    i,
-                    &none,
-                );
-            }
-        }
-        let total: u64 = (1..=40).sum();
-        let draft = renderer().draft(&batch);
-        let text = markdown(&draft, 4_000);
-        assert!(text.len() <= 4_000, "{}", text.len());
-        assert!(
-            draft
-                .title
-                .contains(&format!("{total} alerts from 40 rules"))
-        );
-        // The rules shown plus the rules left out add up to every rule and every alert.
-        let shown: Vec<(u64, &str)> = text
-            .lines()
-            .filter(|l| l.starts_with("**rule-"))
-            .map(|l| {
-                let count = l.split(" · ").nth(2).unwrap().trim_end_matches('×');
-                (count.parse().unwrap(), l)
-            })
-            .collect();
-        let footer = text.lines().last().unwrap();
-        let (n_rules, n_alerts) = {
-            let words: Vec<&str> = footer.split(' ').collect();
-            (
-                words[1].parse::<u64>().unwrap(),
-                words[4].trim_start_matches('(').parse::<u64>().unwrap(),
-            )
-        };
-        assert_eq!(shown.len() as u64 + n_rules, 40, "{footer}");
-        assert_eq!(
-            shown.iter().map(|s| s.0).sum::<u64>() + n_alerts,
-            total,
-            "{footer}"
-        );
-    }
-}
+mod tests;

@@ -213,7 +213,13 @@ mod tests {
             title: None,
             template: None,
             summary: None,
+            msgtype: None,
+            link: None,
+            top: vec![],
+            mention_templates: vec![],
             alert: crate::alert::AlertSpec::plain(),
+            conditions: vec![],
+            capture_positions: Vec::new(),
         })
     }
 

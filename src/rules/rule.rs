@@ -19,6 +19,8 @@ pub struct Rule {
     mentions: Mentions,
     patterns: Vec<Regex>,
     excludes: Vec<Regex>,
+    top: Vec<String>,
+    templated_mentions: bool,
     file: PathBuf,
     line: usize,
 }
@@ -34,6 +36,8 @@ impl Rule {
             mentions: spec.mentions.clone(),
             patterns: spec.patterns.clone(),
             excludes: spec.excludes.clone(),
+            top: spec.top.clone(),
+            templated_mentions: !spec.mention_templates.is_empty(),
             file: spec.file.clone(),
             line: spec.line,
         }
@@ -72,6 +76,16 @@ impl Rule {
     /// The `exclude` regexes (any of them matching takes the line back).
     pub fn excludes(&self) -> &[Regex] {
         &self.excludes
+    }
+
+    /// The captures whose values a summary counts (`top:`).
+    pub fn top(&self) -> &[String] {
+        &self.top
+    }
+
+    /// True when some `at:` entries are templates (rendered per match by `render`).
+    pub fn has_templated_mentions(&self) -> bool {
+        self.templated_mentions
     }
 
     /// True when an `exclude` regex matches `line`.

@@ -19,6 +19,7 @@ pub mod globs;
 pub mod pending;
 pub mod schema;
 pub mod sends;
+pub mod throttles;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -320,6 +321,14 @@ impl Store {
         sends::recent(&self.conn, now, within)
     }
 
+    /// The throttle blocks (130101/410100) still in force at `now`, per robot: when each ends.
+    ///
+    /// # Errors
+    /// SQLite failures.
+    pub fn throttles(&self, now: SystemTime) -> Result<BTreeMap<String, SystemTime>, StateError> {
+        throttles::in_force(&self.conn, now)
+    }
+
     /// Makes `changes` durable together, in one transaction: all of them or none. The daemon
     /// describes what moved (matches gathered, a batch sent or delivered, checkpoints, globs);
     /// this decides how it is written.
@@ -350,6 +359,8 @@ impl Store {
                         sends::record(tx, robot, at)?;
                     }
                     Change::Answered { robot, at } => sends::restamp_last(tx, robot, at)?,
+                    Change::Sent { robot, at } => sends::record(tx, robot, at)?,
+                    Change::Throttled { robot, until } => throttles::record(tx, robot, until)?,
                     Change::Checkpoints(changes) => {
                         checkpoint::save_checkpoint_changes(tx, changes)?
                     }
@@ -430,6 +441,21 @@ pub enum Change<'a> {
         robot: &'a str,
         /// When the answer came.
         at: SystemTime,
+    },
+    /// A message went to `robot` at `at` outside the daemon's queue (`send --robot`,
+    /// `check --ping`): it counts in the robot's rate history like the daemon's sends.
+    Sent {
+        /// The robot.
+        robot: &'a str,
+        /// When it was sent.
+        at: SystemTime,
+    },
+    /// DingTalk throttled `robot`: it is blocked until `until`.
+    Throttled {
+        /// The robot.
+        robot: &'a str,
+        /// When the block should be over.
+        until: SystemTime,
     },
     /// The checkpoints that moved since the last commit.
     Checkpoints(&'a CheckpointChanges),

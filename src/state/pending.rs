@@ -11,14 +11,13 @@
 //! The functions take a `rusqlite::Connection` (a `Transaction` derefs to one), so that the daemon
 //! commits pending rows in the same transaction as the file offsets they came from.
 
-use std::collections::{BTreeMap, BTreeSet};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+mod row;
+
+use std::collections::BTreeMap;
 
 use rusqlite::{Connection, params};
-use serde::{Deserialize, Serialize};
 
-use crate::batch::{Batch, RuleBatch, Sample};
-use crate::event::{Mentions, Severity};
+use crate::batch::Batch;
 
 /// The table, created by the schema migration that introduces it.
 pub const CREATE_TABLE: &str = "
@@ -48,138 +47,47 @@ pub enum PendingError {
     },
 }
 
-/// The persisted form of a `RuleBatch` (version 1). Kept apart from the runtime type so that the
-/// runtime type can change without breaking state written by an older dingtail.
-#[derive(Serialize, Deserialize)]
-struct RowV1 {
-    v: u32,
-    level: String,
-    count: u64,
-    first_ms: u64,
-    last_ms: u64,
-    hosts: Vec<String>,
-    files: Vec<String>,
-    samples: Vec<SampleV1>,
-    mobiles: Vec<String>,
-    user_ids: Vec<String>,
-    all: bool,
-}
-
-#[derive(Serialize, Deserialize)]
-struct SampleV1 {
-    line: String,
-    title: String,
-    text: String,
-    at_ms: u64,
-}
-
-fn to_ms(t: SystemTime) -> u64 {
-    t.duration_since(UNIX_EPOCH)
-        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
-}
-
-fn from_ms(ms: u64) -> SystemTime {
-    UNIX_EPOCH + Duration::from_millis(ms)
-}
-
-fn level_name(level: Severity) -> &'static str {
-    match level {
-        Severity::Info => "info",
-        Severity::Warning => "warning",
-        Severity::Critical => "critical",
-    }
-}
-
-fn encode(rule: &RuleBatch) -> RowV1 {
-    RowV1 {
-        v: 1,
-        level: level_name(rule.severity).to_string(),
-        count: rule.count,
-        first_ms: to_ms(rule.first_seen),
-        last_ms: to_ms(rule.last_seen),
-        hosts: rule.hosts.iter().cloned().collect(),
-        files: rule.files.iter().cloned().collect(),
-        samples: rule
-            .samples
-            .iter()
-            .map(|s| SampleV1 {
-                line: s.line.clone(),
-                title: s.title.clone(),
-                text: s.text.clone(),
-                at_ms: to_ms(s.at),
-            })
-            .collect(),
-        mobiles: rule.mentions.mobiles.clone(),
-        user_ids: rule.mentions.user_ids.clone(),
-        all: rule.mentions.all,
-    }
-}
-
-fn decode(name: &str, row: RowV1) -> RuleBatch {
-    RuleBatch {
-        rule: name.to_string(),
-        severity: match row.level.as_str() {
-            "critical" => Severity::Critical,
-            "warning" => Severity::Warning,
-            _ => Severity::Info,
-        },
-        count: row.count,
-        first_seen: from_ms(row.first_ms),
-        last_seen: from_ms(row.last_ms),
-        hosts: row.hosts.into_iter().collect::<BTreeSet<_>>(),
-        files: row.files.into_iter().collect::<BTreeSet<_>>(),
-        samples: row
-            .samples
-            .into_iter()
-            .map(|s| Sample {
-                line: s.line,
-                title: s.title,
-                text: s.text,
-                at: from_ms(s.at_ms),
-            })
-            .collect(),
-        mentions: Mentions {
-            mobiles: row.mobiles,
-            user_ids: row.user_ids,
-            all: row.all,
-        },
-        n_renders: 0,
-    }
-}
-
-/// A whole batch as one JSON text (the cluster's hand-offs through Redis, issue 15): the same
-/// versioned rows as the table, keyed by rule.
-#[derive(Serialize, Deserialize)]
-struct BatchV1 {
-    v: u32,
-    rules: BTreeMap<String, RowV1>,
-}
-
-/// Encodes `batch` for a hand-off to another host (times to the millisecond, like the table).
+/// A whole batch as one JSON text (the cluster's hand-offs through Redis, issue 15): the rows
+/// of the table, keyed by rule, under a version.
 ///
 /// # Errors
 /// serde failures (none are expected for these plain types).
 pub fn encode_batch(batch: &Batch) -> Result<String, serde_json::Error> {
-    let rules = batch
-        .ordered()
-        .into_iter()
-        .map(|rule| (rule.rule.clone(), encode(rule)))
-        .collect();
-    serde_json::to_string(&BatchV1 { v: 1, rules })
+    let mut rules = serde_json::Map::new();
+    for rule in batch.ordered() {
+        rules.insert(
+            rule.rule.clone(),
+            serde_json::Value::String(row::encode(rule)?),
+        );
+    }
+    let mut wire = serde_json::Map::new();
+    wire.insert("v".into(), 1.into());
+    wire.insert("rules".into(), serde_json::Value::Object(rules));
+    serde_json::to_string(&wire)
 }
 
-/// Decodes what [`encode_batch`] wrote (on any host, by any dingtail that knows version 1).
+/// Decodes what [`encode_batch`] wrote (on any host, by any dingtail that knows version 1 and
+/// the row versions in it).
 ///
 /// # Errors
-/// Not JSON, or not a version-1 batch.
+/// Not JSON, not a version-1 batch, or a row this dingtail cannot read.
 pub fn decode_batch(text: &str) -> Result<Batch, serde_json::Error> {
-    let batch: BatchV1 = serde_json::from_str(text)?;
-    Ok(Batch::from_rules(
-        batch
-            .rules
-            .into_iter()
-            .map(|(name, row)| decode(&name, row)),
-    ))
+    use serde::de::Error as _;
+    let wire: serde_json::Value = serde_json::from_str(text)?;
+    if wire.get("v").and_then(serde_json::Value::as_u64) != Some(1) {
+        return Err(serde_json::Error::custom("not a version-1 batch"));
+    }
+    let Some(rules) = wire.get("rules").and_then(serde_json::Value::as_object) else {
+        return Err(serde_json::Error::custom("a batch without rules"));
+    };
+    let mut decoded = Vec::with_capacity(rules.len());
+    for (name, data) in rules {
+        let data = data
+            .as_str()
+            .ok_or_else(|| serde_json::Error::custom("a rule that is not a row"))?;
+        decoded.push(row::decode(name, data)?);
+    }
+    Ok(Batch::from_rules(decoded))
 }
 
 /// The generation of rows that may have been delivered already.
@@ -208,7 +116,7 @@ fn put(conn: &Connection, robot: &str, batch: &Batch, generation: i64) -> Result
         "INSERT OR REPLACE INTO pending (robot, rule, gen, data) VALUES (?1, ?2, ?4, ?3)",
     )?;
     for rule in batch.ordered() {
-        let data = serde_json::to_string(&encode(rule)).map_err(|source| PendingError::Row {
+        let data = row::encode(rule).map_err(|source| PendingError::Row {
             robot: robot.to_string(),
             rule: rule.rule.clone(),
             source,
@@ -278,7 +186,7 @@ pub fn load_all(conn: &Connection) -> Result<BTreeMap<String, Undelivered>, Pend
         let rule: String = row.get(1)?;
         let data: String = row.get(2)?;
         let generation: i64 = row.get(3)?;
-        let decoded: RowV1 = serde_json::from_str(&data).map_err(|source| PendingError::Row {
+        let decoded = row::decode(&rule, &data).map_err(|source| PendingError::Row {
             robot: robot.clone(),
             rule: rule.clone(),
             source,
@@ -289,7 +197,7 @@ pub fn load_all(conn: &Connection) -> Result<BTreeMap<String, Undelivered>, Pend
         } else {
             &mut undelivered.doubtful
         };
-        batch.absorb(Batch::from_rules([decode(&rule, decoded)]));
+        batch.absorb(Batch::from_rules([decoded]));
     }
     Ok(out)
 }
@@ -300,7 +208,7 @@ mod tests {
 
     use rusqlite::Connection;
 
-    use crate::batch::{Batch, Hit};
+    use crate::batch::{Batch, Hit, Rendered};
     use crate::event::{Mentions, Severity};
     use crate::state::pending::{
         CREATE_TABLE, load_all, mark_in_flight, mark_resending, put_gathering, replace_all,
@@ -308,7 +216,7 @@ mod tests {
 
     fn batch(rule: &str, n: u64) -> Batch {
         let mentions = Mentions {
-            mobiles: vec!["138".into()],
+            mobiles: vec!["13800000000".into()],
             user_ids: vec![],
             all: false,
         };
@@ -323,8 +231,9 @@ mod tests {
                 host: "web-1",
                 at: SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000 + i),
                 mentions: &mentions,
+                top: &[("n", &line)],
             };
-            batch.add(hit, || ("title".into(), line.clone()));
+            batch.add(hit, || Rendered::markdown("title", line.clone()));
         }
         batch
     }
@@ -360,7 +269,7 @@ mod tests {
         let loaded = load_all(&conn).unwrap();
         assert_eq!(loaded["ops"].pending.count(), 6);
         assert_eq!(loaded["ops"].doubtful.count(), 1);
-        assert_eq!(loaded["ops"].pending.mentions().mobiles, ["138"]);
+        assert_eq!(loaded["ops"].pending.mentions().mobiles, ["13800000000"]);
         // A doubtful batch sent again moves to its in-flight id, and stays doubtful after a
         // crash.
         mark_resending(&conn, "ops", 8).unwrap();

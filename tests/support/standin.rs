@@ -86,6 +86,9 @@ pub enum Failure {
     Http500,
     /// Answer HTTP 200 with this errcode (e.g. -1 "system busy", 500100).
     Errcode(i64),
+    /// Answer HTTP 200 with this errcode and errmsg (e.g. 310000, `ip 203.0.113.7 not in
+    /// whitelist`, which the stand-in's own checks do not produce).
+    Refuse(i64, &'static str),
     /// Wait this long, then handle the request normally.
     Slow(Duration),
     /// Close the connection without an answer (RST when the body is unread).
@@ -160,14 +163,18 @@ impl Received {
     }
 
     /// How many matches a delivered markdown message stands for: a summary's title says
-    /// "[level] N alerts from M rules"; a lone alert is one.
+    /// "[level] host: N alerts from M rules"; a lone alert is one.
     pub fn alerts(&self) -> u64 {
-        self.title()
-            .strip_prefix('[')
-            .and_then(|rest| rest.split_once("] "))
-            .and_then(|(_, rest)| rest.split_once(' '))
-            .filter(|(_, rest)| rest.starts_with("alert"))
-            .and_then(|(n, _)| n.parse().ok())
+        let title = self.title();
+        if !title.starts_with('[') {
+            return 1;
+        }
+        let words: Vec<&str> = title.split(' ').collect();
+        words
+            .iter()
+            .position(|word| word.starts_with("alert"))
+            .and_then(|at| words.get(at.checked_sub(1)?))
+            .and_then(|n| n.parse().ok())
             .unwrap_or(1)
     }
 
@@ -544,6 +551,11 @@ fn serve_connection(shared: &Shared, mut stream: TcpStream) {
             Some(Failure::Errcode(code)) => (
                 200,
                 json!({"errcode": code, "errmsg": "系统繁忙"}).to_string(),
+                Answer::Errcode(code),
+            ),
+            Some(Failure::Refuse(code, errmsg)) => (
+                200,
+                json!({"errcode": code, "errmsg": errmsg}).to_string(),
                 Answer::Errcode(code),
             ),
             _ => {

@@ -1,7 +1,7 @@
 //! Unit tests of `crate::cluster::holder` on a fake timeline.
 use std::time::{Duration, Instant, SystemTime};
 
-use crate::batch::{Batch, Hit};
+use crate::batch::{Batch, Hit, Rendered};
 use crate::cluster::holder::{HolderQueue, LeaseTimer, Settled};
 use crate::dingtalk::Verdict;
 use crate::dispatch::queue::QueueConfig;
@@ -31,8 +31,9 @@ fn batch(host: &str, n: u64) -> Batch {
                 host,
                 at: SystemTime::UNIX_EPOCH + Duration::from_secs(i),
                 mentions: &none,
+                top: &[],
             },
-            || ("t".into(), line.clone()),
+            || Rendered::markdown("t", line.clone()),
         );
     }
     batch

@@ -3,7 +3,9 @@ use std::path::Path;
 use std::time::Duration;
 
 use crate::config::load::parse;
-use crate::config::{Config, Diagnostics, StartAt, Webhook};
+use crate::config::{
+    Config, Content, Decoding, Diagnostics, Format, JournaldConfig, StartAt, Webhook,
+};
 
 fn env(name: &str) -> Option<String> {
     match name {
@@ -160,7 +162,7 @@ listen: nowhere
         "dingtail.yaml:3:13: invalid glob",
         "dingtail.yaml:4:15: `start_at` must be `end` or `beginning`, not `middle`",
         "dingtail.yaml:6:18: multiline.start: invalid regex: unclosed group",
-        "dingtail.yaml:12:14: robot `bad`: `webhook` must be `stdout` or an http(s) URL",
+        "dingtail.yaml:12:14: robot `bad`: `webhook` must be `console`, `stdout` or an http(s) URL",
         "dingtail.yaml:9:14: environment variable `NOPE` is not set",
         "dingtail.yaml:10:13: invalid duration `soon`",
         "dingtail.yaml:13:9: `listen` must be an address",
@@ -182,4 +184,109 @@ listen: nowhere
 fn empty_and_input_less_configs_are_errors() {
     assert!(errors("")[0].contains("empty"));
     assert!(errors("state_dir: /tmp\n")[0].contains("no inputs"));
+}
+
+#[test]
+fn decoding_and_journald_keys_load() {
+    let config = check(
+        "\
+inputs:
+  pods:
+    paths: /var/log/pods/*/*/*.log
+    format: cri
+    content: json
+    message_field: event.text
+    partial_timeout: 2s
+  legacy:
+    paths: /srv/app/*.log
+    encoding: GBK
+  journal:
+    journald:
+      units: [ssh, nginx.service]
+      identifiers: sshd
+      priority: warning..emerg
+      directory: journal
+    format: json
+    start_at: beginning
+  everything:
+    journald: {priority: 3}
+",
+    )
+    .unwrap();
+    let pods = &config.inputs["pods"];
+    assert_eq!(pods.decoding.format, Format::Cri);
+    assert_eq!(pods.decoding.content, Content::Json);
+    assert_eq!(pods.decoding.message_field.as_deref(), Some("event.text"));
+    assert_eq!(pods.decoding.partial_timeout, Duration::from_secs(2));
+    assert!(pods.journald.is_none());
+    let legacy = &config.inputs["legacy"];
+    assert_eq!(legacy.decoding.encoding, Some(encoding_rs::GBK));
+    assert_eq!(legacy.decoding.format, Format::Plain);
+    assert_eq!(legacy.decoding.partial_timeout, Duration::from_secs(5));
+    let journal = &config.inputs["journal"];
+    assert!(journal.paths.is_empty());
+    assert_eq!(journal.decoding.format, Format::Json);
+    assert_eq!(
+        journal.journald,
+        Some(JournaldConfig {
+            units: vec!["ssh".into(), "nginx.service".into()],
+            identifiers: vec!["sshd".into()],
+            priority: Some("warning..emerg".into()),
+            directory: Some("/etc/dingtail/journal".into()),
+        })
+    );
+    let everything = config.inputs["everything"].journald.as_ref().unwrap();
+    assert_eq!(everything.priority.as_deref(), Some("3"));
+    assert!(everything.units.is_empty() && everything.directory.is_none());
+    // UTF-8 is the fast path: no decoder.
+    let utf8 = check("inputs:\n  a:\n    paths: /x.log\n    encoding: utf8\n").unwrap();
+    assert_eq!(utf8.inputs["a"].decoding, Decoding::default());
+}
+
+#[test]
+fn bad_decoding_and_journald_keys_point_at_their_values() {
+    let text = "\
+inputs:
+  a:
+    paths: /a.log
+    format: dokcer
+    encoding: klingon
+  b:
+    paths: /b.log
+    content: json
+    message_field: msg
+  c:
+    paths: /c.log
+    encoding: utf-16le
+    partial_timeout: soon
+  d:
+    paths: /d.log
+    journald: {}
+  e:
+    journald: {priority: loud, units: ['']}
+    format: cri
+  f:
+    start_at: end
+";
+    let errs = errors(text);
+    let expect = [
+        "dingtail.yaml:4:13: `format` must be one of plain, cri, docker, json, auto, not `dokcer` (did you mean `docker`?)",
+        "dingtail.yaml:5:15: unknown encoding `klingon`",
+        "dingtail.yaml:8:14: `content: json` applies to `cri`, `docker` and `auto` inputs",
+        "dingtail.yaml:9:20: `message_field` applies only to lines decoded as JSON",
+        "dingtail.yaml:12:15: encoding `utf-16le` (UTF-16LE) is not ASCII-compatible",
+        "dingtail.yaml:13:22: invalid duration `soon`",
+        "dingtail.yaml:16:5: input `d` has both `paths` and `journald`",
+        "dingtail.yaml:18:26: `priority` must be a level",
+        "dingtail.yaml:18:40: `units` holds an empty name",
+        "dingtail.yaml:19:13: input `e`: a journald input's `format` is `plain` or `json`",
+        "dingtail.yaml:20:3: input `f` has no paths (or `journald: {}`",
+    ];
+    for want in expect {
+        assert!(
+            errs.iter().any(|e| e.contains(want)),
+            "missing {want:?} in {errs:#?}"
+        );
+    }
+    assert_eq!(errs.len(), expect.len(), "{errs:#?}");
 }

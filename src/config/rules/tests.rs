@@ -4,7 +4,7 @@ use std::fs;
 use std::path::{Path, PathBuf};
 
 use crate::config::rules::{RuleFiles, RuleSource, expand_glob, load};
-use crate::config::{Config, InputConfig, RobotConfig, StartAt, Webhook};
+use crate::config::{Config, FieldCondition, InputConfig, RobotConfig, StartAt, Webhook};
 use crate::event::Severity;
 
 fn config(dir: &Path, globs: &[&str]) -> Config {
@@ -16,7 +16,9 @@ fn config(dir: &Path, globs: &[&str]) -> Config {
         poll_interval: std::time::Duration::from_secs(1),
         max_line_bytes: 65_536,
         multiline: None,
-        partial_timeout: std::time::Duration::from_secs(5),
+        decoding: crate::config::Decoding::default(),
+        journald: None,
+        timestamp: None,
     };
     let robot = |name: &str| RobotConfig {
         name: name.into(),
@@ -27,6 +29,8 @@ fn config(dir: &Path, globs: &[&str]) -> Config {
         window: std::time::Duration::from_secs(60),
         linger: std::time::Duration::ZERO,
         throttle_pause: std::time::Duration::from_secs(600),
+        msgtype: crate::event::MsgType::Markdown,
+        summary_title: None,
         timeout: std::time::Duration::from_secs(10),
         backoff_max: std::time::Duration::from_secs(30),
     };
@@ -47,6 +51,15 @@ fn config(dir: &Path, globs: &[&str]) -> Config {
         host: "web-1".into(),
         reload_on_change: true,
         chat: None,
+        timezone: jiff::tz::TimeZone::UTC,
+        language: crate::lang::Language::En,
+        people: BTreeMap::from([(
+            "payments".to_string(),
+            crate::event::Mentions {
+                mobiles: vec!["13800000001".into()],
+                ..crate::event::Mentions::default()
+            },
+        )]),
     }
 }
 
@@ -244,4 +257,81 @@ fn globs_expand_to_sorted_files_without_crossing_slashes() {
     assert_eq!(glob("r/**/*.yaml").len(), 3);
     assert_eq!(glob("r/a.yaml"), [PathBuf::from("r/a.yaml")]);
     assert!(glob("nope/*.yaml").is_empty());
+}
+
+#[test]
+fn where_conditions_load_as_text_alone_or_with_match() {
+    let rules = r#"- name: pay-5xx
+  input: app
+  match: 'failed'
+  where: {status: [500, "502"], http.method: GET, retry: true, trace: null, ratio: 0.5}
+  robot: ops
+- name: sshd-errors
+  input: app
+  where:
+    SYSLOG_IDENTIFIER: sshd
+    PRIORITY: [0, 1, 2, 3]
+  robot: ops
+"#;
+    let (_dir, found) = load_files(&[("rules.d/w.yaml", rules)]);
+    assert!(found.errors.is_empty(), "{:?}", errors(&found));
+    let condition = |field: &str, values: &[&str]| FieldCondition {
+        field: field.into(),
+        values: values.iter().map(|v| (*v).to_string()).collect(),
+    };
+    assert_eq!(
+        found.specs[0].conditions,
+        [
+            condition("status", &["500", "502"]),
+            condition("http.method", &["GET"]),
+            condition("retry", &["true"]),
+            condition("trace", &["null"]),
+            condition("ratio", &["0.5"]),
+        ]
+    );
+    assert_eq!(found.specs[0].patterns.len(), 1);
+    let alone = &found.specs[1];
+    assert!(alone.patterns.is_empty(), "`where` alone decides");
+    assert_eq!(
+        alone.conditions,
+        [
+            condition("SYSLOG_IDENTIFIER", &["sshd"]),
+            condition("PRIORITY", &["0", "1", "2", "3"]),
+        ]
+    );
+    assert!(found.specs.iter().all(|s| s.excludes.is_empty()));
+}
+
+#[test]
+fn bad_where_values_point_at_themselves() {
+    let bad = r#"- name: a
+  input: app
+  match: x
+  where: {http: {status: 500}}
+  robot: ops
+- name: b
+  input: app
+  where: {level: []}
+  robot: ops
+- name: c
+  input: app
+  where: [level, error]
+  robot: ops
+- name: d
+  input: app
+  where: {}
+  robot: ops
+"#;
+    let (_dir, found) = load_files(&[("rules.d/bad.yaml", bad)]);
+    let errs = errors(&found);
+    assert_eq!(
+        errs,
+        [
+            "bad.yaml:4:17: rule `a`: `where.http` must be a value or a non-empty list of values",
+            "bad.yaml:8:18: rule `b`: `where.level` must be a value or a non-empty list of values",
+            "bad.yaml:12:10: rule `c`: `where` must be a mapping of field names to a value or a list of values",
+            "bad.yaml:16:10: rule `d`: `where` needs at least one field",
+        ]
+    );
+    assert!(found.specs.is_empty());
 }

@@ -1,7 +1,7 @@
 //! Unit tests of `crate::dispatch::queue`: the per-robot state machine on a fake timeline.
 use std::time::{Duration, Instant, SystemTime};
 
-use crate::batch::{Batch, Hit};
+use crate::batch::{Batch, Hit, Rendered};
 use crate::dingtalk::Verdict;
 use crate::dispatch::queue::{Action, QueueConfig, RobotQueue};
 use crate::event::{Mentions, Severity};
@@ -31,8 +31,9 @@ fn add(queue: &mut RobotQueue, rule: &str, severity: Severity, line: &str, now: 
         host: "h",
         at: SystemTime::now(),
         mentions: &NONE,
+        top: &[],
     };
-    queue.on_hit(hit, || ("t".into(), line.into()), now);
+    queue.on_hit(hit, || Rendered::markdown("t", line), now);
 }
 
 fn send(queue: &mut RobotQueue, now: Instant) -> (u64, u64) {
@@ -338,8 +339,9 @@ fn doubtful_batch(n: u64) -> Batch {
                 host: "h",
                 at: SystemTime::now(),
                 mentions: &NONE,
+                top: &[],
             },
-            || ("t".into(), line.clone()),
+            || Rendered::markdown("t", line.clone()),
         );
     }
     batch
