@@ -27,6 +27,7 @@ pub mod reply;
 pub mod request;
 pub mod robot_message;
 pub mod signature;
+pub mod words;
 
 use std::net::SocketAddr;
 use std::sync::Arc;

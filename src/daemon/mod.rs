@@ -10,6 +10,7 @@
 //! "only errcode 0 removes a batch" easy to see.
 
 mod bridge;
+mod chat;
 mod cluster;
 pub mod config_watch;
 pub mod console;
@@ -231,6 +232,7 @@ pub async fn run(pipeline: Pipeline, options: RunOptions) -> anyhow::Result<()> 
         digest: 0,
         config_watch,
         match_buf: Vec::new(),
+        chat: chat::ChatSide::new(),
         cluster: None,
     };
     daemon.destinations = destinations(&daemon.pipeline.config);
@@ -252,6 +254,10 @@ pub async fn run(pipeline: Pipeline, options: RunOptions) -> anyhow::Result<()> 
             ),
         );
     }
+    daemon
+        .sync_chat()
+        .await
+        .context("cannot start answering back (chat:)")?;
     daemon.notifier.ready(&daemon.status());
     tracing::info!(
         "dingtail running: {}, {}, {}, state in {}",
@@ -319,6 +325,8 @@ pub(crate) struct Daemon {
     digest: u64,
     config_watch: Option<(ConfigWatch, mpsc::Receiver<()>, BTreeSet<PathBuf>)>,
     match_buf: Vec<crate::rules::RuleMatch>,
+    /// Answering back: the chat link and its commands.
+    chat: chat::ChatSide,
     /// `cluster:` (issue 15): the node and the hand-offs under way.
     cluster: Option<cluster::ClusterHook>,
 }
@@ -355,12 +363,14 @@ impl Daemon {
                     }
                 },
                 Some(joined) = self.sends.join_next_with_id() => self.on_sent(joined),
+                Some(request) = self.chat.next_request() => self.on_chat(request),
                 Some(joined) = cluster::next_handoff(&mut self.cluster) => self.on_handed_off(joined),
                 () = sleep => {}
                 signal = signals.next() => match signal {
                     Some(Signal::Reload) => {
                         tracing::info!("SIGHUP: reloading the configuration");
                         self.reload(Trigger::Signal);
+                        self.sync_chat_after_reload().await;
                     }
                     Some(Signal::Shutdown) | None => {
                         tracing::info!("stopping: persisting and sending what the rate limit allows");
@@ -369,6 +379,7 @@ impl Daemon {
                 },
                 Some(()) = recv_config_change(&mut self.config_watch) => {
                     self.reload(Trigger::FileChange);
+                    self.sync_chat_after_reload().await;
                 }
                 _ = keep_alive.tick(), if watchdog.is_some() => {
                     // Only while the tailing thread beats too: a wedged tailer gets the daemon
@@ -383,6 +394,7 @@ impl Daemon {
                     }
                     self.cluster_tick();
                     self.refresh_gauges();
+                    self.publish_chat_health();
                     self.survey.tick(&self.pipeline, &self.metrics, Instant::now());
                 }
             }
@@ -393,6 +405,7 @@ impl Daemon {
     /// timeout, and leave the rest on disk for the next start.
     async fn shutdown(&mut self) -> anyhow::Result<()> {
         self.notifier.stopping();
+        self.stop_chat().await;
         let deadline = Instant::now() + self.options.shutdown_timeout;
         if self.tail.commands.send(TailCommand::Shutdown).is_ok() {
             loop {
@@ -509,6 +522,10 @@ impl Daemon {
         if let Some(reload) = &self.reload_status {
             status.push_str("; ");
             status.push_str(reload);
+        }
+        if let Some(link) = self.chat.link_status() {
+            status.push_str("; ");
+            status.push_str(&chat::status_word(&link));
         }
         status
     }
