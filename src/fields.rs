@@ -1,4 +1,9 @@
-//! What a record says besides its text, and the `where:` conditions that read it.
+//! What an event says besides its text, and the `where:` conditions that read it.
+//!
+//! Defined here, below `event`, `config` and `intake`, because all three carry these values: a
+//! decoder produces them, a `LogLine` carries them to the rules and the templates, and a rule's
+//! `where:` ([`FieldCondition`], validated by `config`) is compiled into a [`Where`] that the
+//! rules evaluate. Nothing here depends on the rest of the crate.
 //!
 //! A record has two kinds of named values. [`Context`] holds what the input itself knows about
 //! the line: the container `stream`, the `namespace`, `pod` and `container` of a Kubernetes log
@@ -29,7 +34,15 @@ use serde::de::{self, DeserializeSeed, MapAccess, Visitor};
 use serde_json::value::RawValue;
 use serde_json::{Map, Number, Value};
 
-use crate::config::FieldCondition;
+/// One entry of a rule's `where:`: a field and the values it may have (any of them), each as
+/// text (YAML numbers, booleans and null as written: `500`, `true`, `null`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FieldCondition {
+    /// A context name (`stream`, `_SYSTEMD_UNIT`, …) or a JSON field path (`status`, `http.code`).
+    pub field: String,
+    /// The accepted values (never empty).
+    pub values: Vec<String>,
+}
 
 /// One context pair.
 pub type Pair = (Arc<str>, Arc<str>);
@@ -413,8 +426,7 @@ mod tests {
 
     use serde_json::json;
 
-    use crate::config::FieldCondition;
-    use crate::intake::decode::fields::{Context, Fields, Where};
+    use crate::fields::{Context, FieldCondition, Fields, Where};
 
     fn fields(text: &str) -> Fields {
         Fields::parse(text).unwrap()
