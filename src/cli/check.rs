@@ -17,6 +17,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use crate::cli::exit::Exit;
+use crate::cli::reading;
 use crate::cli::robot::{self, PING_TEXT};
 use crate::cli::service_user::ServiceUser;
 use crate::config::rules::RuleSource;
@@ -121,16 +122,23 @@ pub fn summary(pipeline: &Pipeline, survey: &Survey) -> String {
     let config = &pipeline.config;
     let mut out = format!("{}: valid\n", config.source.display());
     out.push_str(&format!("inputs ({}):\n", config.inputs.len()));
-    for name in config.inputs.keys() {
+    for (name, input) in &config.inputs {
         let n_files = survey.files.get(name).copied().unwrap_or(0);
         let rules: Vec<&str> = pipeline
             .rules
             .get(name)
             .map(|set| set.rules().iter().map(Rule::name).collect())
             .unwrap_or_default();
+        let source = match input.journald {
+            Some(_) => reading::decoding(input),
+            None => format!(
+                "{} now{}",
+                noun::count(n_files, "file"),
+                reading::decoding(input)
+            ),
+        };
         out.push_str(&format!(
-            "  {name}: {} now, {}{}{}\n",
-            noun::count(n_files, "file"),
+            "  {name}: {source}, {}{}{}\n",
             noun::count(rules.len(), "rule"),
             if rules.is_empty() { "" } else { ": " },
             rules.join(", ")

@@ -189,6 +189,7 @@ impl Daemon {
         if !same_dirs {
             self.config_watch = start_config_watch(&self.pipeline);
         }
+        self.apply_journals();
     }
 }
 

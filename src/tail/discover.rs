@@ -6,7 +6,8 @@
 //! as deep as the glob has components, unless the glob holds `**`. Symlinks are followed (their
 //! targets decide whether an entry is a file or a directory); directories, FIFOs, sockets and
 //! devices matching a glob are skipped. Exclude globs are matched against both the full path and
-//! the file name, so `*.gz` excludes compressed rotations wherever they are.
+//! the file name, so `*.gz` excludes compressed rotations wherever they are; `cri` and `auto`
+//! inputs always exclude kubelet's compressed rotations (`*.log.*.gz`, `*.log.*.tmp`).
 //!
 //! The directories returned are the walk's starting points, every directory walked through, and
 //! the directory of each symlink's target: a write through a symlink is reported by inotify on
@@ -24,7 +25,12 @@ use std::path::{Path, PathBuf};
 
 use globset::{Glob, GlobBuilder, GlobMatcher, GlobSet, GlobSetBuilder};
 
-use crate::config::InputConfig;
+use crate::config::{Format, InputConfig};
+
+/// kubelet compresses an older rotated container log (`0.log.20261124-120000`) by writing
+/// `….tmp` and renaming it to `….gz`; neither is text to follow, so `cri` (and `auto`) inputs
+/// skip them whatever their globs say (issue 14).
+const KUBELET_COMPRESSED: [&str; 2] = ["*.log.*.tmp", "*.log.*.gz"];
 
 /// How deep a `**` glob is walked at most (a guard against symlink loops).
 const MAX_RECURSIVE_DEPTH: usize = 32;
@@ -119,6 +125,11 @@ impl InputGlobs {
         let mut exclude = GlobSetBuilder::new();
         for pattern in &input.exclude {
             exclude.add(Glob::new(pattern).map_err(|err| (pattern.clone(), err))?);
+        }
+        if matches!(input.decoding.format, Format::Cri | Format::Auto) {
+            for pattern in KUBELET_COMPRESSED {
+                exclude.add(Glob::new(pattern).map_err(|err| ((*pattern).to_string(), err))?);
+            }
         }
         let exclude = exclude
             .build()
@@ -343,7 +354,7 @@ mod tests {
     use std::path::PathBuf;
     use std::time::Duration;
 
-    use crate::config::{InputConfig, StartAt};
+    use crate::config::{Format, InputConfig, StartAt};
     use crate::tail::discover::{InputGlobs, Scan, split};
 
     fn input(paths: &[String], exclude: &[&str]) -> InputConfig {
@@ -425,6 +436,41 @@ mod tests {
             .map(|c| c.path)
             .collect();
         assert!(found.contains(&root.join("sub/deep.log")), "{found:?}");
+    }
+
+    /// Issue 14: kubelet's compressed rotations (`….tmp` while written, then `….gz`) are never
+    /// followed by a `cri` input; the newest rotation, still text, is.
+    #[test]
+    fn cri_inputs_skip_kubelet_compressed_rotations() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().join("pods/shop_web-0_uid/nginx");
+        fs::create_dir_all(&dir).unwrap();
+        for name in [
+            "0.log",
+            "0.log.20261124-120000",
+            "0.log.20261124-110000.tmp",
+            "0.log.20261124-100000.gz",
+        ] {
+            fs::write(dir.join(name), "x\n").unwrap();
+        }
+        let glob = format!("{}/*", dir.display());
+        let found = |format| {
+            let mut cri = input(std::slice::from_ref(&glob), &[]);
+            cri.decoding.format = format;
+            let mut found: Vec<PathBuf> = InputGlobs::new(&cri)
+                .unwrap()
+                .discover(&mut Scan::default())
+                .into_iter()
+                .map(|c| c.path)
+                .collect();
+            found.sort();
+            found
+        };
+        assert_eq!(
+            found(Format::Cri),
+            [dir.join("0.log"), dir.join("0.log.20261124-120000")]
+        );
+        assert_eq!(found(Format::Plain).len(), 4, "only for container inputs");
     }
 
     #[test]
