@@ -26,6 +26,8 @@ mod tail;
 // `dingtail check`: summaries, and every config/rule problem with file:line:column (issue 4);
 // positions, whole templates, `${VAR}` in rules, exit statuses (issue 12).
 mod check;
+// Compressed and binary files are not followed; `check` and `/metrics` say so (issue 19).
+mod not_text;
 // `check` warnings and `run`'s, and `dingtail_input_files` (issue 12).
 mod survey;
 // `send --robot` and `check --ping` under the robot's recorded budget; DingTalk's errmsg (issue 12).

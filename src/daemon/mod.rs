@@ -152,8 +152,9 @@ pub async fn run(pipeline: Pipeline, options: RunOptions) -> anyhow::Result<()> 
             GlobHistory::Known(known)
         }
     };
-    let tailer = Tailer::start_with_history(tailer_config(&pipeline.config), checkpoints, history)
-        .context("cannot start tailing")?;
+    let mut tailer =
+        Tailer::start_with_history(tailer_config(&pipeline.config), checkpoints, history)
+            .context("cannot start tailing")?;
     // The first scan opened the files (at their end, with `start_at: end`): store where, before
     // anything else, so that a crash now does not read them from the beginning next time.
     let latest_checkpoints = tailer.checkpoints();
@@ -169,6 +170,7 @@ pub async fn run(pipeline: Pipeline, options: RunOptions) -> anyhow::Result<()> 
         }
     }
     let n_files = tailer.n_files();
+    bridge::publish(&metrics, &tailer.stats());
     let tail = TailBridge::spawn(tailer, health.clone())?;
 
     let now = Instant::now();
@@ -340,12 +342,10 @@ impl Daemon {
             );
             tokio::select! {
                 message = self.tail.messages.recv() => match message {
-                    Some(TailMsg::Lines { lines, checkpoints, globs, n_files }) => {
+                    Some(TailMsg::Lines { lines, checkpoints, globs, stats }) => {
                         self.latest_globs = globs;
-                        self.n_files = n_files;
-                        self.metrics
-                            .files_watched
-                            .set(i64::try_from(n_files).unwrap_or(i64::MAX));
+                        self.n_files = stats.n_files;
+                        bridge::publish(&self.metrics, &stats);
                         self.on_lines(lines, checkpoints);
                     }
                     Some(TailMsg::Final { checkpoints }) => {
@@ -482,6 +482,7 @@ impl Daemon {
         self.metrics
             .files_watched
             .set(i64::try_from(self.n_files).unwrap_or(i64::MAX));
+        bridge::publish_descriptors(&self.metrics);
         let status = self.status();
         if status != self.last_status {
             self.notifier.status(&status);

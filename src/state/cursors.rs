@@ -15,7 +15,7 @@ use rusqlite::{Connection, params};
 
 use crate::state::StateError;
 
-/// The table, created by schema version 5.
+/// The table, created by schema version 6.
 pub const CREATE_TABLE: &str = "
 CREATE TABLE IF NOT EXISTS journal_cursors (
     input TEXT PRIMARY KEY,

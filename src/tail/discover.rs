@@ -6,8 +6,10 @@
 //! as deep as the glob has components, unless the glob holds `**`. Symlinks are followed (their
 //! targets decide whether an entry is a file or a directory); directories, FIFOs, sockets and
 //! devices matching a glob are skipped. Exclude globs are matched against both the full path and
-//! the file name, so `*.gz` excludes compressed rotations wherever they are; `cri` and `auto`
-//! inputs always exclude kubelet's compressed rotations (`*.log.*.gz`, `*.log.*.tmp`).
+//! the file name, so `*.gz` excludes compressed rotations wherever they are; compressed names
+//! (`.gz`, `.xz`, `.bz2`, `.zst`, `.zip`) are skipped anyway, even when a glob names them
+//! (`crate::tail::sniff`), and listed in [`Scan::skipped`]. `cri` and `auto` inputs also
+//! exclude the `.tmp` file kubelet compresses a rotation into before naming it `.gz`.
 //!
 //! The directories returned are the walk's starting points, every directory walked through, and
 //! the directory of each symlink's target: a write through a symlink is reported by inotify on
@@ -26,11 +28,12 @@ use std::path::{Path, PathBuf};
 use globset::{Glob, GlobBuilder, GlobMatcher, GlobSet, GlobSetBuilder};
 
 use crate::config::{Format, InputConfig};
+use crate::tail::sniff::{Skip, compressed_name};
 
-/// kubelet compresses an older rotated container log (`0.log.20261124-120000`) by writing
-/// `….tmp` and renaming it to `….gz`; neither is text to follow, so `cri` (and `auto`) inputs
-/// skip them whatever their globs say (issue 14).
-const KUBELET_COMPRESSED: [&str; 2] = ["*.log.*.tmp", "*.log.*.gz"];
+/// kubelet compresses an older rotated container log (`0.log.20261124-120000`) into
+/// `….tmp`, then renames it to `….gz` (which every input skips by its name): `cri` and `auto`
+/// inputs skip the `.tmp` too, whatever their globs say (issue 14).
+const KUBELET_COMPRESSING: [&str; 1] = ["*.log.*.tmp"];
 
 /// How deep a `**` glob is walked at most (a guard against symlink loops).
 const MAX_RECURSIVE_DEPTH: usize = 32;
@@ -64,6 +67,8 @@ pub struct Scan {
     /// Directories that could not be listed, and entries that could not be stat-ed, for a
     /// reason other than not existing: what lies at or under them is unknown this pass.
     pub unknown: BTreeMap<PathBuf, Unknown>,
+    /// Files matched but not followed: compressed names.
+    pub skipped: Vec<(PathBuf, Skip)>,
 }
 
 /// Why a path's contents are unknown this pass.
@@ -127,7 +132,7 @@ impl InputGlobs {
             exclude.add(Glob::new(pattern).map_err(|err| (pattern.clone(), err))?);
         }
         if matches!(input.decoding.format, Format::Cri | Format::Auto) {
-            for pattern in KUBELET_COMPRESSED {
+            for pattern in KUBELET_COMPRESSING {
                 exclude.add(Glob::new(pattern).map_err(|err| ((*pattern).to_string(), err))?);
             }
         }
@@ -297,6 +302,10 @@ impl InputGlobs {
         if !glob.matcher.is_match(&path) || self.is_excluded(&path) {
             return;
         }
+        if let Some(skip) = compressed_name(&path) {
+            scan.skipped.push((path, skip));
+            return;
+        }
         let Some(meta) = meta.or_else(|| self.stat(&path, scan)) else {
             return;
         };
@@ -439,7 +448,8 @@ mod tests {
     }
 
     /// Issue 14: kubelet's compressed rotations (`….tmp` while written, then `….gz`) are never
-    /// followed by a `cri` input; the newest rotation, still text, is.
+    /// followed by a `cri` input; the newest rotation, still text, is. (`.gz` is skipped by its
+    /// name for every input.)
     #[test]
     fn cri_inputs_skip_kubelet_compressed_rotations() {
         let tmp = tempfile::tempdir().unwrap();
@@ -470,7 +480,11 @@ mod tests {
             found(Format::Cri),
             [dir.join("0.log"), dir.join("0.log.20261124-120000")]
         );
-        assert_eq!(found(Format::Plain).len(), 4, "only for container inputs");
+        assert_eq!(
+            found(Format::Plain).len(),
+            3,
+            "`.tmp` only for container inputs"
+        );
     }
 
     #[test]
