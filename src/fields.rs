@@ -201,9 +201,17 @@ impl Fields {
         string_text(self.raw(name)?)
     }
 
-    /// Every field, parsed (for templates: `fields.NAME`). The last of repeated keys wins.
+    /// Every field, parsed (for templates: `fields.NAME`). The last of repeated keys wins; a
+    /// value serde_json cannot hold (a number such as `1e400`) is kept as its JSON text, so
+    /// that one odd field does not hide the others.
     pub fn to_map(&self) -> Map<String, Value> {
-        serde_json::from_str(&self.source).unwrap_or_default()
+        let mut map = Map::new();
+        for entry in &self.entries {
+            let raw = self.source.get(entry.value.clone()).unwrap_or_default();
+            let value = serde_json::from_str(raw).unwrap_or_else(|_| Value::from(raw));
+            map.insert(self.key(entry).to_string(), value);
+        }
+        map
     }
 }
 
@@ -454,6 +462,9 @@ mod tests {
         assert_eq!(f.text("cA"), None);
         assert_eq!(f.len(), 4);
         assert_eq!(f.to_map().get("a"), Some(&json!("again")));
+        let odd = fields(r#"{"huge":1e400,"ok":1}"#);
+        assert_eq!(odd.to_map().get("huge"), Some(&json!("1e400")));
+        assert_eq!(odd.to_map().get("ok"), Some(&json!(1)));
         assert!(fields("{}").is_empty());
         for text in [
             "",
