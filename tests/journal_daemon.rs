@@ -281,3 +281,32 @@ fn journalctl_json_piped_into_test_matches_as_the_daemon_does() {
     assert!(out.contains("ssh.service/3//u4"), "{out}");
     assert!(out.contains("web-1"), "{out}");
 }
+
+/// `dingtail tail` follows a journald input as the daemon does and prints `journal: MESSAGE`.
+#[test]
+fn tail_follows_the_journal() {
+    let standin = Standin::start();
+    let dir = Dir::new("journal-tail");
+    let config = config(&dir, &standin, free_port(), "");
+    append(&dir.join("journal"), &failures(1..=1));
+    let mut cmd = dir.command();
+    cmd.arg("tail")
+        .arg("-c")
+        .arg(&config)
+        .arg("--input")
+        .arg("journal")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut tail = Daemon::spawn(cmd);
+    tail.wait_for("the first entry", WAIT, |t| {
+        t.stdout()
+            .iter()
+            .any(|line| line == "journal: Failed password for u1 from 203.0.113.9")
+    });
+    append(&dir.join("journal"), &failures(2..=2));
+    tail.wait_for("an appended entry", WAIT, |t| {
+        t.stdout().iter().any(|line| line.contains("for cron2"))
+    });
+    assert_eq!(tail.stop().code(), Some(0));
+}

@@ -28,9 +28,17 @@ pub fn survey(pipeline: &Pipeline) -> Survey {
         .and_then(|text| Spans::parse(&text).ok())
         .unwrap_or_default();
     Survey {
+        // A journald input has no files to count (and no `dingtail_input_files` series).
         files: facts
             .inputs
             .iter()
+            .filter(|(name, _)| {
+                pipeline
+                    .config
+                    .inputs
+                    .get(*name)
+                    .is_none_or(|input| input.journald.is_none())
+            })
             .map(|(name, found)| (name.clone(), found.files.len()))
             .collect(),
         warnings: warnings(pipeline, &facts, &spans),
