@@ -149,12 +149,12 @@ pub fn summary(pipeline: &Pipeline, survey: &Survey) -> String {
             .get(name)
             .map(|set| set.rules().iter().map(Rule::name).collect())
             .unwrap_or_default();
-        let source = match input.journald {
-            Some(_) => reading::decoding(input),
+        let source = match &input.journald {
+            Some(journald) => reading::journal(journald, &input.decoding),
             None => format!(
                 "{} now{}",
                 noun::count(n_files, "file"),
-                reading::decoding(input)
+                reading::suffix(input)
             ),
         };
         out.push_str(&format!(

@@ -4,19 +4,17 @@
 
 use crate::config::{Content, Decoding, Format, InputConfig, JournaldConfig};
 
-/// What `input` reads and how: `journal (…)` for a journald input, else its decoding (empty for
-/// plain UTF-8 text, else `, format cri`…, to follow a file count).
-pub fn decoding(input: &InputConfig) -> String {
-    match &input.journald {
+/// How `input` reads, to follow a count: `, journal (…)` for a journald input, `, format
+/// cri, encoding GBK` for files in another format or encoding, nothing for plain UTF-8 text.
+pub fn suffix(input: &InputConfig) -> String {
+    let text = match &input.journald {
         Some(journald) => journal(journald, &input.decoding),
-        None => {
-            let text = decoding_text(&input.decoding);
-            if text.is_empty() {
-                text
-            } else {
-                format!(", {text}")
-            }
-        }
+        None => decoding_text(&input.decoding),
+    };
+    if text.is_empty() {
+        text
+    } else {
+        format!(", {text}")
     }
 }
 

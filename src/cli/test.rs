@@ -40,6 +40,7 @@ use std::time::{Instant, SystemTime};
 use crate::batch::Batch;
 use crate::cli::check::files_now;
 use crate::cli::exit::Exit;
+use crate::cli::reading;
 use crate::config::diag::did_you_mean;
 use crate::config::rules::RuleSource;
 use crate::config::{DEFAULT_CONFIG_PATH, Decoding};
@@ -192,10 +193,10 @@ fn test(args: &TestArgs, pipeline: &Pipeline) -> anyhow::Result<()> {
         .and_then(|name| pipeline.config.inputs.get(name));
     let framing = input_config.map_or_else(Framing::plain, Framing::of);
     emit(&format!(
-        "input: {} ({how}), {}, {}, multiline: {}\n",
+        "input: {} ({how}), {}{}, multiline: {}\n",
         input.as_deref().unwrap_or("all inputs"),
         noun::count(rule_set.rules().len(), "rule"),
-        journal::reading(input_config),
+        input_config.map(reading::suffix).unwrap_or_default(),
         if framing.multiline.is_some() {
             "yes"
         } else {

@@ -8,22 +8,10 @@
 
 use std::io::Read;
 
-use crate::cli::reading;
 use crate::cli::test::{CHUNK_BYTES, Scan};
 use crate::config::InputConfig;
 use crate::intake::reader::{LineReader, Piece};
 use crate::journal::{JournalInput, JournalLine};
-
-/// How the chosen input reads its log, for the header line: `journal (…)`, `format cri`, ….
-pub(super) fn reading(input: Option<&InputConfig>) -> String {
-    let text = input.map(reading::decoding).unwrap_or_default();
-    let text = text.strip_prefix(", ").unwrap_or(&text);
-    if text.is_empty() {
-        "format plain".to_string()
-    } else {
-        text.to_string()
-    }
-}
 
 impl Scan<'_> {
     /// Reads journalctl's JSON lines from `reader` as entries of `input` and matches each.
