@@ -112,14 +112,19 @@ fn expect_total(standin: &Standin, daemon: &Daemon, n: u64) {
     );
 }
 
-/// True while a journalctl reading `dir` runs.
+/// True while a journalctl reading `dir` runs (found in /proc, without procps).
 fn journalctl_runs(dir: &Path) -> bool {
-    Command::new("pgrep")
-        .arg("-f")
-        .arg(format!("journalctl.*--directory={}", dir.display()))
-        .stdout(Stdio::null())
-        .status()
-        .is_ok_and(|status| status.success())
+    let wanted = format!("--directory={}", dir.display());
+    let Ok(processes) = std::fs::read_dir("/proc") else {
+        return false;
+    };
+    processes.flatten().any(|process| {
+        std::fs::read(process.path().join("cmdline")).is_ok_and(|cmdline| {
+            let args: Vec<&[u8]> = cmdline.split(|b| *b == 0).collect();
+            args.first().is_some_and(|program| program.ends_with(b"journalctl"))
+                && args.iter().any(|arg| *arg == wanted.as_bytes())
+        })
+    })
 }
 
 #[test]

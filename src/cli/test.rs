@@ -43,7 +43,7 @@ use crate::cli::exit::Exit;
 use crate::cli::reading;
 use crate::config::diag::did_you_mean;
 use crate::config::rules::RuleSource;
-use crate::config::{DEFAULT_CONFIG_PATH, Decoding};
+use crate::config::{DEFAULT_CONFIG_PATH, Format};
 use crate::daemon::deliver;
 use crate::dingtalk;
 use crate::event::{FileId, LogLine};
@@ -207,7 +207,8 @@ fn test(args: &TestArgs, pipeline: &Pipeline) -> anyhow::Result<()> {
     // encoding) asks for the events themselves.
     let fast = framing.multiline.is_none()
         && !args.show_unmatched
-        && framing.decoding == Decoding::default()
+        && framing.decoding.format == Format::Plain
+        && framing.decoding.encoding.is_none()
         && !rule_set.has_conditions()
         && input_config.is_none_or(|input| input.journald.is_none());
     let mut scan = Scan {
