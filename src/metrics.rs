@@ -55,7 +55,8 @@ pub struct OutcomeLabel {
 pub struct ChatCommandLabel {
     /// The command's English word, or `none` when the text was not a command.
     pub command: String,
-    /// `answered`, `denied`, `invalid`, `help`, `busy` or `unanswered`.
+    /// `answered`, `denied`, `invalid`, `help`, `busy`, `unanswered`, or `repeat` (a message
+    /// DingTalk delivered again, answered the first time).
     pub outcome: String,
 }
 

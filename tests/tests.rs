@@ -53,6 +53,9 @@ mod messages;
 // Answering back from the group through an app robot (issue 16): Stream mode against the gateway
 // stand-in, HTTP mode with signed callbacks, through the library API.
 mod chat;
+// Answering back through `dingtail run`: status and test from the group in Stream mode, signed
+// HTTP callbacks, reloads that start and stop the link (issue 16).
+mod chat_daemon;
 // What the packages ship, as far as the binary decides it: --version with its commit, man
 // pages and completions for every subcommand, the shipped config (issue 17).
 mod packaging;

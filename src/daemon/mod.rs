@@ -10,6 +10,7 @@
 //! "only errcode 0 removes a batch" easy to see.
 
 mod bridge;
+mod chat;
 pub mod config_watch;
 pub mod console;
 pub mod deliver;
@@ -233,6 +234,7 @@ pub async fn run(pipeline: Pipeline, options: RunOptions) -> anyhow::Result<()> 
         config_watch,
         match_buf: Vec::new(),
         journals,
+        chat: chat::ChatSide::new(),
     };
     daemon.destinations = destinations(&daemon.pipeline.config);
     if daemon.journals.unsaved().is_some() {
@@ -257,6 +259,10 @@ pub async fn run(pipeline: Pipeline, options: RunOptions) -> anyhow::Result<()> 
             ),
         );
     }
+    daemon
+        .sync_chat()
+        .await
+        .context("cannot start answering back (chat:)")?;
     daemon.notifier.ready(&daemon.status());
     tracing::info!(
         "dingtail running: {}, {}, {}, state in {}",
@@ -326,6 +332,8 @@ pub(crate) struct Daemon {
     match_buf: Vec<crate::rules::RuleMatch>,
     /// The journald inputs' readers and cursors.
     journals: Journals,
+    /// Answering back: the chat link and its commands.
+    chat: chat::ChatSide,
 }
 
 impl Daemon {
@@ -361,11 +369,13 @@ impl Daemon {
                 },
                 Some(joined) = self.sends.join_next_with_id() => self.on_sent(joined),
                 Some(event) = self.journals.recv() => self.on_journal(event),
+                Some(request) = self.chat.next_request() => self.on_chat(request),
                 () = sleep => {}
                 signal = signals.next() => match signal {
                     Some(Signal::Reload) => {
                         tracing::info!("SIGHUP: reloading the configuration");
                         self.reload(Trigger::Signal);
+                        self.sync_chat_after_reload().await;
                     }
                     Some(Signal::Shutdown) | None => {
                         tracing::info!("stopping: persisting and sending what the rate limit allows");
@@ -374,6 +384,7 @@ impl Daemon {
                 },
                 Some(()) = recv_config_change(&mut self.config_watch) => {
                     self.reload(Trigger::FileChange);
+                    self.sync_chat_after_reload().await;
                 }
                 _ = keep_alive.tick(), if watchdog.is_some() => {
                     // Only while the tailing thread beats too: a wedged tailer gets the daemon
@@ -387,6 +398,7 @@ impl Daemon {
                         self.commit(None);
                     }
                     self.refresh_gauges();
+                    self.publish_chat_health();
                     self.survey.tick(&self.pipeline, &self.metrics, Instant::now());
                 }
             }
@@ -398,6 +410,7 @@ impl Daemon {
     async fn shutdown(&mut self) -> anyhow::Result<()> {
         self.notifier.stopping();
         self.journals.stop();
+        self.stop_chat().await;
         let deadline = Instant::now() + self.options.shutdown_timeout;
         if self.tail.commands.send(TailCommand::Shutdown).is_ok() {
             loop {
@@ -517,6 +530,10 @@ impl Daemon {
         if let Some(problem) = self.journals.problem() {
             status.push_str("; journal: ");
             status.push_str(&problem);
+        }
+        if let Some(link) = self.chat.link_status() {
+            status.push_str("; ");
+            status.push_str(&chat::status_word(&link));
         }
         status
     }
