@@ -122,7 +122,7 @@ fn journalctl_runs(dir: &Path) -> bool {
         std::fs::read(process.path().join("cmdline")).is_ok_and(|cmdline| {
             let args: Vec<&[u8]> = cmdline.split(|b| *b == 0).collect();
             args.first().is_some_and(|program| program.ends_with(b"journalctl"))
-                && args.iter().any(|arg| *arg == wanted.as_bytes())
+                && args.contains(&wanted.as_bytes())
         })
     })
 }
