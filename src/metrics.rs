@@ -55,7 +55,8 @@ pub struct OutcomeLabel {
 pub struct ChatCommandLabel {
     /// The command's English word, or `none` when the text was not a command.
     pub command: String,
-    /// `answered`, `denied`, `invalid`, `help`, `busy` or `unanswered`.
+    /// `answered`, `denied`, `invalid`, `help`, `busy`, `unanswered`, or `repeat` (a message
+    /// DingTalk delivered again, answered the first time).
     pub outcome: String,
 }
 
@@ -134,6 +135,14 @@ pub struct Metrics {
     pub cluster_handoff_lag_seconds: Family<RobotLabel, Gauge<f64, std::sync::atomic::AtomicU64>>,
     /// 1 while Redis answers heartbeats, else 0.
     pub cluster_connected: Gauge<i64, AtomicI64>,
+    /// Events not in their input's format (matched as plain text), per input (issue 14).
+    pub lines_invalid: Family<InputLabel, Counter>,
+    /// 1 while a journald input's journalctl runs, else 0 (issue 14).
+    pub journal_running: Family<InputLabel, Gauge>,
+    /// Times a journald input's journalctl ended or could not start (each is retried).
+    pub journal_restarts: Family<InputLabel, Counter>,
+    /// Lines of journalctl's output that were no entry (dropped), per input.
+    pub journal_skipped: Family<InputLabel, Counter>,
 }
 
 impl Metrics {
@@ -266,6 +275,30 @@ impl Metrics {
             "1 while the state store cannot write and delivery runs from memory",
             state_degraded.clone(),
         );
+        let lines_invalid = Family::<InputLabel, Counter>::default();
+        registry.register(
+            "lines_invalid",
+            "Events not in their input's format, matched as plain text",
+            lines_invalid.clone(),
+        );
+        let journal_running = Family::<InputLabel, Gauge>::default();
+        registry.register(
+            "journal_running",
+            "1 while a journald input's journalctl runs",
+            journal_running.clone(),
+        );
+        let journal_restarts = Family::<InputLabel, Counter>::default();
+        registry.register(
+            "journal_restarts",
+            "Times a journald input's journalctl ended or could not start",
+            journal_restarts.clone(),
+        );
+        let journal_skipped = Family::<InputLabel, Counter>::default();
+        registry.register(
+            "journal_skipped",
+            "Lines of journalctl's output that were no entry",
+            journal_skipped.clone(),
+        );
         let files_parked = Gauge::<i64, AtomicI64>::default();
         registry.register(
             "files_parked",
@@ -319,6 +352,10 @@ impl Metrics {
             cluster_hosts: Gauge::default(),
             cluster_handoff_lag_seconds: Family::default(),
             cluster_connected: Gauge::default(),
+            lines_invalid,
+            journal_running,
+            journal_restarts,
+            journal_skipped,
         }
     }
 
