@@ -1,7 +1,11 @@
 #!/usr/bin/env bash
 # dingtail's benchmarks, side by side with the tools an ops team would otherwise use (issue 7).
 #
-#   benches/run.sh [scan|catchup|latency|idle|flood|steady|all]...      (default: all)
+#   benches/run.sh [scan|catchup|latency|idle|flood|steady|all|cluster]...      (default: all)
+#
+# `cluster` (not part of `all`: it needs redis-server and takes two minutes) runs
+# benches/cluster_bench.py: BENCH_CLUSTER_HOSTS=10 daemons × BENCH_CLUSTER_RATE=10000 lines/s for
+# BENCH_CLUSTER_SECS=60 through one redis-server (apt-get install redis-server).
 #
 # Build first: `cargo build --release` (the script uses $DINGTAIL, else
 # ${CARGO_TARGET_DIR:-target}/release/dingtail). Comparison tools come from Debian packages and
@@ -227,6 +231,11 @@ steady() {
     BENCH_RUNS=$RUNS daemon_bench steady
 }
 
+cluster() {
+    echo "== cluster: ${BENCH_CLUSTER_HOSTS:-10} daemons × ${BENCH_CLUSTER_RATE:-10000} lines/s for ${BENCH_CLUSTER_SECS:-60} s, one Redis"
+    "$PYTHON" "$HERE/cluster_bench.py" --dingtail "$DINGTAIL" --work "$WORK" --results "$RESULTS"
+}
+
 cleanup() {
     if [ "$KEEP" != 1 ]; then
         rm -f "$WORK"/bench-*.log "$WORK/slice.log" "$WORK/flood.log" "$WORK/catchup.out" "$WORK"/steady-pool-*.log
@@ -242,9 +251,9 @@ trap cleanup EXIT
 status=0
 for what in "$@"; do
     case $what in
-    scan | catchup | latency | idle | flood | steady) ;;
+    scan | catchup | latency | idle | flood | steady | cluster) ;;
     all) set -- scan catchup latency idle flood steady ;;
-    *) die "unknown benchmark \`$what\` (scan, catchup, latency, idle, flood, steady, all)" ;;
+    *) die "unknown benchmark \`$what\` (scan, catchup, latency, idle, flood, steady, all, cluster)" ;;
     esac
 done
 # One benchmark failing does not stop the others; the run fails at the end.

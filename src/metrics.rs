@@ -55,7 +55,8 @@ pub struct OutcomeLabel {
 pub struct ChatCommandLabel {
     /// The command's English word, or `none` when the text was not a command.
     pub command: String,
-    /// `answered`, `denied`, `invalid`, `help`, `busy` or `unanswered`.
+    /// `answered`, `denied`, `invalid`, `help`, `busy`, `unanswered`, or `repeat` (a message
+    /// DingTalk delivered again, answered the first time).
     pub outcome: String,
 }
 
@@ -126,6 +127,22 @@ pub struct Metrics {
     pub state_errors: Counter,
     /// 1 while the state store cannot write (delivery from memory, degraded), else 0.
     pub state_degraded: Gauge<i64, AtomicI64>,
+    /// 1 on the daemon that holds the robot's sender lease (cluster), else 0.
+    pub cluster_sender: Family<RobotLabel, Gauge>,
+    /// Hosts seen in the cluster recently.
+    pub cluster_hosts: Gauge<i64, AtomicI64>,
+    /// Age of the oldest hand-off the sender has not delivered, per robot (on the sender).
+    pub cluster_handoff_lag_seconds: Family<RobotLabel, Gauge<f64, std::sync::atomic::AtomicU64>>,
+    /// 1 while Redis answers heartbeats, else 0.
+    pub cluster_connected: Gauge<i64, AtomicI64>,
+    /// Events not in their input's format (matched as plain text), per input (issue 14).
+    pub lines_invalid: Family<InputLabel, Counter>,
+    /// 1 while a journald input's journalctl runs, else 0 (issue 14).
+    pub journal_running: Family<InputLabel, Gauge>,
+    /// Times a journald input's journalctl ended or could not start (each is retried).
+    pub journal_restarts: Family<InputLabel, Counter>,
+    /// Lines of journalctl's output that were no entry (dropped), per input.
+    pub journal_skipped: Family<InputLabel, Counter>,
 }
 
 impl Metrics {
@@ -258,6 +275,30 @@ impl Metrics {
             "1 while the state store cannot write and delivery runs from memory",
             state_degraded.clone(),
         );
+        let lines_invalid = Family::<InputLabel, Counter>::default();
+        registry.register(
+            "lines_invalid",
+            "Events not in their input's format, matched as plain text",
+            lines_invalid.clone(),
+        );
+        let journal_running = Family::<InputLabel, Gauge>::default();
+        registry.register(
+            "journal_running",
+            "1 while a journald input's journalctl runs",
+            journal_running.clone(),
+        );
+        let journal_restarts = Family::<InputLabel, Counter>::default();
+        registry.register(
+            "journal_restarts",
+            "Times a journald input's journalctl ended or could not start",
+            journal_restarts.clone(),
+        );
+        let journal_skipped = Family::<InputLabel, Counter>::default();
+        registry.register(
+            "journal_skipped",
+            "Lines of journalctl's output that were no entry",
+            journal_skipped.clone(),
+        );
         let files_parked = Gauge::<i64, AtomicI64>::default();
         registry.register(
             "files_parked",
@@ -307,7 +348,43 @@ impl Metrics {
             messages_unanswered,
             state_errors,
             state_degraded,
+            cluster_sender: Family::default(),
+            cluster_hosts: Gauge::default(),
+            cluster_handoff_lag_seconds: Family::default(),
+            cluster_connected: Gauge::default(),
+            lines_invalid,
+            journal_running,
+            journal_restarts,
+            journal_skipped,
         }
+    }
+
+    /// Every series, and those of a cluster member (issue 15): only a daemon with `cluster:`
+    /// shows them.
+    pub fn with_cluster() -> Metrics {
+        let mut metrics = Metrics::new();
+        let registry = &mut metrics.registry;
+        registry.register(
+            "cluster_sender",
+            "1 on the daemon that holds the robot's sender lease",
+            metrics.cluster_sender.clone(),
+        );
+        registry.register(
+            "cluster_hosts",
+            "Hosts seen in the cluster recently",
+            metrics.cluster_hosts.clone(),
+        );
+        registry.register(
+            "cluster_handoff_lag_seconds",
+            "Age of the oldest hand-off the sender has not delivered",
+            metrics.cluster_handoff_lag_seconds.clone(),
+        );
+        registry.register(
+            "cluster_connected",
+            "1 while Redis answers heartbeats",
+            metrics.cluster_connected.clone(),
+        );
+        metrics
     }
 
     /// The OpenMetrics text exposition of every series.

@@ -102,6 +102,13 @@ impl Pipeline {
                 ));
             }
         }
+        if let Some(warning) = config
+            .cluster
+            .as_ref()
+            .and_then(crate::config::load::cluster::fallback_warning)
+        {
+            warnings.push(Diagnostic::at(&config.source, 0, 0, warning));
+        }
         match renderer {
             Some(renderer) if errors.is_empty() => Ok(Pipeline {
                 config,
@@ -114,7 +121,8 @@ impl Pipeline {
         }
     }
 
-    /// Matches `line` with its input's rules and hands each rule that matched to `each`; `buf`
+    /// Matches `line` with its input's rules (patterns and `where:`, `RuleSet::matches_line`)
+    /// and hands each rule that matched to `each`; `buf`
     /// is scratch space reused across calls. Returns how many rules matched.
     pub fn route(
         &self,
@@ -125,7 +133,7 @@ impl Pipeline {
         let Some(rule_set) = self.rules.get(&line.input) else {
             return 0;
         };
-        rule_set.matches(&line.text, buf);
+        rule_set.matches_line(line, buf);
         self.route_matches(rule_set, line, buf, each)
     }
 
@@ -134,7 +142,8 @@ impl Pipeline {
     /// (`RuleSet::scan_buffer`, the whole-buffer candidate search of `dingtail test`): a batch
     /// of a hundred lines costs one pass of the literal searchers instead of a hundred (issue
     /// 18). An event whose text the buffer would cut or change (a multi-line event, a text
-    /// ending in `\r`) is matched alone. `each` is also given the event's index in `lines`.
+    /// ending in `\r`) is matched alone, and so is every event of an input with `where:` rules
+    /// (`RuleSet::matches_line`: the text alone cannot answer them). `each` is also given the event's index in `lines`.
     /// Returns how many (event, rule) hits there were.
     pub fn route_batch(
         &self,
@@ -183,11 +192,13 @@ impl Pipeline {
             return 0;
         }
         let file = line.path.to_string_lossy();
+        // A journal entry names its own host (`_HOSTNAME`); a file's lines are this machine's.
+        let host = line.host().unwrap_or(&self.config.host);
         for m in found {
             let Some(rule) = rule_set.rules().get(m.rule) else {
                 continue;
             };
-            let mentions = self.renderer.mentions(rule, m, line, &self.config.host);
+            let mentions = self.renderer.mentions(rule, m, line, host);
             let top: Vec<(&str, &str)> = rule
                 .top()
                 .iter()
@@ -206,6 +217,7 @@ impl Pipeline {
                 found: m,
                 line,
                 file: &file,
+                host,
                 mentions,
                 top,
             });
@@ -251,10 +263,14 @@ impl RouteScratch {
     /// Fills `found` with the events of `run` that match `rule_set`, in order.
     fn find(&mut self, rule_set: &RuleSet, run: &[LogLine]) {
         self.found.clear();
-        if let [line] = run {
-            rule_set.matches(&line.text, &mut self.out);
-            if !self.out.is_empty() {
-                self.found.push((0, std::mem::take(&mut self.out)));
+        if run.len() == 1 || rule_set.has_conditions() {
+            // One event, or rules with `where:`, which the text alone cannot answer: each event
+            // whole, as `Pipeline::route` does.
+            for (index, line) in run.iter().enumerate() {
+                rule_set.matches_line(line, &mut self.out);
+                if !self.out.is_empty() {
+                    self.found.push((index, std::mem::take(&mut self.out)));
+                }
             }
             return;
         }
@@ -285,7 +301,7 @@ impl RouteScratch {
         }
         for index in alone {
             if let Some(line) = run.get(index) {
-                rule_set.matches(&line.text, &mut self.out);
+                rule_set.matches_line(line, &mut self.out);
                 if !self.out.is_empty() {
                     self.found.push((index, std::mem::take(&mut self.out)));
                 }
@@ -304,6 +320,8 @@ pub struct Routed<'a> {
     found: &'a RuleMatch,
     line: &'a LogLine,
     file: &'a str,
+    /// The host the event comes from (`LogLine::host`, else the config's `host`).
+    host: &'a str,
     /// Who the match @-mentions (templated `at:` entries rendered).
     mentions: Cow<'a, Mentions>,
     /// The values of the rule's `top:` captures.
@@ -318,7 +336,7 @@ impl Routed<'_> {
             severity: self.rule.severity(),
             line: &self.line.text,
             file: self.file,
-            host: &self.pipeline.config.host,
+            host: self.host,
             at: self.line.time(),
             mentions: &self.mentions,
             top: &self.top,
@@ -333,7 +351,7 @@ impl Routed<'_> {
             self.rule,
             self.found,
             self.line,
-            &self.pipeline.config.host,
+            self.host,
             renderer.markup_for(self.rule.name(), robot),
         )
     }
@@ -367,6 +385,7 @@ mod tests {
     use std::time::SystemTime;
 
     use crate::event::{FileId, LogLine};
+    use crate::fields::{Context, Fields};
     use crate::pipeline::{Pipeline, RouteScratch};
 
     fn line(input: &str, text: &str) -> LogLine {
@@ -378,8 +397,11 @@ mod tests {
             end_offset: text.len() as u64 + 1,
             text: text.into(),
             truncated: false,
+            invalid: false,
             read_at: SystemTime::UNIX_EPOCH,
             event_time: None,
+            context: Context::default(),
+            fields: None,
         }
     }
 
@@ -478,6 +500,69 @@ mod tests {
             ["carriage", "digits", "oom", "server-error", "trace"].into(),
             "every kind of event was matched"
         );
+    }
+
+    #[test]
+    fn routing_a_batch_checks_where_on_each_event() {
+        let dir = tempfile::tempdir().unwrap();
+        let config = dir.path().join("dingtail.yaml");
+        fs::write(
+            &config,
+            "inputs:\n  api:\n    paths: /x.log\n    format: json\nrobots:\n  ops:\n    webhook: stdout\nrules: [rules.yaml]\n",
+        )
+        .unwrap();
+        fs::write(
+            dir.path().join("rules.yaml"),
+            "- name: slow-error
+  input: api
+  match: 'slow'
+  where: {level: error}
+  robot: ops
+- name: fatal
+  input: api
+  where: {level: fatal}
+  robot: ops
+- name: timeout
+  input: api
+  match: 'timeout'
+  robot: ops
+",
+        )
+        .unwrap();
+        let pipeline = Pipeline::load(&config).unwrap();
+        let event = |level: &str, msg: &str| {
+            let json = format!("{{\"level\":\"{level}\",\"msg\":\"{msg}\"}}");
+            let mut line = line("api", msg);
+            line.fields = Fields::parse(&json).map(Box::new);
+            line
+        };
+        let lines = vec![
+            event("info", "slow request"),
+            event("error", "slow request"),
+            event("fatal", "disk gone"),
+            event("info", "upstream timeout"),
+            event("info", "all good"),
+        ];
+        let mut one_by_one = Vec::new();
+        for line in &lines {
+            pipeline.route(line, &mut Vec::new(), |routed| {
+                one_by_one.push((routed.hit().line.to_string(), routed.rule.name().to_owned()));
+            });
+        }
+        let mut batched = Vec::new();
+        pipeline.route_batch(&lines, &mut RouteScratch::default(), |_, routed| {
+            batched.push((routed.hit().line.to_string(), routed.rule.name().to_owned()));
+        });
+        let expected: Vec<(String, String)> = [
+            ("slow request", "slow-error"),
+            ("disk gone", "fatal"),
+            ("upstream timeout", "timeout"),
+        ]
+        .iter()
+        .map(|(line, rule)| (line.to_string(), rule.to_string()))
+        .collect();
+        assert_eq!(one_by_one, expected);
+        assert_eq!(batched, expected);
     }
 
     /// The daemon shares one pipeline between its tasks (`Arc<Pipeline>`).

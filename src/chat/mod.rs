@@ -23,6 +23,7 @@ pub mod frame;
 pub mod gateway;
 pub mod link;
 pub mod permit;
+pub mod recent;
 pub mod reply;
 pub mod request;
 pub mod robot_message;

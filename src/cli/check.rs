@@ -20,10 +20,11 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use crate::cli::exit::Exit;
+use crate::cli::reading;
 use crate::cli::robot::{self, PING_TEXT};
 use crate::cli::service_user::ServiceUser;
 use crate::config::rules::RuleSource;
-use crate::config::{DEFAULT_CONFIG_PATH, InputConfig, Webhook};
+use crate::config::{ChatConfig, ChatMode, DEFAULT_CONFIG_PATH, InputConfig, Webhook};
 use crate::dingtalk::Mentions;
 use crate::fdlimit;
 use crate::noun;
@@ -148,9 +149,16 @@ pub fn summary(pipeline: &Pipeline, survey: &Survey) -> String {
             .get(name)
             .map(|set| set.rules().iter().map(Rule::name).collect())
             .unwrap_or_default();
+        let source = match &input.journald {
+            Some(journald) => reading::journal(journald, &input.decoding),
+            None => format!(
+                "{} now{}",
+                noun::count(n_files, "file"),
+                reading::suffix(input)
+            ),
+        };
         out.push_str(&format!(
-            "  {name}: {} now, {}{}{}\n",
-            noun::count(n_files, "file"),
+            "  {name}: {source}, {}{}{}\n",
             noun::count(rules.len(), "rule"),
             if rules.is_empty() { "" } else { ": " },
             rules.join(", ")
@@ -190,7 +198,49 @@ pub fn summary(pipeline: &Pipeline, survey: &Survey) -> String {
         pipeline.n_rules(),
         noun::count(pipeline.rule_files.len(), "file")
     ));
+    if let Some(chat) = &config.chat {
+        out.push_str(&chat_line(chat));
+    }
+    if let Some(cluster) = &config.cluster {
+        out.push_str(&format!(
+            "cluster: host {} through {} (lease {}, {})\n",
+            config.host,
+            cluster.redis_shown,
+            humantime::format_duration(cluster.lease),
+            if cluster.fallback {
+                format!(
+                    "fallback after {}",
+                    humantime::format_duration(cluster.fallback_after)
+                )
+            } else {
+                "no fallback".to_owned()
+            }
+        ));
+    }
     out
+}
+
+/// The chat line: how commands arrive and who may give them (never the secret).
+fn chat_line(chat: &ChatConfig) -> String {
+    let how = match chat.mode {
+        ChatMode::Stream => format!("Stream through {} as {}", chat.api_base, chat.client_id),
+        ChatMode::Http { listen } => format!("HTTP callbacks on {listen}/dingtalk/callback"),
+    };
+    let allow = &chat.allow;
+    let mut who = if allow.users.is_empty() {
+        "anyone".to_owned()
+    } else {
+        noun::count(allow.users.len(), "user")
+    };
+    if allow.admins_only {
+        who.push_str(" (group admins only)");
+    }
+    let from = if allow.conversations.is_empty() {
+        "any conversation".to_owned()
+    } else {
+        noun::count(allow.conversations.len(), "conversation")
+    };
+    format!("chat: {how}; commands from {who} in {from}\n")
 }
 
 /// The descriptor line: in use now, the limit `run` will have (the soft limit raised to the hard

@@ -2,8 +2,10 @@
 //! Only this module (and the `stdout` dry-run robot) writes to stdout for humans.
 
 pub mod check;
+pub mod cluster;
 pub mod exit;
 pub mod generate;
+pub mod reading;
 pub mod robot;
 pub mod run;
 pub mod send;
@@ -60,6 +62,8 @@ pub enum Command {
     Tail(tail::TailArgs),
     /// Send one message to a DingTalk robot (for scripts and cron jobs).
     Send(send::SendArgs),
+    /// Many hosts, one robot: look at the cluster shared through Redis.
+    Cluster(cluster::ClusterArgs),
     /// Write the man pages or a shell completion script (for packagers; hidden).
     #[command(hide = true)]
     Generate(generate::GenerateArgs),
@@ -190,6 +194,7 @@ pub fn main() -> ExitCode {
         Command::Test(args) => test::run(args),
         Command::Tail(args) => tail::run(args),
         Command::Send(args) => send::run(args),
+        Command::Cluster(args) => cluster::run(args),
         Command::Generate(args) => generate::run(args),
     }
 }

@@ -34,7 +34,7 @@ impl Daemon {
         let now = Instant::now();
         let pipeline = self.pipeline.clone();
         // Counted per batch and input, not per line: metric lookups lock and clone labels.
-        let mut read: BTreeMap<&str, (u64, u64, u64)> = BTreeMap::new();
+        let mut read: BTreeMap<&str, (u64, u64, u64, u64)> = BTreeMap::new();
         let mut untimed: BTreeMap<&str, u64> = BTreeMap::new();
         // Per rule: its matches, and its last match's line (for the chat's `test`).
         let mut matched: BTreeMap<String, (u64, usize)> = BTreeMap::new();
@@ -43,6 +43,7 @@ impl Daemon {
             counts.0 += 1;
             counts.1 += line.end_offset.saturating_sub(line.start_offset);
             counts.2 += u64::from(line.truncated);
+            counts.3 += u64::from(line.invalid);
             if line.event_time.is_none() {
                 let timed = pipeline
                     .config
@@ -77,7 +78,7 @@ impl Daemon {
                 .get_or_create(&RuleLabel { rule })
                 .inc_by(n);
         }
-        for (input, (n_lines, n_bytes, n_truncated)) in read {
+        for (input, (n_lines, n_bytes, n_truncated, n_invalid)) in read {
             let input = InputLabel {
                 input: input.to_string(),
             };
@@ -94,6 +95,12 @@ impl Daemon {
                     .lines_truncated
                     .get_or_create(&input)
                     .inc_by(n_truncated);
+            }
+            if n_invalid > 0 {
+                self.metrics
+                    .lines_invalid
+                    .get_or_create(&input)
+                    .inc_by(n_invalid);
             }
         }
         for (input, n) in untimed {
@@ -125,7 +132,13 @@ impl Daemon {
     pub(crate) fn commit(&mut self, send: Option<Sending<'_>>) -> bool {
         let moved = self.ledger.changes(&self.latest_checkpoints);
         let globs_moved = self.latest_globs != self.saved_globs;
-        if moved.is_empty() && self.dirty.is_empty() && send.is_none() && !globs_moved {
+        let cursors = self.journals.unsaved();
+        if moved.is_empty()
+            && self.dirty.is_empty()
+            && send.is_none()
+            && !globs_moved
+            && cursors.is_none()
+        {
             return true;
         }
         let empty = Batch::default();
@@ -178,6 +191,9 @@ impl Daemon {
         if globs_moved {
             changes.push(Change::Globs(&self.latest_globs));
         }
+        if let Some(cursors) = &cursors {
+            changes.push(Change::JournalCursors(cursors));
+        }
         let result = self.store.commit(&changes);
         let ok = result.is_ok();
         if ok {
@@ -186,6 +202,9 @@ impl Daemon {
             self.ledger.committed(&moved);
             if globs_moved {
                 self.saved_globs.clone_from(&self.latest_globs);
+            }
+            if let Some(cursors) = cursors {
+                self.journals.saved(cursors);
             }
         }
         self.note_store_result(result, "cannot store matches and checkpoints");

@@ -11,12 +11,14 @@
 
 mod bridge;
 mod chat;
+mod cluster;
 mod coalesce;
 pub mod config_watch;
 pub mod console;
 pub mod deliver;
 pub mod http;
 mod intake;
+mod journal;
 mod reload;
 mod report;
 pub mod signals;
@@ -38,6 +40,7 @@ use crate::daemon::bridge::{TailBridge, TailCommand, TailMsg};
 use crate::daemon::config_watch::ConfigWatch;
 use crate::daemon::deliver::Destination;
 use crate::daemon::http::{Health, Loop};
+use crate::daemon::journal::Journals;
 use crate::daemon::reload::{Trigger, digest, recv_config_change, start_config_watch};
 use crate::daemon::signals::{Signal, SignalStream};
 use crate::daemon::survey::SurveyLoop;
@@ -79,7 +82,11 @@ const REQUEST_TIMEOUT: Duration = Duration::from_secs(15);
 /// them and exits non-zero. Once running, faults are logged and the daemon keeps going.
 pub async fn run(pipeline: Pipeline, options: RunOptions) -> anyhow::Result<()> {
     let notifier = Notifier::from_env();
-    let metrics = Arc::new(Metrics::new());
+    let metrics = Arc::new(if pipeline.config.cluster.is_some() {
+        Metrics::with_cluster()
+    } else {
+        Metrics::new()
+    });
     let health = Arc::new(Health::default());
     let mut signals = SignalStream::install().context("cannot install signal handlers")?;
     // A write past RLIMIT_FSIZE must fail with EFBIG (a store that cannot write degrades
@@ -97,6 +104,9 @@ pub async fn run(pipeline: Pipeline, options: RunOptions) -> anyhow::Result<()> 
     let checkpoints = store
         .load_checkpoints()
         .context("cannot read the checkpoints")?;
+    let journal_cursors = store
+        .load_journal_cursors()
+        .context("cannot read the journal cursors")?;
     // Everything undelivered from the last run is pending again. A store that can be read but
     // not written does not stop the start: delivery runs degraded until it can write.
     let mut startup_failure = None;
@@ -198,6 +208,7 @@ pub async fn run(pipeline: Pipeline, options: RunOptions) -> anyhow::Result<()> 
     let pipeline = Arc::new(pipeline);
     // The warnings `check` prints, logged now and hourly while they hold.
     let survey = SurveyLoop::start(&pipeline, &metrics, Instant::now());
+    let journals = Journals::start(&pipeline.config, journal_cursors);
     let mut daemon = Daemon {
         options,
         pipeline,
@@ -229,10 +240,18 @@ pub async fn run(pipeline: Pipeline, options: RunOptions) -> anyhow::Result<()> 
         digest: 0,
         config_watch,
         route_scratch: RouteScratch::default(),
+        journals,
         chat: chat::ChatSide::new(),
+        cluster: None,
     };
     daemon.destinations = destinations(&daemon.pipeline.config);
+    if daemon.journals.unsaved().is_some() {
+        // Where each new journald input started: a restart before its first entry reads on
+        // from there.
+        daemon.commit(None);
+    }
     daemon.digest = digest(&daemon.pipeline);
+    daemon.start_cluster().await?;
     if let Some(err) = startup_failure {
         daemon.note_store_result::<()>(Err(err), "cannot write the state at start");
     }
@@ -323,8 +342,12 @@ pub(crate) struct Daemon {
     digest: u64,
     config_watch: Option<(ConfigWatch, mpsc::Receiver<()>, BTreeSet<PathBuf>)>,
     route_scratch: RouteScratch,
+    /// The journald inputs' readers and cursors.
+    journals: Journals,
     /// Answering back: the chat link and its commands.
     chat: chat::ChatSide,
+    /// `cluster:` (issue 15): the node and the hand-offs under way.
+    cluster: Option<cluster::ClusterHook>,
 }
 
 impl Daemon {
@@ -359,7 +382,9 @@ impl Daemon {
                     }
                 },
                 Some(joined) = self.sends.join_next_with_id() => self.on_sent(joined),
+                Some(event) = self.journals.recv() => self.on_journal(event),
                 Some(request) = self.chat.next_request() => self.on_chat(request),
+                Some(joined) = cluster::next_handoff(&mut self.cluster) => self.on_handed_off(joined),
                 () = sleep => {}
                 signal = signals.next() => match signal {
                     Some(Signal::Reload) => {
@@ -387,6 +412,7 @@ impl Daemon {
                     if self.store_failure.is_some() || !self.dirty.is_empty() || self.checkpoints_owed {
                         self.commit(None);
                     }
+                    self.cluster_tick();
                     self.refresh_gauges();
                     self.publish_chat_health();
                     self.survey.tick(&self.pipeline, &self.metrics, Instant::now());
@@ -399,6 +425,7 @@ impl Daemon {
     /// timeout, and leave the rest on disk for the next start.
     async fn shutdown(&mut self) -> anyhow::Result<()> {
         self.notifier.stopping();
+        self.journals.stop();
         self.stop_chat().await;
         let deadline = Instant::now() + self.options.shutdown_timeout;
         if self.tail.commands.send(TailCommand::Shutdown).is_ok() {
@@ -443,6 +470,7 @@ impl Daemon {
                 () = tokio::time::sleep_until(until.into()) => {}
             }
         }
+        self.cluster_stop(deadline).await;
         self.sends.abort_all();
         // A last try at whatever a failed commit left in memory.
         if self.store_failure.is_some() || !self.dirty.is_empty() || self.checkpoints_owed {
@@ -515,6 +543,10 @@ impl Daemon {
         if let Some(reload) = &self.reload_status {
             status.push_str("; ");
             status.push_str(reload);
+        }
+        if let Some(problem) = self.journals.problem() {
+            status.push_str("; journal: ");
+            status.push_str(&problem);
         }
         if let Some(link) = self.chat.link_status() {
             status.push_str("; ");

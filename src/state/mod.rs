@@ -1,5 +1,5 @@
-//! Durable state: checkpoints and pending events in an embedded SQLite database. The only module
-//! that knows SQL (issue 5).
+//! Durable state: checkpoints (file offsets, journal cursors) and pending events in an embedded
+//! SQLite database. The only module that knows SQL (issue 5).
 //!
 //! One file, `<state_dir>/state.db`, in WAL mode. The daemon commits the pending batches of a
 //! round of lines and the file offsets after those lines in one transaction
@@ -14,6 +14,7 @@
 //! cut is the better trade.
 
 pub mod checkpoint;
+pub mod cursors;
 pub mod file;
 pub mod globs;
 pub mod pending;
@@ -28,6 +29,7 @@ use std::time::{Duration, SystemTime};
 use rusqlite::{Connection, OpenFlags, Transaction};
 
 use crate::batch::Batch;
+pub use crate::state::cursors::JournalCursor;
 use crate::state::pending::PendingError;
 pub use crate::state::pending::Undelivered;
 use crate::tail::checkpoint::{Checkpoint, CheckpointChanges};
@@ -285,6 +287,14 @@ impl Store {
         globs::load(&self.conn)
     }
 
+    /// Where each journald input is in the journal, by input name.
+    ///
+    /// # Errors
+    /// SQLite failures.
+    pub fn load_journal_cursors(&self) -> Result<BTreeMap<String, JournalCursor>, StateError> {
+        cursors::load(&self.conn)
+    }
+
     /// Everything undelivered, per robot (see [`Undelivered`]).
     ///
     /// # Errors
@@ -366,6 +376,7 @@ impl Store {
                     }
                     Change::AllCheckpoints(all) => checkpoint::save_checkpoints(tx, all)?,
                     Change::Globs(globs) => globs::save(tx, globs)?,
+                    Change::JournalCursors(positions) => cursors::save(tx, positions)?,
                 }
             }
             Ok(())
@@ -463,4 +474,6 @@ pub enum Change<'a> {
     AllCheckpoints(&'a [Checkpoint]),
     /// The `(input, glob)` pairs scanned so far.
     Globs(&'a BTreeSet<(String, String)>),
+    /// Every journald input's position (the whole set: inputs not in it lose their row).
+    JournalCursors(&'a BTreeMap<String, JournalCursor>),
 }

@@ -47,6 +47,49 @@ pub enum PendingError {
     },
 }
 
+/// A whole batch as one JSON text (the cluster's hand-offs through Redis, issue 15): the rows
+/// of the table, keyed by rule, under a version.
+///
+/// # Errors
+/// serde failures (none are expected for these plain types).
+pub fn encode_batch(batch: &Batch) -> Result<String, serde_json::Error> {
+    let mut rules = serde_json::Map::new();
+    for rule in batch.ordered() {
+        rules.insert(
+            rule.rule.clone(),
+            serde_json::Value::String(row::encode(rule)?),
+        );
+    }
+    let mut wire = serde_json::Map::new();
+    wire.insert("v".into(), 1.into());
+    wire.insert("rules".into(), serde_json::Value::Object(rules));
+    serde_json::to_string(&wire)
+}
+
+/// Decodes what [`encode_batch`] wrote (on any host, by any dingtail that knows version 1 and
+/// the row versions in it).
+///
+/// # Errors
+/// Not JSON, not a version-1 batch, or a row this dingtail cannot read.
+pub fn decode_batch(text: &str) -> Result<Batch, serde_json::Error> {
+    use serde::de::Error as _;
+    let wire: serde_json::Value = serde_json::from_str(text)?;
+    if wire.get("v").and_then(serde_json::Value::as_u64) != Some(1) {
+        return Err(serde_json::Error::custom("not a version-1 batch"));
+    }
+    let Some(rules) = wire.get("rules").and_then(serde_json::Value::as_object) else {
+        return Err(serde_json::Error::custom("a batch without rules"));
+    };
+    let mut decoded = Vec::with_capacity(rules.len());
+    for (name, data) in rules {
+        let data = data
+            .as_str()
+            .ok_or_else(|| serde_json::Error::custom("a rule that is not a row"))?;
+        decoded.push(row::decode(name, data)?);
+    }
+    Ok(Batch::from_rules(decoded))
+}
+
 /// The generation of rows that may have been delivered already.
 pub const DOUBTFUL_GEN: i64 = -1;
 

@@ -373,10 +373,12 @@ impl Tailer {
     }
 
     /// Takes back a batch the consumer is done with (emptied here): the next batch reuses its
-    /// allocation. Of several, the largest is kept.
+    /// allocation. Of several, the largest is kept, but none with room for more than
+    /// [`FILE_LINES`] lines: a catch-up's big batches are rare, and a quiet daemon should not
+    /// hold their room.
     pub fn recycle(&mut self, mut lines: Vec<LogLine>) {
         lines.clear();
-        if lines.capacity() > self.spare.capacity() {
+        if lines.capacity() > self.spare.capacity() && lines.capacity() <= FILE_LINES {
             self.spare = lines;
         }
     }

@@ -649,4 +649,8 @@ fn a_recycled_batch_is_filled_again_without_a_new_allocation() {
     assert!(next.capacity() >= 128, "{}", next.capacity());
     append(&path, "five\n");
     assert!(h.step().capacity() < 64, "nothing was given back since");
+    // A catch-up's big batch is not kept.
+    h.recycle(Vec::with_capacity(crate::tail::FILE_LINES + 1));
+    append(&path, "six\n");
+    assert!(h.step().capacity() < 64, "a big batch was kept");
 }
