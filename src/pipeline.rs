@@ -489,7 +489,8 @@ mod tests {
         // Twice with the same scratch: nothing of one batch leaks into the next.
         for _ in 0..2 {
             batched.clear();
-            let n = pipeline.route_batch(&lines, &mut scratch, |_, routed| hit(&mut batched, routed));
+            let n =
+                pipeline.route_batch(&lines, &mut scratch, |_, routed| hit(&mut batched, routed));
             assert_eq!(n, n_one);
         }
         assert_eq!(batched, one_by_one);
