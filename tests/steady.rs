@@ -77,7 +77,7 @@ fn steady_writer(
                     "2026-11-25 10:00:00 INFO GET /api/orders/{write}-{i} 200 12ms\n"
                 ));
             }
-            if write % MATCH_EVERY == 0 {
+            if write.is_multiple_of(MATCH_EVERY) {
                 let n = matches.load(Ordering::Acquire);
                 chunk.push_str(&format!(
                     "2026-11-25 10:00:00 ERROR PAYMENT FAILED {n} card declined\n"
