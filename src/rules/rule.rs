@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 
 use regex::Regex;
 
+use crate::alert::AlertSpec;
 use crate::config::RuleSpec;
 use crate::event::{Mentions, Severity};
 
@@ -21,6 +22,7 @@ pub struct Rule {
     excludes: Vec<Regex>,
     top: Vec<String>,
     templated_mentions: bool,
+    alert: AlertSpec,
     file: PathBuf,
     line: usize,
 }
@@ -38,6 +40,7 @@ impl Rule {
             excludes: spec.excludes.clone(),
             top: spec.top.clone(),
             templated_mentions: !spec.mention_templates.is_empty(),
+            alert: spec.alert.clone(),
             file: spec.file.clone(),
             line: spec.line,
         }
@@ -86,6 +89,12 @@ impl Rule {
     /// True when some `at:` entries are templates (rendered per match by `render`).
     pub fn has_templated_mentions(&self) -> bool {
         self.templated_mentions
+    }
+
+    /// Its alert keys (`group_by`, `when`, `realert`, `resolve`, `absent`, …; issue 13):
+    /// [`AlertSpec::plain`] when it has none, and every match is an alert.
+    pub fn alert(&self) -> &AlertSpec {
+        &self.alert
     }
 
     /// True when an `exclude` regex matches `line`.

@@ -11,13 +11,14 @@
 //! The functions take a `rusqlite::Connection` (a `Transaction` derefs to one), so that the daemon
 //! commits pending rows in the same transaction as the file offsets they came from.
 
+mod notice_row;
 mod row;
 
 use std::collections::BTreeMap;
 
 use rusqlite::{Connection, params};
 
-use crate::batch::Batch;
+use crate::batch::{Batch, Notices, RuleBatch};
 
 /// The table, created by the schema migration that introduces it.
 pub const CREATE_TABLE: &str = "
@@ -72,13 +73,14 @@ fn put(conn: &Connection, robot: &str, batch: &Batch, generation: i64) -> Result
     let mut insert = conn.prepare_cached(
         "INSERT OR REPLACE INTO pending (robot, rule, gen, data) VALUES (?1, ?2, ?4, ?3)",
     )?;
-    for rule in batch.ordered() {
-        let data = row::encode(rule).map_err(|source| PendingError::Row {
+    for rule in batch.rule_names() {
+        let notices = batch.notices().of_rule(rule);
+        let data = row::encode(batch.rule(rule), &notices).map_err(|source| PendingError::Row {
             robot: robot.to_string(),
-            rule: rule.rule.clone(),
+            rule: rule.to_string(),
             source,
         })?;
-        insert.execute(params![robot, rule.rule, data, generation])?;
+        insert.execute(params![robot, rule, data, generation])?;
     }
     Ok(())
 }
@@ -137,7 +139,10 @@ pub fn load_all(conn: &Connection) -> Result<BTreeMap<String, Undelivered>, Pend
     let mut select =
         conn.prepare("SELECT robot, rule, data, gen FROM pending ORDER BY gen DESC")?;
     let mut rows = select.query([])?;
-    let mut out: BTreeMap<String, Undelivered> = BTreeMap::new();
+    // Per robot, new (false) and doubtful (true): the rules' parts and their notices, put
+    // together once all rows are read (notices in the order they came, across rules).
+    type Parts = (Vec<RuleBatch>, Notices);
+    let mut parts: BTreeMap<(String, bool), Parts> = BTreeMap::new();
     while let Some(row) = rows.next()? {
         let robot: String = row.get(0)?;
         let rule: String = row.get(1)?;
@@ -148,13 +153,21 @@ pub fn load_all(conn: &Connection) -> Result<BTreeMap<String, Undelivered>, Pend
             rule: rule.clone(),
             source,
         })?;
+        let (rules, notices) = parts.entry((robot, generation != 0)).or_default();
+        let (rule, rule_notices) = decoded;
+        rules.extend(rule);
+        notices.absorb(rule_notices);
+    }
+    let mut out: BTreeMap<String, Undelivered> = BTreeMap::new();
+    for ((robot, doubtful), (rules, mut notices)) in parts {
+        notices.kept.sort_by_key(|notice| notice.at);
         let undelivered = out.entry(robot).or_default();
-        let batch = if generation == 0 {
-            &mut undelivered.pending
-        } else {
+        let batch = if doubtful {
             &mut undelivered.doubtful
+        } else {
+            &mut undelivered.pending
         };
-        batch.absorb(Batch::from_rules([decoded]));
+        batch.absorb(Batch::from_parts(rules, notices));
     }
     Ok(out)
 }
