@@ -7,7 +7,7 @@
 
 use rusqlite::Connection;
 
-use crate::state::{globs, pending, sends, throttles};
+use crate::state::{alerts, globs, pending, sends, silences, throttles};
 
 /// Version 1: checkpoints keyed by device and inode (one row per followed file), and the
 /// pending batches.
@@ -24,12 +24,14 @@ CREATE TABLE IF NOT EXISTS checkpoints (
 
 /// The migrations, in order; migration `i` brings the database to version `i + 1`.
 /// Version 2 adds the send history that carries the rate limit over restarts; version 3 the
-/// globs each input has scanned; version 4 the throttle blocks (issue 12).
+/// globs each input has scanned; version 4 the throttle blocks (issue 12); version 5 the alert
+/// kinds' keys and the silences (issue 13).
 const MIGRATIONS: &[&[&str]] = &[
     &[V1_CHECKPOINTS, pending::CREATE_TABLE],
     &[sends::CREATE_TABLE],
     &[globs::CREATE_TABLE],
     &[throttles::CREATE_TABLE],
+    &[alerts::CREATE_TABLE, silences::CREATE_TABLES],
 ];
 
 /// The schema version this build writes.
