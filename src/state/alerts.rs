@@ -82,7 +82,7 @@ pub fn load(
             Err(err) => bad.push(format!("rule `{rule}`, key {key}: {err}")),
         }
     }
-    Ok((out, bad))
+    Ok(StoredKeys { by_rule: out, bad })
 }
 
 /// Writes `changes` of `rule`'s tracker.
@@ -236,7 +236,7 @@ mod tests {
     use rusqlite::Connection;
 
     use crate::alert::{GroupKey, IncidentRecord, KeyRecord, PhaseRecord, TrackerChanges};
-    use crate::state::alerts::{CREATE_TABLE, forget_rule, load, save};
+    use crate::state::alerts::{CREATE_TABLE, StoredKeys, forget_rule, load, save};
 
     fn t(s: u64) -> SystemTime {
         UNIX_EPOCH + Duration::from_millis(1_800_000_000_000 + s)
@@ -296,7 +296,8 @@ mod tests {
             },
         )
         .unwrap();
-        let (loaded, bad) = load(&conn).unwrap();
+        let stored = load(&conn).unwrap();
+        let (loaded, bad) = (stored.by_rule, stored.bad);
         assert!(bad.is_empty());
         let mut ssh = loaded["ssh"].clone();
         ssh.sort_by(|a, b| a.key.cmp(&b.key));
@@ -312,17 +313,17 @@ mod tests {
             },
         )
         .unwrap();
-        assert_eq!(load(&conn).unwrap().0["ssh"], [firing]);
+        assert_eq!(load(&conn).unwrap().by_rule["ssh"], [firing]);
         forget_rule(&conn, "ssh").unwrap();
-        assert!(!load(&conn).unwrap().0.contains_key("ssh"));
+        assert!(!load(&conn).unwrap().by_rule.contains_key("ssh"));
         // A row from a newer dingtail is left out, not misread.
         conn.execute(
             "INSERT INTO alert_keys (rule, key, data) VALUES ('x', '[]', '{\"v\":9}')",
             [],
         )
         .unwrap();
-        let (loaded, bad) = load(&conn).unwrap();
-        assert!(!loaded.contains_key("x"));
+        let StoredKeys { by_rule, bad } = load(&conn).unwrap();
+        assert!(!by_rule.contains_key("x"));
         assert_eq!(bad.len(), 1, "{bad:?}");
     }
 }

@@ -29,8 +29,9 @@ use std::time::{Duration, SystemTime};
 
 use rusqlite::{Connection, OpenFlags, Transaction};
 
-use crate::alert::{KeyRecord, Silence, SilenceChanges, SilenceId, SilenceRecord, TrackerChanges};
+use crate::alert::{Silence, SilenceChanges, SilenceId, SilenceRecord, TrackerChanges};
 use crate::batch::Batch;
+pub use crate::state::alerts::StoredKeys;
 use crate::state::pending::PendingError;
 pub use crate::state::pending::Undelivered;
 use crate::tail::checkpoint::{Checkpoint, CheckpointChanges};
@@ -508,6 +509,17 @@ impl Store {
     fn connection(&self) -> &Connection {
         &self.conn
     }
+}
+
+/// The silences stored, as the daemon starts with them.
+#[derive(Clone, Debug, Default)]
+pub struct StoredSilences {
+    /// What the daemon counted, each with the definition it counts for.
+    pub counted: Vec<SilenceRecord>,
+    /// The shared definitions.
+    pub definitions: Vec<Silence>,
+    /// The rows that could not be read, described (left out).
+    pub bad: Vec<String>,
 }
 
 /// One thing [`Store::commit`] makes durable.
