@@ -61,14 +61,20 @@ enum PhaseRow {
     },
 }
 
-/// Every stored key, per rule, and the rows that could not be read (each described; they are
-/// left out, so that their keys start afresh).
+/// The stored alert-kind state.
+#[derive(Clone, Debug, Default)]
+pub struct StoredKeys {
+    /// Every stored key's record, per rule.
+    pub by_rule: BTreeMap<String, Vec<KeyRecord>>,
+    /// The rows that could not be read, described (left out: their keys start afresh).
+    pub bad: Vec<String>,
+}
+
+/// Every stored key, per rule, and the rows that could not be read.
 ///
 /// # Errors
 /// SQLite failures.
-pub fn load(
-    conn: &Connection,
-) -> Result<(BTreeMap<String, Vec<KeyRecord>>, Vec<String>), StateError> {
+pub fn load(conn: &Connection) -> Result<StoredKeys, StateError> {
     let mut select = conn.prepare("SELECT rule, key, data FROM alert_keys")?;
     let mut rows = select.query([])?;
     let mut out: BTreeMap<String, Vec<KeyRecord>> = BTreeMap::new();

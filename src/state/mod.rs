@@ -344,9 +344,7 @@ impl Store {
     ///
     /// # Errors
     /// SQLite failures.
-    pub fn load_alert_keys(
-        &self,
-    ) -> Result<(BTreeMap<String, Vec<KeyRecord>>, Vec<String>), StateError> {
+    pub fn load_alert_keys(&self) -> Result<StoredKeys, StateError> {
         alerts::load(&self.conn)
     }
 
