@@ -353,13 +353,15 @@ impl Store {
     ///
     /// # Errors
     /// SQLite failures.
-    pub fn load_silences(
-        &self,
-    ) -> Result<(Vec<SilenceRecord>, Vec<Silence>, Vec<String>), StateError> {
+    pub fn load_silences(&self) -> Result<StoredSilences, StateError> {
         let (counted, mut bad) = silences::counted(&self.conn)?;
         let (definitions, bad_definitions) = silences::definitions(&self.conn)?;
         bad.extend(bad_definitions);
-        Ok((counted, definitions, bad))
+        Ok(StoredSilences {
+            counted,
+            definitions,
+            bad,
+        })
     }
 
     /// The shared silence definitions (what `dingtail mute` writes), and the rows that could
