@@ -232,6 +232,30 @@ impl Routed<'_> {
         self.rule.robots()
     }
 
+    /// The event that matched.
+    pub fn line(&self) -> &LogLine {
+        self.line
+    }
+
+    /// The value of `name` for this match, as a `group_by` key and a silence's `--where` see
+    /// it: a context name (`host`, `file`, `input`, `rule`, `severity`) wins over a capture of
+    /// the same name, as in templates; a capture that took no part in the match has none.
+    pub fn value_of(&self, name: &str) -> Option<&str> {
+        match name {
+            "host" => Some(&self.pipeline.config.host),
+            "file" => Some(self.file),
+            "input" => Some(&self.line.input),
+            "rule" => Some(self.rule.name()),
+            "severity" => Some(self.rule.severity().as_str()),
+            _ => self
+                .found
+                .captures
+                .iter()
+                .find(|(capture, _)| capture == name)
+                .map(|(_, value)| value.as_str()),
+        }
+    }
+
     /// Adds the match to `robot`'s `batch` (rendering it only if it becomes a sample).
     pub fn add_to(&self, robot: &str, batch: &mut Batch) {
         batch.add(self.hit(), || self.render(robot));

@@ -259,6 +259,25 @@ impl SilenceSet {
         self.entries.get(id)
     }
 
+    /// How many silences it knows.
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    /// True when it knows no silence (nothing can be muted).
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
+    /// Marks every silence to be written again, definitions included (the store was replaced
+    /// by a fresh one).
+    pub fn mark_all_changed(&mut self) {
+        let ids: Vec<SilenceId> = self.entries.keys().cloned().collect();
+        for id in &ids {
+            self.mark(id, true);
+        }
+    }
+
     /// When [`SilenceSet::expire`] next has something to do.
     pub fn next_deadline(&self) -> Option<SystemTime> {
         self.entries

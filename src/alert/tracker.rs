@@ -396,6 +396,14 @@ impl Tracker {
         }
     }
 
+    /// Marks every key to be written again (the store was replaced by a fresh one).
+    pub fn mark_all_changed(&mut self) {
+        let keys: Vec<GroupKey> = self.entries.keys().cloned().collect();
+        for key in &keys {
+            self.mark(key);
+        }
+    }
+
     /// Every key's record, sorted by key (reload, `status`).
     pub fn snapshot(&self) -> Vec<KeyRecord> {
         let mut records: Vec<KeyRecord> = self
