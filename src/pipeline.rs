@@ -15,7 +15,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use crate::batch::{Batch, Hit, Rendered};
+use crate::batch::{Annotation, Batch, Hit, Rendered};
 use crate::config::load::DEFAULT_PER_MINUTE as DINGTALK_PER_MINUTE;
 use crate::config::rules::{RuleFiles, RuleSource, load as load_rules};
 use crate::config::{Config, Diagnostic, Diagnostics};
@@ -237,6 +237,11 @@ impl Routed<'_> {
         self.line
     }
 
+    /// The renderer of the pipeline the match went through (its language and zone).
+    pub fn renderer(&self) -> &Renderer {
+        &self.pipeline.renderer
+    }
+
     /// The value of `name` for this match, as a `group_by` key and a silence's `--where` see
     /// it: a context name (`host`, `file`, `input`, `rule`, `severity`) wins over a capture of
     /// the same name, as in templates; a capture that took no part in the match has none.
@@ -256,9 +261,10 @@ impl Routed<'_> {
         }
     }
 
-    /// Adds the match to `robot`'s `batch` (rendering it only if it becomes a sample).
-    pub fn add_to(&self, robot: &str, batch: &mut Batch) {
-        batch.add(self.hit(), || self.render(robot));
+    /// Adds the match to `robot`'s `batch` as a line standing for what `note` says
+    /// (rendering it only if it becomes a sample).
+    pub fn add_to(&self, robot: &str, note: Annotation, batch: &mut Batch) {
+        batch.add_alert(self.hit(), note, || self.render(robot));
     }
 }
 

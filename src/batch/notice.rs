@@ -13,7 +13,7 @@
 use std::collections::BTreeMap;
 use std::time::{Duration, SystemTime};
 
-use crate::alert::{EndedBy, Muted, NoticeKind};
+use crate::alert::{EndedBy, Muted, Notice, NoticeKind};
 use crate::event::{Mentions, Severity};
 
 /// Notices a batch keeps whole; further ones are tallied.
@@ -98,6 +98,28 @@ pub struct SilenceEnd {
 }
 
 impl BatchNotice {
+    /// A tracker's `notice` about a rule of `severity`: a repeat or an absence @-mentions the
+    /// rule's `mentions` (it calls for attention as an alert does); a resolution or a recovery
+    /// nobody.
+    pub fn of(notice: Notice, severity: Severity, mentions: &Mentions) -> BatchNotice {
+        let calls = matches!(
+            notice.kind,
+            NoticeKind::Repeat { .. } | NoticeKind::Absent { .. }
+        );
+        BatchNotice {
+            rule: notice.rule,
+            severity,
+            labels: notice.labels,
+            at: notice.at,
+            mentions: if calls {
+                mentions.clone()
+            } else {
+                Mentions::default()
+            },
+            event: NoticeEvent::Alert(notice.kind),
+        }
+    }
+
     /// The matches this notice reports (folded repeats, unreported matches of a resolution,
     /// matches a silence muted).
     pub fn n_matches(&self) -> u64 {

@@ -9,7 +9,8 @@
 //! (`intake::EventReader`: the input's `max_line_bytes`, multi-line joining, CRLF, invalid
 //! UTF-8, and a last line without a newline counted as the daemon counts it once the file is at
 //! rest) and matched through the same match → batch step (`Pipeline::route_matches`), so the
-//! per-rule counts are the counts `run` delivers. Without multi-line joining and without
+//! per-rule counts are the counts `run` delivers. With `--render`, rules with alert keys are
+//! replayed on the log's event times (`timeline`: what would fire, repeat, resolve, go absent). Without multi-line joining and without
 //! `--show-unmatched`, runs of lines none of which is over-long are searched whole with
 //! `RuleSet::scan_buffer`, which checks only the lines holding a candidate and agrees with
 //! matching line by line: this is the fast path the benchmarks measure.
@@ -24,6 +25,7 @@
 #![allow(clippy::print_stderr)]
 
 mod adhoc;
+mod timeline;
 
 use std::collections::{BTreeMap, VecDeque};
 use std::fs::File;
@@ -169,6 +171,8 @@ struct Scan<'a> {
     /// Nothing times out: the whole log is read "at once", as a backlog is by the daemon.
     now: Instant,
     matches: Vec<RuleMatch>,
+    /// The replay of rules with alert keys (`--render`).
+    timeline: timeline::Timeline,
 }
 
 fn test(args: &TestArgs, pipeline: &Pipeline) -> anyhow::Result<()> {
@@ -215,6 +219,7 @@ fn test(args: &TestArgs, pipeline: &Pipeline) -> anyhow::Result<()> {
         started: SystemTime::now(),
         now: Instant::now(),
         matches: Vec::new(),
+        timeline: timeline::Timeline::new(&rule_set),
     };
     let mut reader: Box<dyn Read> = if args.log == Path::new("-") {
         Box::new(io::stdin().lock())
@@ -231,6 +236,9 @@ fn test(args: &TestArgs, pipeline: &Pipeline) -> anyhow::Result<()> {
         scan.whole(&mut reader)?
     };
     let elapsed = clock.elapsed().as_secs_f64().max(1e-9);
+    if args.render {
+        scan.timeline.finish(pipeline, &rule_set, &mut scan.batches);
+    }
     emit(&scan.report(n_bytes, elapsed));
     Ok(())
 }
@@ -469,10 +477,15 @@ impl Scan<'_> {
         }
         if self.args.render {
             let batches = &mut self.batches;
+            let timeline = &mut self.timeline;
+            timeline.before(event.time(), self.pipeline, self.rule_set, batches);
             self.pipeline
                 .route_matches(self.rule_set, event, hits, |routed| {
+                    let Some(note) = timeline.on_match(routed, line_no) else {
+                        return;
+                    };
                     for robot in routed.robots() {
-                        routed.add_to(robot, batches.entry(robot.clone()).or_default());
+                        routed.add_to(robot, note, batches.entry(robot.clone()).or_default());
                     }
                 });
         }
@@ -544,6 +557,7 @@ impl Scan<'_> {
             }
         }
         if self.args.render {
+            self.timeline.report(&mut out);
             self.render(&mut out);
         }
         out

@@ -320,21 +320,11 @@ impl Alerts {
                     }
                     continue;
                 }
-                let calls = matches!(
-                    notice.kind,
-                    NoticeKind::Repeat { .. } | NoticeKind::Absent { .. }
-                );
-                out.push(BatchNotice {
-                    rule: notice.rule,
-                    severity: info.map_or(Severity::Warning, |i| i.severity),
-                    labels: notice.labels,
-                    at: notice.at,
-                    mentions: match info {
-                        Some(info) if calls => info.mentions.clone(),
-                        _ => Mentions::default(),
-                    },
-                    event: NoticeEvent::Alert(notice.kind),
-                });
+                let (severity, mentions) = match info {
+                    Some(info) => (info.severity, info.mentions.clone()),
+                    None => (Severity::Warning, Mentions::default()),
+                };
+                out.push(BatchNotice::of(notice, severity, &mentions));
             }
         }
         let expired = self.silences.expire(wall);

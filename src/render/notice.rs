@@ -99,6 +99,12 @@ pub fn annotation(
     Some(escape::value(&words, markup))
 }
 
+/// What `notice` says (without its title), escaped for `markup` (`dingtail test --render`'s
+/// timeline).
+pub fn describe(renderer: &Renderer, notice: &BatchNotice, markup: Markup) -> String {
+    text(renderer, notice, markup)
+}
+
 /// What kind of notice `notice` is.
 fn word(notice: &BatchNotice) -> NoticeWord {
     match &notice.event {
