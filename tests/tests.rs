@@ -51,3 +51,6 @@ mod packaging;
 // The benchmark tooling under benches/ (generator, pattern converter, run.sh) in a tiny mode
 // (issue 7).
 mod benches_smoke;
+// Alert kinds end to end: thresholds per key, folded repeats, resolved notices, absence, the
+// catch-up after a restart, critical first, silences from the shell, kill -9 (issue 13).
+mod kinds;
