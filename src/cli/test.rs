@@ -10,7 +10,9 @@
 //! UTF-8, and a last line without a newline counted as the daemon counts it once the file is at
 //! rest) and matched through the same match → batch step (`Pipeline::route_matches`), so the
 //! per-rule counts are the counts `run` delivers. With `--render`, rules with alert keys are
-//! replayed on the log's event times (`timeline`: what would fire, repeat, resolve, go absent). Without multi-line joining and without
+//! replayed on the log's event times (`timeline`: what would fire, repeat, resolve, go absent)
+//! and the burst of messages is laid out by `burst`; reading in chunks of whole lines is
+//! `chunks`'s. Without multi-line joining and without
 //! `--show-unmatched`, runs of lines none of which is over-long are searched whole with
 //! `RuleSet::scan_buffer`, which checks only the lines holding a candidate and agrees with
 //! matching line by line: this is the fast path the benchmarks measure.
@@ -40,8 +42,6 @@ use crate::cli::exit::Exit;
 use crate::config::DEFAULT_CONFIG_PATH;
 use crate::config::diag::did_you_mean;
 use crate::config::rules::RuleSource;
-use crate::daemon::deliver;
-use crate::dingtalk;
 use crate::event::{FileId, LogLine};
 use crate::intake::timestamp::event_time;
 use crate::intake::{EventReader, Framing, Origin};
@@ -60,8 +60,10 @@ macro_rules! outln {
     }};
 }
 
-/// Bytes read per chunk (the unit `scan_buffer` searches).
-const CHUNK_BYTES: usize = 1 << 20;
+mod burst;
+mod chunks;
+
+use chunks::{CHUNK_BYTES, count_newlines, event_line, line_stats, read_chunks};
 
 /// Arguments of `dingtail test`.
 #[derive(Debug, clap::Args)]
@@ -558,49 +560,9 @@ impl Scan<'_> {
         }
         if self.args.render {
             self.timeline.report(&mut out);
-            self.render(&mut out);
+            burst::render(self.pipeline, &self.batches, &mut out);
         }
         out
-    }
-
-    /// The messages the daemon would send for the whole log as one burst, and their bodies.
-    fn render(&self, out: &mut String) {
-        for (robot, batch) in &self.batches {
-            let keywords = self
-                .pipeline
-                .config
-                .robots
-                .get(robot)
-                .map(|robot| robot.keywords.as_slice())
-                .unwrap_or_default();
-            let message = deliver::message(self.pipeline, batch, robot, keywords, Vec::new());
-            outln!(out);
-            outln!(out, "--- message to robot `{robot}` ---");
-            outln!(out, "title: {}", message.title().unwrap_or_default());
-            if let Some(mentions) = message.at().filter(|at| !at.is_empty()) {
-                let mut at: Vec<String> = mentions
-                    .mobiles
-                    .iter()
-                    .chain(&mentions.user_ids)
-                    .map(|who| format!("@{who}"))
-                    .collect();
-                if mentions.all {
-                    at.push("@all".to_string());
-                }
-                outln!(out, "at: {}", at.join(" "));
-            }
-            outln!(out, "{}", message.main_text().trim_end());
-            // The exact request body the daemon would POST (keyword, mentions, line breaks and
-            // size limit applied), as the `stdout` robot prints it.
-            match dingtalk::body(keywords, &message) {
-                Ok(body) => outln!(out, "body: {body}"),
-                Err(err) => outln!(out, "body: cannot be built: {err}"),
-            }
-        }
-        if self.batches.is_empty() {
-            outln!(out);
-            outln!(out, "--- no message: nothing matched ---");
-        }
     }
 }
 
@@ -615,68 +577,6 @@ pub fn emit(text: &str) {
             eprintln!("cannot write to stdout: {err}");
         }
     }
-}
-
-/// Reads `reader` to the end and calls `on_chunk` with runs of whole lines (the last chunk may
-/// end without `\n`; `is_last` says it is the last). A line longer than a chunk is read on until
-/// it ends.
-fn read_chunks(reader: &mut dyn Read, mut on_chunk: impl FnMut(&[u8], bool)) -> anyhow::Result<()> {
-    let mut buf: Vec<u8> = Vec::with_capacity(CHUNK_BYTES * 2);
-    let mut scratch = vec![0u8; CHUNK_BYTES];
-    loop {
-        let n = match reader.read(&mut scratch) {
-            Ok(n) => n,
-            Err(err) if err.kind() == io::ErrorKind::Interrupted => continue,
-            Err(err) => anyhow::bail!("cannot read the log: {err}"),
-        };
-        if n == 0 {
-            if !buf.is_empty() {
-                on_chunk(&buf, true);
-            }
-            return Ok(());
-        }
-        buf.extend_from_slice(scratch.get(..n).unwrap_or_default());
-        if buf.len() < CHUNK_BYTES {
-            continue;
-        }
-        let Some(last_newline) = memchr::memrchr(b'\n', &buf) else {
-            continue;
-        };
-        let cut = last_newline + 1;
-        on_chunk(buf.get(..cut).unwrap_or_default(), false);
-        buf.drain(..cut);
-    }
-}
-
-/// How many `\n` `chunk` holds, and its longest line (without `\n` and a `\r` before it).
-fn line_stats(chunk: &[u8]) -> (u64, usize) {
-    let mut n = 0u64;
-    let mut longest = 0usize;
-    let mut start = 0usize;
-    for at in memchr::memchr_iter(b'\n', chunk) {
-        let line = chunk.get(start..at).unwrap_or_default();
-        longest = longest.max(line.strip_suffix(b"\r").unwrap_or(line).len());
-        n += 1;
-        start = at + 1;
-    }
-    let last = chunk.get(start..).unwrap_or_default();
-    longest = longest.max(last.strip_suffix(b"\r").unwrap_or(last).len());
-    (n, longest)
-}
-
-fn count_newlines(bytes: &[u8]) -> u64 {
-    memchr::memchr_iter(b'\n', bytes).count() as u64
-}
-
-/// The line number of the event starting at `start`, forgetting the lines before it.
-fn event_line(pending: &mut VecDeque<(u64, u64)>, start: u64) -> u64 {
-    while let Some(&(offset, line_no)) = pending.front() {
-        if offset >= start {
-            return line_no;
-        }
-        pending.pop_front();
-    }
-    0
 }
 
 /// Multi-line text indented to sit under its "line N:" label.
