@@ -15,6 +15,7 @@ pub mod daemon;
 pub mod dingtalk;
 pub mod dispatch;
 pub mod event;
+pub mod fdlimit;
 pub mod intake;
 pub mod journal;
 pub mod lang;

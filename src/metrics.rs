@@ -55,14 +55,16 @@ pub struct OutcomeLabel {
 pub struct ChatCommandLabel {
     /// The command's English word, or `none` when the text was not a command.
     pub command: String,
-    /// `answered`, `denied`, `invalid`, `help`, `busy` or `unanswered`.
+    /// `answered`, `denied`, `invalid`, `help`, `busy`, `unanswered`, or `repeat` (a message
+    /// DingTalk delivered again, answered the first time).
     pub outcome: String,
 }
 
 /// Label of refused chat callbacks.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct ReasonLabel {
-    /// Why: `missing`, `stale`, `bad_sign`, `too_large` or `malformed`.
+    /// Why: for chat callbacks `missing`, `stale`, `bad_sign`, `too_large` or `malformed`; for
+    /// skipped files `binary` or `compressed`.
     pub reason: String,
 }
 
@@ -100,6 +102,14 @@ pub struct Metrics {
     pub reloads: Family<OutcomeLabel, Counter>,
     /// Files currently followed.
     pub files_watched: Gauge<i64, AtomicI64>,
+    /// Of them, parked: closed to stay within the descriptor budget, reopened when they grow.
+    pub files_parked: Gauge<i64, AtomicI64>,
+    /// Files not followed because they are not text, by reason (`binary`, `compressed`).
+    pub files_skipped: Family<ReasonLabel, Counter>,
+    /// Descriptors the process has open.
+    pub fds_open: Gauge<i64, AtomicI64>,
+    /// The soft limit of open descriptors (after raising it to the hard limit at start).
+    pub fds_limit: Gauge<i64, AtomicI64>,
     /// Unix time of the last delivery.
     pub last_delivery_seconds: Gauge<i64, AtomicI64>,
     /// 1 while chat commands can arrive (Stream connected or HTTP listening), else 0.
@@ -252,9 +262,33 @@ impl Metrics {
             state_degraded.clone(),
         );
         let alerts = AlertMetrics::register(&mut registry);
+        let files_parked = Gauge::<i64, AtomicI64>::default();
+        registry.register(
+            "files_parked",
+            "Followed files closed to stay within the descriptor budget (reopened when they grow)",
+            files_parked.clone(),
+        );
+        let files_skipped = Family::<ReasonLabel, Counter>::default();
+        registry.register(
+            "files_skipped",
+            "Files not followed because they are not text (binary or compressed)",
+            files_skipped.clone(),
+        );
+        let fds_open = Gauge::<i64, AtomicI64>::default();
+        registry.register("fds_open", "Open file descriptors", fds_open.clone());
+        let fds_limit = Gauge::<i64, AtomicI64>::default();
+        registry.register(
+            "fds_limit",
+            "The soft limit of open file descriptors (RLIMIT_NOFILE)",
+            fds_limit.clone(),
+        );
         Metrics {
             alerts,
             registry,
+            files_parked,
+            files_skipped,
+            fds_open,
+            fds_limit,
             lines_read,
             bytes_read,
             lines_truncated,

@@ -19,6 +19,7 @@ use crate::batch::{Annotation, Batch, Hit, Rendered};
 use crate::config::load::DEFAULT_PER_MINUTE as DINGTALK_PER_MINUTE;
 use crate::config::rules::{RuleFiles, RuleSource, load as load_rules};
 use crate::config::{Config, Diagnostic, Diagnostics};
+use crate::event::Markup;
 use crate::event::{LogLine, Mentions};
 use crate::render::Renderer;
 use crate::rules::{Rule, RuleMatch, RuleSet};
@@ -171,6 +172,13 @@ impl Pipeline {
         found.len()
     }
 
+    /// True when a rule named `name` is loaded (for any input).
+    pub fn has_rule(&self, name: &str) -> bool {
+        self.rules
+            .values()
+            .any(|set| set.rules().iter().any(|rule| rule.name() == name))
+    }
+
     /// How many rules were loaded (a rule with several inputs counts once).
     pub fn n_rules(&self) -> usize {
         let mut names: Vec<&str> = self
@@ -224,6 +232,17 @@ impl Routed<'_> {
             self.line,
             &self.pipeline.config.host,
             renderer.markup_for(self.rule.name(), robot),
+        )
+    }
+
+    /// The rule's title and text for this match as plain text (a chat reply shows it).
+    pub fn render_plain(&self) -> Rendered {
+        self.pipeline.renderer.render_match(
+            self.rule,
+            self.found,
+            self.line,
+            &self.pipeline.config.host,
+            Markup::Plain,
         )
     }
 

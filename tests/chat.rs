@@ -442,6 +442,44 @@ async fn http_a_signed_command_is_answered_synchronously() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn http_a_message_delivered_twice_is_carried_out_once() {
+    let secret = "SECapp-zz9";
+    let (mut running, url) = start_http(secret, allow_zhang()).await;
+    let body = robot_message(
+        "mute nginx-5xx 1h",
+        &Said::by_zhang("https://oapi.dingtalk.com/robot/sendBySession?session=s"),
+    );
+    let first = tokio::spawn({
+        let (url, body) = (url.clone(), body.to_string());
+        async move { post_signed(&url, secret, body).await }
+    });
+    let request = next_request(&mut running.requests).await;
+    request.answer("张三 muted nginx-5xx for 1h");
+    let (status, answered) = first.await.unwrap();
+    assert_eq!(status, 200, "{answered}");
+    assert!(answered.contains("muted nginx-5xx"), "{answered}");
+
+    // DingTalk delivers the same msgId again (its first answer seemed slow): no second silence.
+    let (status, again) = post_signed(&url, secret, body.to_string()).await;
+    assert_eq!(status, 200, "{again}");
+    assert!(
+        !again.contains("muted"),
+        "a repeat is not answered again: {again}"
+    );
+    assert!(
+        tokio::time::timeout(Duration::from_millis(500), running.requests.recv())
+            .await
+            .is_err(),
+        "a repeat never reaches the daemon"
+    );
+    let text = running.metrics.encode();
+    assert!(
+        text.contains(r#"dingtail_chat_commands_total{command="mute",outcome="repeat"} 1"#),
+        "{text}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn http_bad_sign_old_timestamp_oversized_and_malformed_callbacks_are_refused_with_nothing_forwarded()
  {
     let secret = "SECapp-zz9";

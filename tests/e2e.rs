@@ -25,3 +25,10 @@ mod tail_restart;
 // Never silently stop alerting (issue 19): a failing or damaged state store, answers slower than
 // the timeout, an outage's end.
 mod degraded;
+
+// File identity by content (issue 19): real logrotate in both modes with narrow and wide globs,
+// the daemon up and down; same-banner rewrites while down or stopped.
+mod tail_identity;
+
+// More files than descriptors under a 1,024 limit (issue 19).
+mod descriptors;

@@ -132,6 +132,13 @@ fn a_10_mb_line_without_newline_is_cut_and_random_bytes_do_no_harm() {
     fs::File::open("/dev/urandom")
         .and_then(|mut f| std::io::Read::read_exact(&mut f, &mut random))
         .unwrap();
+    // No NUL among the first bytes: such a file looks binary and is not followed at all (see
+    // not_text.rs); further on, anything goes.
+    for byte in random.iter_mut().take(256) {
+        if *byte == 0 {
+            *byte = 1;
+        }
+    }
     fs::write(&junk, &random).unwrap();
     let config = config(&dir, &logs.join("*.log"), "    max_line_bytes: 65536\n");
     let tail = Follow::tail(&dir, &config);

@@ -1,5 +1,6 @@
 //! `dingtail tail` while a writer appends numbered lines at speed and the real `logrotate`
-//! rotates the file, in `create` mode and in `copytruncate` mode.
+//! rotates the file, in `create` mode and in `copytruncate` mode (also with a glob that matches
+//! the copies).
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs::{self, File, OpenOptions};
@@ -207,4 +208,67 @@ fn logrotate_copytruncate_loses_only_the_copy_window_and_repeats_nothing() {
         missing.len() as u64 <= N_LINES / 2,
         "the copy windows cost half of the lines: {measured}"
     );
+}
+
+#[test]
+fn logrotate_copytruncate_with_a_glob_matching_the_copies_repeats_nothing() {
+    let dir = Dir::new("rotate-copytruncate-wide");
+    let log = dir.join("app.log");
+    fs::write(&log, "ready\n").unwrap();
+    // `app.log*` also matches the copies logrotate makes: each is recognised as content already
+    // read (issue 19), and continues where the original was read to.
+    let config = dir.create(
+        "dingtail.yaml",
+        format!(
+            "state_dir: {}\ninputs:\n  app:\n    paths: [\"{}*\"]\n    start_at: beginning\n    poll_interval: 100ms\n",
+            dir.join("state").display(),
+            log.display()
+        ),
+    );
+    let tail = Follow::tail(&dir, &config);
+    tail.wait_lines(1, Duration::from_secs(10));
+    let writer = write_numbers(log.clone(), Mode::CopyTruncate);
+    rotate(&dir, &log, Mode::CopyTruncate);
+    writer.join().unwrap();
+    let last = format!("{}: 0 {:08}", log.display(), N_LINES - 1);
+    tail.wait_for(Duration::from_secs(60), "the last line", |lines| {
+        lines.contains(&last)
+    });
+    thread::sleep(Duration::from_millis(500));
+    let lines = tail.stop();
+    let mut seen: BTreeMap<u64, u32> = BTreeMap::new();
+    for line in &lines {
+        let Some((_, text)) = line.split_once(": ") else {
+            continue;
+        };
+        if let Some(Ok(n)) = text.split_once(' ').map(|(_, n)| n.parse::<u64>()) {
+            *seen.entry(n).or_default() += 1;
+        }
+    }
+    let repeated: Vec<u64> = seen
+        .iter()
+        .filter(|(_, c)| **c > 1)
+        .map(|(n, _)| *n)
+        .collect();
+    let missing: Vec<u64> = (0..N_LINES).filter(|n| !seen.contains_key(n)).collect();
+    let n_gaps =
+        missing.windows(2).filter(|w| w[1] != w[0] + 1).count() + usize::from(!missing.is_empty());
+    println!(
+        "copytruncate with app.log*: {} repeated, {} of {N_LINES} lost in {n_gaps} gaps over \
+         {N_ROTATIONS} rotations (written between logrotate's copy and its truncate, not read \
+         before the truncate)",
+        repeated.len(),
+        missing.len()
+    );
+    assert!(
+        repeated.is_empty(),
+        "{} lines read twice: {:?}",
+        repeated.len(),
+        &repeated[..repeated.len().min(20)]
+    );
+    assert!(
+        n_gaps <= N_ROTATIONS,
+        "losses outside the rotations: {missing:?}"
+    );
+    assert!(missing.len() as u64 <= N_LINES / 2);
 }

@@ -26,6 +26,8 @@ mod tail;
 // `dingtail check`: summaries, and every config/rule problem with file:line:column (issue 4);
 // positions, whole templates, `${VAR}` in rules, exit statuses (issue 12).
 mod check;
+// Compressed and binary files are not followed; `check` and `/metrics` say so (issue 19).
+mod not_text;
 // `check` warnings and `run`'s, and `dingtail_input_files` (issue 12).
 mod survey;
 // `send --robot` and `check --ping` under the robot's recorded budget; DingTalk's errmsg (issue 12).
@@ -45,6 +47,9 @@ mod messages;
 // Answering back from the group through an app robot (issue 16): Stream mode against the gateway
 // stand-in, HTTP mode with signed callbacks, through the library API.
 mod chat;
+// Answering back through `dingtail run`: status and test from the group in Stream mode, signed
+// HTTP callbacks, reloads that start and stop the link (issue 16).
+mod chat_daemon;
 // What the packages ship, as far as the binary decides it: --version with its commit, man
 // pages and completions for every subcommand, the shipped config (issue 17).
 mod packaging;

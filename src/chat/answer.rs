@@ -8,13 +8,14 @@
 //! with `{:?}` so that it cannot forge lines. The channel is never awaited: a full channel is a
 //! "busy" reply, so a stuck daemon cannot stall the Stream connection.
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
 use tokio::sync::{mpsc, oneshot};
 
 use crate::chat::command::parse;
 use crate::chat::decision::{Decision, LocalAnswer, decide};
+use crate::chat::recent::RecentIds;
 use crate::chat::reply::reply_message;
 use crate::chat::request::ChatRequest;
 use crate::chat::robot_message::{RobotMessage, WebhookRefusal};
@@ -41,6 +42,8 @@ pub struct Answerer {
     client: Client,
     metrics: Arc<Metrics>,
     reply_deadline: Duration,
+    /// The messages answered lately: one delivered twice is carried out once.
+    recent: Arc<Mutex<RecentIds>>,
 }
 
 impl Answerer {
@@ -59,12 +62,34 @@ impl Answerer {
             client,
             metrics,
             reply_deadline,
+            recent: Arc::new(Mutex::new(RecentIds::default())),
         }
     }
 
+    /// False for a message answered lately (DingTalk delivered it again): it is logged and
+    /// counted (`outcome="repeat"`), and gets no answer.
+    fn is_new(&self, message: &RobotMessage) -> bool {
+        let new = self.recent.lock().map_or(true, |mut recent| {
+            recent.first_time(&message.msg_id, SystemTime::now())
+        });
+        if !new {
+            tracing::info!(msg_id = %message.msg_id, "chat: a message delivered again was answered already");
+            let command = parse(&message.text).map_or("none", |command| command.name());
+            self.count(command, "repeat");
+        }
+        new
+    }
+
     /// The text to answer `message` with: decided here (refusal, usage, help, busy) or by the
-    /// daemon.
-    pub async fn answer(&self, message: &RobotMessage) -> String {
+    /// daemon; `None` for a message answered already (DingTalk delivered it again).
+    pub async fn answer(&self, message: &RobotMessage) -> Option<String> {
+        if !self.is_new(message) {
+            return None;
+        }
+        Some(self.answer_new(message).await)
+    }
+
+    async fn answer_new(&self, message: &RobotMessage) -> String {
         let now = SystemTime::now();
         match decide(&self.allow, message) {
             Decision::Reply { text, why } => {
@@ -163,8 +188,9 @@ impl Answerer {
     /// Answers `message` and posts the answer through its session webhook (Stream mode, and
     /// HTTP mode when the daemon was too slow for a synchronous answer). Failures are logged.
     pub async fn answer_and_post(&self, message: &RobotMessage) {
-        let text = self.answer(message).await;
-        self.post_logged(message, &text).await;
+        if let Some(text) = self.answer(message).await {
+            self.post_logged(message, &text).await;
+        }
     }
 
     /// [`Answerer::post`], logging a failure.

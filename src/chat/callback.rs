@@ -131,12 +131,15 @@ async fn handle(State(callback): State<Callback>, request: Request) -> Response 
         async move { answerer.answer(&message).await }
     });
     match tokio::time::timeout(callback.sync_reply, &mut answer).await {
-        Ok(text) => json(reply_body(&text, &message.author)),
+        Ok(Some(text)) => json(reply_body(&text, &message.author)),
+        // Delivered again: answered the first time.
+        Ok(None) => json(EMPTY_REPLY.to_owned()),
         Err(_) => {
             let answerer = callback.answerer.clone();
             tokio::spawn(async move {
-                let text = answer.await;
-                answerer.post_logged(&message, &text).await;
+                if let Some(text) = answer.await {
+                    answerer.post_logged(&message, &text).await;
+                }
             });
             json(EMPTY_REPLY.to_owned())
         }

@@ -23,10 +23,12 @@ pub mod frame;
 pub mod gateway;
 pub mod link;
 pub mod permit;
+pub mod recent;
 pub mod reply;
 pub mod request;
 pub mod robot_message;
 pub mod signature;
+pub mod words;
 
 use std::net::SocketAddr;
 use std::sync::Arc;

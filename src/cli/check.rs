@@ -2,7 +2,10 @@
 //! rule file exactly as `run` and reload do (through `Pipeline::load`), prints each problem as
 //! `file:line:column: message`, then surveys what the valid config will meet on this machine
 //! (`survey`: inputs without files, unreadable files, the state directory, rules and robots
-//! that do nothing) and prints those as warnings, and a short summary of what would run.
+//! that do nothing) and prints those as warnings, and a short summary of what would run: per
+//! input the files matched now (and those it will not follow: compressed or binary, issue 19),
+//! the robots, the rules, and the file descriptors (in use, the limit `run` gets, how many files
+//! can be open at once).
 //!
 //! `--as USER` first takes the identity of the user the service runs as (like `setpriv
 //! --reuid --regid --init-groups`), so that readability is checked for that user; `--ping ROBOT`
@@ -23,11 +26,14 @@ use crate::cli::service_user::ServiceUser;
 use crate::config::rules::RuleSource;
 use crate::config::{DEFAULT_CONFIG_PATH, InputConfig, Webhook};
 use crate::dingtalk::Mentions;
+use crate::fdlimit;
 use crate::noun;
 use crate::pipeline::Pipeline;
 use crate::rules::Rule;
 use crate::survey::{self, Survey};
 use crate::tail::discover::{InputGlobs, Scan};
+use crate::tail::fingerprint::{HEAD_BYTES, read_range};
+use crate::tail::sniff::{Skip, compressed_name, sniff};
 
 /// Arguments of `dingtail check`.
 #[derive(Debug, clap::Args)]
@@ -122,8 +128,22 @@ pub fn summary(pipeline: &Pipeline, survey: &Survey) -> String {
     let config = &pipeline.config;
     let mut out = format!("{}: valid\n", config.source.display());
     out.push_str(&format!("inputs ({}):\n", config.inputs.len()));
-    for name in config.inputs.keys() {
-        let n_files = survey.files.get(name).copied().unwrap_or(0);
+    let mut n_all = 0;
+    for (name, input) in &config.inputs {
+        // The files `run` will follow: the survey's (compressed names are never matched), less
+        // those whose first bytes are not text.
+        let skipped = not_followed(input);
+        let sniffed = skipped
+            .iter()
+            .filter(|(path, _)| compressed_name(path).is_none())
+            .count();
+        let n_files = survey
+            .files
+            .get(name)
+            .copied()
+            .unwrap_or(0)
+            .saturating_sub(sniffed);
+        n_all += n_files;
         let rules: Vec<&str> = pipeline
             .rules
             .get(name)
@@ -136,6 +156,9 @@ pub fn summary(pipeline: &Pipeline, survey: &Survey) -> String {
             if rules.is_empty() { "" } else { ": " },
             rules.join(", ")
         ));
+        for (path, skip) in skipped {
+            out.push_str(&format!("    not followed: {}: {skip}\n", path.display()));
+        }
     }
     out.push_str(&format!("robots ({}):\n", config.robots.len()));
     for (name, robot) in &config.robots {
@@ -156,6 +179,7 @@ pub fn summary(pipeline: &Pipeline, survey: &Survey) -> String {
             humantime::format_duration(robot.linger)
         ));
     }
+    out.push_str(&descriptors(n_all));
     out.push_str(&format!(
         "messages: language {}, times in {} (host {})\n",
         config.language.as_str(),
@@ -212,6 +236,60 @@ fn alert_keys(spec: &AlertSpec) -> String {
         parts.push(format!("at most {} keys", spec.max_groups()));
     }
     parts.join(", ")
+}
+
+/// The descriptor line: in use now, the limit `run` will have (the soft limit raised to the hard
+/// one), and how many of the `n_files` matched now can be open at once.
+fn descriptors(n_files: usize) -> String {
+    let limit = fdlimit::current();
+    let run_limit = limit.hard.map_or(limit.soft, |hard| hard.max(limit.soft));
+    let budget = fdlimit::file_budget(run_limit);
+    let in_use = fdlimit::count_open().map_or_else(|| "?".to_string(), |n| n.to_string());
+    let mut line = format!(
+        "descriptors: {in_use} in use, limit {} (hard {}",
+        limit.soft,
+        limit
+            .hard
+            .map_or_else(|| "unlimited".to_string(), |hard| hard.to_string())
+    );
+    if run_limit > limit.soft {
+        line.push_str(&format!("; `run` raises it to {run_limit}"));
+    }
+    line.push_str(&format!(
+        "); {n_files} file{} now, up to {budget} open at once ({} kept for sockets, the state and reloads)",
+        if n_files == 1 { "" } else { "s" },
+        fdlimit::reserve(run_limit)
+    ));
+    if n_files > budget {
+        line.push_str(&format!(
+            ": {} parked (closed while idle, reopened when they grow)",
+            n_files - budget
+        ));
+    }
+    line.push('\n');
+    line
+}
+
+/// The files an input matches but does not follow (compressed by name or by their first bytes,
+/// or binary), as the tailer would decide.
+fn not_followed(input: &InputConfig) -> Vec<(PathBuf, Skip)> {
+    let Ok(globs) = InputGlobs::new(input) else {
+        return Vec::new();
+    };
+    let mut scan = Scan::default();
+    let files = globs.discover(&mut scan);
+    let mut skipped = std::mem::take(&mut scan.skipped);
+    for candidate in files {
+        let head = std::fs::File::open(&candidate.path)
+            .and_then(|file| read_range(&file, 0, HEAD_BYTES))
+            .unwrap_or_default();
+        if let Some(skip) = sniff(&head) {
+            skipped.push((candidate.path, skip));
+        }
+    }
+    skipped.sort();
+    skipped.dedup();
+    skipped
 }
 
 /// The files an input's globs match now, without the excluded ones, found by the tailer's own

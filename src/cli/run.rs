@@ -30,6 +30,8 @@ pub fn run(args: RunArgs) -> ExitCode {
         Ok(pipeline) => pipeline,
         Err(exit) => return exit.into(),
     };
+    // Before anything opens a descriptor: as many as the system allows (issue 19).
+    crate::fdlimit::raise_and_log();
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .thread_name("dingtail")

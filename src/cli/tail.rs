@@ -66,6 +66,8 @@ pub fn run(args: TailArgs) -> ExitCode {
         },
         None => config.inputs.values().cloned().collect(),
     };
+    // As many descriptors as the system allows; past them, files are parked.
+    crate::fdlimit::raise_and_log();
     let runtime = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()

@@ -16,8 +16,9 @@ use tokio::sync::mpsc;
 use crate::daemon::TICK;
 use crate::daemon::http::{Health, Loop};
 use crate::event::LogLine;
+use crate::metrics::{Metrics, ReasonLabel};
 use crate::tail::checkpoint::Checkpoint;
-use crate::tail::{Tailer, TailerConfig};
+use crate::tail::{TailStats, Tailer, TailerConfig};
 
 /// What the tailing thread hands to the main loop.
 pub(crate) enum TailMsg {
@@ -26,7 +27,7 @@ pub(crate) enum TailMsg {
         lines: Vec<LogLine>,
         checkpoints: Vec<Checkpoint>,
         globs: BTreeSet<(String, String)>,
-        n_files: usize,
+        stats: TailStats,
         catch_up: CatchUp,
     },
     /// The checkpoints at a shutdown request; the thread then ends.
@@ -89,6 +90,7 @@ async fn tail_loop(
     let mut sent = (
         tailer.checkpoints(),
         tailer.scanned_globs(),
+        tailer.stats(),
         tailer.behind_inputs().cloned(),
     );
     loop {
@@ -118,21 +120,55 @@ async fn tail_loop(
         // reload added, a file let go): both go to the main loop to be stored.
         let checkpoints = tailer.checkpoints();
         let globs = tailer.scanned_globs();
+        let stats = tailer.stats();
         let behind = tailer.behind_inputs().cloned();
-        if lines.is_empty() && checkpoints == sent.0 && globs == sent.1 && behind == sent.2 {
+        if lines.is_empty()
+            && checkpoints == sent.0
+            && globs == sent.1
+            && stats == sent.2
+            && behind == sent.3
+        {
             continue;
         }
-        sent = (checkpoints.clone(), globs.clone(), behind.clone());
-        let n_files = tailer.n_files();
+        sent = (checkpoints.clone(), globs.clone(), stats, behind.clone());
         let message = TailMsg::Lines {
             lines,
             checkpoints,
             globs,
-            n_files,
+            stats,
             catch_up: CatchUp { at, behind },
         };
         if tx.send(message).await.is_err() {
             return;
         }
     }
+}
+
+/// Shows the tailer's counts in the metrics: files followed and parked, the descriptor budget's
+/// limit and use, files skipped (counters move by what is new since the last report).
+pub(crate) fn publish(metrics: &Metrics, stats: &TailStats) {
+    let gauge = |n: usize| i64::try_from(n).unwrap_or(i64::MAX);
+    metrics.files_watched.set(gauge(stats.n_files));
+    metrics.files_parked.set(gauge(stats.n_parked));
+    for (reason, total) in [
+        ("binary", stats.n_binary),
+        ("compressed", stats.n_compressed),
+    ] {
+        let counter = metrics.files_skipped.get_or_create(&ReasonLabel {
+            reason: reason.to_string(),
+        });
+        counter.inc_by(total.saturating_sub(counter.get()));
+    }
+}
+
+/// Refreshes the descriptor gauges: how many are open now, and the soft limit.
+pub(crate) fn publish_descriptors(metrics: &Metrics) {
+    if let Some(open) = crate::fdlimit::count_open() {
+        metrics
+            .fds_open
+            .set(i64::try_from(open).unwrap_or(i64::MAX));
+    }
+    metrics
+        .fds_limit
+        .set(i64::try_from(crate::fdlimit::current().soft).unwrap_or(i64::MAX));
 }

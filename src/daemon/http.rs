@@ -1,6 +1,7 @@
 //! The optional `listen:` endpoint: `/metrics` (Prometheus text from `Metrics`) and `/healthz`
 //! (200 while the tailing and dispatching loops keep beating and nothing degrades delivery, 503
-//! with the reasons otherwise: a loop stopped, the state store cannot write, …).
+//! with the reasons otherwise: a loop stopped, the state store cannot write, …). Either answer
+//! ends with notes that do not fail it, such as the chat link's state.
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -23,6 +24,8 @@ pub struct Health {
     dispatch_beat_ms: AtomicU64,
     /// What degrades delivery now, by what it is about (`state`, …): `/healthz` names it.
     problems: Mutex<BTreeMap<&'static str, String>>,
+    /// What `/healthz` shows without failing (the chat link's state), by what it is about.
+    notes: Mutex<BTreeMap<&'static str, String>>,
 }
 
 /// Which loop is beating.
@@ -52,6 +55,29 @@ impl Health {
                 None => problems.remove(about),
             };
         }
+    }
+
+    /// Records (`Some`) or clears (`None`) a fact `/healthz` shows without failing.
+    pub fn set_note(&self, about: &'static str, note: Option<String>) {
+        if let Ok(mut notes) = self.notes.lock() {
+            match note {
+                Some(note) => notes.insert(about, note),
+                None => notes.remove(about),
+            };
+        }
+    }
+
+    /// The notes, one line each.
+    pub fn notes(&self) -> Vec<String> {
+        self.notes
+            .lock()
+            .map(|notes| {
+                notes
+                    .iter()
+                    .map(|(about, note)| format!("{about}: {note}"))
+                    .collect()
+            })
+            .unwrap_or_default()
     }
 
     /// The problems that degrade delivery now, one line each.
@@ -138,12 +164,19 @@ async fn health_handler(State(shared): State<Shared>) -> impl IntoResponse {
     if !shared.health.is_alive(shared.stale) {
         problems.insert(0, "a loop stopped beating".to_string());
     }
+    let notes: String = shared
+        .health
+        .notes()
+        .iter()
+        .map(|note| format!("{note}\n"))
+        .collect();
     if problems.is_empty() {
-        (StatusCode::OK, "ok\n".to_string())
+        (StatusCode::OK, format!("ok\n{notes}"))
     } else {
+        let problems: String = problems.iter().map(|p| format!("{p}\n")).collect();
         (
             StatusCode::SERVICE_UNAVAILABLE,
-            problems.iter().map(|p| format!("{p}\n")).collect(),
+            format!("{problems}{notes}"),
         )
     }
 }
@@ -172,5 +205,15 @@ mod tests {
         assert_eq!(health.problems(), ["state: cannot write state: disk full"]);
         health.set_problem("state", None);
         assert!(health.problems().is_empty());
+    }
+
+    #[test]
+    fn notes_are_shown_until_cleared_and_are_not_problems() {
+        let health = Health::default();
+        health.set_note("chat", Some("chat connected for 5m".into()));
+        assert_eq!(health.notes(), ["chat: chat connected for 5m"]);
+        assert!(health.problems().is_empty());
+        health.set_note("chat", None);
+        assert!(health.notes().is_empty());
     }
 }

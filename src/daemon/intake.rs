@@ -34,8 +34,9 @@ impl Daemon {
         // Counted per batch and input, not per line: metric lookups lock and clone labels.
         let mut read: BTreeMap<&str, (u64, u64, u64)> = BTreeMap::new();
         let mut untimed: BTreeMap<&str, u64> = BTreeMap::new();
-        let mut matched: BTreeMap<String, u64> = BTreeMap::new();
-        for line in &lines {
+        // Per rule: its matches, and its last match's line (for the chat's `test`).
+        let mut matched: BTreeMap<String, (u64, usize)> = BTreeMap::new();
+        for (index, line) in lines.iter().enumerate() {
             let counts = read.entry(line.input.as_str()).or_default();
             counts.0 += 1;
             counts.1 += line.end_offset.saturating_sub(line.start_offset);
@@ -55,7 +56,8 @@ impl Daemon {
             let alerts = &mut self.alerts;
             let metrics = &self.metrics;
             pipeline.route(line, &mut self.match_buf, |routed| {
-                *matched.entry(routed.rule.name().to_owned()).or_default() += 1;
+                let counted = matched.entry(routed.rule.name().to_owned()).or_default();
+                *counted = (counted.0 + 1, index);
                 // Alert kinds (issue 13): held, folded or muted matches go no further.
                 let Some(note) = alerts.on_match(routed, read_at, metrics) else {
                     return;
@@ -68,7 +70,12 @@ impl Daemon {
                 }
             });
         }
-        for (rule, n) in matched {
+        for (rule, (n, last)) in matched {
+            if self.chat.keeps_matches() {
+                if let Some(line) = lines.get(last) {
+                    self.chat.matched(&rule, line);
+                }
+            }
             self.metrics
                 .matches
                 .get_or_create(&RuleLabel { rule })

@@ -11,6 +11,7 @@
 
 mod alerts;
 mod bridge;
+mod chat;
 pub mod config_watch;
 pub mod console;
 pub mod deliver;
@@ -148,8 +149,9 @@ pub async fn run(pipeline: Pipeline, options: RunOptions) -> anyhow::Result<()> 
             GlobHistory::Known(known)
         }
     };
-    let tailer = Tailer::start_with_history(tailer_config(&pipeline.config), checkpoints, history)
-        .context("cannot start tailing")?;
+    let mut tailer =
+        Tailer::start_with_history(tailer_config(&pipeline.config), checkpoints, history)
+            .context("cannot start tailing")?;
     // The first scan opened the files (at their end, with `start_at: end`): store where, before
     // anything else, so that a crash now does not read them from the beginning next time.
     let latest_checkpoints = tailer.checkpoints();
@@ -165,6 +167,7 @@ pub async fn run(pipeline: Pipeline, options: RunOptions) -> anyhow::Result<()> 
         }
     }
     let n_files = tailer.n_files();
+    bridge::publish(&metrics, &tailer.stats());
     let tail = TailBridge::spawn(tailer, health.clone())?;
 
     let now = Instant::now();
@@ -228,6 +231,7 @@ pub async fn run(pipeline: Pipeline, options: RunOptions) -> anyhow::Result<()> 
         digest: 0,
         config_watch,
         match_buf: Vec::new(),
+        chat: chat::ChatSide::new(),
     };
     daemon.destinations = destinations(&daemon.pipeline.config);
     daemon.digest = digest(&daemon.pipeline);
@@ -247,6 +251,10 @@ pub async fn run(pipeline: Pipeline, options: RunOptions) -> anyhow::Result<()> 
             ),
         );
     }
+    daemon
+        .sync_chat()
+        .await
+        .context("cannot start answering back (chat:)")?;
     daemon.notifier.ready(&daemon.status());
     tracing::info!(
         "dingtail running: {}, {}, {}, state in {}",
@@ -316,6 +324,8 @@ pub(crate) struct Daemon {
     digest: u64,
     config_watch: Option<(ConfigWatch, mpsc::Receiver<()>, BTreeSet<PathBuf>)>,
     match_buf: Vec<crate::rules::RuleMatch>,
+    /// Answering back: the chat link and its commands.
+    chat: chat::ChatSide,
 }
 
 impl Daemon {
@@ -337,12 +347,10 @@ impl Daemon {
             );
             tokio::select! {
                 message = self.tail.messages.recv() => match message {
-                    Some(TailMsg::Lines { lines, checkpoints, globs, n_files, catch_up }) => {
+                    Some(TailMsg::Lines { lines, checkpoints, globs, stats, catch_up }) => {
                         self.latest_globs = globs;
-                        self.n_files = n_files;
-                        self.metrics
-                            .files_watched
-                            .set(i64::try_from(n_files).unwrap_or(i64::MAX));
+                        self.n_files = stats.n_files;
+                        bridge::publish(&self.metrics, &stats);
                         self.on_lines(lines, checkpoints);
                         self.alerts
                             .on_catch_up(&catch_up, Instant::now(), SystemTime::now());
@@ -359,11 +367,13 @@ impl Daemon {
                     }
                 },
                 Some(joined) = self.sends.join_next_with_id() => self.on_sent(joined),
+                Some(request) = self.chat.next_request() => self.on_chat(request),
                 () = sleep => {}
                 signal = signals.next() => match signal {
                     Some(Signal::Reload) => {
                         tracing::info!("SIGHUP: reloading the configuration");
                         self.reload(Trigger::Signal);
+                        self.sync_chat_after_reload().await;
                     }
                     Some(Signal::Shutdown) | None => {
                         tracing::info!("stopping: persisting and sending what the rate limit allows");
@@ -372,6 +382,7 @@ impl Daemon {
                 },
                 Some(()) = recv_config_change(&mut self.config_watch) => {
                     self.reload(Trigger::FileChange);
+                    self.sync_chat_after_reload().await;
                 }
                 _ = keep_alive.tick(), if watchdog.is_some() => {
                     // Only while the tailing thread beats too: a wedged tailer gets the daemon
@@ -386,6 +397,7 @@ impl Daemon {
                         self.commit(None);
                     }
                     self.refresh_gauges();
+                    self.publish_chat_health();
                     self.survey.tick(&self.pipeline, &self.metrics, Instant::now());
                 }
             }
@@ -396,6 +408,7 @@ impl Daemon {
     /// timeout, and leave the rest on disk for the next start.
     async fn shutdown(&mut self) -> anyhow::Result<()> {
         self.notifier.stopping();
+        self.stop_chat().await;
         let deadline = Instant::now() + self.options.shutdown_timeout;
         if self.tail.commands.send(TailCommand::Shutdown).is_ok() {
             loop {
@@ -481,6 +494,7 @@ impl Daemon {
         self.metrics
             .files_watched
             .set(i64::try_from(self.n_files).unwrap_or(i64::MAX));
+        bridge::publish_descriptors(&self.metrics);
         let status = self.status();
         if status != self.last_status {
             self.notifier.status(&status);
@@ -511,6 +525,10 @@ impl Daemon {
         if let Some(reload) = &self.reload_status {
             status.push_str("; ");
             status.push_str(reload);
+        }
+        if let Some(link) = self.chat.link_status() {
+            status.push_str("; ");
+            status.push_str(&chat::status_word(&link));
         }
         status
     }

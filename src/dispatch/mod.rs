@@ -13,7 +13,7 @@ use std::time::Instant;
 
 use crate::batch::{Annotation, Batch, BatchNotice, Hit, Rendered};
 use crate::dingtalk::Verdict;
-use crate::dispatch::queue::{Action, QueueConfig, RobotQueue};
+use crate::dispatch::queue::{Action, QueueConfig, RobotQueue, Standing};
 
 /// A batch the daemon must send now.
 #[derive(Debug)]
@@ -229,6 +229,14 @@ impl Dispatcher {
         self.queues
             .iter_mut()
             .map(|(name, queue)| (name.clone(), queue.budget_left(now)))
+            .collect()
+    }
+
+    /// Each robot's queue as `status` shows it.
+    pub fn standings(&mut self, now: Instant) -> Vec<(String, Standing)> {
+        self.queues
+            .iter_mut()
+            .map(|(name, queue)| (name.clone(), queue.standing(now)))
             .collect()
     }
 

@@ -374,6 +374,44 @@ impl RobotQueue {
     pub fn budget_left(&mut self, now: Instant) -> usize {
         self.limiter.budget_left(now)
     }
+
+    /// What `status` shows of the queue at `now`.
+    pub fn standing(&mut self, now: Instant) -> Standing {
+        let held = match self.blocked_until {
+            Some(_) if self.blocked_by_rejection => Some(Hold::Rejected),
+            Some(until) if until > now => Some(Hold::Until(until)),
+            _ => None,
+        };
+        Standing {
+            pending: self.n_undelivered(),
+            budget_left: self.limiter.budget_left(now),
+            per_minute: self.config.per_minute,
+            held,
+        }
+    }
+}
+
+/// A queue's state as people read it (`status` in the chat).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Standing {
+    /// Matches not yet delivered.
+    pub pending: u64,
+    /// Messages that may still be sent in the current window.
+    pub budget_left: usize,
+    /// Messages per window.
+    pub per_minute: u32,
+    /// Why the queue does not send, if it does not.
+    pub held: Option<Hold>,
+}
+
+/// Why a queue waits.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Hold {
+    /// A throttle pause or a backoff after a failure, until then.
+    Until(Instant),
+    /// DingTalk refused the robot's configuration (retried slowly; a reload that fixes it
+    /// lifts the wait).
+    Rejected,
 }
 
 #[derive(Clone, Copy)]

@@ -168,16 +168,19 @@ impl EventReader {
                     bytes,
                     truncated,
                 } => {
-                    if let Some(starts) = self.line_starts.as_mut() {
-                        starts.push(start);
-                    }
                     let raw = RawLine {
                         bytes,
                         start,
                         end,
                         truncated,
                     };
-                    self.decoder.push(raw, now, &mut self.records);
+                    decode(
+                        &mut self.decoder,
+                        &mut self.line_starts,
+                        raw,
+                        now,
+                        &mut self.records,
+                    );
                     if truncated {
                         self.last_cut_end = Some(end);
                     }
@@ -244,6 +247,22 @@ impl EventReader {
             &self.origin.path,
         );
         self.emitted = 0;
+        self.skipped = None;
+        self.last_cut_end = None;
+    }
+
+    /// Starts over at `offset`, dropping everything held (a partial line, a record, an event
+    /// being joined) without handing it out: another reader of the same bytes hands them out
+    /// (a copy of the file continues where this one was).
+    pub fn reset(&mut self, offset: u64) {
+        self.reader.reset(offset);
+        self.decoder = Decoder::new(
+            &self.decoding,
+            self.reader.max_line_bytes(),
+            &self.origin.path,
+        );
+        self.joiner = self.multiline.as_ref().map(Joiner::new);
+        self.emitted = offset;
         self.skipped = None;
         self.last_cut_end = None;
     }
@@ -357,16 +376,19 @@ impl EventReader {
             truncated,
         }) = self.reader.take_partial()
         {
-            if let Some(starts) = self.line_starts.as_mut() {
-                starts.push(start);
-            }
             let raw = RawLine {
                 bytes,
                 start,
                 end,
                 truncated,
             };
-            self.decoder.push(raw, now, &mut self.records);
+            decode(
+                &mut self.decoder,
+                &mut self.line_starts,
+                raw,
+                now,
+                &mut self.records,
+            );
         }
     }
 
@@ -416,6 +438,21 @@ impl EventReader {
         }
         out.push(line);
     }
+}
+
+/// Gives one raw line to the decoder, noting where it starts when line starts are recorded.
+/// (A free function: the line borrows the reader's buffer while the decoder is written.)
+fn decode(
+    decoder: &mut Decoder,
+    line_starts: &mut Option<Vec<u64>>,
+    raw: RawLine<'_>,
+    now: Instant,
+    records: &mut Vec<Record>,
+) {
+    if let Some(starts) = line_starts.as_mut() {
+        starts.push(raw.start);
+    }
+    decoder.push(raw, now, records);
 }
 
 /// True when two multi-line settings join alike.

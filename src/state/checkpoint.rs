@@ -7,7 +7,8 @@
 //! batch costs one row whatever the number of followed files).
 //!
 //! Integers are stored as SQLite's signed 64-bit values by reinterpreting the bits, so every
-//! `u64` round-trips exactly. Paths are stored as bytes: a Unix path need not be UTF-8.
+//! `u64` round-trips exactly. Paths are stored as bytes: a Unix path need not be UTF-8. The tail
+//! hash (schema version 5) is two nullable columns: NULL is "no tail hash" (rows written before).
 
 use std::ffi::OsStr;
 use std::os::unix::ffi::OsStrExt;
@@ -17,7 +18,7 @@ use rusqlite::{Connection, params};
 
 use crate::state::StateError;
 use crate::tail::checkpoint::{Checkpoint, CheckpointChanges};
-use crate::tail::fingerprint::Fingerprint;
+use crate::tail::fingerprint::{Fingerprint, TailHash};
 
 /// Replaces the stored checkpoints with `checkpoints`, the tailer's complete view
 /// (`Tailer::checkpoints`): files it no longer follows lose their row. Call it inside
@@ -57,13 +58,15 @@ fn upsert(conn: &Connection, checkpoints: &[Checkpoint]) -> Result<(), StateErro
         return Ok(());
     }
     let mut upsert = conn.prepare_cached(
-        "INSERT INTO checkpoints (dev, ino, head_len, head_hash, path, offset)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+        "INSERT INTO checkpoints (dev, ino, head_len, head_hash, path, offset, tail_len, tail_hash)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
          ON CONFLICT (dev, ino) DO UPDATE SET
              head_len = excluded.head_len,
              head_hash = excluded.head_hash,
              path = excluded.path,
-             offset = excluded.offset",
+             offset = excluded.offset,
+             tail_len = excluded.tail_len,
+             tail_hash = excluded.tail_hash",
     )?;
     for cp in checkpoints {
         let fp = &cp.fingerprint;
@@ -74,6 +77,8 @@ fn upsert(conn: &Connection, checkpoints: &[Checkpoint]) -> Result<(), StateErro
             to_sql(fp.head_hash),
             cp.path.as_os_str().as_bytes(),
             to_sql(cp.offset),
+            cp.tail.map(|tail| to_sql(tail.len)),
+            cp.tail.map(|tail| to_sql(tail.hash)),
         ])?;
     }
     Ok(())
@@ -84,10 +89,13 @@ fn upsert(conn: &Connection, checkpoints: &[Checkpoint]) -> Result<(), StateErro
 /// # Errors
 /// SQLite failures.
 pub fn load(conn: &Connection) -> Result<Vec<Checkpoint>, StateError> {
-    let mut select =
-        conn.prepare("SELECT dev, ino, head_len, head_hash, path, offset FROM checkpoints")?;
+    let mut select = conn.prepare(
+        "SELECT dev, ino, head_len, head_hash, path, offset, tail_len, tail_hash FROM checkpoints",
+    )?;
     let rows = select.query_map([], |row| {
         let path: Vec<u8> = row.get(4)?;
+        let tail_len: Option<i64> = row.get(6)?;
+        let tail_hash: Option<i64> = row.get(7)?;
         Ok(Checkpoint {
             fingerprint: Fingerprint {
                 dev: from_sql(row.get(0)?),
@@ -97,6 +105,10 @@ pub fn load(conn: &Connection) -> Result<Vec<Checkpoint>, StateError> {
             },
             path: PathBuf::from(OsStr::from_bytes(&path)),
             offset: from_sql(row.get(5)?),
+            tail: tail_len.zip(tail_hash).map(|(len, hash)| TailHash {
+                len: from_sql(len),
+                hash: from_sql(hash),
+            }),
         })
     })?;
     Ok(rows.collect::<Result<_, _>>()?)
@@ -117,7 +129,7 @@ mod tests {
     use crate::state::checkpoint::{save_checkpoint_changes, save_checkpoints};
     use crate::state::{StateError, Store};
     use crate::tail::checkpoint::{Checkpoint, CheckpointLedger};
-    use crate::tail::fingerprint::Fingerprint;
+    use crate::tail::fingerprint::{Fingerprint, TailHash};
 
     fn checkpoint(ino: u64, offset: u64) -> Checkpoint {
         Checkpoint {
@@ -129,6 +141,10 @@ mod tests {
             },
             path: PathBuf::from(format!("/var/log/app-{ino}.log")),
             offset,
+            tail: Some(TailHash {
+                len: offset.min(256),
+                hash: offset.wrapping_mul(0x9e37_79b9_7f4a_7c15),
+            }),
         }
     }
 
@@ -271,5 +287,63 @@ mod tests {
         ledger.committed(&changes);
         assert_eq!(sorted(store.load_checkpoints().unwrap()), third);
         assert!(ledger.changes(&third).is_empty());
+    }
+
+    #[test]
+    fn rows_from_before_version_5_get_no_tail_hash_and_tail_hashes_round_trip() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut store = Store::open(dir.path()).unwrap();
+        let mut without = checkpoint(1, 10);
+        without.tail = None;
+        store
+            .transaction(|tx| save_checkpoints(tx, &[without.clone(), checkpoint(2, 300)]))
+            .unwrap();
+        assert_eq!(
+            sorted(store.load_checkpoints().unwrap()),
+            [without, checkpoint(2, 300)],
+            "a tail hash and its absence both round-trip"
+        );
+        drop(store);
+
+        // The same database as version 4 wrote it: no tail columns.
+        let conn = rusqlite::Connection::open(dir.path().join("state.db")).unwrap();
+        conn.execute_batch(
+            "ALTER TABLE checkpoints DROP COLUMN tail_len;
+             ALTER TABLE checkpoints DROP COLUMN tail_hash;
+             PRAGMA user_version = 4;",
+        )
+        .unwrap();
+        drop(conn);
+        let store = Store::open(dir.path()).unwrap();
+        assert!(!store.is_first_start());
+        let loaded = sorted(store.load_checkpoints().unwrap());
+        assert_eq!(loaded.len(), 2);
+        assert!(
+            loaded.iter().all(|cp| cp.tail.is_none()),
+            "migrated rows have no tail hash: {loaded:?}"
+        );
+        assert_eq!(loaded[1].offset, 300, "the rest of the row is kept");
+    }
+
+    #[test]
+    fn a_checkpoint_whose_offset_did_not_move_is_not_written_again() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut store = Store::open(dir.path()).unwrap();
+        let mut ledger = CheckpointLedger::default();
+        let view = vec![checkpoint(1, 10), checkpoint(2, 20)];
+        let changes = ledger.changes(&view);
+        store
+            .transaction(|tx| save_checkpoint_changes(tx, &changes))
+            .unwrap();
+        ledger.committed(&changes);
+        // File 2 moved: its tail hash moved with it; file 1 (same offset, same hash) is not
+        // written.
+        let moved = vec![checkpoint(1, 10), checkpoint(2, 700)];
+        let changes = ledger.changes(&moved);
+        assert_eq!(changes.upserts, [checkpoint(2, 700)]);
+        store
+            .transaction(|tx| save_checkpoint_changes(tx, &changes))
+            .unwrap();
+        assert_eq!(sorted(store.load_checkpoints().unwrap()), moved);
     }
 }

@@ -22,15 +22,24 @@ CREATE TABLE IF NOT EXISTS checkpoints (
     PRIMARY KEY (dev, ino)
 );";
 
+/// Version 5: a checkpoint also carries the hash of the bytes just before its offset (issue 19:
+/// copies and look-alike rewrites are told apart by content). Existing rows get NULL: "no tail
+/// hash", which identifies by device, inode and head as before.
+const V5_TAIL_HASH: &str = "
+ALTER TABLE checkpoints ADD COLUMN tail_len INTEGER;
+ALTER TABLE checkpoints ADD COLUMN tail_hash INTEGER;";
+
 /// The migrations, in order; migration `i` brings the database to version `i + 1`.
 /// Version 2 adds the send history that carries the rate limit over restarts; version 3 the
-/// globs each input has scanned; version 4 the throttle blocks (issue 12); version 5 the alert
-/// kinds' keys and the silences (issue 13).
+/// globs each input has scanned; version 4 the throttle blocks (issue 12); version 5 the
+/// checkpoints' tail hashes (issue 19); version 6 the alert kinds' keys and the silences
+/// (issue 13).
 const MIGRATIONS: &[&[&str]] = &[
     &[V1_CHECKPOINTS, pending::CREATE_TABLE],
     &[sends::CREATE_TABLE],
     &[globs::CREATE_TABLE],
     &[throttles::CREATE_TABLE],
+    &[V5_TAIL_HASH],
     &[alerts::CREATE_TABLE, silences::CREATE_TABLES],
 ];
 

@@ -14,11 +14,16 @@
 //! is pure and learns of a commit only through [`CheckpointLedger::committed`], so a failed
 //! transaction changes nothing and the next diff holds everything not stored yet. It is keyed
 //! like the table, by device and inode.
+//!
+//! A checkpoint carries a [`TailHash`] of the bytes before its offset, so that identity is content
+//! as well as inode: the tailer computes it only when a file's checkpoint moved (one `pread` of
+//! at most 256 bytes, often none: the bytes just read are at hand), so an unchanged checkpoint
+//! costs nothing and the ledger still writes only the rows that moved.
 
 use std::collections::HashMap;
 use std::path::PathBuf;
 
-use crate::tail::fingerprint::Fingerprint;
+use crate::tail::fingerprint::{Fingerprint, TailHash};
 
 /// A durable position in one file.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -29,6 +34,11 @@ pub struct Checkpoint {
     pub path: PathBuf,
     /// Everything before this byte offset has been handed out.
     pub offset: u64,
+    /// The hash of the bytes just before `offset`, as they were read: a file whose head matches
+    /// but whose bytes there differ is new content, and a new file (another inode) whose head
+    /// and bytes there match is a copy that continues at `offset`. `None`: not known (a row
+    /// from before schema version 5, or a file that could not be read when it was taken).
+    pub tail: Option<TailHash>,
 }
 
 impl Checkpoint {
@@ -136,6 +146,7 @@ mod tests {
             },
             path: PathBuf::from(format!("/var/log/{ino}.log")),
             offset,
+            tail: None,
         }
     }
 

@@ -6,7 +6,9 @@
 //! as deep as the glob has components, unless the glob holds `**`. Symlinks are followed (their
 //! targets decide whether an entry is a file or a directory); directories, FIFOs, sockets and
 //! devices matching a glob are skipped. Exclude globs are matched against both the full path and
-//! the file name, so `*.gz` excludes compressed rotations wherever they are.
+//! the file name, so `*.gz` excludes compressed rotations wherever they are; compressed names
+//! (`.gz`, `.xz`, `.bz2`, `.zst`, `.zip`) are skipped anyway, even when a glob names them
+//! (`crate::tail::sniff`), and listed in [`Scan::skipped`].
 //!
 //! The directories returned are the walk's starting points, every directory walked through, and
 //! the directory of each symlink's target: a write through a symlink is reported by inotify on
@@ -25,6 +27,7 @@ use std::path::{Path, PathBuf};
 use globset::{Glob, GlobBuilder, GlobMatcher, GlobSet, GlobSetBuilder};
 
 use crate::config::InputConfig;
+use crate::tail::sniff::{Skip, compressed_name};
 
 /// How deep a `**` glob is walked at most (a guard against symlink loops).
 const MAX_RECURSIVE_DEPTH: usize = 32;
@@ -58,6 +61,8 @@ pub struct Scan {
     /// Directories that could not be listed, and entries that could not be stat-ed, for a
     /// reason other than not existing: what lies at or under them is unknown this pass.
     pub unknown: BTreeMap<PathBuf, Unknown>,
+    /// Files matched but not followed: compressed names.
+    pub skipped: Vec<(PathBuf, Skip)>,
 }
 
 /// Why a path's contents are unknown this pass.
@@ -284,6 +289,10 @@ impl InputGlobs {
         found: &mut Vec<Candidate>,
     ) {
         if !glob.matcher.is_match(&path) || self.is_excluded(&path) {
+            return;
+        }
+        if let Some(skip) = compressed_name(&path) {
+            scan.skipped.push((path, skip));
             return;
         }
         let Some(meta) = meta.or_else(|| self.stat(&path, scan)) else {

@@ -14,6 +14,10 @@
 //! offset never exceeds the length of the head its fingerprint hashed unless the head is full
 //! (the tailer upgrades before it reads), so a stranger sharing inode and head could only make
 //! the tailer skip bytes identical to ones already read.
+//!
+//! What a fingerprint cannot tell, content tells: a [`TailHash`] (the bytes just before an offset)
+//! goes with every checkpoint, so that a file rewritten with the same first bytes, or a copy of a
+//! file under another inode, is recognised (`crate::tail::identity`).
 
 use std::fs::{File, Metadata};
 use std::io;
@@ -23,6 +27,61 @@ use sha2::{Digest, Sha256};
 
 /// How many leading bytes are hashed once a file is that long.
 pub const HEAD_BYTES: u64 = 256;
+/// How many bytes before a checkpoint's offset its [`TailHash`] covers (fewer near the start).
+pub const TAIL_BYTES: u64 = 256;
+
+/// A hash of the bytes just before an offset: `len` bytes (at most [`TAIL_BYTES`], fewer when
+/// the offset is smaller) ending at the offset. With the head hash it says whether a file's
+/// content up to a checkpoint is the content that was read (a copy, a same-banner rewrite).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct TailHash {
+    /// How many bytes it covers: `min(offset, TAIL_BYTES)` when it was taken.
+    pub len: u64,
+    /// The first 8 bytes of SHA-256 over those bytes.
+    pub hash: u64,
+}
+
+impl TailHash {
+    /// The tail hash of `bytes`, the bytes just before some offset.
+    pub fn of(bytes: &[u8]) -> TailHash {
+        TailHash {
+            len: bytes.len() as u64,
+            hash: hash(bytes),
+        }
+    }
+
+    /// Reads the bytes before `offset` in `file` and hashes them; `None` when the file is
+    /// shorter than `offset`.
+    ///
+    /// # Errors
+    /// The bytes cannot be read.
+    pub fn at(file: &File, offset: u64) -> io::Result<Option<TailHash>> {
+        Ok(bytes_before(file, offset)?.map(|bytes| TailHash::of(&bytes)))
+    }
+
+    /// True when the `len` bytes of `file` before `offset` hash to this.
+    ///
+    /// # Errors
+    /// The bytes cannot be read.
+    pub fn matches_at(&self, file: &File, offset: u64) -> io::Result<bool> {
+        if self.len > offset {
+            return Ok(false);
+        }
+        let bytes = read_range(file, offset - self.len, self.len)?;
+        Ok(bytes.len() as u64 == self.len && hash(&bytes) == self.hash)
+    }
+}
+
+/// The `min(offset, TAIL_BYTES)` bytes of `file` before `offset`, or `None` when the file ends
+/// before `offset`.
+///
+/// # Errors
+/// The bytes cannot be read.
+pub fn bytes_before(file: &File, offset: u64) -> io::Result<Option<Vec<u8>>> {
+    let len = offset.min(TAIL_BYTES);
+    let bytes = read_range(file, offset - len, len)?;
+    Ok((bytes.len() as u64 == len).then_some(bytes))
+}
 
 /// A file's identity: device, inode and a hash of its first bytes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -44,14 +103,29 @@ impl Fingerprint {
     /// # Errors
     /// The head cannot be read.
     pub fn of(file: &File, meta: &Metadata) -> io::Result<Fingerprint> {
-        let head_len = meta.len().min(HEAD_BYTES);
-        let head = read_head(file, head_len)?;
-        Ok(Fingerprint {
+        Ok(Fingerprint::read(file, meta)?.0)
+    }
+
+    /// Like [`Fingerprint::of`], and the head bytes it hashed.
+    ///
+    /// # Errors
+    /// The head cannot be read.
+    pub fn read(file: &File, meta: &Metadata) -> io::Result<(Fingerprint, Vec<u8>)> {
+        let head = read_range(file, 0, meta.len().min(HEAD_BYTES))?;
+        let fingerprint = Fingerprint {
             dev: meta.dev(),
             ino: meta.ino(),
             head_len: head.len() as u64,
             head_hash: hash(&head),
-        })
+        };
+        Ok((fingerprint, head))
+    }
+
+    /// True when `head` (a file's first bytes, at least `head_len` of them) starts with the
+    /// bytes this fingerprint hashed, whatever device and inode the file has.
+    pub fn head_matches(&self, head: &[u8]) -> bool {
+        head.get(..usize::try_from(self.head_len).unwrap_or(usize::MAX))
+            .is_some_and(|bytes| hash(bytes) == self.head_hash)
     }
 
     /// True when `file` (metadata `meta`) is the file this fingerprint was taken of: same device
@@ -63,7 +137,7 @@ impl Fingerprint {
         if meta.dev() != self.dev || meta.ino() != self.ino || meta.len() < self.head_len {
             return Ok(false);
         }
-        let head = read_head(file, self.head_len)?;
+        let head = read_range(file, 0, self.head_len)?;
         Ok(head.len() as u64 == self.head_len && hash(&head) == self.head_hash)
     }
 
@@ -73,12 +147,17 @@ impl Fingerprint {
     }
 }
 
-fn read_head(file: &File, len: u64) -> io::Result<Vec<u8>> {
+/// Up to `len` bytes of `file` from `start` (fewer where the file ends), read with `pread`: the
+/// file's position is not moved.
+///
+/// # Errors
+/// The bytes cannot be read.
+pub fn read_range(file: &File, start: u64, len: u64) -> io::Result<Vec<u8>> {
     let mut head = vec![0; usize::try_from(len).unwrap_or(0)];
     let mut filled = 0;
     while filled < head.len() {
         let rest = head.get_mut(filled..).unwrap_or_default();
-        match file.read_at(rest, filled as u64) {
+        match file.read_at(rest, start + filled as u64) {
             Ok(0) => break,
             Ok(n) => filled += n,
             Err(err) if err.kind() == io::ErrorKind::Interrupted => {}
@@ -89,7 +168,8 @@ fn read_head(file: &File, len: u64) -> io::Result<Vec<u8>> {
     Ok(head)
 }
 
-fn hash(bytes: &[u8]) -> u64 {
+/// The first 8 bytes of SHA-256 over `bytes`, as the fingerprint and tail hashes use it.
+pub fn hash(bytes: &[u8]) -> u64 {
     let digest = Sha256::digest(bytes);
     let mut first = [0u8; 8];
     for (dst, src) in first.iter_mut().zip(digest.iter()) {

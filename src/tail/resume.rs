@@ -8,8 +8,6 @@
 //! of them, each for [`RESUME_KEEP`] after its file was last known.
 
 use std::collections::HashSet;
-use std::fs::{File, Metadata};
-use std::os::unix::fs::MetadataExt;
 use std::time::{Duration, Instant};
 
 use crate::tail::checkpoint::Checkpoint;
@@ -57,22 +55,19 @@ impl ResumeList {
         list
     }
 
-    /// Takes the checkpoint whose fingerprint `file` (metadata `meta`) matches, and forgets any
-    /// other entry with that device and inode (a reused inode number makes it stale).
-    pub(super) fn take_matching(&mut self, file: &File, meta: &Metadata) -> Option<Checkpoint> {
-        let found = self
-            .entries
-            .iter()
-            .position(|r| {
-                r.checkpoint
-                    .fingerprint
-                    .matches(file, meta)
-                    .unwrap_or(false)
-            })
-            .map(|i| self.entries.swap_remove(i).checkpoint);
-        let key = (meta.dev(), meta.ino());
-        self.entries.retain(|r| r.key() != key);
-        found
+    /// Takes every entry of an inode (`(dev, ino)`): the caller resumes the one whose content
+    /// is the file's, and keeps the others as content that may have been copied elsewhere.
+    pub(super) fn take_inode(&mut self, key: (u64, u64)) -> Vec<Checkpoint> {
+        let mut taken = Vec::new();
+        let mut i = 0;
+        while i < self.entries.len() {
+            if self.entries.get(i).is_some_and(|r| r.key() == key) {
+                taken.push(self.entries.swap_remove(i).checkpoint);
+            } else {
+                i += 1;
+            }
+        }
+        taken
     }
 
     /// Keeps `checkpoint` for a file just closed (replacing an older entry of its inode).
@@ -143,6 +138,7 @@ mod tests {
                 },
                 path: format!("/var/log/{ino}.log").into(),
                 offset: ino,
+                tail: None,
             },
             since: now.checked_sub(age).unwrap(),
         };

@@ -1,10 +1,11 @@
 //! The file table's reconciliation with the file system: a rescan matches the globs and opens
-//! new files (deciding where to start in each), follows known files to their new paths and
-//! starts draining the ones no longer matched; `Tailer::release_drained` closes drained files
-//! and keeps their checkpoints in the resume list.
+//! new files (skipping the ones that are not text, deciding where to start in each through
+//! [`crate::tail::copies`]), follows known files to their new paths and starts draining the ones
+//! no longer matched; `Tailer::release_drained` closes drained files and keeps their checkpoints
+//! in the resume list. Every file enters and leaves the table through `insert_followed` and
+//! `remove_followed`, which keep the inode index and the count of open descriptors.
 
 use std::collections::HashSet;
-use std::fs::File;
 use std::io::{Seek, SeekFrom};
 use std::os::unix::fs::MetadataExt;
 use std::path::PathBuf;
@@ -13,10 +14,23 @@ use std::time::Instant;
 use crate::config::StartAt;
 use crate::event::FileId;
 use crate::intake::{EventReader, Origin};
+use crate::tail::copies::Start;
 use crate::tail::discover::{Candidate, Scan};
-use crate::tail::fingerprint::Fingerprint;
-use crate::tail::followed::{Batch, Followed};
+use crate::tail::fingerprint::{Fingerprint, bytes_before};
+use crate::tail::followed::{Batch, Followed, Opened};
+use crate::tail::park::{is_out_of_descriptors, park_batch};
+use crate::tail::sniff::{Skip, sniff};
 use crate::tail::tailer::{Tailer, drain_grace};
+
+/// What opening a newly matched file came to.
+pub(super) enum Opening {
+    /// Followed (or already followed under another path).
+    Followed(FileId),
+    /// Not text: not followed.
+    Skipped,
+    /// Could not be opened or read now; retried by a later scan.
+    Failed,
+}
 
 impl Tailer {
     /// Matches the globs and reconciles the file table: new files are opened, known ones
@@ -27,6 +41,7 @@ impl Tailer {
         let mut seen: HashSet<FileId> = HashSet::new();
         let mut unopened: HashSet<(u64, u64)> = HashSet::new();
         let mut unreadable: HashSet<PathBuf> = HashSet::new();
+        let mut skipped: HashSet<(u64, u64)> = HashSet::new();
         for index in 0..self.inputs.len() {
             let Some(input) = self.inputs.get(index) else {
                 continue;
@@ -45,24 +60,47 @@ impl Tailer {
                     if seen.insert(*id) {
                         if let Some(file) = self.files.get_mut(id) {
                             file.found_at(&candidate);
+                            // A parked file whose size changed has something to read.
+                            if file.file.is_none() && candidate.meta.len() != file.events.position()
+                            {
+                                file.wake = true;
+                            }
                         }
                     }
+                    continue;
+                }
+                if self.skipped.contains_key(&key) {
+                    skipped.insert(key);
                     continue;
                 }
                 if unopened.contains(&key) {
                     continue;
                 }
                 match self.open(index, &candidate, fresh, now) {
-                    Some(id) => {
+                    Opening::Followed(id) => {
                         seen.insert(id);
                     }
-                    None => {
+                    Opening::Skipped => {
+                        skipped.insert(key);
+                    }
+                    Opening::Failed => {
                         unopened.insert(key);
                         unreadable.insert(candidate.path);
                     }
                 }
             }
         }
+        // Out of descriptors while listing (or stat-ing): idle files make room for the next try.
+        if scan
+            .unknown
+            .values()
+            .any(|unknown| is_out_of_descriptors(&unknown.error))
+        {
+            self.park_idle(park_batch(self.max_open).max(8));
+        }
+        // A skipped file no longer matched may come back as something else.
+        self.skipped.retain(|key, _| skipped.contains(key));
+        self.known.expire(now);
         for input in &self.inputs {
             self.scanned.mark(&input.config.name, &input.config.paths);
         }
@@ -90,6 +128,7 @@ impl Tailer {
         // A checkpoint whose file exists but cannot be opened, or may exist where nothing can be
         // learnt now, is fresh; the others age out.
         self.resume.refresh(&unopened, &scan, now);
+        let mut lost_parked = Vec::new();
         for file in self.files.values_mut() {
             if seen.contains(&file.id) {
                 file.gone_since = None;
@@ -99,7 +138,15 @@ impl Tailer {
                 tracing::debug!(path = %file.path().display(), "no longer matched: draining");
                 file.gone_since = Some(now);
                 file.last_activity = now;
+                if file.file.is_none() {
+                    lost_parked.push(file.id);
+                }
             }
+        }
+        // A parked file renamed out of the globs is drained like any other: found by its
+        // inode next to where it was, and reopened.
+        for id in lost_parked {
+            self.find_parked(id);
         }
         if let Some(watch) = self.watch.as_mut() {
             let was_polling = watch.is_polling();
@@ -110,17 +157,26 @@ impl Tailer {
         }
     }
 
-    /// Opens a newly matched file and decides where to start in it.
+    /// Opens a newly matched file and decides where to start in it (see
+    /// [`crate::tail::copies`]). A file that is not text is skipped (and reported once); past
+    /// the descriptor budget, idle files are parked first, or the new file itself is parked
+    /// once it has been identified.
     fn open(
         &mut self,
         input_index: usize,
         candidate: &Candidate,
         fresh: bool,
         now: Instant,
-    ) -> Option<FileId> {
-        let input = self.inputs.get(input_index)?;
-        let path = &candidate.path;
-        let mut file = match File::open(path) {
+    ) -> Opening {
+        let Some(input) = self.inputs.get(input_index) else {
+            return Opening::Failed;
+        };
+        let path = candidate.path.clone();
+        let input_name = input.config.name.clone();
+        let framing = input.framing.clone();
+        let at_end = fresh && (input.config.start_at == StartAt::End || self.scanned.all_at_end());
+        self.make_room();
+        let file = match self.open_path(&path) {
             Ok(file) => file,
             Err(err) => {
                 if self.unreadable.insert(path.clone()) {
@@ -130,14 +186,14 @@ impl Tailer {
                         "cannot open file; will retry"
                     );
                 }
-                return None;
+                return Opening::Failed;
             }
         };
         let opened = file.metadata().and_then(|meta| {
-            let fingerprint = Fingerprint::of(&file, &meta)?;
-            Ok((meta, fingerprint))
+            let (fingerprint, head) = Fingerprint::read(&file, &meta)?;
+            Ok((meta, fingerprint, head))
         });
-        let (meta, fingerprint) = match opened {
+        let (meta, fingerprint, head) = match opened {
             Ok(opened) => opened,
             Err(err) => {
                 if self.unreadable.insert(path.clone()) {
@@ -147,52 +203,112 @@ impl Tailer {
                         "cannot read file; will retry"
                     );
                 }
-                return None;
+                return Opening::Failed;
             }
         };
-        if self.unreadable.remove(path) {
+        if self.unreadable.remove(&path) {
             tracing::info!(path = %path.display(), "file is readable now");
         }
         let key = (meta.dev(), meta.ino());
         if let Some(id) = self.by_inode.get(&key) {
             // Replaced between the scan and the open by a file we already follow.
-            return Some(*id);
+            return Opening::Followed(*id);
         }
-        let offset = match self.resume.take_matching(&file, &meta) {
-            Some(cp) if cp.offset <= meta.len() => cp.offset,
-            // Truncated while we were away.
-            Some(_) => 0,
-            None if fresh
-                && (input.config.start_at == StartAt::End || self.scanned.all_at_end()) =>
-            {
-                meta.len()
-            }
-            None => 0,
+        if let Some(skip) = sniff(&head) {
+            self.skip_file(key, &path, skip);
+            return Opening::Skipped;
+        }
+        let mut opened = Opened {
+            file,
+            fingerprint,
+            head,
+            before: None,
         };
-        if let Err(err) = file.seek(SeekFrom::Start(offset)) {
-            tracing::warn!(path = %path.display(), error = %err, "cannot seek; will retry");
-            return None;
+        let start = self.decide_start(&opened, &path, &meta, at_end, now);
+        let offset = match start {
+            Start::At(offset) => offset,
+            Start::Unsettled | Start::Shadow(_) => 0,
+        };
+        let prepared = opened
+            .file
+            .seek(SeekFrom::Start(offset))
+            .and_then(|_| bytes_before(&opened.file, offset));
+        match prepared {
+            Ok(before) => opened.before = before,
+            Err(err) => {
+                tracing::warn!(path = %path.display(), error = %err, "cannot seek; will retry");
+                return Opening::Failed;
+            }
         }
-        tracing::debug!(path = %path.display(), offset, "following file");
+        tracing::debug!(path = %path.display(), offset, ?start, "following file");
         let id = FileId(self.next_id);
         self.next_id += 1;
-        self.by_inode.insert(key, id);
         let origin = Origin {
-            input: input.config.name.clone(),
+            input: input_name.clone(),
             file_id: id,
-            path: path.clone(),
+            path,
         };
-        let events = EventReader::new(&input.framing, origin, offset, now);
-        let followed = Followed::new(
-            id,
-            input.config.name.clone(),
-            fingerprint,
-            file,
-            events,
-            now,
+        let events = EventReader::new(&framing, origin, offset, now);
+        let mut followed = Followed::new(id, input_name, opened, events, now);
+        match start {
+            Start::At(_) => {}
+            Start::Unsettled => followed.unsettled = true,
+            Start::Shadow(shadow) => followed.copy_of = Some(shadow),
+        }
+        let over_budget = self.n_open >= self.max_open;
+        self.insert_followed(followed);
+        if matches!(start, Start::Shadow(_)) {
+            self.mark_originals();
+        } else if over_budget {
+            // No idle file could make room: this one waits, parked, for its turn.
+            if let Some(file) = self.files.get_mut(&id) {
+                let behind = meta.len() > offset;
+                file.park();
+                file.wake = behind;
+                self.n_open = self.n_open.saturating_sub(1);
+            }
+        }
+        Opening::Followed(id)
+    }
+
+    /// Adds a file to the table (and its inode to the index).
+    pub(super) fn insert_followed(&mut self, followed: Followed) {
+        self.by_inode.insert(
+            (followed.fingerprint.dev, followed.fingerprint.ino),
+            followed.id,
         );
-        self.files.insert(id, followed);
-        Some(id)
+        if followed.file.is_some() {
+            self.n_open += 1;
+        }
+        self.files.insert(followed.id, followed);
+    }
+
+    /// Takes a file out of the table (and its inode out of the index).
+    pub(super) fn remove_followed(&mut self, id: FileId) -> Option<Followed> {
+        let followed = self.files.remove(&id)?;
+        let key = (followed.fingerprint.dev, followed.fingerprint.ino);
+        if self.by_inode.get(&key) == Some(&id) {
+            self.by_inode.remove(&key);
+        }
+        if followed.file.is_some() {
+            self.n_open = self.n_open.saturating_sub(1);
+        }
+        Some(followed)
+    }
+
+    /// Records that the file `key` at `path` is not followed (not text), reporting it once.
+    pub(super) fn skip_file(&mut self, key: (u64, u64), path: &std::path::Path, skip: Skip) {
+        if self.skipped.insert(key, skip).is_some() {
+            return;
+        }
+        match skip {
+            Skip::Binary => self.n_binary += 1,
+            Skip::Compressed(_) => self.n_compressed += 1,
+        }
+        tracing::warn!(
+            path = %path.display(),
+            "not following a file that is {skip}: its lines would be garbage"
+        );
     }
 
     /// Closes draining files that have been quiet for the grace period, after handing out their
@@ -221,11 +337,10 @@ impl Tailer {
             if matched && file.still_at_path(now) {
                 continue;
             }
-            let Some(mut file) = self.files.remove(&id) else {
+            let Some(mut file) = self.remove_followed(id) else {
                 continue;
             };
             let key = (file.fingerprint.dev, file.fingerprint.ino);
-            self.by_inode.remove(&key);
             file.flush(batch, now, wall);
             let checkpoint = file.checkpoint();
             tracing::debug!(
@@ -234,7 +349,12 @@ impl Tailer {
                 "drained and closed"
             );
             // A deleted file cannot come back, and its inode number will serve another file.
-            if file.file.metadata().is_ok_and(|meta| meta.nlink() == 0) {
+            let deleted = match file.file.as_ref() {
+                Some(open) => open.metadata().is_ok_and(|meta| meta.nlink() == 0),
+                // Parked and not found next to its path: gone as far as anyone can tell.
+                None => !file.path().exists(),
+            };
+            if deleted {
                 self.resume.forget(key);
                 continue;
             }

@@ -17,7 +17,9 @@ use crate::tail::clock::{Clock, SystemClock};
 use crate::tail::discover::InputGlobs;
 use crate::tail::followed::{Batch, Followed};
 use crate::tail::history::{GlobHistory, ScannedGlobs};
+use crate::tail::identity::KnownList;
 use crate::tail::resume::ResumeList;
+use crate::tail::sniff::Skip;
 use crate::tail::watch::{Wake, Watch};
 
 /// At most this many bytes are read from one file per turn.
@@ -65,6 +67,21 @@ fn safety_rescan(poll_interval: Duration) -> Duration {
     (poll_interval * 10).max(Duration::from_secs(1))
 }
 
+/// What the tailer counts for metrics and `check`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct TailStats {
+    /// Files followed: open, parked or being drained.
+    pub n_files: usize,
+    /// Of them, parked: closed to stay within the descriptor budget, reopened when they grow.
+    pub n_parked: usize,
+    /// How many files may be open at once (the descriptor budget, `crate::fdlimit`).
+    pub max_open: usize,
+    /// Files not followed because they looked binary, so far.
+    pub n_binary: u64,
+    /// Files not followed because they are compressed (by their magic bytes), so far.
+    pub n_compressed: u64,
+}
+
 /// One configured input, its globs compiled.
 #[derive(Debug)]
 pub(super) struct Input {
@@ -81,6 +98,22 @@ pub struct Tailer {
     pub(super) by_inode: HashMap<(u64, u64), FileId>,
     /// Checkpoints not matched to a followed file (see [`crate::tail::resume`]).
     pub(super) resume: ResumeList,
+    /// Content no longer in the file it was read in (see [`crate::tail::identity`]).
+    pub(super) known: KnownList,
+    /// Files not followed because they are not text, by device and inode (each reported
+    /// once); forgotten when a scan no longer matches them.
+    pub(super) skipped: HashMap<(u64, u64), Skip>,
+    pub(super) n_binary: u64,
+    pub(super) n_compressed: u64,
+    /// At most this many files are open at once; the others are parked
+    /// (see [`crate::tail::park`]).
+    pub(super) max_open: usize,
+    /// How many followed files have a descriptor.
+    pub(super) n_open: usize,
+    /// Some file is a possible copy of another (see [`crate::tail::copies`]).
+    pub(super) any_shadows: bool,
+    /// Running out of descriptors was reported (once until it clears).
+    pub(super) fd_exhaustion_reported: bool,
     /// Which globs have had a scan (see [`crate::tail::history`]).
     pub(super) scanned: ScannedGlobs,
     pub(super) watch: Option<Watch>,
@@ -164,6 +197,14 @@ impl Tailer {
             files: BTreeMap::new(),
             by_inode: HashMap::new(),
             resume: ResumeList::new(resume, now),
+            known: KnownList::default(),
+            skipped: HashMap::new(),
+            n_binary: 0,
+            n_compressed: 0,
+            max_open: crate::fdlimit::file_budget(crate::fdlimit::current().soft),
+            n_open: 0,
+            any_shadows: false,
+            fd_exhaustion_reported: false,
             scanned,
             watch: Some(watch),
             wake,
@@ -179,6 +220,12 @@ impl Tailer {
             behind: None,
         };
         tailer.rescan(now);
+        // Files rotated away while dingtail was down and no longer matched: drained from their
+        // checkpoints.
+        tailer.recover_rotated(now);
+        tailer
+            .wake
+            .track_touched(tailer.n_open < tailer.files.len());
         Ok(tailer)
     }
 
@@ -230,13 +277,39 @@ impl Tailer {
     /// by `next_batch`, never past the start of a record still held (a multi-line event being
     /// joined, an unterminated last line). The resume list (stored checkpoints of files not
     /// found yet, checkpoints of closed files) is included, so it survives a restart. At most
-    /// one per device and inode.
-    pub fn checkpoints(&self) -> Vec<Checkpoint> {
-        self.files
-            .values()
-            .map(Followed::checkpoint)
-            .chain(self.resume.checkpoints().cloned())
-            .collect()
+    /// one per device and inode. A file that may be a copy of another still being written
+    /// is as far as its bytes are the other's checkpointed ones. Each carries the hash of the
+    /// bytes before its offset, computed only for the offsets that moved.
+    pub fn checkpoints(&mut self) -> Vec<Checkpoint> {
+        let originals: HashMap<FileId, u64> = if self.any_shadows {
+            self.files
+                .values()
+                .filter(|f| f.has_copies)
+                .map(|f| (f.id, f.events.checkpoint()))
+                .collect()
+        } else {
+            HashMap::new()
+        };
+        let mut out = Vec::with_capacity(self.files.len());
+        for file in self.files.values_mut() {
+            let checkpoint = match file.copy_of {
+                Some(shadow) => {
+                    let offset = originals
+                        .get(&shadow.of)
+                        .map_or(0, |original| shadow.len.min(*original));
+                    Checkpoint {
+                        fingerprint: file.fingerprint,
+                        path: file.path().to_path_buf(),
+                        offset,
+                        tail: file.tail_at(offset, true),
+                    }
+                }
+                None => file.checkpoint(),
+            };
+            out.push(checkpoint);
+        }
+        out.extend(self.resume.checkpoints().cloned());
+        out
     }
 
     /// Which inputs the last read left data unread in (a backlog; empty once every file was
@@ -269,9 +342,7 @@ impl Tailer {
             .map(|f| f.id)
             .collect();
         for id in removed {
-            if let Some(mut file) = self.files.remove(&id) {
-                self.by_inode
-                    .remove(&(file.fingerprint.dev, file.fingerprint.ino));
+            if let Some(mut file) = self.remove_followed(id) {
                 file.events.flush_held(now, wall, &mut batch.lines);
             }
         }
@@ -304,9 +375,20 @@ impl Tailer {
         batch.lines
     }
 
-    /// How many files are followed (including ones being drained).
+    /// How many files are followed (including ones being drained and parked ones).
     pub fn n_files(&self) -> usize {
         self.files.len()
+    }
+
+    /// What the tailer counts (files, parked files, the descriptor budget, skipped files).
+    pub fn stats(&self) -> TailStats {
+        TailStats {
+            n_files: self.files.len(),
+            n_parked: self.files.len().saturating_sub(self.n_open),
+            max_open: self.max_open,
+            n_binary: self.n_binary,
+            n_compressed: self.n_compressed,
+        }
     }
 
     /// How many lines were cut at `max_line_bytes` so far.
@@ -326,9 +408,17 @@ impl Tailer {
         self.n_rounds += 1;
         let wall = self.clock.wall();
         let mut batch = Batch::default();
+        let touched = self.wake.take_touched();
         if self.wake.take_rescan() || self.rescan_due(now) {
             self.rescan(now);
+        } else {
+            self.look_at_parked(&touched);
         }
+        if self.n_open > self.max_open {
+            self.park_idle(self.n_open - self.max_open);
+        }
+        self.check_copies();
+        self.wake_parked(now);
         self.more = false;
         let mut n_read = 0u64;
         let mut progressed_inputs = BTreeSet::new();
@@ -346,11 +436,17 @@ impl Tailer {
         for file in self.files.values_mut() {
             file.poll(&mut batch, now, wall);
         }
+        // Parked files with bytes to read wait for room that reading made.
+        if !self.more && self.can_wake_more() {
+            self.more = true;
+        }
         if !self.more {
             self.release_drained(now, &mut batch);
             progressed_inputs.clear();
         }
         self.behind = Some(progressed_inputs);
+        // Writes to parked files are noted from now on (files parked in this round included).
+        self.wake.track_touched(self.n_open < self.files.len());
         batch.lines
     }
 
@@ -380,9 +476,18 @@ impl Tailer {
             if batch.is_full() {
                 break;
             }
+            if self.files.get(&id).is_some_and(|f| f.unsettled) && !self.settle(id) {
+                // Not text: no longer followed.
+                self.remove_followed(id);
+                continue;
+            }
             let Some(file) = self.files.get_mut(&id) else {
                 continue;
             };
+            if file.file.is_none() || file.copy_of.is_some() || file.unsettled {
+                // Parked, a possible copy, or still empty.
+                continue;
+            }
             // Consumed, read, handed out: lines taken into a joiner are progress too.
             let before = (
                 file.events.offset(),
@@ -404,7 +509,11 @@ impl Tailer {
                 }
             }
             n_read += after.1.saturating_sub(before.1);
+            let retired = file.take_retired();
             self.cursor = Some(id);
+            if let Some(known) = retired {
+                self.retire(id, known);
+            }
         }
         (progressed, n_read)
     }
@@ -431,7 +540,7 @@ impl Tailer {
             if let Some(at) = file.events.deadline() {
                 deadline = deadline.min(at);
             }
-            if file.gone_since.is_some() {
+            if file.gone_since.is_some() || file.wake || file.copy_of.is_some() {
                 deadline = deadline.min(now + self.poll_interval);
             }
         }

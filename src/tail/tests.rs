@@ -19,6 +19,11 @@ use crate::tail::clock::{Clock, FakeClock};
 use crate::tail::watch::{Wake, Watch};
 use crate::tail::{GlobHistory, MAX_BATCH_LINES, Tailer, TailerConfig};
 
+// Content identity: copies, look-alike rewrites, rotations while down (issue 19).
+mod identity;
+// Parking past the descriptor budget, and files that are not text (issue 19).
+mod park;
+
 fn input(glob: &Path, start_at: StartAt) -> InputConfig {
     InputConfig {
         name: "app".into(),
@@ -54,10 +59,13 @@ impl DerefMut for Harness {
 }
 
 impl Harness {
-    /// One round of the tailer's work at the clock's now.
+    /// One round of the tailer's work at the clock's now, and the checkpoints taken after it
+    /// (as the daemon's tailing thread does after every batch).
     fn step(&mut self) -> Vec<LogLine> {
         let now = self.clock.now();
-        self.tailer.collect(now)
+        let lines = self.tailer.collect(now);
+        let _checkpoints = self.tailer.checkpoints();
+        lines
     }
 
     /// Rounds, one poll interval apart, until `n` lines arrived (fails after a minute of fake

@@ -4,7 +4,8 @@
 //! Events are hints, not data: the tailer re-reads every followed file on each wake-up and
 //! rescans the globs when a directory changed, so a lost or merged event costs nothing. The
 //! callback only sets a flag and wakes the waiting task (`tokio::sync::Notify` keeps at most one
-//! permit, so a burst of events is one wake-up). An overflowed queue (`Flag::Rescan`) or a
+//! permit, so a burst of events is one wake-up). The paths written to are kept for the round
+//! (bounded): a parked file (closed to save descriptors) is looked at only when its path was. An overflowed queue (`Flag::Rescan`) or a
 //! watcher error asks for a rescan. `Access` events are ignored: the tailer's own opens would
 //! otherwise wake it.
 //!
@@ -14,9 +15,11 @@
 
 use std::collections::BTreeMap;
 use std::collections::BTreeSet;
+use std::collections::HashSet;
 use std::os::unix::fs::MetadataExt;
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use notify::event::{EventKind, ModifyKind};
@@ -27,7 +30,44 @@ use notify::{RecommendedWatcher, RecursiveMode, Watcher};
 pub struct Wake {
     notify: tokio::sync::Notify,
     rescan: AtomicBool,
+    /// Paths written to since the tailer last asked (parked files are looked at only then).
+    touched: Mutex<Touched>,
+    /// Whether paths are worth keeping: some file is parked.
+    track: AtomicBool,
 }
+
+/// The paths written to since the tailer last asked.
+#[derive(Debug)]
+pub enum Touched {
+    /// These paths.
+    Paths(HashSet<PathBuf>),
+    /// Too many to keep, or not known: any path may have been.
+    All,
+}
+
+impl Default for Touched {
+    fn default() -> Touched {
+        Touched::Paths(HashSet::new())
+    }
+}
+
+impl Touched {
+    /// True when `path` may have been written to.
+    pub fn contains(&self, path: &std::path::Path) -> bool {
+        match self {
+            Touched::Paths(paths) => paths.contains(path),
+            Touched::All => true,
+        }
+    }
+
+    /// True when no path was.
+    pub fn is_empty(&self) -> bool {
+        matches!(self, Touched::Paths(paths) if paths.is_empty())
+    }
+}
+
+/// At most this many touched paths are kept between two rounds; beyond, any may have been.
+const MAX_TOUCHED: usize = 4096;
 
 impl Wake {
     /// Wakes the tailer and asks it to rescan the globs.
@@ -39,6 +79,36 @@ impl Wake {
     /// Wakes the tailer to read its files.
     pub fn read(&self) {
         self.notify.notify_one();
+    }
+
+    /// Wakes the tailer to read its files; `paths` were written to.
+    pub fn touch(&self, paths: &[PathBuf]) {
+        if !self.track.load(Ordering::Acquire) {
+            self.notify.notify_one();
+            return;
+        }
+        if let Ok(mut touched) = self.touched.lock() {
+            if let Touched::Paths(set) = &mut *touched {
+                set.extend(paths.iter().cloned());
+                if set.len() > MAX_TOUCHED {
+                    *touched = Touched::All;
+                }
+            }
+        }
+        self.notify.notify_one();
+    }
+
+    /// Keeps the paths written to (`true`: some file is parked) or not.
+    pub fn track_touched(&self, track: bool) {
+        self.track.store(track, Ordering::Release);
+    }
+
+    /// The paths written to since the last call.
+    pub fn take_touched(&self) -> Touched {
+        self.touched
+            .lock()
+            .map(|mut touched| std::mem::take(&mut *touched))
+            .unwrap_or(Touched::All)
     }
 
     /// True (once) if a rescan was asked for since the last call.
@@ -77,7 +147,7 @@ impl Watch {
             Ok(event) => match event.kind {
                 EventKind::Access(_) => {}
                 _ if event.need_rescan() => wake.rescan(),
-                EventKind::Modify(ModifyKind::Data(_)) => wake.read(),
+                EventKind::Modify(ModifyKind::Data(_)) => wake.touch(&event.paths),
                 _ => wake.rescan(),
             },
             Err(_) => wake.rescan(),

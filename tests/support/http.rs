@@ -13,6 +13,12 @@ pub fn free_port() -> u16 {
         .port()
 }
 
+/// [`get`], or `None` while nothing listens on `port` (a daemon that is starting).
+pub fn try_get(port: u16, path: &str) -> Option<(u16, String)> {
+    TcpStream::connect(("127.0.0.1", port)).ok()?;
+    Some(get(port, path))
+}
+
 /// A plain HTTP/1.1 GET on 127.0.0.1; returns (status code, body).
 pub fn get(port: u16, path: &str) -> (u16, String) {
     let mut stream = TcpStream::connect(("127.0.0.1", port)).unwrap();

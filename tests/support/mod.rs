@@ -2,6 +2,7 @@
 //! gateway stand-in and callback helpers of the chat tests.
 #![allow(dead_code)] // Each test binary uses a different part of the support code.
 
+pub mod alerts;
 pub mod chat;
 pub mod daemon;
 pub mod follow;

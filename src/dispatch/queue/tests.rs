@@ -3,7 +3,7 @@ use std::time::{Duration, Instant, SystemTime};
 
 use crate::batch::{Batch, Hit, Rendered};
 use crate::dingtalk::Verdict;
-use crate::dispatch::queue::{Action, QueueConfig, RobotQueue};
+use crate::dispatch::queue::{Action, Hold, QueueConfig, RobotQueue, Standing};
 use crate::event::{Mentions, Severity};
 
 const NONE: Mentions = Mentions {
@@ -437,4 +437,38 @@ fn a_warning_flood_delays_a_critical_line_by_at_most_the_send_in_flight() {
         queue.on_verdict(id, Verdict::Delivered, now, 0.5);
     }
     assert_eq!(n_sent + queue.n_undelivered(), n_added, "counts exact");
+}
+
+#[test]
+fn the_standing_shows_pending_budget_and_why_a_robot_waits() {
+    let mut queue = queue();
+    let t0 = Instant::now();
+    add(&mut queue, "r", Severity::Warning, "a", t0);
+    assert_eq!(
+        queue.standing(t0),
+        Standing {
+            pending: 1,
+            budget_left: 20,
+            per_minute: 20,
+            held: None,
+        }
+    );
+    let (id, _) = send(&mut queue, t0 + Duration::from_secs(2));
+    let t1 = t0 + Duration::from_secs(3);
+    queue.on_verdict(id, Verdict::Throttled, t1, 0.5);
+    let standing = queue.standing(t1);
+    assert_eq!(standing.pending, 1);
+    assert_eq!(standing.budget_left, 19);
+    assert_eq!(
+        standing.held,
+        Some(Hold::Until(t1 + Duration::from_secs(600)))
+    );
+    // The pause over, nothing holds it.
+    assert_eq!(queue.standing(t1 + Duration::from_secs(601)).held, None);
+    let (id, _) = send(&mut queue, t1 + Duration::from_secs(601));
+    queue.on_verdict(id, Verdict::Rejected, t1 + Duration::from_secs(602), 0.5);
+    assert_eq!(
+        queue.standing(t1 + Duration::from_secs(603)).held,
+        Some(Hold::Rejected)
+    );
 }
