@@ -22,10 +22,9 @@ use std::time::{Duration, SystemTime};
 
 use crate::alert::{CONTEXT_NAMES, Silence, SilenceDraft, SilenceId, SilenceRecord};
 use crate::cli::exit::Exit;
-use crate::config::diag::did_you_mean;
 use crate::config::rules::RuleSource;
 use crate::config::{Config, DEFAULT_CONFIG_PATH};
-use crate::pipeline::Pipeline;
+use crate::pipeline::{Pipeline, TargetError};
 use crate::render::context::format;
 use crate::state::{StateError, Store};
 
@@ -271,41 +270,31 @@ fn table(config: &Config, records: &[SilenceRecord], now: SystemTime) -> String 
     out
 }
 
-/// Checks that `rule` exists and that each matcher names one of its captures or a context name.
+/// The rule and the `--where` names checked against the loaded rules, worded for the shell.
 fn check_rule(
     pipeline: &Pipeline,
     rule: &str,
     matchers: &[(String, String)],
 ) -> Result<(), String> {
-    let rules: Vec<&crate::rules::Rule> = pipeline
-        .rules
-        .values()
-        .flat_map(|set| set.rules())
-        .collect();
-    let Some(found) = rules.iter().find(|r| r.name() == rule) else {
-        let hint = did_you_mean(rule, rules.iter().map(|r| r.name()))
-            .map(|best| format!(" (did you mean `{best}`?)"))
-            .unwrap_or_default();
-        return Err(format!("no rule `{rule}`{hint}"));
+    let hint = |hint: Option<String>| {
+        hint.map(|best| format!(" (did you mean `{best}`?)"))
+            .unwrap_or_default()
     };
-    let captures = found.capture_names();
-    for (name, _) in matchers {
-        if captures.contains(&name.as_str()) || CONTEXT_NAMES.contains(&name.as_str()) {
-            continue;
+    match pipeline.check_silence_target(rule, matchers.iter().map(|(name, _)| name.as_str())) {
+        Ok(()) => Ok(()),
+        Err(TargetError::NoRule { rule, hint: best }) => {
+            Err(format!("no rule `{rule}`{}", hint(best)))
         }
-        let known = captures
-            .iter()
-            .copied()
-            .chain(CONTEXT_NAMES.iter().copied());
-        let hint = did_you_mean(name, known)
-            .map(|best| format!(" (did you mean `{best}`?)"))
-            .unwrap_or_default();
-        return Err(format!(
-            "rule `{rule}` has no capture `{name}`{hint}; --where takes its captures and {}",
+        Err(TargetError::NoName {
+            rule,
+            name,
+            hint: best,
+        }) => Err(format!(
+            "rule `{rule}` has no capture `{name}`{}; --where takes its captures and {}",
+            hint(best),
             CONTEXT_NAMES.join(", ")
-        ));
+        )),
     }
-    Ok(())
 }
 
 /// `KEY=VALUE`.

@@ -168,6 +168,8 @@ pub async fn run(pipeline: Pipeline, options: RunOptions) -> anyhow::Result<()> 
     }
     let n_files = tailer.n_files();
     bridge::publish(&metrics, &tailer.stats());
+    // Reads that begin from now on can tell the alert kinds that the inputs caught up.
+    let tail_started = Instant::now();
     let tail = TailBridge::spawn(tailer, health.clone())?;
 
     let now = Instant::now();
@@ -194,7 +196,9 @@ pub async fn run(pipeline: Pipeline, options: RunOptions) -> anyhow::Result<()> 
     }
     seed_send_history(&store, &mut dispatcher, &pipeline.config, None);
     // Alert kinds (issue 13): trackers and silences as stored, behind until the inputs catch up.
-    let alerts = alerts::Alerts::start(&store, &pipeline, Instant::now());
+    // (`tail_started`, not now: the tail thread's first read may already be over, and it reports
+    // again only when something changes.)
+    let alerts = alerts::Alerts::start(&store, &pipeline, tail_started);
 
     let config_watch = start_config_watch(&pipeline);
     let pipeline = Arc::new(pipeline);
