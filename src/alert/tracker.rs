@@ -415,6 +415,19 @@ impl Tracker {
         records
     }
 
+    /// The records of the keys with an open incident or reported absent, sorted by key (chat
+    /// `status`): only those are cloned, whatever the number of keys.
+    pub fn open_incidents(&self) -> Vec<KeyRecord> {
+        let mut records: Vec<KeyRecord> = self
+            .entries
+            .iter()
+            .filter(|(_, entry)| matches!(entry.phase, Phase::Firing(_) | Phase::Absent { .. }))
+            .map(|(key, entry)| entry.to_record(key))
+            .collect();
+        records.sort_by(|a, b| a.key.cmp(&b.key));
+        records
+    }
+
     /// The record of `key`, if the tracker holds it.
     pub fn record(&self, key: &GroupKey) -> Option<KeyRecord> {
         self.entries.get(key).map(|entry| entry.to_record(key))

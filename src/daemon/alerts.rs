@@ -17,6 +17,8 @@
 //! - Durability: [`Alerts::changes`] go into the same `Store::commit` as the batches their
 //!   decisions produced; [`Alerts::committed`] after it succeeded (see `alert::record`).
 
+mod commands;
+
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, Instant, SystemTime};
 
