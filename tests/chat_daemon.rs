@@ -378,7 +378,10 @@ async fn a_mute_typed_in_the_chat_holds_its_rule_back_survives_a_restart_and_unm
     // A mute typed in the chat (Chinese command word): it names who, until when and its id.
     gateway.push_robot_message(&robot_message("静默 oops 1h deploy", &said));
     let reply = reply_containing(&session, "muted oops");
-    assert!(reply.starts_with("张三 muted oops for 1 h until "), "{reply}");
+    assert!(
+        reply.starts_with("张三 muted oops for 1 h until "),
+        "{reply}"
+    );
     assert!(reply.contains("(deploy)"), "{reply}");
     let id = reply
         .split(", id ")
@@ -427,7 +430,10 @@ async fn a_mute_typed_in_the_chat_holds_its_rule_back_survives_a_restart_and_unm
     // rule's lines come back; the silence is gone from the table.
     gateway.push_robot_message(&robot_message("unmute oops", &said));
     let reply = reply_containing(&session, "ended silence");
-    assert_eq!(bare(&reply), format!("张三 ended silence {id} (oops, 3 muted)"));
+    assert_eq!(
+        bare(&reply),
+        format!("张三 ended silence {id} (oops, 3 muted)")
+    );
     let ended = alert_containing(&alerts, "3 matches while muted");
     assert!(ended.contains("silence ended"), "{ended}");
     append(&log, "OOPS fourth\n");
@@ -480,7 +486,10 @@ async fn ack_holds_a_firing_incident_s_repeats_and_unknown_names_are_answered() 
     tokio::task::block_in_place(|| alerts.wait_delivered(1, WAIT));
     gateway.push_robot_message(&robot_message("ack api code=404", &said));
     let reply = reply_containing(&session, "not firing");
-    assert_eq!(bare(&reply), "api code=404 is not firing: nothing to acknowledge");
+    assert_eq!(
+        bare(&reply),
+        "api code=404 is not firing: nothing to acknowledge"
+    );
     gateway.push_robot_message(&robot_message("确认 api", &said));
     let reply = reply_containing(&session, "acknowledged");
     assert_eq!(

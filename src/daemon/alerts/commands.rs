@@ -209,7 +209,10 @@ impl Daemon {
                     AckResult::NotTracked => words::not_acknowledgeable(lang, rule),
                     AckResult::NothingFiring => words::nothing_firing(lang, rule, &matchers),
                     AckResult::Acked(keys) => {
-                        tracing::info!("chat: {who} acknowledged rule `{rule}` ({} keys)", keys.len());
+                        tracing::info!(
+                            "chat: {who} acknowledged rule `{rule}` ({} keys)",
+                            keys.len()
+                        );
                         self.commit(None);
                         words::acked(lang, &who, rule, &keys)
                     }
@@ -262,7 +265,6 @@ impl Daemon {
         words::muted(lang, clock, who, &view, mute.duration)
     }
 }
-
 
 #[cfg(test)]
 mod tests;

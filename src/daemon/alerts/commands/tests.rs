@@ -81,11 +81,7 @@ fn a_chat_silence_is_added_as_made_here_and_an_id_clash_draws_again() {
     // An ended silence is not listed.
     assert_eq!(alerts.silence_views(t(60)).len(), 1);
     // An invalid draft is refused.
-    assert!(
-        alerts
-            .add_silence(&draft("nginx", 0), t(0), || 9)
-            .is_err()
-    );
+    assert!(alerts.add_silence(&draft("nginx", 0), t(0), || 9).is_err());
 }
 
 #[test]
@@ -93,12 +89,21 @@ fn unmute_ends_by_id_then_by_rule_and_queues_the_counts_to_report() {
     let mut alerts = alerts(Vec::new());
     let mut bits = [1u64, 2, 3].into_iter();
     let mut next = || bits.next().unwrap();
-    let a = alerts.add_silence(&draft("nginx", 3600), t(0), &mut next).unwrap();
-    alerts.add_silence(&draft("nginx", 3600), t(0), &mut next).unwrap();
-    alerts.add_silence(&draft("disk", 3600), t(0), &mut next).unwrap();
-    let muted = alerts
-        .silences
-        .mute("nginx", |name| (name == "host").then_some("web-3"), 5, t(10));
+    let a = alerts
+        .add_silence(&draft("nginx", 3600), t(0), &mut next)
+        .unwrap();
+    alerts
+        .add_silence(&draft("nginx", 3600), t(0), &mut next)
+        .unwrap();
+    alerts
+        .add_silence(&draft("disk", 3600), t(0), &mut next)
+        .unwrap();
+    let muted = alerts.silences.mute(
+        "nginx",
+        |name| (name == "host").then_some("web-3"),
+        5,
+        t(10),
+    );
     assert!(muted.is_some());
     let ended = alerts.unmute(a.id().as_str(), t(20));
     assert_eq!(ended.len(), 1);
@@ -118,7 +123,9 @@ fn unmute_ends_by_id_then_by_rule_and_queues_the_counts_to_report() {
 #[test]
 fn a_silence_taken_back_is_neither_listed_nor_reported() {
     let mut alerts = alerts(Vec::new());
-    let silence = alerts.add_silence(&draft("nginx", 3600), t(0), || 5).unwrap();
+    let silence = alerts
+        .add_silence(&draft("nginx", 3600), t(0), || 5)
+        .unwrap();
     alerts.take_back(silence.id(), t(0));
     assert!(alerts.silence_views(t(1)).is_empty());
     assert!(alerts.ended.is_empty());
