@@ -2,8 +2,8 @@
 //! `dingtail unmute [-c CONFIG] ID|RULE` and `dingtail mutes [-c CONFIG]` (issue 13): silences
 //! from the shell.
 //!
-//! They write the state database directly (`state::Store::add_silence` and the rest: the same
-//! functions the daemon, and later the chat, use), so a silence survives restarts and a running
+//! They write the state database directly (`state::Store::add_silence` and the rest, on the
+//! same tables the daemon commits the chat's silences to), so a silence survives restarts and a running
 //! daemon picks a change up within a second (it watches SQLite's `data_version`). The daemon
 //! does the counting: what a silence muted is reported in the group once it ends, whether it
 //! expires or is removed here. Each silence names who set it: the user running the command
