@@ -19,7 +19,9 @@ use std::time::{Duration, Instant};
 use criterion::measurement::{Measurement, ValueFormatter, WallTime};
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use dingtail::config::{Content, Decoding, Format};
+use dingtail::event::FileId;
 use dingtail::intake::decode::{Decoder, RawLine};
+use dingtail::intake::{EventReader, Framing, Origin};
 
 const SIZE: usize = 4 << 20;
 
@@ -285,6 +287,52 @@ fn decode(c: &mut Criterion<ThreadCpu>) {
                 }
                 decoder.flush(&mut out);
                 assert!(out.iter().all(|record| !record.invalid), "{name}");
+                black_box(&out);
+                out.clear();
+            })
+        });
+    }
+    group.finish();
+    event_reader(c, &cases);
+}
+
+/// The whole intake of a followed file: `EventReader::read` (line reader, decoder, `LogLine`s
+/// with their context and fields) over the same files, in the tailer's 64 KiB reads.
+fn event_reader(c: &mut Criterion<ThreadCpu>, cases: &[(&str, Vec<u8>, Decoding)]) {
+    let mut group = c.benchmark_group("event_reader");
+    group.measurement_time(Duration::from_secs(5));
+    for (name, data, decoding) in cases {
+        if !matches!(*name, "plain" | "cri" | "json" | "gbk") {
+            continue;
+        }
+        group.throughput(Throughput::BytesDecimal(data.len() as u64));
+        let framing = Framing {
+            decoding: decoding.clone(),
+            ..Framing::plain()
+        };
+        group.bench_function(*name, |b| {
+            let now = Instant::now();
+            let wall = std::time::SystemTime::now();
+            let mut out = Vec::with_capacity(data.len() / 100);
+            b.iter(|| {
+                let origin = Origin {
+                    input: "app".into(),
+                    file_id: FileId(1),
+                    path: POD_LOG.into(),
+                };
+                let mut reader = EventReader::new(&framing, origin, 0, now);
+                let mut src = data.as_slice();
+                loop {
+                    let mut budget = 64 << 10;
+                    let before = reader.position();
+                    reader
+                        .read(&mut src, &mut budget, usize::MAX, now, wall, &mut out)
+                        .unwrap();
+                    if reader.position() == before {
+                        break;
+                    }
+                }
+                reader.flush(now, wall, &mut out);
                 black_box(&out);
                 out.clear();
             })

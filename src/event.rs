@@ -1,12 +1,14 @@
 //! Data that crosses module lines on the way from a file to a chat message.
 //!
-//! `tail` produces [`LogLine`]s; `rules` turns a line into zero or more `RuleMatch`es;
-//! `dispatch` batches matches per robot. A rule's [`Severity`] and [`Mentions`] live here too, so
+//! `intake` produces [`LogLine`]s (carrying the context and JSON fields of `crate::fields`);
+//! `rules` turns a line into zero or more `RuleMatch`es; `dispatch` batches matches per robot. A rule's [`Severity`] and [`Mentions`] live here too, so
 //! that `rules` need not import `dispatch`. Keeping these types here (and small) keeps the
 //! modules that produce and consume them independent of each other.
 
 use std::path::PathBuf;
 use std::time::SystemTime;
+
+use crate::fields::{Context, Fields, Where};
 
 /// Identifies one followed file for as long as the daemon knows it, independent of its path
 /// (a rename keeps the id). Assigned by `tail` from the file's fingerprint.
@@ -32,15 +34,40 @@ pub struct LogLine {
     pub text: String,
     /// True when the line was cut at `max_line_bytes`.
     pub truncated: bool,
+    /// True when the line was not in its input's format (a `json` input's line that is no JSON
+    /// object, a `cri` line without its prefix): `text` is the line as plain text. Counted.
+    pub invalid: bool,
     /// When the line was read.
     pub read_at: SystemTime,
     /// When the event happened, as the line (or its input format) says: set by the intake from
     /// an input's `timestamp:` or by a decoder whose records carry their own time; `None` when
     /// unknown or unparsable.
     pub event_time: Option<SystemTime>,
+    /// What the input knows about the event: a container's `stream`, the `namespace`, `pod` and
+    /// `container` of a Kubernetes log path, docker's `attrs.NAME`, every field of a journal
+    /// entry. Empty for plain text; shared by the events of one file, so cheap to carry.
+    pub context: Context,
+    /// The top-level fields of a JSON line (or of a container line's JSON content), for
+    /// `where:` and templates (`fields.NAME`); `None` for text.
+    pub fields: Option<Box<Fields>>,
 }
 
+/// The context name of the host a journal entry comes from.
+const HOSTNAME: &str = "_HOSTNAME";
+
 impl LogLine {
+    /// The host the event comes from when its input says so (a journal entry's `_HOSTNAME`,
+    /// which differs from this machine's for journals gathered from others); `None` means this
+    /// machine (the config's `host`).
+    pub fn host(&self) -> Option<&str> {
+        self.context.get(HOSTNAME).filter(|host| !host.is_empty())
+    }
+
+    /// True when the event satisfies a rule's `where:` (always, when the rule has none).
+    pub fn satisfies(&self, conditions: &Where) -> bool {
+        conditions.matches(&self.context, self.fields.as_deref())
+    }
+
     /// The event's time: when it happened if the line says so, else when it was read. Every time
     /// a message reports (samples, first and last seen) is this one.
     pub fn time(&self) -> SystemTime {

@@ -16,6 +16,7 @@ pub mod dingtalk;
 pub mod dispatch;
 pub mod event;
 pub mod fdlimit;
+pub mod fields;
 pub mod intake;
 pub mod journal;
 pub mod lang;

@@ -129,6 +129,14 @@ pub struct Metrics {
     pub state_degraded: Gauge<i64, AtomicI64>,
     /// Alert kinds and silences (issue 13).
     pub alerts: AlertMetrics,
+    /// Events not in their input's format (matched as plain text), per input (issue 14).
+    pub lines_invalid: Family<InputLabel, Counter>,
+    /// 1 while a journald input's journalctl runs, else 0 (issue 14).
+    pub journal_running: Family<InputLabel, Gauge>,
+    /// Times a journald input's journalctl ended or could not start (each is retried).
+    pub journal_restarts: Family<InputLabel, Counter>,
+    /// Lines of journalctl's output that were no entry (dropped), per input.
+    pub journal_skipped: Family<InputLabel, Counter>,
 }
 
 impl Metrics {
@@ -262,6 +270,30 @@ impl Metrics {
             state_degraded.clone(),
         );
         let alerts = AlertMetrics::register(&mut registry);
+        let lines_invalid = Family::<InputLabel, Counter>::default();
+        registry.register(
+            "lines_invalid",
+            "Events not in their input's format, matched as plain text",
+            lines_invalid.clone(),
+        );
+        let journal_running = Family::<InputLabel, Gauge>::default();
+        registry.register(
+            "journal_running",
+            "1 while a journald input's journalctl runs",
+            journal_running.clone(),
+        );
+        let journal_restarts = Family::<InputLabel, Counter>::default();
+        registry.register(
+            "journal_restarts",
+            "Times a journald input's journalctl ended or could not start",
+            journal_restarts.clone(),
+        );
+        let journal_skipped = Family::<InputLabel, Counter>::default();
+        registry.register(
+            "journal_skipped",
+            "Lines of journalctl's output that were no entry",
+            journal_skipped.clone(),
+        );
         let files_parked = Gauge::<i64, AtomicI64>::default();
         registry.register(
             "files_parked",
@@ -312,6 +344,10 @@ impl Metrics {
             messages_unanswered,
             state_errors,
             state_degraded,
+            lines_invalid,
+            journal_running,
+            journal_restarts,
+            journal_skipped,
         }
     }
 

@@ -116,7 +116,8 @@ impl Pipeline {
         }
     }
 
-    /// Matches `line` with its input's rules and hands each rule that matched to `each`; `buf`
+    /// Matches `line` with its input's rules (patterns and `where:`, `RuleSet::matches_line`)
+    /// and hands each rule that matched to `each`; `buf`
     /// is scratch space reused across calls. Returns how many rules matched.
     pub fn route(
         &self,
@@ -127,7 +128,7 @@ impl Pipeline {
         let Some(rule_set) = self.rules.get(&line.input) else {
             return 0;
         };
-        rule_set.matches(&line.text, buf);
+        rule_set.matches_line(line, buf);
         self.route_matches(rule_set, line, buf, each)
     }
 
@@ -144,11 +145,13 @@ impl Pipeline {
             return 0;
         }
         let file = line.path.to_string_lossy();
+        // A journal entry names its own host (`_HOSTNAME`); a file's lines are this machine's.
+        let host = line.host().unwrap_or(&self.config.host);
         for m in found {
             let Some(rule) = rule_set.rules().get(m.rule) else {
                 continue;
             };
-            let mentions = self.renderer.mentions(rule, m, line, &self.config.host);
+            let mentions = self.renderer.mentions(rule, m, line, host);
             let top: Vec<(&str, &str)> = rule
                 .top()
                 .iter()
@@ -167,6 +170,7 @@ impl Pipeline {
                 found: m,
                 line,
                 file: &file,
+                host,
                 mentions,
                 top,
             });
@@ -259,6 +263,8 @@ pub struct Routed<'a> {
     found: &'a RuleMatch,
     line: &'a LogLine,
     file: &'a str,
+    /// The host the event comes from (`LogLine::host`, else the config's `host`).
+    host: &'a str,
     /// Who the match @-mentions (templated `at:` entries rendered).
     mentions: Cow<'a, Mentions>,
     /// The values of the rule's `top:` captures.
@@ -273,7 +279,7 @@ impl Routed<'_> {
             severity: self.rule.severity(),
             line: &self.line.text,
             file: self.file,
-            host: &self.pipeline.config.host,
+            host: self.host,
             at: self.line.time(),
             mentions: &self.mentions,
             top: &self.top,
@@ -288,7 +294,7 @@ impl Routed<'_> {
             self.rule,
             self.found,
             self.line,
-            &self.pipeline.config.host,
+            self.host,
             renderer.markup_for(self.rule.name(), robot),
         )
     }

@@ -481,11 +481,20 @@ fn a_crash_right_after_the_first_start_does_not_replay_old_lines() {
     assert_eq!(daemon.stop().code(), Some(0));
 }
 
+/// Both Kubernetes examples: the sidecar and the node DaemonSet reading CRI logs (issue 14).
 #[test]
-fn the_kubernetes_example_checks() {
+fn the_kubernetes_examples_check() {
+    for (example, rule) in [
+        ("dingtail-sidecar.yaml", "app-exception"),
+        ("daemonset.yaml", "pod-crash"),
+    ] {
+        check_kubernetes_example(example, rule);
+    }
+}
+
+fn check_kubernetes_example(example: &str, rule: &str) {
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
-    let text =
-        std::fs::read_to_string(root.join("examples/kubernetes/dingtail-sidecar.yaml")).unwrap();
+    let text = std::fs::read_to_string(root.join("examples/kubernetes").join(example)).unwrap();
     let dir = Dir::new("k8s");
     let mut n_files = 0;
     for document in serde_yaml::Deserializer::from_str(&text) {
@@ -511,16 +520,17 @@ fn the_kubernetes_example_checks() {
             n_files += 1;
         }
     }
-    assert!(n_files >= 2, "the example carries a config and rules");
+    assert!(n_files >= 2, "{example} carries a config and rules");
     let mut check = dir.command();
     check
         .arg("check")
         .arg("-c")
         .arg(dir.join("dingtail.yaml"))
         .env("DINGTALK_OPS_TOKEN", "t0k")
-        .env("DINGTALK_OPS_SECRET", "SECx");
+        .env("DINGTALK_OPS_SECRET", "SECx")
+        .env("NODE_NAME", "node-1");
     let summary = stdout_ok(&mut check);
-    assert!(summary.contains("app-exception"), "{summary}");
+    assert!(summary.contains(rule), "{example}: {summary}");
 }
 
 #[test]

@@ -19,13 +19,13 @@ const JOURNAL_REMOTE: &str = "/usr/lib/systemd/systemd-journal-remote";
 
 /// One entry in the export format: text fields, and binary ones (written with their length, as
 /// the format requires for values that are not text).
-struct Export {
+pub(crate) struct Export {
     fields: Vec<(String, Vec<u8>)>,
 }
 
 impl Export {
     /// Entry `n` of a test: its own time, host, and `MESSAGE=message n`.
-    fn new(n: u64) -> Export {
+    pub(crate) fn new(n: u64) -> Export {
         let micros = 1_700_000_000_000_000 + n * 1_000_000;
         let mut export = Export { fields: Vec::new() };
         export
@@ -36,13 +36,13 @@ impl Export {
         export
     }
 
-    fn field(&mut self, name: &str, value: &str) -> &mut Export {
+    pub(crate) fn field(&mut self, name: &str, value: &str) -> &mut Export {
         self.bytes(name, value.as_bytes())
     }
 
     /// Adds a field (several of the same name make a repeated field, except `MESSAGE`, which
     /// is replaced).
-    fn bytes(&mut self, name: &str, value: &[u8]) -> &mut Export {
+    pub(crate) fn bytes(&mut self, name: &str, value: &[u8]) -> &mut Export {
         if name == "MESSAGE" {
             self.fields.retain(|(kept, _)| kept != "MESSAGE");
         }
@@ -68,7 +68,7 @@ impl Export {
 }
 
 /// Appends `entries` to `DIR/test.journal` with systemd-journal-remote.
-fn append(dir: &Path, entries: &[Export]) {
+pub(crate) fn append(dir: &Path, entries: &[Export]) {
     assert!(
         Path::new(JOURNAL_REMOTE).exists(),
         "{JOURNAL_REMOTE} is missing: apt-get install systemd-journal-remote (.ci/run does)"
@@ -95,7 +95,7 @@ fn append(dir: &Path, entries: &[Export]) {
     );
 }
 
-fn entries(range: std::ops::RangeInclusive<u64>) -> Vec<Export> {
+pub(crate) fn entries(range: std::ops::RangeInclusive<u64>) -> Vec<Export> {
     range.map(Export::new).collect()
 }
 

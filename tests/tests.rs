@@ -37,6 +37,12 @@ mod shipped_rules;
 // The journald input's reader against real journal files written by systemd-journal-remote
 // (issue 14).
 mod journal;
+// The journald input through the daemon: cursor with the matches, kill -9, reload, a missing
+// journalctl in /healthz and check, `journalctl -o json | dingtail test -` (issue 14).
+mod journal_daemon;
+// Inputs where the logs really are (issue 14): CRI across a kubelet rotation, docker chunks,
+// JSON with nested and odd fields, GBK, through the daemon and the stand-in and `dingtail test`.
+mod inputs;
 // `dingtail test`: stdin, --rules/--rule/--input, multiline joining, unmatched lines, big files.
 mod test_cmd;
 // `dingtail test` and `dingtail run` count the same on every log (issue 10).

@@ -21,6 +21,7 @@ use std::process::ExitCode;
 
 use crate::alert::AlertSpec;
 use crate::cli::exit::Exit;
+use crate::cli::reading;
 use crate::cli::robot::{self, PING_TEXT};
 use crate::cli::service_user::ServiceUser;
 use crate::config::rules::RuleSource;
@@ -149,9 +150,16 @@ pub fn summary(pipeline: &Pipeline, survey: &Survey) -> String {
             .get(name)
             .map(|set| set.rules().iter().map(Rule::name).collect())
             .unwrap_or_default();
+        let source = match &input.journald {
+            Some(journald) => reading::journal(journald, &input.decoding),
+            None => format!(
+                "{} now{}",
+                noun::count(n_files, "file"),
+                reading::suffix(input)
+            ),
+        };
         out.push_str(&format!(
-            "  {name}: {} now, {}{}{}\n",
-            noun::count(n_files, "file"),
+            "  {name}: {source}, {}{}{}\n",
             noun::count(rules.len(), "rule"),
             if rules.is_empty() { "" } else { ": " },
             rules.join(", ")

@@ -5,6 +5,7 @@ pub mod check;
 pub mod exit;
 pub mod generate;
 pub mod mute;
+pub mod reading;
 pub mod robot;
 pub mod run;
 pub mod send;

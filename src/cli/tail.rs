@@ -8,6 +8,11 @@
 //! (a binary file must not drive the terminal); tabs and backslashes are printed as they are. A
 //! line cut at `max_line_bytes` ends with ` [truncated]`.
 //!
+//! Lines are decoded in the input's `format` and `encoding` (the text shown is what rules
+//! match: a container line's content, a JSON line's message). A journald input is followed
+//! through `journalctl` like the daemon follows it; its lines show as `journal: MESSAGE`, and
+//! journalctl failing is said on stderr.
+//!
 //! It follows `start_at` as configured (as if this were the daemon's first start) and never
 //! reads or writes the daemon's checkpoints. SIGINT and SIGTERM end it with status 0 (after the
 //! events still being joined are printed); an invalid config prints every diagnostic and exits 1,
@@ -22,11 +27,13 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::Context;
+use tokio::sync::mpsc;
 
 use crate::cli::exit::Exit;
 use crate::config::{DEFAULT_CONFIG_PATH, InputConfig};
 use crate::daemon::signals::{Signal, SignalStream};
 use crate::event::LogLine;
+use crate::journal::{JournalEvent, JournalInput, JournalReader, JournalStatus, ReaderOptions};
 use crate::tail::{Tailer, TailerConfig};
 
 /// Arguments of `dingtail tail`.
@@ -89,6 +96,23 @@ pub fn run(args: TailArgs) -> ExitCode {
 
 async fn follow(inputs: Vec<InputConfig>) -> anyhow::Result<()> {
     let mut signals = SignalStream::install().context("cannot install signal handlers")?;
+    let (journal_tx, mut journal_rx) = mpsc::channel(16);
+    let mut readers: Vec<JournalReader> = Vec::new();
+    for input in &inputs {
+        if let Some(journal) = JournalInput::from_config(input) {
+            readers.push(JournalReader::spawn(
+                journal,
+                None,
+                ReaderOptions::standard(),
+                journal_tx.clone(),
+            ));
+        }
+    }
+    let journald: Vec<InputConfig> = inputs
+        .iter()
+        .filter(|input| input.journald.is_some())
+        .cloned()
+        .collect();
     let mut tailer =
         Tailer::start(TailerConfig { inputs }, Vec::new(), true).context("cannot start tailing")?;
     let mut text = String::new();
@@ -96,6 +120,11 @@ async fn follow(inputs: Vec<InputConfig>) -> anyhow::Result<()> {
         tokio::select! {
             lines = tailer.next_batch() => {
                 if !print(&lines, &mut text)? {
+                    return Ok(());
+                }
+            }
+            Some(event) = journal_rx.recv() => {
+                if !print(&journal_lines(event, &journald), &mut text)? {
                     return Ok(());
                 }
             }
@@ -107,6 +136,50 @@ async fn follow(inputs: Vec<InputConfig>) -> anyhow::Result<()> {
     }
     print(&tailer.shutdown(), &mut text)?;
     Ok(())
+}
+
+/// The lines of a journal event (its entries; a journalctl failure is said on stderr).
+fn journal_lines(event: JournalEvent, journald: &[InputConfig]) -> Vec<LogLine> {
+    match event {
+        JournalEvent::Entries { input, entries } => {
+            let Some(config) = journald.iter().find(|config| *config.name == *input) else {
+                return Vec::new();
+            };
+            let now = std::time::SystemTime::now();
+            entries
+                .into_iter()
+                .map(|entry| entry.into_line(config, now))
+                .collect()
+        }
+        JournalEvent::Status { input, status } => {
+            match status {
+                JournalStatus::Missing { error, retry_in } => {
+                    eprintln!(
+                        "dingtail tail: input `{input}`: {error}; retried in {}",
+                        humantime::format_duration(retry_in)
+                    );
+                }
+                JournalStatus::Exited { reason, retry_in } => {
+                    eprintln!(
+                        "dingtail tail: input `{input}`: {reason}; restarted in {}",
+                        humantime::format_duration(retry_in)
+                    );
+                }
+                JournalStatus::Starting | JournalStatus::Running { .. } => {}
+            }
+            Vec::new()
+        }
+        JournalEvent::Skipped {
+            input,
+            n_lines,
+            reason,
+        } => {
+            eprintln!(
+                "dingtail tail: input `{input}`: {n_lines} lines of journalctl's output skipped: {reason}"
+            );
+            Vec::new()
+        }
+    }
 }
 
 /// Prints `lines`, flushing after each; `Ok(false)` when stdout was closed (`| head`).
@@ -166,8 +239,11 @@ mod tests {
             end_offset: 10,
             text: "boom\n\tat x\r\u{1b}[31m\\".into(),
             truncated: true,
+            invalid: false,
             read_at: SystemTime::now(),
             event_time: None,
+            context: crate::fields::Context::new(),
+            fields: None,
         };
         let mut out = String::new();
         format_line(&line, &mut out);

@@ -6,16 +6,18 @@
 //!
 //! Which rules: those of `--input`, else of the input whose globs match the log's path, else of
 //! every input. The log is read through the same intake as the daemon's tailer
-//! (`intake::EventReader`: the input's `max_line_bytes`, multi-line joining, CRLF, invalid
-//! UTF-8, and a last line without a newline counted as the daemon counts it once the file is at
-//! rest) and matched through the same match → batch step (`Pipeline::route_matches`), so the
-//! per-rule counts are the counts `run` delivers. With `--render`, rules with alert keys are
-//! replayed on the log's event times (`timeline`: what would fire, repeat, resolve, go absent)
-//! and the burst of messages is laid out by `burst`; reading in chunks of whole lines is
-//! `chunks`'s. Without multi-line joining and without
-//! `--show-unmatched`, runs of lines none of which is over-long are searched whole with
-//! `RuleSet::scan_buffer`, which checks only the lines holding a candidate and agrees with
-//! matching line by line: this is the fast path the benchmarks measure.
+//! (`intake::EventReader`: the input's `max_line_bytes`, `format` and `encoding`, multi-line
+//! joining, CRLF, invalid UTF-8, and a last line without a newline counted as the daemon counts
+//! it once the file is at rest) and matched through the same match → batch step
+//! (`Pipeline::route_matches`, `where:` included), so the per-rule counts are the counts `run`
+//! delivers. A journald input's log is journalctl's JSON (`journalctl -o json … | dingtail test
+//! --input NAME -`), read entry by entry as the daemon reads it (`journal`). For plain UTF-8
+//! text without multi-line joining, `where:` rules and `--show-unmatched`, runs of lines none of
+//! which is over-long are searched whole with `RuleSet::scan_buffer` (`fast`), which checks only
+//! the lines holding a candidate and agrees with matching line by line: this is the fast path
+//! the benchmarks measure. With `--render`, rules with alert keys are replayed on the log's
+//! event times (`timeline`: what would fire, repeat, resolve, go absent), and `burst` lays out
+//! the messages the daemon would send.
 //!
 //! With `--match REGEX` (and `--exclude`, `--template`) no config is read: the flags make a
 //! one-rule pipeline in memory (`adhoc`) and the log goes through the same scan and report.
@@ -27,6 +29,8 @@
 #![allow(clippy::print_stderr)]
 
 mod adhoc;
+mod fast;
+mod journal;
 mod timeline;
 
 use std::collections::{BTreeMap, VecDeque};
@@ -39,10 +43,12 @@ use std::time::{Instant, SystemTime};
 use crate::batch::Batch;
 use crate::cli::check::files_now;
 use crate::cli::exit::Exit;
-use crate::config::DEFAULT_CONFIG_PATH;
+use crate::cli::reading;
 use crate::config::diag::did_you_mean;
 use crate::config::rules::RuleSource;
+use crate::config::{DEFAULT_CONFIG_PATH, Format};
 use crate::event::{FileId, LogLine};
+use crate::fields::Context;
 use crate::intake::timestamp::event_time;
 use crate::intake::{EventReader, Framing, Origin};
 use crate::noun;
@@ -61,9 +67,9 @@ macro_rules! outln {
 }
 
 mod burst;
-mod chunks;
 
-use chunks::{CHUNK_BYTES, count_newlines, event_line, line_stats, read_chunks};
+/// Bytes read per chunk (the unit `scan_buffer` searches).
+const CHUNK_BYTES: usize = 1 << 20;
 
 /// Arguments of `dingtail test`.
 #[derive(Debug, clap::Args)]
@@ -167,6 +173,10 @@ struct Scan<'a> {
     n_lines: u64,
     n_events: u64,
     n_matched: u64,
+    /// Events not in the input's format, matched as plain text.
+    n_invalid: u64,
+    /// Lines of journalctl's output that were no entry.
+    n_skipped: u64,
     unmatched: Vec<(u64, String)>,
     batches: BTreeMap<String, Batch>,
     started: SystemTime,
@@ -183,21 +193,29 @@ fn test(args: &TestArgs, pipeline: &Pipeline) -> anyhow::Result<()> {
     }
     let (input, how) = choose_input(args, pipeline)?;
     let rule_set = select_rules(args, pipeline, input.as_deref())?;
-    let framing = input
+    let input_config = input
         .as_ref()
-        .and_then(|name| pipeline.config.inputs.get(name))
-        .map_or_else(Framing::plain, Framing::of);
+        .and_then(|name| pipeline.config.inputs.get(name));
+    let framing = input_config.map_or_else(Framing::plain, Framing::of);
     emit(&format!(
-        "input: {} ({how}), {}, multiline: {}\n",
+        "input: {} ({how}), {}{}, multiline: {}\n",
         input.as_deref().unwrap_or("all inputs"),
         noun::count(rule_set.rules().len(), "rule"),
+        input_config.map(reading::suffix).unwrap_or_default(),
         if framing.multiline.is_some() {
             "yes"
         } else {
             "no"
         }
     ));
-    let fast = framing.multiline.is_none() && !args.show_unmatched;
+    // Whole buffers of plain UTF-8 text, when nothing else (joining, `where:`, a format or an
+    // encoding) asks for the events themselves.
+    let fast = framing.multiline.is_none()
+        && !args.show_unmatched
+        && framing.decoding.format == Format::Plain
+        && framing.decoding.encoding.is_none()
+        && !rule_set.has_conditions()
+        && input_config.is_none_or(|input| input.journald.is_none());
     let mut scan = Scan {
         args,
         pipeline,
@@ -216,6 +234,8 @@ fn test(args: &TestArgs, pipeline: &Pipeline) -> anyhow::Result<()> {
         n_lines: 0,
         n_events: 0,
         n_matched: 0,
+        n_invalid: 0,
+        n_skipped: 0,
         unmatched: Vec::new(),
         batches: BTreeMap::new(),
         started: SystemTime::now(),
@@ -232,10 +252,10 @@ fn test(args: &TestArgs, pipeline: &Pipeline) -> anyhow::Result<()> {
         )
     };
     let clock = Instant::now();
-    let n_bytes = if fast {
-        scan.fast(&mut reader)?
-    } else {
-        scan.whole(&mut reader)?
+    let n_bytes = match input_config {
+        Some(input) if input.journald.is_some() => scan.journal(&mut reader, input)?,
+        _ if fast => scan.fast(&mut reader)?,
+        _ => scan.whole(&mut reader)?,
     };
     let elapsed = clock.elapsed().as_secs_f64().max(1e-9);
     if args.render {
@@ -314,43 +334,6 @@ fn select_rules(
 }
 
 impl Scan<'_> {
-    /// Searches runs of whole lines with `scan_buffer`, checking only candidate lines; a run
-    /// holding a line over `max_line_bytes` goes through the event reader instead, which cuts
-    /// it as the daemon does. Returns the bytes read.
-    fn fast(&mut self, reader: &mut dyn Read) -> anyhow::Result<u64> {
-        let mut n_bytes = 0u64;
-        read_chunks(reader, |chunk, is_last| {
-            let offset = n_bytes;
-            n_bytes += chunk.len() as u64;
-            let (n_newlines, longest) = line_stats(chunk);
-            if longest > self.framing.max_line_bytes {
-                self.read_events(chunk, offset, is_last);
-                return;
-            }
-            let rule_set = self.rule_set;
-            let mut matches = std::mem::take(&mut self.matches);
-            let mut found: Vec<(usize, String, Vec<RuleMatch>)> = Vec::new();
-            rule_set.scan_buffer(chunk, &mut matches, |at, line, hits| {
-                found.push((at, line.to_string(), hits.to_vec()));
-            });
-            self.matches = matches;
-            let mut counted_to = 0usize;
-            let mut line_no = self.n_lines;
-            for (at, text, hits) in found {
-                line_no += count_newlines(chunk.get(counted_to..at).unwrap_or_default());
-                counted_to = at;
-                let end = memchr::memchr(b'\n', chunk.get(at..).unwrap_or_default())
-                    .map_or(chunk.len(), |i| at + i + 1);
-                let line = self.line(offset + at as u64, offset + end as u64, text);
-                self.record(line_no + 1, &line, &hits);
-            }
-            let n_chunk_lines = n_newlines + u64::from(chunk.last().is_some_and(|b| *b != b'\n'));
-            self.n_lines += n_chunk_lines;
-            self.n_events += n_chunk_lines;
-        })?;
-        Ok(n_bytes)
-    }
-
     /// Reads the whole log through one event reader (multi-line joining, unmatched lines).
     /// Returns the bytes read.
     fn whole(&mut self, reader: &mut dyn Read) -> anyhow::Result<u64> {
@@ -428,18 +411,24 @@ impl Scan<'_> {
     fn events(&mut self, out: &mut Vec<LogLine>, pending: &mut VecDeque<(u64, u64)>) {
         for event in out.drain(..) {
             let line_no = event_line(pending, event.start_offset);
-            self.n_events += 1;
-            let mut matches = std::mem::take(&mut self.matches);
-            self.rule_set.matches(&event.text, &mut matches);
-            if matches.is_empty() {
-                if self.args.show_unmatched {
-                    self.unmatched.push((line_no, event.text.clone()));
-                }
-            } else {
-                self.record(line_no, &event, &matches);
-            }
-            self.matches = matches;
+            self.event(line_no, &event);
         }
+    }
+
+    /// Matches one event whose first line is line `line_no`.
+    fn event(&mut self, line_no: u64, event: &LogLine) {
+        self.n_events += 1;
+        self.n_invalid += u64::from(event.invalid);
+        let mut matches = std::mem::take(&mut self.matches);
+        self.rule_set.matches_line(event, &mut matches);
+        if matches.is_empty() {
+            if self.args.show_unmatched {
+                self.unmatched.push((line_no, event.text.clone()));
+            }
+        } else {
+            self.record(line_no, event, &matches);
+        }
+        self.matches = matches;
     }
 
     /// A matched line as the daemon would have read it (stamped with its own time as the event
@@ -458,8 +447,11 @@ impl Scan<'_> {
             end_offset: end,
             text,
             truncated: false,
+            invalid: false,
             read_at: self.started,
             event_time,
+            context: Context::new(),
+            fields: None,
         }
     }
 
@@ -521,6 +513,20 @@ impl Scan<'_> {
                 }
             )
         );
+        if self.n_invalid > 0 {
+            outln!(
+                out,
+                "{} not in the input's format, matched as plain text",
+                noun::count(self.n_invalid, "event")
+            );
+        }
+        if self.n_skipped > 0 {
+            outln!(
+                out,
+                "{} skipped: no journal entry",
+                noun::count(self.n_skipped, "line")
+            );
+        }
         outln!(out);
         outln!(out, "matches per rule:");
         for (rule, stats) in self.rule_set.rules().iter().zip(&self.stats) {
@@ -577,6 +583,17 @@ pub fn emit(text: &str) {
             eprintln!("cannot write to stdout: {err}");
         }
     }
+}
+
+/// The line number of the event starting at `start`, forgetting the lines before it.
+fn event_line(pending: &mut VecDeque<(u64, u64)>, start: u64) -> u64 {
+    while let Some(&(offset, line_no)) = pending.front() {
+        if offset >= start {
+            return line_no;
+        }
+        pending.pop_front();
+    }
+    0
 }
 
 /// Multi-line text indented to sit under its "line N:" label.

@@ -29,6 +29,7 @@ pub use crate::config::diag::{Diagnostic, Diagnostics};
 pub use crate::config::load::load;
 use crate::config::span::{Node, Pos, Style};
 use crate::event::{Mentions, MsgType, Severity};
+pub use crate::fields::FieldCondition;
 use crate::lang::Language;
 use crate::secret::Secret;
 
@@ -372,16 +373,6 @@ pub struct RuleSpec {
     pub alert: AlertSpec,
     /// Where the name of each named capture stands in the rule file (for pointing at one).
     pub capture_positions: Vec<(String, Pos)>,
-}
-
-/// One entry of a rule's `where:`: a field and the values it may have (any of them), each as
-/// text (YAML numbers, booleans and null as written: `500`, `true`, `null`).
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct FieldCondition {
-    /// A context name (`stream`, `_SYSTEMD_UNIT`, …) or a JSON field path (`status`, `http.code`).
-    pub field: String,
-    /// The accepted values (never empty).
-    pub values: Vec<String>,
 }
 
 /// A rule's `link:`: both parts are templates over the match.

@@ -32,7 +32,7 @@ impl Daemon {
         let read_at = SystemTime::now();
         let pipeline = self.pipeline.clone();
         // Counted per batch and input, not per line: metric lookups lock and clone labels.
-        let mut read: BTreeMap<&str, (u64, u64, u64)> = BTreeMap::new();
+        let mut read: BTreeMap<&str, (u64, u64, u64, u64)> = BTreeMap::new();
         let mut untimed: BTreeMap<&str, u64> = BTreeMap::new();
         // Per rule: its matches, and its last match's line (for the chat's `test`).
         let mut matched: BTreeMap<String, (u64, usize)> = BTreeMap::new();
@@ -41,6 +41,7 @@ impl Daemon {
             counts.0 += 1;
             counts.1 += line.end_offset.saturating_sub(line.start_offset);
             counts.2 += u64::from(line.truncated);
+            counts.3 += u64::from(line.invalid);
             if line.event_time.is_none() {
                 let timed = pipeline
                     .config
@@ -81,7 +82,7 @@ impl Daemon {
                 .get_or_create(&RuleLabel { rule })
                 .inc_by(n);
         }
-        for (input, (n_lines, n_bytes, n_truncated)) in read {
+        for (input, (n_lines, n_bytes, n_truncated, n_invalid)) in read {
             let input = InputLabel {
                 input: input.to_string(),
             };
@@ -98,6 +99,12 @@ impl Daemon {
                     .lines_truncated
                     .get_or_create(&input)
                     .inc_by(n_truncated);
+            }
+            if n_invalid > 0 {
+                self.metrics
+                    .lines_invalid
+                    .get_or_create(&input)
+                    .inc_by(n_invalid);
             }
         }
         for (input, n) in untimed {
@@ -120,11 +127,13 @@ impl Daemon {
         let globs_moved = self.latest_globs != self.saved_globs;
         // The alert kinds' state goes with the batches its decisions produced (issue 13).
         let alert_changes = self.alerts.changes();
+        let cursors = self.journals.unsaved();
         if moved.is_empty()
             && self.dirty.is_empty()
             && send.is_none()
             && !globs_moved
             && alert_changes.is_empty()
+            && cursors.is_none()
         {
             return true;
         }
@@ -179,6 +188,9 @@ impl Daemon {
             changes.push(Change::Globs(&self.latest_globs));
         }
         changes.extend(alert_changes.as_changes());
+        if let Some(cursors) = &cursors {
+            changes.push(Change::JournalCursors(cursors));
+        }
         let result = self.store.commit(&changes);
         let ok = result.is_ok();
         if ok {
@@ -187,6 +199,9 @@ impl Daemon {
             self.ledger.committed(&moved);
             if globs_moved {
                 self.saved_globs.clone_from(&self.latest_globs);
+            }
+            if let Some(cursors) = cursors {
+                self.journals.saved(cursors);
             }
         }
         self.note_store_result(result, "cannot store matches and checkpoints");

@@ -17,6 +17,7 @@ pub mod console;
 pub mod deliver;
 pub mod http;
 mod intake;
+mod journal;
 mod reload;
 mod report;
 pub mod signals;
@@ -38,6 +39,7 @@ use crate::daemon::bridge::{TailBridge, TailCommand, TailMsg};
 use crate::daemon::config_watch::ConfigWatch;
 use crate::daemon::deliver::Destination;
 use crate::daemon::http::{Health, Loop};
+use crate::daemon::journal::Journals;
 use crate::daemon::reload::{Trigger, digest, recv_config_change, start_config_watch};
 use crate::daemon::signals::{Signal, SignalStream};
 use crate::daemon::survey::SurveyLoop;
@@ -97,6 +99,9 @@ pub async fn run(pipeline: Pipeline, options: RunOptions) -> anyhow::Result<()> 
     let checkpoints = store
         .load_checkpoints()
         .context("cannot read the checkpoints")?;
+    let journal_cursors = store
+        .load_journal_cursors()
+        .context("cannot read the journal cursors")?;
     // Everything undelivered from the last run is pending again. A store that can be read but
     // not written does not stop the start: delivery runs degraded until it can write.
     let mut startup_failure = None;
@@ -204,6 +209,7 @@ pub async fn run(pipeline: Pipeline, options: RunOptions) -> anyhow::Result<()> 
     let pipeline = Arc::new(pipeline);
     // The warnings `check` prints, logged now and hourly while they hold.
     let survey = SurveyLoop::start(&pipeline, &metrics, Instant::now());
+    let journals = Journals::start(&pipeline.config, journal_cursors);
     let mut daemon = Daemon {
         options,
         pipeline,
@@ -235,9 +241,15 @@ pub async fn run(pipeline: Pipeline, options: RunOptions) -> anyhow::Result<()> 
         digest: 0,
         config_watch,
         match_buf: Vec::new(),
+        journals,
         chat: chat::ChatSide::new(),
     };
     daemon.destinations = destinations(&daemon.pipeline.config);
+    if daemon.journals.unsaved().is_some() {
+        // Where each new journald input started: a restart before its first entry reads on
+        // from there.
+        daemon.commit(None);
+    }
     daemon.digest = digest(&daemon.pipeline);
     if let Some(err) = startup_failure {
         daemon.note_store_result::<()>(Err(err), "cannot write the state at start");
@@ -328,6 +340,8 @@ pub(crate) struct Daemon {
     digest: u64,
     config_watch: Option<(ConfigWatch, mpsc::Receiver<()>, BTreeSet<PathBuf>)>,
     match_buf: Vec<crate::rules::RuleMatch>,
+    /// The journald inputs' readers and cursors.
+    journals: Journals,
     /// Answering back: the chat link and its commands.
     chat: chat::ChatSide,
 }
@@ -371,6 +385,7 @@ impl Daemon {
                     }
                 },
                 Some(joined) = self.sends.join_next_with_id() => self.on_sent(joined),
+                Some(event) = self.journals.recv() => self.on_journal(event),
                 Some(request) = self.chat.next_request() => self.on_chat(request),
                 () = sleep => {}
                 signal = signals.next() => match signal {
@@ -412,6 +427,7 @@ impl Daemon {
     /// timeout, and leave the rest on disk for the next start.
     async fn shutdown(&mut self) -> anyhow::Result<()> {
         self.notifier.stopping();
+        self.journals.stop();
         self.stop_chat().await;
         let deadline = Instant::now() + self.options.shutdown_timeout;
         if self.tail.commands.send(TailCommand::Shutdown).is_ok() {
@@ -529,6 +545,10 @@ impl Daemon {
         if let Some(reload) = &self.reload_status {
             status.push_str("; ");
             status.push_str(reload);
+        }
+        if let Some(problem) = self.journals.problem() {
+            status.push_str("; journal: ");
+            status.push_str(&problem);
         }
         if let Some(link) = self.chat.link_status() {
             status.push_str("; ");

@@ -190,6 +190,7 @@ impl Daemon {
         if !same_dirs {
             self.config_watch = start_config_watch(&self.pipeline);
         }
+        self.apply_journals();
     }
 }
 

@@ -4,8 +4,9 @@
 //!
 //! The stages, in order: [`LineReader`] cuts the bytes at `\n` (dropping a `\r` before it,
 //! capping a line at `max_line_bytes` and skipping the rest of it), the [`Decoder`] turns raw
-//! lines into records (plain text today; container and JSON formats plug in here), and the
-//! optional [`Joiner`] joins continuation lines into multi-line events.
+//! lines into records in the input's format (text, event time, context, JSON fields, and
+//! whether the line was not in the format after all), and the optional [`Joiner`] joins
+//! continuation lines into multi-line events (which keep the first line's context and fields).
 //!
 //! The checkpoint rule: [`EventReader::checkpoint`] is the end of the last event handed out,
 //! never past the start of a record the decoder or the joiner still holds; the skipped tail of
@@ -407,8 +408,12 @@ impl EventReader {
                 end_offset: record.end,
                 text: record.text,
                 truncated: record.truncated,
+                invalid: record.invalid,
                 read_at: wall,
-                event_time: None,
+                // The decoder's own time (CRI, docker); an input's `timestamp:` wins in `emit`.
+                event_time: record.time,
+                context: record.context,
+                fields: record.fields,
             };
             match self.joiner.as_mut() {
                 Some(joiner) => {
@@ -613,6 +618,60 @@ mod tests {
         reader.flush(t0, SystemTime::now(), &mut out);
         assert_eq!(shape(out), [(0, 4, "1abc".to_string(), true)]);
         assert_eq!(reader.checkpoint(), 9, "past the skipped tail");
+    }
+
+    /// Issue 14: a decoded record reaches the rules whole: its time, its context (the stream
+    /// and the pod's names) and its fields; an invalid line is flagged and kept as text.
+    #[test]
+    fn events_carry_the_decoded_time_context_and_fields() {
+        let t0 = Instant::now();
+        let framing = Framing {
+            decoding: crate::config::Decoding {
+                format: crate::config::Format::Cri,
+                content: crate::config::Content::Json,
+                ..crate::config::Decoding::default()
+            },
+            ..framing(1000, None)
+        };
+        let origin = Origin {
+            input: "pods".into(),
+            file_id: FileId(1),
+            path: PathBuf::from("/var/log/pods/shop_web-0_uid/nginx/0.log"),
+        };
+        let mut reader = EventReader::new(&framing, origin, 0, t0);
+        let mut src: &[u8] = b"2026-11-24T12:00:00.5Z stderr P {\"level\":\"error\",\n\
+            2026-11-24T12:00:01Z stderr F \"msg\":\"db down\"}\n\
+            2026-11-24T12:00:02Z stdout F not json\n";
+        let mut out = Vec::new();
+        let mut budget = usize::MAX;
+        reader
+            .read(
+                &mut src,
+                &mut budget,
+                usize::MAX,
+                t0,
+                SystemTime::now(),
+                &mut out,
+            )
+            .unwrap();
+        assert_eq!(out.len(), 2);
+        let joined = &out[0];
+        assert_eq!(joined.text, "db down");
+        assert_eq!(
+            joined.event_time,
+            Some(std::time::UNIX_EPOCH + Duration::from_millis(1_795_521_600_500)),
+            "the first piece's time"
+        );
+        assert_eq!(joined.context.get("stream"), Some("stderr"));
+        assert_eq!(joined.context.get("pod"), Some("web-0"));
+        assert_eq!(
+            joined.fields.as_ref().unwrap().text("level").as_deref(),
+            Some("error")
+        );
+        assert!(!joined.invalid);
+        assert_eq!((out[1].text.as_str(), out[1].invalid), ("not json", true));
+        assert_eq!(out[1].context.get("stream"), Some("stdout"));
+        assert_eq!(reader.checkpoint(), 136);
     }
 
     #[test]

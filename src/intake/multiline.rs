@@ -64,6 +64,7 @@ impl Joiner {
                 open.event.text.push_str(&line.text);
                 open.event.end_offset = line.end_offset;
                 open.event.truncated |= line.truncated;
+                open.event.invalid |= line.invalid;
                 open.event.read_at = line.read_at;
                 open.n_lines += 1;
                 open.last_line_at = now;
@@ -148,8 +149,11 @@ mod tests {
                 end_offset: offset + text.len() as u64 + 1,
                 text: (*text).to_string(),
                 truncated: false,
+                invalid: false,
                 read_at: SystemTime::now(),
                 event_time: None,
+                context: crate::fields::Context::new(),
+                fields: None,
             };
             offset = line.end_offset;
             out.extend(joiner.push(line, t0 + Duration::from_millis(100 * i as u64)));
@@ -206,8 +210,11 @@ mod tests {
             end_offset: start + 10,
             text: text.into(),
             truncated: false,
+            invalid: false,
             read_at: SystemTime::now(),
             event_time: None,
+            context: crate::fields::Context::new(),
+            fields: None,
         };
         assert!(joiner.push(line("2024-01-01 a", 40), t0).is_none());
         assert_eq!(joiner.open_start(), Some(40));

@@ -14,14 +14,20 @@
 //! Pure: bytes in, values out. `--show-cursor` makes journalctl end with `-- cursor: C`, which
 //! is recognised and returned as [`JournalLine::Trailer`].
 
+use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::{Duration, UNIX_EPOCH};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use serde_json::{Map, Value};
 
-use crate::config::{Content, Decoding, Format};
-use crate::intake::decode::fields::Context;
+use crate::config::{Content, Decoding, Format, InputConfig};
+use crate::event::{FileId, LogLine};
+use crate::fields::Context;
 use crate::intake::decode::{Record, decode_text, json};
+use crate::intake::timestamp::event_time;
+
+/// The `path` (and `file` in templates) of every journal event.
+pub const JOURNAL_PATH: &str = "journal";
 
 /// The fields that are not context: the message is the record's text, the cursor its
 /// checkpoint.
@@ -45,6 +51,32 @@ impl JournalEntry {
     /// `_HOSTNAME`: the host the entry comes from.
     pub fn host(&self) -> Option<&str> {
         self.record.context.get(HOSTNAME)
+    }
+
+    /// The entry as an event of `input` read at `read_at`: `MESSAGE` is the text, every other
+    /// field the context (`_HOSTNAME` is its host, `LogLine::host`); the event time is the one
+    /// the input's `timestamp:` reads in the message, else the entry's own. It has no file: its
+    /// path is [`JOURNAL_PATH`], its offsets 0 (its checkpoint is the cursor).
+    pub fn into_line(self, input: &InputConfig, read_at: SystemTime) -> LogLine {
+        let record = self.record;
+        let stamped = input
+            .timestamp
+            .as_ref()
+            .and_then(|timestamp| event_time(timestamp, &record.text, read_at));
+        LogLine {
+            input: input.name.clone(),
+            file_id: FileId(0),
+            path: PathBuf::from(JOURNAL_PATH),
+            start_offset: 0,
+            end_offset: 0,
+            text: record.text,
+            truncated: record.truncated,
+            invalid: record.invalid,
+            read_at,
+            event_time: stamped.or(record.time),
+            context: record.context,
+            fields: record.fields,
+        }
     }
 }
 
@@ -201,7 +233,7 @@ mod tests {
     use serde_json::json;
 
     use crate::config::{Content, Decoding, FieldCondition};
-    use crate::intake::decode::fields::Where;
+    use crate::fields::Where;
     use crate::journal::entry::{EntryDecoder, EntryError, JournalEntry, JournalLine};
 
     fn entry(decoder: &EntryDecoder, line: &str) -> JournalEntry {

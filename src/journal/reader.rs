@@ -52,6 +52,10 @@ pub struct JournalInput {
     pub decoder: EntryDecoder,
     /// Longer output lines are dropped.
     pub max_entry_bytes: usize,
+    /// With `start_at: end` and no cursor: start at this time instead of at the end. The
+    /// daemon sets it to when an earlier run started reading this input, so that a restart
+    /// before the first entry skips nothing logged meanwhile.
+    pub since: Option<SystemTime>,
 }
 
 impl JournalInput {
@@ -68,6 +72,7 @@ impl JournalInput {
                 .max_line_bytes
                 .saturating_mul(8)
                 .saturating_add(1 << 20),
+            since: None,
         })
     }
 }
@@ -266,7 +271,7 @@ enum RunEnd {
 
 impl Supervisor {
     async fn run(mut self) {
-        let first_start = SystemTime::now();
+        let first_start = self.input.since.unwrap_or_else(SystemTime::now);
         let mut backoff = Backoff::new(self.options.backoff_base, self.options.backoff_cap);
         let mut use_cursor = true;
         let mut restarted = false;
@@ -318,12 +323,14 @@ impl Supervisor {
 
     /// Where the next run starts: after the last cursor (unless journalctl rejected it), else
     /// at `start_at`; a restart that never got a cursor and starts at the end takes what came
-    /// since the first start.
+    /// since the first start (or since the input's `since`).
     fn resume(&self, use_cursor: bool, restarted: bool, first_start: SystemTime) -> Resume {
         match (&self.last_cursor, self.input.start_at) {
             (Some(cursor), _) if use_cursor => Resume::AfterCursor(cursor.clone()),
             (_, StartAt::Beginning) => Resume::Beginning,
-            (_, StartAt::End) if restarted => Resume::Since(first_start),
+            (_, StartAt::End) if restarted || self.input.since.is_some() => {
+                Resume::Since(first_start)
+            }
             (_, StartAt::End) => Resume::End,
         }
     }

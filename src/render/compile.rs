@@ -21,6 +21,7 @@ use crate::dingtalk::escape;
 use crate::render::context::{
     BUILTIN_NAMES, MATCH_NAMES, SUMMARY_NAMES, SUMMARY_TITLE_NAMES, datetime,
 };
+use crate::render::record::RecordNames;
 use crate::render::{Mode, Renderer, RobotTemplates, RuleTemplates, names};
 
 /// A template problem: position, message, hint.
@@ -59,7 +60,7 @@ impl Renderer {
         };
         let mut diags = Diagnostics::default();
         for spec in specs {
-            let templates = renderer.rule(spec, &mut diags);
+            let templates = renderer.rule(spec, config, &mut diags);
             renderer.rules.insert(spec.name.clone(), templates);
         }
         for robot in config.robots.values() {
@@ -92,7 +93,7 @@ impl Renderer {
     }
 
     /// Compiles one rule's templates; problems go to `diags`.
-    fn rule(&mut self, spec: &RuleSpec, diags: &mut Diagnostics) -> RuleTemplates {
+    fn rule(&mut self, spec: &RuleSpec, config: &Config, diags: &mut Diagnostics) -> RuleTemplates {
         // A capture named like a context value would be silently replaced by it.
         for (capture, pos) in &spec.capture_positions {
             if MATCH_NAMES.contains(&capture.as_str()) || BUILTIN_NAMES.contains(&capture.as_str())
@@ -114,10 +115,18 @@ impl Renderer {
             }
         }
         let captures = spec.capture_names();
-        let captures: Vec<&str> = captures.iter().map(String::as_str).collect();
+        // The names of decoded events (`fields`, `stream`, journal fields) for rules that read
+        // them: checked like captures.
+        let record = RecordNames::of(spec, config);
+        let captures: Vec<&str> = captures
+            .iter()
+            .chain(&record.allowed)
+            .map(String::as_str)
+            .collect();
         let rule = Some(spec.name.as_str());
         let mut templates = RuleTemplates {
             msgtype: spec.msgtype,
+            record: record.clone(),
             ..RuleTemplates::default()
         };
         let mut add =

@@ -28,6 +28,7 @@ mod compile;
 pub mod context;
 pub mod names;
 pub mod notice;
+pub mod record;
 pub mod summary;
 
 use std::borrow::Cow;
@@ -44,6 +45,7 @@ use crate::dingtalk::escape;
 use crate::event::{Link, LogLine, Markup, Mentions, MsgType};
 use crate::lang::Language;
 use crate::render::context::{Context, rfc3339};
+use crate::render::record::{RecordNames, set_record};
 use crate::rules::{Rule, RuleMatch};
 
 /// What a compiled template renders, which decides how the values it prints are escaped. The
@@ -139,6 +141,8 @@ struct RuleTemplates {
     mentions: Vec<(MentionKind, String)>,
     /// The kind of the rule's lone events.
     msgtype: Option<MsgType>,
+    /// The names of decoded events its templates may use (`record`).
+    record: RecordNames,
     /// A runtime failure of this rule's templates has been logged.
     warned: AtomicBool,
     /// A dropped mention has been logged.
@@ -388,6 +392,12 @@ impl Renderer {
     /// The context of one match.
     fn match_context(&self, rule: &Rule, m: &RuleMatch, line: &LogLine, host: &str) -> Value {
         let mut context = Context::default();
+        // A decoded event's fields and context, under the captures and the built-ins.
+        if let Some(templates) = self.rules.get(rule.name()) {
+            if !templates.record.allowed.is_empty() {
+                set_record(&mut context, line, &templates.record.journal_fields);
+            }
+        }
         // A group that took no part in the match (an optional one, or another pattern's) is
         // empty rather than undefined, so that strict templates still render.
         for name in rule.capture_names() {

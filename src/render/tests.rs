@@ -86,8 +86,11 @@ pub(crate) fn line(text: &str) -> LogLine {
         end_offset: text.len() as u64 + 1,
         text: text.into(),
         truncated: false,
+        invalid: false,
         read_at: UNIX_EPOCH + Duration::from_secs(1_709_211_909),
         event_time: None,
+        context: crate::fields::Context::new(),
+        fields: None,
     }
 }
 

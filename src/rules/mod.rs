@@ -9,12 +9,19 @@
 //!
 //! The two paths agree by construction: `scan_buffer` reports exactly the lines for which
 //! [`RuleSet::matches`] finds something (the unit tests compare them line by line).
+//!
+//! A rule's `where:` (issue 14) is checked on the event ([`RuleSet::matches_line`]): a rule with
+//! patterns must also satisfy it, a rule without patterns matches every event that satisfies it
+//! (those rules sit beside the regex set and are checked on every event). An event without
+//! context or fields, such as plain text, satisfies no condition, so `matches` (text alone) and
+//! `scan_buffer` are exact for plain-text inputs; for other inputs the caller matches events.
 
 pub mod matcher;
 pub mod rule;
 
 use regex::{RegexSet, RegexSetBuilder};
 
+use crate::event::LogLine;
 use crate::rules::matcher::Candidates;
 pub use crate::rules::rule::Rule;
 
@@ -40,6 +47,10 @@ pub struct RuleSet {
     /// For each pattern of `set`: the rule it belongs to and its index among the rule's patterns.
     owners: Vec<(usize, usize)>,
     candidates: Option<Candidates>,
+    /// The rules without patterns (`where:` alone), checked on every event.
+    unpatterned: Vec<usize>,
+    /// Some rule has a `where:`.
+    has_conditions: bool,
 }
 
 impl RuleSet {
@@ -67,12 +78,18 @@ impl RuleSet {
                 )
             })?;
         let candidates = Candidates::new(patterns.iter().copied());
+        let unpatterned = (0..rules.len())
+            .filter(|&i| rules.get(i).is_some_and(|rule| rule.patterns().is_empty()))
+            .collect();
+        let has_conditions = rules.iter().any(|rule| !rule.conditions().is_empty());
         Ok(RuleSet {
             input: input.to_string(),
             rules,
             set,
             owners,
             candidates,
+            unpatterned,
+            has_conditions,
         })
     }
 
@@ -91,19 +108,58 @@ impl RuleSet {
         self.rules.is_empty()
     }
 
-    /// Every rule that matches `line` (each at most once), with its named captures; `out` is
-    /// cleared first and reused.
+    /// True when some rule has a `where:`: its events must be matched whole
+    /// ([`RuleSet::matches_line`]), not as text alone.
+    pub fn has_conditions(&self) -> bool {
+        self.has_conditions
+    }
+
+    /// Every rule that matches the text `line` of an event without context or fields (plain
+    /// text: no `where:` holds), each at most once, with its named captures, in rule order;
+    /// `out` is cleared first and reused.
     pub fn matches(&self, line: &str, out: &mut Vec<RuleMatch>) {
         out.clear();
-        if self.rules.is_empty() {
+        self.match_patterns(line, None, out);
+    }
+
+    /// Every rule that matches the event `line`: its patterns match the text (or it has none)
+    /// and the event satisfies its `where:`. Each rule at most once, in rule order; `out` is
+    /// cleared first and reused.
+    pub fn matches_line(&self, line: &LogLine, out: &mut Vec<RuleMatch>) {
+        out.clear();
+        self.match_patterns(&line.text, Some(line), out);
+        if self.unpatterned.is_empty() {
+            return;
+        }
+        let n_hits = out.len();
+        for &i in &self.unpatterned {
+            let Some(rule) = self.rules.get(i) else {
+                continue;
+            };
+            if line.satisfies(rule.conditions()) && !rule.is_excluded(&line.text) {
+                out.push(RuleMatch {
+                    rule: i,
+                    captures: Vec::new(),
+                });
+            }
+        }
+        if n_hits > 0 && out.len() > n_hits {
+            out.sort_by_key(|found| found.rule);
+        }
+    }
+
+    /// The rules with patterns that match `text` (and whose `where:` the event `line`
+    /// satisfies; without an event, only rules without one), appended to `out`.
+    fn match_patterns(&self, text: &str, line: Option<&LogLine>, out: &mut Vec<RuleMatch>) {
+        if self.owners.is_empty() {
             return;
         }
         if let Some(candidates) = &self.candidates {
-            if !candidates.is_match(line) {
+            if !candidates.is_match(text) {
                 return;
             }
         }
-        let hits = self.set.matches(line);
+        let hits = self.set.matches(text);
         if !hits.matched_any() {
             return;
         }
@@ -120,12 +176,16 @@ impl RuleSet {
             let Some(rule) = self.rules.get(i) else {
                 continue;
             };
-            if rule.is_excluded(line) {
+            if rule.is_excluded(text) {
+                continue;
+            }
+            let conditions = rule.conditions();
+            if !conditions.is_empty() && !line.is_some_and(|line| line.satisfies(conditions)) {
                 continue;
             }
             let mut captures = Vec::new();
             if let Some(regex) = rule.patterns().get(j) {
-                if let Some(found) = regex.captures(line) {
+                if let Some(found) = regex.captures(text) {
                     for name in regex.capture_names().flatten() {
                         if let Some(group) = found.name(name) {
                             captures.push((name.to_string(), group.as_str().to_string()));
@@ -143,6 +203,8 @@ impl RuleSet {
     ///
     /// Only lines holding a candidate are checked exactly; a buffer that is not valid UTF-8 is
     /// checked line by line (decoded lossily, as the tailer does), so that no line is missed.
+    /// The lines are plain text (see [`RuleSet::matches`]): for an input in another format or
+    /// encoding, or a set with `where:` rules, read events and use [`RuleSet::matches_line`].
     pub fn scan_buffer(
         &self,
         buf: &[u8],
@@ -188,12 +250,25 @@ impl RuleSet {
 mod tests {
     use std::path::PathBuf;
 
-    use crate::config::RuleSpec;
-    use crate::event::{Mentions, Severity};
+    use std::sync::Arc;
+    use std::time::SystemTime;
+
+    use crate::config::{FieldCondition, RuleSpec};
+    use crate::event::{FileId, LogLine, Mentions, Severity};
+    use crate::fields::{Context, Fields};
     use crate::rules::matcher::Candidates;
     use crate::rules::{Rule, RuleMatch, RuleSet};
 
     fn rule(name: &str, patterns: &[&str], excludes: &[&str]) -> Rule {
+        rule_where(name, patterns, excludes, &[])
+    }
+
+    fn rule_where(
+        name: &str,
+        patterns: &[&str],
+        excludes: &[&str],
+        conditions: &[(&str, &[&str])],
+    ) -> Rule {
         Rule::new(&RuleSpec {
             name: name.into(),
             file: PathBuf::from("/r.yaml"),
@@ -218,7 +293,13 @@ mod tests {
             top: vec![],
             mention_templates: vec![],
             alert: crate::alert::AlertSpec::plain(),
-            conditions: vec![],
+            conditions: conditions
+                .iter()
+                .map(|(field, values)| FieldCondition {
+                    field: (*field).to_string(),
+                    values: values.iter().map(|v| (*v).to_string()).collect(),
+                })
+                .collect(),
             capture_positions: Vec::new(),
         })
     }
@@ -365,6 +446,98 @@ mod tests {
                    \tat Exception: y\njob done\r\njob done twice\nFATAL é\ncafé ERROR\n\
                    last panic: no\nlast ERROR";
         assert_scan_agrees(&set, log, 10);
+    }
+
+    /// An event of a decoded input: `text`, the container context `stream`, JSON `fields`.
+    fn event(text: &str, stream: &str, fields: Option<&str>) -> LogLine {
+        LogLine {
+            input: "app".into(),
+            file_id: FileId(1),
+            path: PathBuf::from("/var/log/pods/shop_web-0_uid/app/0.log"),
+            start_offset: 0,
+            end_offset: 1,
+            text: text.into(),
+            truncated: false,
+            invalid: false,
+            read_at: SystemTime::UNIX_EPOCH,
+            event_time: None,
+            context: Context::from_pairs(vec![(Arc::from("stream"), Arc::from(stream))]),
+            fields: fields.map(|json| Box::new(Fields::parse(json).unwrap())),
+        }
+    }
+
+    fn hits(set: &RuleSet, line: &LogLine) -> Vec<(String, Vec<(String, String)>)> {
+        let mut out = Vec::new();
+        set.matches_line(line, &mut out);
+        out.iter()
+            .map(|m| (set.rules()[m.rule].name().to_string(), m.captures.clone()))
+            .collect()
+    }
+
+    fn named(names: &[&str]) -> Vec<String> {
+        names.iter().map(|n| (*n).to_string()).collect()
+    }
+
+    /// Issue 14: `where:` alone matches every event that satisfies it; with `match:` both must
+    /// hold; a missing field never matches; results keep rule order.
+    #[test]
+    fn where_conditions_alone_and_with_patterns() {
+        let set = RuleSet::new(
+            "app",
+            vec![
+                rule_where("errors", &[], &[], &[("level", &["error", "fatal"])]),
+                rule_where(
+                    "db-errors",
+                    &[r"db (?P<what>\w+)"],
+                    &[],
+                    &[("level", &["error"])],
+                ),
+                rule("timeouts", &["timeout"], &[]),
+                rule_where(
+                    "stderr-500",
+                    &[],
+                    &["healthz"],
+                    &[("stream", &["stderr"]), ("status", &["500"])],
+                ),
+            ],
+        )
+        .unwrap();
+        assert!(set.has_conditions());
+        let names = |line: &LogLine| -> Vec<String> {
+            hits(&set, line).into_iter().map(|(name, _)| name).collect()
+        };
+        let error = event(
+            "db down, timeout",
+            "stdout",
+            Some(r#"{"level":"error","status":500}"#),
+        );
+        assert_eq!(names(&error), named(&["errors", "db-errors", "timeouts"]));
+        assert_eq!(
+            hits(&set, &error)[1].1,
+            vec![("what".to_string(), "down".to_string())]
+        );
+        let warn = event(
+            "db down",
+            "stderr",
+            Some(r#"{"level":"warn","status":"500"}"#),
+        );
+        assert_eq!(names(&warn), named(&["stderr-500"]));
+        let excluded = event("GET /healthz", "stderr", Some(r#"{"status":500}"#));
+        assert!(
+            names(&excluded).is_empty(),
+            "exclude applies to where-only rules"
+        );
+        let no_fields = event("db down timeout", "stderr", None);
+        assert_eq!(
+            names(&no_fields),
+            named(&["timeouts"]),
+            "a missing field never matches"
+        );
+        // Text alone (plain text, no context or fields): no `where:` rule matches.
+        let mut out = Vec::new();
+        set.matches("db down timeout", &mut out);
+        let rules: Vec<usize> = out.iter().map(|m| m.rule).collect();
+        assert_eq!(rules, [2]);
     }
 
     #[test]

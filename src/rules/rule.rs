@@ -1,6 +1,7 @@
 //! `Rule`: one compiled rule as the matcher and the daemon see it: its regexes, excludes,
-//! severity, robots and mentions. Built from a validated `config::RuleSpec`; its templates live in
-//! `render::Renderer`, keyed by the rule's name, so that matching never depends on rendering.
+//! `where:` conditions, severity, robots and mentions. Built from a validated `config::RuleSpec`;
+//! its templates live in `render::Renderer`, keyed by the rule's name, so that matching never
+//! depends on rendering.
 
 use std::path::{Path, PathBuf};
 
@@ -9,6 +10,7 @@ use regex::Regex;
 use crate::alert::AlertSpec;
 use crate::config::RuleSpec;
 use crate::event::{Mentions, Severity};
+use crate::fields::Where;
 
 /// One compiled rule.
 #[derive(Clone, Debug)]
@@ -20,6 +22,7 @@ pub struct Rule {
     mentions: Mentions,
     patterns: Vec<Regex>,
     excludes: Vec<Regex>,
+    conditions: Where,
     top: Vec<String>,
     templated_mentions: bool,
     alert: AlertSpec,
@@ -38,6 +41,7 @@ impl Rule {
             mentions: spec.mentions.clone(),
             patterns: spec.patterns.clone(),
             excludes: spec.excludes.clone(),
+            conditions: Where::new(&spec.conditions),
             top: spec.top.clone(),
             templated_mentions: !spec.mention_templates.is_empty(),
             alert: spec.alert.clone(),
@@ -79,6 +83,12 @@ impl Rule {
     /// The `exclude` regexes (any of them matching takes the line back).
     pub fn excludes(&self) -> &[Regex] {
         &self.excludes
+    }
+
+    /// The compiled `where:` (empty when the rule has none). A rule without `match` patterns
+    /// matches every event that satisfies it.
+    pub fn conditions(&self) -> &Where {
+        &self.conditions
     }
 
     /// The captures whose values a summary counts (`top:`).

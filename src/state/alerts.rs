@@ -16,7 +16,7 @@ use serde::{Deserialize, Serialize};
 use crate::alert::{GroupKey, IncidentRecord, KeyRecord, PhaseRecord, TrackerChanges};
 use crate::state::StateError;
 
-/// The table, created by schema version 6.
+/// The table, created by schema version 7.
 pub const CREATE_TABLE: &str = "
 CREATE TABLE IF NOT EXISTS alert_keys (
     rule TEXT NOT NULL,

@@ -1,5 +1,5 @@
-//! Durable state: checkpoints and pending events in an embedded SQLite database. The only module
-//! that knows SQL (issue 5).
+//! Durable state: checkpoints (file offsets, journal cursors) and pending events in an embedded
+//! SQLite database. The only module that knows SQL (issue 5).
 //!
 //! One file, `<state_dir>/state.db`, in WAL mode. The daemon commits the pending batches of a
 //! round of lines and the file offsets after those lines in one transaction
@@ -15,6 +15,7 @@
 
 pub mod alerts;
 pub mod checkpoint;
+pub mod cursors;
 pub mod file;
 pub mod globs;
 pub mod pending;
@@ -32,6 +33,7 @@ use rusqlite::{Connection, OpenFlags, Transaction};
 use crate::alert::{Silence, SilenceChanges, SilenceId, SilenceRecord, TrackerChanges};
 use crate::batch::Batch;
 pub use crate::state::alerts::StoredKeys;
+pub use crate::state::cursors::JournalCursor;
 use crate::state::pending::PendingError;
 pub use crate::state::pending::Undelivered;
 use crate::tail::checkpoint::{Checkpoint, CheckpointChanges};
@@ -295,6 +297,14 @@ impl Store {
         globs::load(&self.conn)
     }
 
+    /// Where each journald input is in the journal, by input name.
+    ///
+    /// # Errors
+    /// SQLite failures.
+    pub fn load_journal_cursors(&self) -> Result<BTreeMap<String, JournalCursor>, StateError> {
+        cursors::load(&self.conn)
+    }
+
     /// Everything undelivered, per robot (see [`Undelivered`]).
     ///
     /// # Errors
@@ -471,6 +481,7 @@ impl Store {
                     Change::Alerts { rule, changes } => alerts::save(tx, rule, changes)?,
                     Change::ForgetAlerts { rule } => alerts::forget_rule(tx, rule)?,
                     Change::Silences(changes) => silences::save(tx, changes)?,
+                    Change::JournalCursors(positions) => cursors::save(tx, positions)?,
                 }
             }
             Ok(())
@@ -603,4 +614,6 @@ pub enum Change<'a> {
     },
     /// What changed in the daemon's silences since the last commit.
     Silences(&'a SilenceChanges),
+    /// Every journald input's position (the whole set: inputs not in it lose their row).
+    JournalCursors(&'a BTreeMap<String, JournalCursor>),
 }

@@ -18,7 +18,7 @@ use crate::alert::{Muted, Silence, SilenceChanges, SilenceDraft, SilenceId, Sile
 use crate::state::StateError;
 use crate::state::alerts::{ms, time};
 
-/// The tables, created by schema version 6.
+/// The tables, created by schema version 7.
 pub const CREATE_TABLES: &str = "
 CREATE TABLE IF NOT EXISTS silences (
     id TEXT PRIMARY KEY,

@@ -60,6 +60,8 @@ pub struct InputFacts {
     pub unlisted: Vec<(PathBuf, String)>,
     /// Each include glob with the directory it is walked from.
     pub globs: Vec<GlobFacts>,
+    /// A journald input: why its journal cannot be read now (`journal::probe`), if it cannot.
+    pub journal: Option<String>,
 }
 
 /// One include glob.
@@ -129,6 +131,12 @@ pub fn warnings(pipeline: &Pipeline, facts: &Facts, spans: &Spans) -> Vec<Diagno
                     noun::count(found.unreadable.len(), "file"),
                     named(&found.unreadable)
                 ),
+            ));
+        }
+        if let Some(problem) = &found.journal {
+            out.push(at(
+                &yaml_path!["inputs", name.as_str(), "journald"],
+                format!("input `{name}`: the journal cannot be read: {problem}"),
             ));
         }
         if !found.unlisted.is_empty() {

@@ -1,7 +1,8 @@
 //! The survey's look at the file system, as the user the process runs as: the tailer's own
 //! discovery (`tail::discover::InputGlobs`, so the files counted are the files `run` follows),
 //! `access(2)` for readability of each file found and writability of the state directory (no
-//! file is opened or created), and the main config's text for the positions of the warnings.
+//! file is opened or created), `journal::probe` for a journald input (journalctl opens the
+//! journal and reads nothing), and the main config's text for the positions of the warnings.
 
 use std::collections::BTreeMap;
 use std::fs;
@@ -12,6 +13,7 @@ use rustix::fs::{Access, access};
 
 use crate::config::InputConfig;
 use crate::config::span::Spans;
+use crate::journal::ReaderOptions;
 use crate::pipeline::Pipeline;
 use crate::state::DB_FILE;
 use crate::survey::{Facts, GlobFacts, InputFacts, StateDir, Survey, glob_dir, warnings};
@@ -26,9 +28,17 @@ pub fn survey(pipeline: &Pipeline) -> Survey {
         .and_then(|text| Spans::parse(&text).ok())
         .unwrap_or_default();
     Survey {
+        // A journald input has no files to count (and no `dingtail_input_files` series).
         files: facts
             .inputs
             .iter()
+            .filter(|(name, _)| {
+                pipeline
+                    .config
+                    .inputs
+                    .get(*name)
+                    .is_none_or(|input| input.journald.is_none())
+            })
             .map(|(name, found)| (name.clone(), found.files.len()))
             .collect(),
         warnings: warnings(pipeline, &facts, &spans),
@@ -50,6 +60,12 @@ pub fn gather(pipeline: &Pipeline) -> Facts {
 }
 
 fn input_facts(input: &InputConfig) -> InputFacts {
+    if let Some(journald) = &input.journald {
+        return InputFacts {
+            journal: crate::journal::probe::probe(&ReaderOptions::standard().program, journald),
+            ..InputFacts::default()
+        };
+    }
     let globs = input
         .paths
         .iter()
@@ -93,6 +109,7 @@ fn input_facts(input: &InputConfig) -> InputFacts {
         unreadable,
         unlisted,
         globs,
+        journal: None,
     }
 }
 

@@ -8,7 +8,8 @@
 //! devices matching a glob are skipped. Exclude globs are matched against both the full path and
 //! the file name, so `*.gz` excludes compressed rotations wherever they are; compressed names
 //! (`.gz`, `.xz`, `.bz2`, `.zst`, `.zip`) are skipped anyway, even when a glob names them
-//! (`crate::tail::sniff`), and listed in [`Scan::skipped`].
+//! (`crate::tail::sniff`), and listed in [`Scan::skipped`]. `cri` and `auto` inputs also
+//! exclude the `.tmp` file kubelet compresses a rotation into before naming it `.gz`.
 //!
 //! The directories returned are the walk's starting points, every directory walked through, and
 //! the directory of each symlink's target: a write through a symlink is reported by inotify on
@@ -26,8 +27,13 @@ use std::path::{Path, PathBuf};
 
 use globset::{Glob, GlobBuilder, GlobMatcher, GlobSet, GlobSetBuilder};
 
-use crate::config::InputConfig;
+use crate::config::{Format, InputConfig};
 use crate::tail::sniff::{Skip, compressed_name};
+
+/// kubelet compresses an older rotated container log (`0.log.20261124-120000`) into
+/// `….tmp`, then renames it to `….gz` (which every input skips by its name): `cri` and `auto`
+/// inputs skip the `.tmp` too, whatever their globs say (issue 14).
+const KUBELET_COMPRESSING: [&str; 1] = ["*.log.*.tmp"];
 
 /// How deep a `**` glob is walked at most (a guard against symlink loops).
 const MAX_RECURSIVE_DEPTH: usize = 32;
@@ -124,6 +130,11 @@ impl InputGlobs {
         let mut exclude = GlobSetBuilder::new();
         for pattern in &input.exclude {
             exclude.add(Glob::new(pattern).map_err(|err| (pattern.clone(), err))?);
+        }
+        if matches!(input.decoding.format, Format::Cri | Format::Auto) {
+            for pattern in KUBELET_COMPRESSING {
+                exclude.add(Glob::new(pattern).map_err(|err| ((*pattern).to_string(), err))?);
+            }
         }
         let exclude = exclude
             .build()
@@ -352,7 +363,7 @@ mod tests {
     use std::path::PathBuf;
     use std::time::Duration;
 
-    use crate::config::{InputConfig, StartAt};
+    use crate::config::{Format, InputConfig, StartAt};
     use crate::tail::discover::{InputGlobs, Scan, split};
 
     fn input(paths: &[String], exclude: &[&str]) -> InputConfig {
@@ -434,6 +445,46 @@ mod tests {
             .map(|c| c.path)
             .collect();
         assert!(found.contains(&root.join("sub/deep.log")), "{found:?}");
+    }
+
+    /// Issue 14: kubelet's compressed rotations (`….tmp` while written, then `….gz`) are never
+    /// followed by a `cri` input; the newest rotation, still text, is. (`.gz` is skipped by its
+    /// name for every input.)
+    #[test]
+    fn cri_inputs_skip_kubelet_compressed_rotations() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().join("pods/shop_web-0_uid/nginx");
+        fs::create_dir_all(&dir).unwrap();
+        for name in [
+            "0.log",
+            "0.log.20261124-120000",
+            "0.log.20261124-110000.tmp",
+            "0.log.20261124-100000.gz",
+        ] {
+            fs::write(dir.join(name), "x\n").unwrap();
+        }
+        let glob = format!("{}/*", dir.display());
+        let found = |format| {
+            let mut cri = input(std::slice::from_ref(&glob), &[]);
+            cri.decoding.format = format;
+            let mut found: Vec<PathBuf> = InputGlobs::new(&cri)
+                .unwrap()
+                .discover(&mut Scan::default())
+                .into_iter()
+                .map(|c| c.path)
+                .collect();
+            found.sort();
+            found
+        };
+        assert_eq!(
+            found(Format::Cri),
+            [dir.join("0.log"), dir.join("0.log.20261124-120000")]
+        );
+        assert_eq!(
+            found(Format::Plain).len(),
+            3,
+            "`.tmp` only for container inputs"
+        );
     }
 
     #[test]

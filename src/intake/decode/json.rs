@@ -6,7 +6,7 @@
 
 use serde_json::Value;
 
-use crate::intake::decode::fields::{Fields, string_text};
+use crate::fields::{Fields, string_text};
 
 /// The fields tried, in order, when no `message_field` is set.
 pub const DEFAULT_MESSAGE_FIELDS: [&str; 3] = ["message", "msg", "log"];

@@ -12,7 +12,7 @@
 //! - `docker`: parses docker's json-file lines ([`docker`]) and joins chunks until one ends in
 //!   `\n`, which is dropped; `encoding` applies to the line before it is parsed.
 //! - `json`: one object per line ([`json`]): the message field is the text, every top-level field
-//!   is kept ([`fields::Fields`]).
+//!   is kept ([`Fields`]).
 //! - `content: json` (on `cri`, `docker`): the joined content is decoded as a JSON line.
 //! - `auto`: the first non-empty line decides which of `cri`, `docker`, `json` or `plain` the file
 //!   is, for the rest of the decoder's life.
@@ -27,7 +27,6 @@
 
 pub mod cri;
 pub mod docker;
-pub mod fields;
 pub mod json;
 pub mod partial;
 pub mod pod;
@@ -38,7 +37,7 @@ use std::sync::Arc;
 use std::time::{Instant, SystemTime};
 
 use crate::config::{Content, Decoding, Format};
-use crate::intake::decode::fields::{Context, Fields, Pair, Where};
+use crate::fields::{Context, Fields, Pair, Where};
 use crate::intake::decode::partial::{Joined, Partials, Piece};
 
 /// One line as `LineReader` cut it.

@@ -6,7 +6,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use serde_json::json;
 
 use crate::config::{Content, Decoding, FieldCondition, Format};
-use crate::intake::decode::fields::Where;
+use crate::fields::Where;
 use crate::intake::decode::{Decoder, RawLine, Record};
 
 const POD_LOG: &str = "/var/log/pods/shop_web-0_5b3c6f0e-8f1c-4c1e-9a55-0c6d3b1f2a77/nginx/0.log";

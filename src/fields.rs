@@ -1,4 +1,9 @@
-//! What a record says besides its text, and the `where:` conditions that read it.
+//! What an event says besides its text, and the `where:` conditions that read it.
+//!
+//! Defined here, below `event`, `config` and `intake`, because all three carry these values: a
+//! decoder produces them, a `LogLine` carries them to the rules and the templates, and a rule's
+//! `where:` ([`FieldCondition`], validated by `config`) is compiled into a [`Where`] that the
+//! rules evaluate. Nothing here depends on the rest of the crate.
 //!
 //! A record has two kinds of named values. [`Context`] holds what the input itself knows about
 //! the line: the container `stream`, the `namespace`, `pod` and `container` of a Kubernetes log
@@ -29,7 +34,15 @@ use serde::de::{self, DeserializeSeed, MapAccess, Visitor};
 use serde_json::value::RawValue;
 use serde_json::{Map, Number, Value};
 
-use crate::config::FieldCondition;
+/// One entry of a rule's `where:`: a field and the values it may have (any of them), each as
+/// text (YAML numbers, booleans and null as written: `500`, `true`, `null`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FieldCondition {
+    /// A context name (`stream`, `_SYSTEMD_UNIT`, …) or a JSON field path (`status`, `http.code`).
+    pub field: String,
+    /// The accepted values (never empty).
+    pub values: Vec<String>,
+}
 
 /// One context pair.
 pub type Pair = (Arc<str>, Arc<str>);
@@ -188,9 +201,17 @@ impl Fields {
         string_text(self.raw(name)?)
     }
 
-    /// Every field, parsed (for templates: `fields.NAME`). The last of repeated keys wins.
+    /// Every field, parsed (for templates: `fields.NAME`). The last of repeated keys wins; a
+    /// value serde_json cannot hold (a number such as `1e400`) is kept as its JSON text, so
+    /// that one odd field does not hide the others.
     pub fn to_map(&self) -> Map<String, Value> {
-        serde_json::from_str(&self.source).unwrap_or_default()
+        let mut map = Map::new();
+        for entry in &self.entries {
+            let raw = self.source.get(entry.value.clone()).unwrap_or_default();
+            let value = serde_json::from_str(raw).unwrap_or_else(|_| Value::from(raw));
+            map.insert(self.key(entry).to_string(), value);
+        }
+        map
     }
 }
 
@@ -413,8 +434,7 @@ mod tests {
 
     use serde_json::json;
 
-    use crate::config::FieldCondition;
-    use crate::intake::decode::fields::{Context, Fields, Where};
+    use crate::fields::{Context, FieldCondition, Fields, Where};
 
     fn fields(text: &str) -> Fields {
         Fields::parse(text).unwrap()
@@ -442,6 +462,9 @@ mod tests {
         assert_eq!(f.text("cA"), None);
         assert_eq!(f.len(), 4);
         assert_eq!(f.to_map().get("a"), Some(&json!("again")));
+        let odd = fields(r#"{"huge":1e400,"ok":1}"#);
+        assert_eq!(odd.to_map().get("huge"), Some(&json!("1e400")));
+        assert_eq!(odd.to_map().get("ok"), Some(&json!(1)));
         assert!(fields("{}").is_empty());
         for text in [
             "",
