@@ -1,7 +1,11 @@
 #!/usr/bin/env bash
 # dingtail's benchmarks, side by side with the tools an ops team would otherwise use (issue 7).
 #
-#   benches/run.sh [scan|catchup|latency|idle|flood|all]...      (default: all)
+#   benches/run.sh [scan|catchup|latency|idle|flood|all|cluster]...      (default: all)
+#
+# `cluster` (not part of `all`: it needs redis-server and takes two minutes) runs
+# benches/cluster_bench.py: BENCH_CLUSTER_HOSTS=10 daemons × BENCH_CLUSTER_RATE=10000 lines/s for
+# BENCH_CLUSTER_SECS=60 through one redis-server (apt-get install redis-server).
 #
 # Build first: `cargo build --release` (the script uses $DINGTAIL, else
 # ${CARGO_TARGET_DIR:-target}/release/dingtail). Comparison tools come from Debian packages and
@@ -217,6 +221,11 @@ flood() {
     daemon_bench flood
 }
 
+cluster() {
+    echo "== cluster: ${BENCH_CLUSTER_HOSTS:-10} daemons × ${BENCH_CLUSTER_RATE:-10000} lines/s for ${BENCH_CLUSTER_SECS:-60} s, one Redis"
+    "$PYTHON" "$HERE/cluster_bench.py" --dingtail "$DINGTAIL" --work "$WORK" --results "$RESULTS"
+}
+
 cleanup() {
     if [ "$KEEP" != 1 ]; then
         rm -f "$WORK"/bench-*.log "$WORK/slice.log" "$WORK/flood.log" "$WORK/catchup.out"
@@ -232,9 +241,9 @@ trap cleanup EXIT
 status=0
 for what in "$@"; do
     case $what in
-    scan | catchup | latency | idle | flood) ;;
+    scan | catchup | latency | idle | flood | cluster) ;;
     all) set -- scan catchup latency idle flood ;;
-    *) die "unknown benchmark \`$what\` (scan, catchup, latency, idle, flood, all)" ;;
+    *) die "unknown benchmark \`$what\` (scan, catchup, latency, idle, flood, all, cluster)" ;;
     esac
 done
 # One benchmark failing does not stop the others; the run fails at the end.

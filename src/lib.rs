@@ -10,6 +10,7 @@ pub mod backoff;
 pub mod batch;
 pub mod chat;
 pub mod cli;
+pub mod cluster;
 pub mod config;
 pub mod daemon;
 pub mod dingtalk;

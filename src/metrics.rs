@@ -129,6 +129,14 @@ pub struct Metrics {
     pub state_degraded: Gauge<i64, AtomicI64>,
     /// Alert kinds and silences (issue 13).
     pub alerts: AlertMetrics,
+    /// 1 on the daemon that holds the robot's sender lease (cluster), else 0.
+    pub cluster_sender: Family<RobotLabel, Gauge>,
+    /// Hosts seen in the cluster recently.
+    pub cluster_hosts: Gauge<i64, AtomicI64>,
+    /// Age of the oldest hand-off the sender has not delivered, per robot (on the sender).
+    pub cluster_handoff_lag_seconds: Family<RobotLabel, Gauge<f64, std::sync::atomic::AtomicU64>>,
+    /// 1 while Redis answers heartbeats, else 0.
+    pub cluster_connected: Gauge<i64, AtomicI64>,
     /// Events not in their input's format (matched as plain text), per input (issue 14).
     pub lines_invalid: Family<InputLabel, Counter>,
     /// 1 while a journald input's journalctl runs, else 0 (issue 14).
@@ -344,11 +352,43 @@ impl Metrics {
             messages_unanswered,
             state_errors,
             state_degraded,
+            cluster_sender: Family::default(),
+            cluster_hosts: Gauge::default(),
+            cluster_handoff_lag_seconds: Family::default(),
+            cluster_connected: Gauge::default(),
             lines_invalid,
             journal_running,
             journal_restarts,
             journal_skipped,
         }
+    }
+
+    /// Every series, and those of a cluster member (issue 15): only a daemon with `cluster:`
+    /// shows them.
+    pub fn with_cluster() -> Metrics {
+        let mut metrics = Metrics::new();
+        let registry = &mut metrics.registry;
+        registry.register(
+            "cluster_sender",
+            "1 on the daemon that holds the robot's sender lease",
+            metrics.cluster_sender.clone(),
+        );
+        registry.register(
+            "cluster_hosts",
+            "Hosts seen in the cluster recently",
+            metrics.cluster_hosts.clone(),
+        );
+        registry.register(
+            "cluster_handoff_lag_seconds",
+            "Age of the oldest hand-off the sender has not delivered",
+            metrics.cluster_handoff_lag_seconds.clone(),
+        );
+        registry.register(
+            "cluster_connected",
+            "1 while Redis answers heartbeats",
+            metrics.cluster_connected.clone(),
+        );
+        metrics
     }
 
     /// The OpenMetrics text exposition of every series.

@@ -104,6 +104,13 @@ impl Pipeline {
                 ));
             }
         }
+        if let Some(warning) = config
+            .cluster
+            .as_ref()
+            .and_then(crate::config::load::cluster::fallback_warning)
+        {
+            warnings.push(Diagnostic::at(&config.source, 0, 0, warning));
+        }
         match renderer {
             Some(renderer) if errors.is_empty() => Ok(Pipeline {
                 config,

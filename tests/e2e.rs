@@ -32,3 +32,6 @@ mod tail_identity;
 
 // More files than descriptors under a 1,024 limit (issue 19).
 mod descriptors;
+// Many hosts, one robot (issue 15): several daemons through a real redis-server — floods,
+// kill -9 of the sender, Redis stopped and restarted, a skewed clock.
+mod cluster;

@@ -25,7 +25,7 @@ use crate::cli::reading;
 use crate::cli::robot::{self, PING_TEXT};
 use crate::cli::service_user::ServiceUser;
 use crate::config::rules::RuleSource;
-use crate::config::{DEFAULT_CONFIG_PATH, InputConfig, Webhook};
+use crate::config::{ChatConfig, ChatMode, DEFAULT_CONFIG_PATH, InputConfig, Webhook};
 use crate::dingtalk::Mentions;
 use crate::fdlimit;
 use crate::noun;
@@ -214,6 +214,25 @@ pub fn summary(pipeline: &Pipeline, survey: &Survey) -> String {
             out.push_str(&format!("  {rule}: {keys}\n"));
         }
     }
+    if let Some(chat) = &config.chat {
+        out.push_str(&chat_line(chat));
+    }
+    if let Some(cluster) = &config.cluster {
+        out.push_str(&format!(
+            "cluster: host {} through {} (lease {}, {})\n",
+            config.host,
+            cluster.redis_shown,
+            humantime::format_duration(cluster.lease),
+            if cluster.fallback {
+                format!(
+                    "fallback after {}",
+                    humantime::format_duration(cluster.fallback_after)
+                )
+            } else {
+                "no fallback".to_owned()
+            }
+        ));
+    }
     out
 }
 
@@ -244,6 +263,29 @@ fn alert_keys(spec: &AlertSpec) -> String {
         parts.push(format!("at most {} keys", spec.max_groups()));
     }
     parts.join(", ")
+}
+
+/// The chat line: how commands arrive and who may give them (never the secret).
+fn chat_line(chat: &ChatConfig) -> String {
+    let how = match chat.mode {
+        ChatMode::Stream => format!("Stream through {} as {}", chat.api_base, chat.client_id),
+        ChatMode::Http { listen } => format!("HTTP callbacks on {listen}/dingtalk/callback"),
+    };
+    let allow = &chat.allow;
+    let mut who = if allow.users.is_empty() {
+        "anyone".to_owned()
+    } else {
+        noun::count(allow.users.len(), "user")
+    };
+    if allow.admins_only {
+        who.push_str(" (group admins only)");
+    }
+    let from = if allow.conversations.is_empty() {
+        "any conversation".to_owned()
+    } else {
+        noun::count(allow.conversations.len(), "conversation")
+    };
+    format!("chat: {how}; commands from {who} in {from}\n")
 }
 
 /// The descriptor line: in use now, the limit `run` will have (the soft limit raised to the hard

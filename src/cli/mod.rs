@@ -2,6 +2,7 @@
 //! Only this module (and the `stdout` dry-run robot) writes to stdout for humans.
 
 pub mod check;
+pub mod cluster;
 pub mod exit;
 pub mod generate;
 pub mod mute;
@@ -69,6 +70,8 @@ pub enum Command {
     Unmute(mute::UnmuteArgs),
     /// List the silences: who set them, why, until when, what they muted so far.
     Mutes(mute::MutesArgs),
+    /// Many hosts, one robot: look at the cluster shared through Redis.
+    Cluster(cluster::ClusterArgs),
     /// Write the man pages or a shell completion script (for packagers; hidden).
     #[command(hide = true)]
     Generate(generate::GenerateArgs),
@@ -202,6 +205,7 @@ pub fn main() -> ExitCode {
         Command::Mute(args) => mute::mute(args),
         Command::Unmute(args) => mute::unmute(args),
         Command::Mutes(args) => mute::mutes(args),
+        Command::Cluster(args) => cluster::run(args),
         Command::Generate(args) => generate::run(args),
     }
 }

@@ -11,6 +11,7 @@ mod input;
 mod message;
 
 pub use crate::config::load::message::zone_named;
+pub mod cluster;
 
 use std::collections::BTreeMap;
 use std::fs;
@@ -192,6 +193,10 @@ impl Loader<'_> {
             .and_then(|host| self.text(&yaml_path!["host"], host))
             .unwrap_or_else(machine_host_name);
         let chat = raw.chat.as_ref().and_then(|chat| self.chat(chat));
+        let cluster = raw
+            .cluster
+            .as_ref()
+            .and_then(|cluster| self.cluster(cluster));
         Config {
             source: self.file.to_path_buf(),
             state_dir,
@@ -205,6 +210,7 @@ impl Loader<'_> {
             timezone,
             language,
             people,
+            cluster,
         }
     }
 

@@ -67,6 +67,26 @@ pub struct Config {
     pub language: Language,
     /// `people:`: who a rule's `at.people` entries name, by name.
     pub people: BTreeMap<String, Mentions>,
+    /// `cluster:`, when daemons on many hosts share their robots through Redis (issue 15).
+    pub cluster: Option<ClusterConfig>,
+}
+
+/// `cluster:`: the Redis that daemons on many hosts share (issue 15). `Debug` hides the URL,
+/// which may carry a password.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ClusterConfig {
+    /// The `redis://` or `rediss://` URL, password included: a secret.
+    pub redis: Secret,
+    /// The URL without its password, for logs and `cluster status`.
+    pub redis_shown: String,
+    /// Prefix of every key this cluster writes.
+    pub key_prefix: String,
+    /// How long a sender lease lasts unless renewed (renewed every third of it).
+    pub lease: Duration,
+    /// How long Redis must be unreachable before each host sends directly at its share.
+    pub fallback_after: Duration,
+    /// Whether hosts send directly at all while Redis is unreachable.
+    pub fallback: bool,
 }
 
 /// `chat:`: the enterprise-internal app robot (企业内部应用机器人) through which a group answers

@@ -36,6 +36,8 @@ pub struct RawConfig {
     /// People a rule's `at.people` may name.
     #[serde(default)]
     pub people: BTreeMap<String, RawPerson>,
+    /// Many hosts, one robot: the Redis they share (issue 15).
+    pub cluster: Option<RawCluster>,
 }
 
 /// One `people:` entry.
@@ -48,6 +50,32 @@ pub struct RawPerson {
     /// DingTalk user ids.
     #[serde(default)]
     pub user_ids: Vec<Scalar>,
+}
+
+/// `cluster:`: the Redis that daemons on many hosts share (issue 15).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawCluster {
+    /// `redis://` or `rediss://` URL (its password from `${VAR}`).
+    pub redis: String,
+    /// Prefix of every key (default `dingtail:`).
+    pub key_prefix: Option<String>,
+    /// How long a robot's sender lease lasts without renewal (default 10 s).
+    pub lease: Option<String>,
+    /// How long Redis must be unreachable before hosts send directly (default 2 min).
+    pub fallback_after: Option<String>,
+    /// `on` (default) or `off`.
+    pub fallback: Option<Switch>,
+}
+
+/// `on`/`off`, `true`/`false`.
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+pub enum Switch {
+    /// Written as a boolean.
+    Bool(bool),
+    /// Written as a word.
+    Text(String),
 }
 
 /// `chat:`: the enterprise-internal app robot that receives commands.

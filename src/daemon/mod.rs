@@ -12,6 +12,7 @@
 mod alerts;
 mod bridge;
 mod chat;
+mod cluster;
 pub mod config_watch;
 pub mod console;
 pub mod deliver;
@@ -81,7 +82,11 @@ const REQUEST_TIMEOUT: Duration = Duration::from_secs(15);
 /// them and exits non-zero. Once running, faults are logged and the daemon keeps going.
 pub async fn run(pipeline: Pipeline, options: RunOptions) -> anyhow::Result<()> {
     let notifier = Notifier::from_env();
-    let metrics = Arc::new(Metrics::new());
+    let metrics = Arc::new(if pipeline.config.cluster.is_some() {
+        Metrics::with_cluster()
+    } else {
+        Metrics::new()
+    });
     let health = Arc::new(Health::default());
     let mut signals = SignalStream::install().context("cannot install signal handlers")?;
     // A write past RLIMIT_FSIZE must fail with EFBIG (a store that cannot write degrades
@@ -243,6 +248,7 @@ pub async fn run(pipeline: Pipeline, options: RunOptions) -> anyhow::Result<()> 
         match_buf: Vec::new(),
         journals,
         chat: chat::ChatSide::new(),
+        cluster: None,
     };
     daemon.destinations = destinations(&daemon.pipeline.config);
     if daemon.journals.unsaved().is_some() {
@@ -251,6 +257,7 @@ pub async fn run(pipeline: Pipeline, options: RunOptions) -> anyhow::Result<()> 
         daemon.commit(None);
     }
     daemon.digest = digest(&daemon.pipeline);
+    daemon.start_cluster().await?;
     if let Some(err) = startup_failure {
         daemon.note_store_result::<()>(Err(err), "cannot write the state at start");
     }
@@ -344,6 +351,8 @@ pub(crate) struct Daemon {
     journals: Journals,
     /// Answering back: the chat link and its commands.
     chat: chat::ChatSide,
+    /// `cluster:` (issue 15): the node and the hand-offs under way.
+    cluster: Option<cluster::ClusterHook>,
 }
 
 impl Daemon {
@@ -387,6 +396,7 @@ impl Daemon {
                 Some(joined) = self.sends.join_next_with_id() => self.on_sent(joined),
                 Some(event) = self.journals.recv() => self.on_journal(event),
                 Some(request) = self.chat.next_request() => self.on_chat(request),
+                Some(joined) = cluster::next_handoff(&mut self.cluster) => self.on_handed_off(joined),
                 () = sleep => {}
                 signal = signals.next() => match signal {
                     Some(Signal::Reload) => {
@@ -415,6 +425,7 @@ impl Daemon {
                     if self.store_failure.is_some() || !self.dirty.is_empty() {
                         self.commit(None);
                     }
+                    self.cluster_tick();
                     self.refresh_gauges();
                     self.publish_chat_health();
                     self.survey.tick(&self.pipeline, &self.metrics, Instant::now());
@@ -472,6 +483,7 @@ impl Daemon {
                 () = tokio::time::sleep_until(until.into()) => {}
             }
         }
+        self.cluster_stop(deadline).await;
         self.sends.abort_all();
         // A last try at whatever a failed commit left in memory.
         if self.store_failure.is_some() || !self.dirty.is_empty() {

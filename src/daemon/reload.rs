@@ -190,6 +190,7 @@ impl Daemon {
         if !same_dirs {
             self.config_watch = start_config_watch(&self.pipeline);
         }
+        self.cluster_reconfigured();
         self.apply_journals();
     }
 }

@@ -26,6 +26,10 @@ impl Daemon {
     }
 
     fn start_send(&mut self, order: SendOrder) {
+        // With `cluster:`, the batch may go to Redis (or stay) instead.
+        let Some(order) = self.cluster_route(order) else {
+            return;
+        };
         let SendOrder {
             robot,
             id,

@@ -48,6 +48,55 @@ pub enum PendingError {
     },
 }
 
+/// A whole batch as one JSON text (the cluster's hand-offs through Redis, issue 15): the rows
+/// of the table, keyed by rule, under a version.
+///
+/// # Errors
+/// serde failures (none are expected for these plain types).
+pub fn encode_batch(batch: &Batch) -> Result<String, serde_json::Error> {
+    let mut rules = serde_json::Map::new();
+    // Rules and the alert kinds' notices alike, one row per rule, as the table holds them.
+    for rule in batch.rule_names() {
+        let notices = batch.notices().of_rule(rule);
+        rules.insert(
+            rule.to_owned(),
+            serde_json::Value::String(row::encode(batch.rule(rule), &notices)?),
+        );
+    }
+    let mut wire = serde_json::Map::new();
+    wire.insert("v".into(), 1.into());
+    wire.insert("rules".into(), serde_json::Value::Object(rules));
+    serde_json::to_string(&wire)
+}
+
+/// Decodes what [`encode_batch`] wrote (on any host, by any dingtail that knows version 1 and
+/// the row versions in it).
+///
+/// # Errors
+/// Not JSON, not a version-1 batch, or a row this dingtail cannot read.
+pub fn decode_batch(text: &str) -> Result<Batch, serde_json::Error> {
+    use serde::de::Error as _;
+    let wire: serde_json::Value = serde_json::from_str(text)?;
+    if wire.get("v").and_then(serde_json::Value::as_u64) != Some(1) {
+        return Err(serde_json::Error::custom("not a version-1 batch"));
+    }
+    let Some(rules) = wire.get("rules").and_then(serde_json::Value::as_object) else {
+        return Err(serde_json::Error::custom("a batch without rules"));
+    };
+    let mut decoded = Vec::with_capacity(rules.len());
+    let mut notices = Notices::default();
+    for (name, data) in rules {
+        let data = data
+            .as_str()
+            .ok_or_else(|| serde_json::Error::custom("a rule that is not a row"))?;
+        let (rule, rule_notices) = row::decode(name, data)?;
+        decoded.extend(rule);
+        notices.absorb(rule_notices);
+    }
+    notices.kept.sort_by_key(|notice| notice.at);
+    Ok(Batch::from_parts(decoded, notices))
+}
+
 /// The generation of rows that may have been delivered already.
 pub const DOUBTFUL_GEN: i64 = -1;
 
@@ -178,10 +227,13 @@ mod tests {
 
     use rusqlite::Connection;
 
+    use crate::alert::NoticeKind;
     use crate::batch::{Batch, Hit, Rendered};
+    use crate::batch::{BatchNotice, NoticeEvent};
     use crate::event::{Mentions, Severity};
     use crate::state::pending::{
-        CREATE_TABLE, load_all, mark_in_flight, mark_resending, put_gathering, replace_all,
+        CREATE_TABLE, decode_batch, encode_batch, load_all, mark_in_flight, mark_resending,
+        put_gathering, replace_all,
     };
 
     fn batch(rule: &str, n: u64) -> Batch {
@@ -246,5 +298,28 @@ mod tests {
         let loaded = load_all(&conn).unwrap();
         assert_eq!(loaded["ops"].doubtful.count(), 1);
         assert_eq!(loaded["ops"].pending.count(), 6);
+    }
+
+    /// A cluster hand-off carries the alert kinds' notices too, with a rule that has notices
+    /// only (issue 13 beside issue 15).
+    #[test]
+    fn a_handed_off_batch_keeps_its_notices() {
+        let mut batch = batch("ssh", 2);
+        batch.add_notice(BatchNotice {
+            rule: "heartbeat".into(),
+            severity: Severity::Warning,
+            labels: vec![("host".into(), "web-2".into())],
+            at: SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_100),
+            mentions: Mentions::default(),
+            event: NoticeEvent::Alert(NoticeKind::Absent {
+                last_seen: None,
+                for_: Duration::from_secs(300),
+                silent_for: Duration::from_secs(301),
+            }),
+        });
+        let decoded = decode_batch(&encode_batch(&batch).unwrap()).unwrap();
+        assert_eq!(decoded.count(), 2);
+        assert_eq!(decoded.notices(), batch.notices());
+        assert_eq!(decoded.rule("heartbeat"), None);
     }
 }

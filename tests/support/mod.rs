@@ -9,4 +9,5 @@ pub mod follow;
 pub mod gateway;
 pub mod harness;
 pub mod http;
+pub mod redis;
 pub mod standin;

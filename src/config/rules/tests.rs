@@ -47,6 +47,7 @@ fn config(dir: &Path, globs: &[&str]) -> Config {
             .map(|g| dir.join(g).to_string_lossy().into_owned())
             .collect(),
         listen: None,
+        cluster: None,
         host: "web-1".into(),
         reload_on_change: true,
         chat: None,
