@@ -451,7 +451,7 @@ async fn a_mute_typed_in_the_chat_holds_its_rule_back_survives_a_restart_and_unm
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn ack_holds_a_firing_incident_s_repeats_and_unknown_names_are_answered() {
+async fn ack_holds_a_firing_threshold_incident_s_repeats_and_unknown_names_are_answered() {
     let gateway = Gateway::start(GatewayConfig::default()).await;
     let alerts = Standin::start();
     let session = Standin::start();
@@ -469,6 +469,7 @@ async fn ack_holds_a_firing_incident_s_repeats_and_unknown_names_are_answered() 
   robot: ops
   title: 'api error {{ code }}'
   group_by: code
+  when: {count: 2, within: 1m}
   realert: 2s
   resolve: {after: 1h}
 - name: oops
@@ -482,8 +483,14 @@ async fn ack_holds_a_firing_incident_s_repeats_and_unknown_names_are_answered() 
     gateway.wait_connections(1, WAIT).await;
     let said = Said::by_zhang(&session.webhook_url());
 
-    append(&log, "ERR 500 first\n");
+    // A threshold per key: one 500 is below it, the second fires (the 404 never does).
+    append(&log, "ERR 500 first\nERR 404 lone\nERR 500 again\n");
     tokio::task::block_in_place(|| alerts.wait_delivered(1, WAIT));
+    let fired = &alert_texts(&alerts)[0];
+    assert!(
+        fired.contains("api error 500") && fired.contains("2 matches within 1 min"),
+        "{fired}"
+    );
     gateway.push_robot_message(&robot_message("ack api code=404", &said));
     let reply = reply_containing(&session, "not firing");
     assert_eq!(
