@@ -12,6 +12,7 @@ use jiff::Timestamp;
 use jiff::tz::TimeZone;
 
 use crate::lang::Language;
+use crate::noun;
 
 /// How replies show times: `14:05` on the same local day as `now`, `11-30 14:05` otherwise.
 #[derive(Clone, Debug)]
@@ -141,7 +142,7 @@ pub fn status(lang: Language, clock: &Clock, view: &StatusView) -> String {
     }
     lines.push(match lang {
         Language::ZhCn => format!("静默 {} 个", view.silences.len()),
-        Language::En => format!("{} active silences", view.silences.len()),
+        Language::En => noun::count(view.silences.len(), "active silence"),
     });
     push_listed(&mut lines, lang, &view.silences, |s| {
         silence_line(lang, clock, s)
@@ -256,7 +257,7 @@ pub fn mutes(lang: Language, clock: &Clock, silences: &[SilenceView]) -> String 
     }
     let mut lines = vec![match lang {
         Language::ZhCn => format!("生效的静默 {} 个：", silences.len()),
-        Language::En => format!("{} active silences:", silences.len()),
+        Language::En => format!("{}:", noun::count(silences.len(), "active silence")),
     }];
     push_listed(&mut lines, lang, silences, |s| silence_line(lang, clock, s));
     lines.join("\n")
@@ -373,6 +374,22 @@ pub fn unknown_rule(lang: Language, rule: &str) -> String {
         Language::ZhCn => format!("没有名为 {rule} 的规则"),
         Language::En => format!("there is no rule named {rule}"),
     }
+}
+
+/// The answer to a `mute` limited by a name (`KEY=VALUE`) that is neither one of the rule's
+/// captures nor a context name; `hint` is the closest known name.
+pub fn unknown_name(lang: Language, rule: &str, name: &str, hint: Option<&str>) -> String {
+    let mut text = match lang {
+        Language::ZhCn => format!("规则 {rule} 没有名为 {name} 的捕获或上下文值"),
+        Language::En => format!("rule {rule} has no capture or context value named {name}"),
+    };
+    if let Some(hint) = hint {
+        text.push_str(&match lang {
+            Language::ZhCn => format!("（是否想用 {hint}？）"),
+            Language::En => format!(" (did you mean {hint}?)"),
+        });
+    }
+    text
 }
 
 /// What `test` shows of the rule's last match: its rendering as the robot would send it.

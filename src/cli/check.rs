@@ -19,6 +19,7 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+use crate::alert::AlertSpec;
 use crate::cli::exit::Exit;
 use crate::cli::reading;
 use crate::cli::robot::{self, PING_TEXT};
@@ -198,6 +199,21 @@ pub fn summary(pipeline: &Pipeline, survey: &Survey) -> String {
         pipeline.n_rules(),
         noun::count(pipeline.rule_files.len(), "file")
     ));
+    let mut kinds: Vec<(&str, String)> = pipeline
+        .rules
+        .values()
+        .flat_map(|set| set.rules())
+        .filter(|rule| !rule.alert().is_plain())
+        .map(|rule| (rule.name(), alert_keys(rule.alert())))
+        .collect();
+    kinds.sort();
+    kinds.dedup();
+    if !kinds.is_empty() {
+        out.push_str(&format!("alert kinds ({}):\n", kinds.len()));
+        for (rule, keys) in kinds {
+            out.push_str(&format!("  {rule}: {keys}\n"));
+        }
+    }
     if let Some(chat) = &config.chat {
         out.push_str(&chat_line(chat));
     }
@@ -218,6 +234,35 @@ pub fn summary(pipeline: &Pipeline, survey: &Survey) -> String {
         ));
     }
     out
+}
+
+/// A rule's alert keys in a few words: `per ip, 5 within 1m, realert 30m, resolve after 15m`.
+fn alert_keys(spec: &AlertSpec) -> String {
+    let d = |duration| humantime::format_duration(duration).to_string();
+    let mut parts = Vec::new();
+    if !spec.group_by().is_empty() {
+        parts.push(format!("per {}", spec.group_by().join("+")));
+    }
+    if let Some(when) = spec.when() {
+        parts.push(format!("{} within {}", when.count, d(when.within)));
+    }
+    if let Some(realert) = spec.realert() {
+        parts.push(format!("realert {}", d(realert)));
+    }
+    if let Some(resolve) = spec.resolve() {
+        let silent = if resolve.notify { "" } else { " (no notice)" };
+        parts.push(format!("resolve after {}{silent}", d(resolve.after)));
+    }
+    if let Some(absent) = spec.absent() {
+        parts.push(format!("heartbeat, absent after {}", d(absent.for_)));
+    }
+    if let Some(forget) = spec.forget_after() {
+        parts.push(format!("forget after {}", d(forget)));
+    }
+    if spec.max_groups() != AlertSpec::DEFAULT_MAX_GROUPS {
+        parts.push(format!("at most {} keys", spec.max_groups()));
+    }
+    parts.join(", ")
 }
 
 /// The chat line: how commands arrive and who may give them (never the secret).
