@@ -99,10 +99,6 @@ pub struct EventReader {
     last_cut_end: Option<u64>,
     /// When bytes last arrived (or the reader was created).
     last_data: Instant,
-    /// When a read last brought bytes (`None`: never): a read after [`RELEASE_AFTER`] without
-    /// any gives its buffer back at once, so a file written once in a while holds no read chunk
-    /// between writes, and only a file written steadily keeps one.
-    last_read: Option<Instant>,
     /// Scratch for the decoder's output.
     records: Vec<Record>,
     /// Start offsets of the raw lines read, when asked for (`dingtail test` numbers lines).
@@ -125,7 +121,6 @@ impl EventReader {
             skipped: None,
             last_cut_end: None,
             last_data: now,
-            last_read: None,
             records: Vec::new(),
             line_starts: None,
         }
@@ -209,13 +204,6 @@ impl EventReader {
         }
         if self.reader.position() > position {
             self.last_data = now;
-            let quiet = self
-                .last_read
-                .is_none_or(|last| now.saturating_duration_since(last) >= RELEASE_AFTER);
-            self.last_read = Some(now);
-            if quiet {
-                self.reader.release();
-            }
         }
         result
     }
@@ -579,31 +567,26 @@ mod tests {
     fn a_file_written_steadily_keeps_its_read_buffer_and_a_quiet_one_gives_it_back() {
         let t0 = Instant::now();
         let mut reader = reader(&framing(100, None), t0);
-        // A first write (or one after a quiet second): only the partial line is kept.
         feed(&mut reader, b"one\ntw", t0);
-        assert_eq!(reader.reader.capacity(), 2, "a write once in a while");
-        let t1 = t0 + RELEASE_AFTER / 4;
-        feed(&mut reader, b"o\nthr", t1);
         let held = reader.reader.capacity();
-        assert!(held >= 5, "{held}");
+        assert!(held >= 6, "{held}");
         let mut out = Vec::new();
-        reader.poll(t1 + RELEASE_AFTER / 2, SystemTime::now(), &mut out);
+        reader.poll(t0 + RELEASE_AFTER / 2, SystemTime::now(), &mut out);
         assert_eq!(
             reader.reader.capacity(),
             held,
             "kept while the file is busy"
         );
-        let t2 = t1 + RELEASE_AFTER / 2;
-        feed(&mut reader, b"ee\nfo", t2);
+        let t1 = t0 + RELEASE_AFTER / 2;
+        feed(&mut reader, b"o\nthr", t1);
+        reader.poll(t0 + RELEASE_AFTER, SystemTime::now(), &mut out);
+        assert_eq!(reader.reader.capacity(), held, "quiet since t1 only");
         reader.poll(t1 + RELEASE_AFTER, SystemTime::now(), &mut out);
-        assert_eq!(reader.reader.capacity(), held, "quiet since t2 only");
-        reader.poll(t2 + RELEASE_AFTER, SystemTime::now(), &mut out);
-        assert_eq!(reader.reader.capacity(), 2, "only the partial line is kept");
+        assert_eq!(reader.reader.capacity(), 3, "only the partial line is kept");
         assert_eq!(
-            feed(&mut reader, b"ur\n", t2 + RELEASE_AFTER * 2),
-            [(14, 19, "four".to_string(), false)]
+            feed(&mut reader, b"ee\n", t1 + RELEASE_AFTER * 2),
+            [(8, 14, "three".to_string(), false)]
         );
-        assert_eq!(reader.reader.capacity(), 0, "quiet again: nothing held");
     }
 
     #[test]
