@@ -150,6 +150,9 @@ pub async fn serve(
 }
 
 async fn metrics_handler(State(shared): State<Shared>) -> impl IntoResponse {
+    // Counting the open descriptors lists /proc/self/fd (a thousand entries with a thousand
+    // files): done when someone asks, not every second of an idle daemon.
+    crate::daemon::bridge::publish_descriptors(&shared.metrics);
     (
         [(
             header::CONTENT_TYPE,

@@ -531,7 +531,6 @@ impl Daemon {
         self.metrics
             .files_watched
             .set(i64::try_from(self.n_files).unwrap_or(i64::MAX));
-        bridge::publish_descriptors(&self.metrics);
         let status = self.status();
         if status != self.last_status {
             self.notifier.status(&status);
