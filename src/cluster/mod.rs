@@ -36,6 +36,7 @@ pub mod holder;
 pub mod link;
 pub mod node;
 pub mod redis_io;
+pub mod silences;
 pub mod status;
 
 use sha2::{Digest, Sha256};
