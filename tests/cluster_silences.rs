@@ -1,0 +1,278 @@
+//! Silences shared through Redis (issues 15 and 16): two real `dingtail run` daemons, each with
+//! its own state directory, log and host name, one real `redis-server` on 127.0.0.1 and the
+//! DingTalk stand-in. A `dingtail mute` on host A stops that rule's messages from host B too,
+//! `dingtail mutes` on B lists it, `dingtail unmute` on B ends it everywhere and the lines come
+//! back, and what both hosts muted arrives once, with the total — when unmuted, and when the
+//! silence expires on both hosts at once.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use crate::support::daemon::Daemon;
+use crate::support::harness::{Dir, stdout_ok};
+use crate::support::redis::RedisServer;
+use crate::support::standin::{Received, Standin, StandinConfig};
+
+/// One host: its directory, config and log.
+struct Host {
+    dir: Dir,
+    config: PathBuf,
+}
+
+impl Host {
+    fn new(name: &str, standin: &Standin, redis: &RedisServer) -> Host {
+        let dir = Dir::new(name);
+        std::fs::create_dir_all(dir.join("logs")).unwrap();
+        std::fs::write(dir.join("logs/app.log"), "").unwrap();
+        dir.create(
+            "rules.yaml",
+            "- name: nginx
+  input: app
+  match: 'status=(?P<status>\\d+) host=(?P<upstream>\\S+)'
+  robot: ops
+  title: 'nginx {{ status }} from {{ upstream }}'
+",
+        );
+        let config = dir.create(
+            "dingtail.yaml",
+            format!(
+                "language: en
+timezone: UTC
+state_dir: state
+host: {name}
+inputs:
+  app:
+    paths: [\"logs/*.log\"]
+    start_at: beginning
+    poll_interval: 100ms
+robots:
+{}    linger: 200ms
+rules: [\"rules.yaml\"]
+cluster:
+  redis: \"{}\"
+  key_prefix: \"silences:\"
+  lease: 3s
+  fallback_after: 5s
+",
+                standin.robot_yaml("ops"),
+                redis.url()
+            ),
+        );
+        Host { dir, config }
+    }
+
+    fn start(&self) -> Daemon {
+        let daemon = Daemon::start(self.dir.path(), &self.config, &[]);
+        daemon.wait_for_log("dingtail running", Duration::from_secs(10));
+        daemon
+    }
+
+    fn cli(&self, args: &[&str]) -> String {
+        let mut cmd = self.dir.command();
+        cmd.arg(args[0])
+            .arg("-c")
+            .arg(&self.config)
+            .args(&args[1..]);
+        stdout_ok(&mut cmd)
+    }
+
+    fn append(&self, lines: &[String]) {
+        let mut file = std::fs::OpenOptions::new()
+            .append(true)
+            .open(self.dir.join("logs/app.log"))
+            .unwrap();
+        let mut text = String::new();
+        for line in lines {
+            text.push_str(line);
+            text.push('\n');
+        }
+        file.write_all(text.as_bytes()).unwrap();
+    }
+
+    fn state(&self) -> &Path {
+        self.dir.path()
+    }
+}
+
+fn lines(upstream: &str, n: usize, tag: &str) -> Vec<String> {
+    (0..n)
+        .map(|i| format!("status=502 host={upstream} request {tag}-{i}"))
+        .collect()
+}
+
+/// The id `dingtail mute` printed.
+fn silence_id(out: &str) -> String {
+    let at = out.find(", id ").unwrap_or_else(|| panic!("no id in {out:?}")) + 5;
+    out[at..at + 6].to_string()
+}
+
+fn shown(standin: &Standin) -> String {
+    standin
+        .delivered()
+        .iter()
+        .map(|r| format!("{} | {}", r.title(), r.visible_text().replace('\n', " / ")))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+fn wait_message(
+    standin: &Standin,
+    daemons: &[&Daemon],
+    what: &str,
+    timeout: Duration,
+    found: impl Fn(&Received) -> bool,
+) -> Received {
+    let ok = standin.wait_for(
+        |received| received.iter().any(|r| r.is_delivered() && found(r)),
+        timeout,
+    );
+    if !ok {
+        let logs: Vec<String> = daemons.iter().map(|d| d.describe()).collect();
+        panic!(
+            "no message {what} within {timeout:?}; delivered:\n{}\n{}",
+            shown(standin),
+            logs.join("\n=====\n")
+        );
+    }
+    standin.delivered().into_iter().find(|r| found(r)).unwrap()
+}
+
+fn ended_messages(standin: &Standin) -> Vec<Received> {
+    standin
+        .delivered()
+        .into_iter()
+        .filter(|r| r.title().contains("[silence ended]"))
+        .collect()
+}
+
+/// Waits until `host`'s `dingtail mutes` lists `id` (or, `listed` false, no longer does).
+fn wait_listed(host: &Host, id: &str, listed: bool, daemons: &[&Daemon]) {
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        let out = host.cli(&["mutes"]);
+        if out.contains(id) == listed {
+            return;
+        }
+        if Instant::now() > deadline {
+            let logs: Vec<String> = daemons.iter().map(|d| d.describe()).collect();
+            panic!(
+                "`mutes` on {:?} {} {id}: {out}\n{}",
+                host.state(),
+                if listed { "never listed" } else { "still lists" },
+                logs.join("\n=====\n")
+            );
+        }
+        thread::sleep(Duration::from_millis(200));
+    }
+}
+
+#[test]
+fn a_mute_on_one_host_holds_on_the_other_and_an_unmute_there_ends_it_with_one_total() {
+    let redis = RedisServer::start();
+    let standin = Standin::start_with(StandinConfig::signed());
+    let a = Host::new("web-a", &standin, &redis);
+    let b = Host::new("web-b", &standin, &redis);
+    let da = a.start();
+    let db = b.start();
+    let daemons = [&da, &db];
+    let out = a.cli(&[
+        "mute",
+        "nginx",
+        "--where",
+        "upstream=web-3",
+        "--for",
+        "10m",
+        "--reason",
+        "deploy",
+    ]);
+    let id = silence_id(&out);
+    // Host B adopts it: its own `mutes` lists the cluster's silence.
+    wait_listed(&b, &id, true, &daemons);
+    db.wait_for_log("adopted from another host", Duration::from_secs(5));
+    // Both hosts mute web-3; B still alerts for web-4.
+    a.append(&lines("web-3", 5, "a"));
+    b.append(&lines("web-3", 7, "b"));
+    b.append(&lines("web-4", 1, "b"));
+    wait_message(
+        &standin,
+        &daemons,
+        "for web-4",
+        Duration::from_secs(20),
+        |r| r.title().contains("from web-4"),
+    );
+    // The running counts reach Redis within a second or two.
+    thread::sleep(Duration::from_secs(2));
+    assert!(
+        !shown(&standin).contains("from web-3"),
+        "web-3 alerted while muted: {}",
+        shown(&standin)
+    );
+    // Unmuted on the other host: ended everywhere, one message with both hosts' count.
+    let out = b.cli(&["unmute", &id]);
+    assert!(out.contains(&format!("unmuted {id}")), "{out}");
+    let ended = wait_message(
+        &standin,
+        &daemons,
+        "reporting what the silence muted",
+        Duration::from_secs(30),
+        |r| r.title().contains("[silence ended]"),
+    );
+    let text = ended.visible_text();
+    assert!(text.contains("12 matches while muted"), "{text}");
+    assert!(text.contains("deploy"), "{text}");
+    wait_listed(&a, &id, false, &daemons);
+    // Its lines come back on both hosts.
+    a.append(&lines("web-3", 1, "after-a"));
+    b.append(&lines("web-3", 1, "after-b"));
+    let ok = standin.wait_for(
+        |received| {
+            received
+                .iter()
+                .filter(|r| r.is_delivered() && r.title().contains("from web-3"))
+                .map(Received::alerts)
+                .sum::<u64>()
+                >= 2
+        },
+        Duration::from_secs(20),
+    );
+    assert!(ok, "web-3 did not come back: {}", shown(&standin));
+    // Reported once: no host sends its own part.
+    thread::sleep(Duration::from_secs(6));
+    assert_eq!(ended_messages(&standin).len(), 1, "{}", shown(&standin));
+}
+
+#[test]
+fn a_silence_expiring_on_every_host_at_once_is_reported_once_with_the_total() {
+    let redis = RedisServer::start();
+    let standin = Standin::start_with(StandinConfig::signed());
+    let a = Host::new("exp-a", &standin, &redis);
+    let b = Host::new("exp-b", &standin, &redis);
+    let da = a.start();
+    let db = b.start();
+    let daemons = [&da, &db];
+    let out = b.cli(&["mute", "nginx", "--for", "12s", "--reason", "maintenance"]);
+    let id = silence_id(&out);
+    wait_listed(&a, &id, true, &daemons);
+    thread::sleep(Duration::from_millis(1500));
+    a.append(&lines("web-1", 4, "a"));
+    b.append(&lines("web-2", 9, "b"));
+    let ended = wait_message(
+        &standin,
+        &daemons,
+        "reporting what the silence muted",
+        Duration::from_secs(30),
+        |r| r.title().contains("[silence ended]"),
+    );
+    let text = ended.visible_text();
+    assert!(text.contains("13 matches while muted"), "{text}");
+    assert!(text.contains("expired"), "{text}");
+    thread::sleep(Duration::from_secs(6));
+    assert_eq!(ended_messages(&standin).len(), 1, "{}", shown(&standin));
+    assert!(
+        !shown(&standin).contains("from web-"),
+        "a muted line alerted: {}",
+        shown(&standin)
+    );
+}
