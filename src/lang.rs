@@ -7,9 +7,12 @@
 //! messages (resolved notices, muted counts, …) adds a method here with both languages, so that
 //! no message text is spelled anywhere else.
 
+mod alert;
+
 use std::time::Duration;
 
 use crate::event::Severity;
+pub use crate::lang::alert::NoticeWord;
 
 /// The language of the words dingtail writes into messages.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]

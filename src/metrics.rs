@@ -127,6 +127,8 @@ pub struct Metrics {
     pub state_errors: Counter,
     /// 1 while the state store cannot write (delivery from memory, degraded), else 0.
     pub state_degraded: Gauge<i64, AtomicI64>,
+    /// Alert kinds and silences (issue 13).
+    pub alerts: AlertMetrics,
     /// 1 on the daemon that holds the robot's sender lease (cluster), else 0.
     pub cluster_sender: Family<RobotLabel, Gauge>,
     /// Hosts seen in the cluster recently.
@@ -279,6 +281,7 @@ impl Metrics {
             "1 while the state store cannot write and delivery runs from memory",
             state_degraded.clone(),
         );
+        let alerts = AlertMetrics::register(&mut registry);
         let lines_invalid = Family::<InputLabel, Counter>::default();
         registry.register(
             "lines_invalid",
@@ -324,6 +327,7 @@ impl Metrics {
             fds_limit.clone(),
         );
         Metrics {
+            alerts,
             registry,
             files_parked,
             files_skipped,
@@ -451,5 +455,87 @@ mod tests {
         );
         assert!(text.contains("dingtail_files_watched 7"), "{text}");
         assert!(text.ends_with("# EOF\n"), "{text}");
+    }
+}
+
+/// Labels of alert-kind notices.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct NoticeLabel {
+    /// The rule's name.
+    pub rule: String,
+    /// `repeat`, `resolved`, `absent`, `recovered` or `silence`.
+    pub kind: String,
+}
+
+/// The series of alert kinds and silences (issue 13).
+#[derive(Debug)]
+pub struct AlertMetrics {
+    /// Keys each rule with alert keys tracks.
+    pub keys: Family<RuleLabel, Gauge>,
+    /// Keys with an open incident.
+    pub firing: Family<RuleLabel, Gauge>,
+    /// Heartbeat keys reported absent.
+    pub absent: Family<RuleLabel, Gauge>,
+    /// Keys evicted at `max_groups`.
+    pub evicted: Family<RuleLabel, Counter>,
+    /// Matches sent ungrouped because every key held an open incident.
+    pub overflow: Family<RuleLabel, Counter>,
+    /// Notices decided (sent or muted), by rule and kind.
+    pub notices: Family<NoticeLabel, Counter>,
+    /// Matches muted by silences, per rule.
+    pub muted: Family<RuleLabel, Counter>,
+    /// Silences known (in force or waiting to start).
+    pub silences: Gauge<i64, AtomicI64>,
+}
+
+impl AlertMetrics {
+    fn register(registry: &mut Registry) -> AlertMetrics {
+        let metrics = AlertMetrics {
+            keys: Family::default(),
+            firing: Family::default(),
+            absent: Family::default(),
+            evicted: Family::default(),
+            overflow: Family::default(),
+            notices: Family::default(),
+            muted: Family::default(),
+            silences: Gauge::default(),
+        };
+        registry.register(
+            "alert_keys",
+            "Keys a rule with alert keys tracks",
+            metrics.keys.clone(),
+        );
+        registry.register(
+            "alert_firing",
+            "Keys with an open incident",
+            metrics.firing.clone(),
+        );
+        registry.register(
+            "alert_absent",
+            "Heartbeat keys reported absent",
+            metrics.absent.clone(),
+        );
+        registry.register(
+            "alert_evicted",
+            "Keys evicted at max_groups",
+            metrics.evicted.clone(),
+        );
+        registry.register(
+            "alert_overflow",
+            "Matches sent ungrouped because every key held an open incident",
+            metrics.overflow.clone(),
+        );
+        registry.register(
+            "alert_notices",
+            "Notices decided (repeat, resolved, absent, recovered, silence), sent or muted",
+            metrics.notices.clone(),
+        );
+        registry.register("muted", "Matches muted by silences", metrics.muted.clone());
+        registry.register(
+            "silences",
+            "Silences known (in force or waiting to start)",
+            metrics.silences.clone(),
+        );
+        metrics
     }
 }

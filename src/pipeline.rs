@@ -15,7 +15,9 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use crate::batch::{Batch, Hit, Rendered};
+use crate::alert::CONTEXT_NAMES;
+use crate::batch::{Annotation, Batch, Hit, Rendered};
+use crate::config::diag::did_you_mean;
 use crate::config::load::DEFAULT_PER_MINUTE as DINGTALK_PER_MINUTE;
 use crate::config::rules::{RuleFiles, RuleSource, load as load_rules};
 use crate::config::{Config, Diagnostic, Diagnostics};
@@ -201,6 +203,62 @@ impl Pipeline {
         names.dedup();
         names.len()
     }
+
+    /// Checks what a silence (`dingtail mute`, chat `mute`) names: a loaded rule, and `names`
+    /// among its captures and the context names. The shell and the chat word the error.
+    ///
+    /// # Errors
+    /// The first name that is not known, with the closest known one.
+    pub fn check_silence_target<'n>(
+        &self,
+        rule: &str,
+        names: impl IntoIterator<Item = &'n str>,
+    ) -> Result<(), TargetError> {
+        let rules: Vec<&Rule> = self.rules.values().flat_map(|set| set.rules()).collect();
+        let Some(found) = rules.iter().find(|r| r.name() == rule) else {
+            return Err(TargetError::NoRule {
+                rule: rule.to_owned(),
+                hint: did_you_mean(rule, rules.iter().map(|r| r.name())).map(str::to_owned),
+            });
+        };
+        let captures = found.capture_names();
+        for name in names {
+            if captures.contains(&name) || CONTEXT_NAMES.contains(&name) {
+                continue;
+            }
+            let known = captures
+                .iter()
+                .copied()
+                .chain(CONTEXT_NAMES.iter().copied());
+            return Err(TargetError::NoName {
+                rule: rule.to_owned(),
+                name: name.to_owned(),
+                hint: did_you_mean(name, known).map(str::to_owned),
+            });
+        }
+        Ok(())
+    }
+}
+
+/// What [`Pipeline::check_silence_target`] found wrong.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum TargetError {
+    /// No rule of that name is loaded.
+    NoRule {
+        /// The name given.
+        rule: String,
+        /// The closest loaded rule's name.
+        hint: Option<String>,
+    },
+    /// The rule has no capture and there is no context value of that name.
+    NoName {
+        /// The rule.
+        rule: String,
+        /// The name given.
+        name: String,
+        /// The closest known name.
+        hint: Option<String>,
+    },
 }
 
 /// One rule that matched one event, ready to be batched for each of the rule's robots.
@@ -264,9 +322,39 @@ impl Routed<'_> {
         self.rule.robots()
     }
 
-    /// Adds the match to `robot`'s `batch` (rendering it only if it becomes a sample).
-    pub fn add_to(&self, robot: &str, batch: &mut Batch) {
-        batch.add(self.hit(), || self.render(robot));
+    /// The event that matched.
+    pub fn line(&self) -> &LogLine {
+        self.line
+    }
+
+    /// The renderer of the pipeline the match went through (its language and zone).
+    pub fn renderer(&self) -> &Renderer {
+        &self.pipeline.renderer
+    }
+
+    /// The value of `name` for this match, as a `group_by` key and a silence's `--where` see
+    /// it: a context name (`host`, `file`, `input`, `rule`, `severity`) wins over a capture of
+    /// the same name, as in templates; a capture that took no part in the match has none.
+    pub fn value_of(&self, name: &str) -> Option<&str> {
+        match name {
+            "host" => Some(&self.pipeline.config.host),
+            "file" => Some(self.file),
+            "input" => Some(&self.line.input),
+            "rule" => Some(self.rule.name()),
+            "severity" => Some(self.rule.severity().as_str()),
+            _ => self
+                .found
+                .captures
+                .iter()
+                .find(|(capture, _)| capture == name)
+                .map(|(_, value)| value.as_str()),
+        }
+    }
+
+    /// Adds the match to `robot`'s `batch` as a line standing for what `note` says
+    /// (rendering it only if it becomes a sample).
+    pub fn add_to(&self, robot: &str, note: Annotation, batch: &mut Batch) {
+        batch.add_alert(self.hit(), note, || self.render(robot));
     }
 }
 

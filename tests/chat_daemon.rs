@@ -312,3 +312,223 @@ fn a_taken_chat_port_stops_the_start_with_a_clear_error() {
         "{stderr}"
     );
 }
+
+/// A reply without the mention of its sender that ends it.
+fn bare(reply: &str) -> &str {
+    reply.strip_suffix("\n@0123").unwrap_or(reply)
+}
+
+/// `dingtail CMD -c CONFIG` in `dir`; its stdout (it must succeed).
+fn shell(dir: &Dir, config: &Path, command: &str) -> String {
+    let out = dir
+        .command()
+        .args([command, "-c", config.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    String::from_utf8(out.stdout).unwrap()
+}
+
+/// The texts the alert robot received, each title then text.
+fn alert_texts(alerts: &Standin) -> Vec<String> {
+    alerts
+        .delivered()
+        .iter()
+        .map(|r| format!("{} | {}", r.title(), r.visible_text()))
+        .collect()
+}
+
+/// Waits for a message to the alert robot containing `text`.
+fn alert_containing(alerts: &Standin, text: &str) -> String {
+    let found = tokio::task::block_in_place(|| {
+        alerts.wait_for(
+            |received| {
+                received
+                    .iter()
+                    .any(|r| r.is_delivered() && r.visible_text().contains(text))
+            },
+            WAIT,
+        )
+    });
+    let texts = alert_texts(alerts);
+    assert!(found, "no alert containing {text:?}: {texts:#?}");
+    texts
+        .into_iter()
+        .rev()
+        .find(|t| t.contains(text))
+        .unwrap_or_default()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_mute_typed_in_the_chat_holds_its_rule_back_survives_a_restart_and_unmute_reports_it() {
+    let gateway = Gateway::start(GatewayConfig::default()).await;
+    let alerts = Standin::start();
+    let session = Standin::start();
+    let dir = Dir::new("chat-mute");
+    let config = config(
+        &dir,
+        &alerts,
+        &format!("language: en\n{}", stream_chat(&gateway)),
+    );
+    let log = dir.join("logs/app.log");
+    let mut daemon = Daemon::start(dir.path(), &config, &[]);
+    gateway.wait_connections(1, WAIT).await;
+    let said = Said::by_zhang(&session.webhook_url());
+
+    // A mute typed in the chat (Chinese command word): it names who, until when and its id.
+    gateway.push_robot_message(&robot_message("静默 oops 1h deploy", &said));
+    let reply = reply_containing(&session, "muted oops");
+    assert!(
+        reply.starts_with("张三 muted oops for 1 h until "),
+        "{reply}"
+    );
+    assert!(reply.contains("(deploy)"), "{reply}");
+    let id = reply
+        .split(", id ")
+        .nth(1)
+        .and_then(|rest| rest.split([' ', '.', ',']).next())
+        .unwrap()
+        .to_owned();
+    assert_eq!(id.len(), 6, "{reply}");
+    // Stored in the table the shell reads, named after the sender.
+    let listed = shell(&dir, &config, "mutes");
+    assert!(
+        listed.contains(&id) && listed.contains("张三") && listed.contains("deploy"),
+        "{listed}"
+    );
+
+    // The muted rule's lines stop at the robot; the other rule's still arrive.
+    append(&log, "OOPS first\nOOPS second\nNo space left on /var\n");
+    let disk = alert_containing(&alerts, "No space left");
+    assert!(!disk.contains("something broke"), "{disk}");
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    let texts = alert_texts(&alerts);
+    assert!(
+        texts.iter().all(|t| !t.contains("something broke")),
+        "{texts:#?}"
+    );
+    // `mutes` and `status` show it with its count.
+    gateway.push_robot_message(&robot_message("mutes", &said));
+    let reply = reply_containing(&session, "active silences:");
+    assert!(reply.contains(&format!("{id} oops until ")), "{reply}");
+    assert!(reply.contains("(张三: deploy; 2 muted)"), "{reply}");
+    gateway.push_robot_message(&robot_message("status", &said));
+    let reply = reply_containing(&session, "dingtail @ web-1");
+    assert!(reply.contains("1 active silences\n- "), "{reply}");
+
+    // A restart keeps the silence and its count.
+    daemon.stop();
+    let mut daemon = Daemon::start(dir.path(), &config, &[]);
+    gateway.wait_connections(2, WAIT).await;
+    append(&log, "OOPS third\n");
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    gateway.push_robot_message(&robot_message("mutes", &said));
+    let reply = reply_containing(&session, "3 muted");
+    assert!(reply.contains(&id), "{reply}");
+
+    // `unmute RULE`: named in the reply with its count; the count reaches the group; the
+    // rule's lines come back; the silence is gone from the table.
+    gateway.push_robot_message(&robot_message("unmute oops", &said));
+    let reply = reply_containing(&session, "ended silence");
+    assert_eq!(
+        bare(&reply),
+        format!("张三 ended silence {id} (oops, 3 muted)")
+    );
+    let ended = alert_containing(&alerts, "3 matches while muted");
+    assert!(ended.contains("silence ended"), "{ended}");
+    append(&log, "OOPS fourth\n");
+    alert_containing(&alerts, "something broke: fourth");
+    let texts = alert_texts(&alerts);
+    assert!(
+        texts.iter().all(|t| !t.contains("something broke: first")),
+        "{texts:#?}"
+    );
+    assert_eq!(shell(&dir, &config, "mutes").trim(), "no silences");
+    gateway.push_robot_message(&robot_message("unmute oops", &said));
+    let reply = reply_containing(&session, "no active silence");
+    assert!(reply.contains("id or rule oops"), "{reply}");
+    daemon.stop();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ack_holds_a_firing_threshold_incident_s_repeats_and_unknown_names_are_answered() {
+    let gateway = Gateway::start(GatewayConfig::default()).await;
+    let alerts = Standin::start();
+    let session = Standin::start();
+    let dir = Dir::new("chat-ack");
+    let config = config(
+        &dir,
+        &alerts,
+        &format!("language: en\n{}", stream_chat(&gateway)),
+    );
+    dir.create(
+        "rules.yaml",
+        "- name: api
+  input: app
+  match: 'ERR (?P<code>\\d+)'
+  robot: ops
+  title: 'api error {{ code }}'
+  group_by: code
+  when: {count: 2, within: 1m}
+  realert: 2s
+  resolve: {after: 1h}
+- name: oops
+  input: app
+  match: 'OOPS (?P<what>\\S+)'
+  robot: ops
+",
+    );
+    let log = dir.join("logs/app.log");
+    let mut daemon = Daemon::start(dir.path(), &config, &[]);
+    gateway.wait_connections(1, WAIT).await;
+    let said = Said::by_zhang(&session.webhook_url());
+
+    // A threshold per key: one 500 is below it, the second fires (the 404 never does).
+    append(&log, "ERR 500 first\nERR 404 lone\nERR 500 again\n");
+    tokio::task::block_in_place(|| alerts.wait_delivered(1, WAIT));
+    let fired = &alert_texts(&alerts)[0];
+    assert!(
+        fired.contains("api error 500") && fired.contains("2 matches within 1 min"),
+        "{fired}"
+    );
+    gateway.push_robot_message(&robot_message("ack api code=404", &said));
+    let reply = reply_containing(&session, "not firing");
+    assert_eq!(
+        bare(&reply),
+        "api code=404 is not firing: nothing to acknowledge"
+    );
+    gateway.push_robot_message(&robot_message("确认 api", &said));
+    let reply = reply_containing(&session, "acknowledged");
+    assert_eq!(
+        bare(&reply),
+        "张三 acknowledged api code=500: no more repeats until it resolves"
+    );
+    gateway.push_robot_message(&robot_message("status", &said));
+    let reply = reply_containing(&session, "1 firing");
+    assert!(
+        reply.contains("- api code=500 since ") && reply.contains("(acknowledged)"),
+        "{reply}"
+    );
+    // Acknowledged: the matches after it are not repeated when the realert period ends.
+    append(&log, "ERR 500 second\nERR 500 third\n");
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    let texts = alert_texts(&alerts);
+    assert_eq!(texts.len(), 1, "{texts:#?}");
+
+    // A rule without alert keys, unknown rules and names.
+    gateway.push_robot_message(&robot_message("ack oops", &said));
+    reply_containing(&session, "rule oops sends each match");
+    gateway.push_robot_message(&robot_message("mute nope 1h", &said));
+    let reply = reply_containing(&session, "nope");
+    assert_eq!(bare(&reply), "there is no rule named nope");
+    gateway.push_robot_message(&robot_message("ack nope2", &said));
+    reply_containing(&session, "there is no rule named nope2");
+    gateway.push_robot_message(&robot_message("mute api cod=500 1h", &said));
+    let reply = reply_containing(&session, "value named cod");
+    assert_eq!(
+        bare(&reply),
+        "rule api has no capture or context value named cod (did you mean code?)"
+    );
+    assert_eq!(shell(&dir, &config, "mutes").trim(), "no silences");
+    daemon.stop();
+}

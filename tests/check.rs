@@ -46,6 +46,52 @@ fn a_valid_config_is_summarised() {
 }
 
 #[test]
+fn the_chat_is_summarised_without_its_secret() {
+    let dir = Dir::new("check-chat");
+    dir.create(
+        "dingtail.yaml",
+        format!(
+            "{CONFIG}chat:
+  mode: http
+  listen: 127.0.0.1:9185
+  client_secret: app-secret-771
+  allow: {{users: [manager4711, '0123'], admins_only: true}}
+"
+        ),
+    );
+    dir.create(
+        "rules.d/web.yaml",
+        "- name: web-5xx\n  input: web\n  match: ' 5\\d\\d '\n  robot: ops\n",
+    );
+    let stdout = stdout_ok(dir.command().args(["check", "-c", "dingtail.yaml"]));
+    assert!(
+        stdout.contains(
+            "chat: HTTP callbacks on 127.0.0.1:9185/dingtalk/callback; commands from 2 users (group admins only) in any conversation\n"
+        ),
+        "{stdout}"
+    );
+    assert!(!stdout.contains("app-secret-771"), "{stdout}");
+
+    dir.create(
+        "dingtail.yaml",
+        format!(
+            "{CONFIG}chat:
+  client_id: dingappkey42
+  client_secret: app-secret-771
+  allow: {{conversations: [cidAbc]}}
+"
+        ),
+    );
+    let stdout = stdout_ok(dir.command().args(["check", "-c", "dingtail.yaml"]));
+    assert!(
+        stdout.contains(
+            "chat: Stream through https://api.dingtalk.com/ as dingappkey42; commands from anyone in 1 conversation\n"
+        ),
+        "{stdout}"
+    );
+}
+
+#[test]
 fn every_problem_of_every_file_is_reported_with_its_position() {
     let dir = Dir::new("check-bad");
     dir.create("dingtail.yaml", CONFIG);

@@ -121,7 +121,8 @@ fn journalctl_runs(dir: &Path) -> bool {
     processes.flatten().any(|process| {
         std::fs::read(process.path().join("cmdline")).is_ok_and(|cmdline| {
             let args: Vec<&[u8]> = cmdline.split(|b| *b == 0).collect();
-            args.first().is_some_and(|program| program.ends_with(b"journalctl"))
+            args.first()
+                .is_some_and(|program| program.ends_with(b"journalctl"))
                 && args.contains(&wanted.as_bytes())
         })
     })

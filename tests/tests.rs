@@ -62,5 +62,8 @@ mod packaging;
 // The benchmark tooling under benches/ (generator, pattern converter, run.sh) in a tiny mode
 // (issue 7).
 mod benches_smoke;
+// Alert kinds end to end: thresholds per key, folded repeats, resolved notices, absence, the
+// catch-up after a restart, critical first, silences from the shell, kill -9 (issue 13).
+mod kinds;
 // The cluster's Redis scripts against a real redis-server, through the library API (issue 15).
 mod cluster_redis;

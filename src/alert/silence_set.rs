@@ -78,8 +78,10 @@ pub struct SilenceRecord {
 pub struct SilenceChanges {
     /// Silences made through [`SilenceSet::add`] here (chat): their definitions to insert.
     pub added: Vec<Silence>,
-    /// Counts that moved, to insert or replace (the counts table only this daemon writes).
-    pub counts: Vec<(SilenceId, Muted)>,
+    /// Counts that moved, to insert or replace (the counts table only this daemon writes),
+    /// each with the definition it counts for, so that a count outlives a definition deleted
+    /// meanwhile (it is still reported when this daemon learns the silence is gone).
+    pub counts: Vec<SilenceRecord>,
     /// Silences that ended here (expired, unmuted, or gone from the shared source): their
     /// definitions and counts to delete.
     pub removals: Vec<SilenceId>,
@@ -257,6 +259,25 @@ impl SilenceSet {
         self.entries.get(id)
     }
 
+    /// How many silences it knows.
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    /// True when it knows no silence (nothing can be muted).
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
+    /// Marks every silence to be written again, definitions included (the store was replaced
+    /// by a fresh one).
+    pub fn mark_all_changed(&mut self) {
+        let ids: Vec<SilenceId> = self.entries.keys().cloned().collect();
+        for id in &ids {
+            self.mark(id, true);
+        }
+    }
+
     /// When [`SilenceSet::expire`] next has something to do.
     pub fn next_deadline(&self) -> Option<SystemTime> {
         self.entries
@@ -277,7 +298,7 @@ impl SilenceSet {
                     if dirty.added.is_some() {
                         changes.added.push(record.silence.clone());
                     }
-                    changes.counts.push((id.clone(), record.muted));
+                    changes.counts.push(record.clone());
                 }
                 None => changes.removals.push(id.clone()),
             }
@@ -527,7 +548,7 @@ mod tests {
         let next = set.changes();
         assert!(next.added.is_empty(), "the definition is stored");
         assert_eq!(
-            next.counts[0].1.matches, 1,
+            next.counts[0].muted.matches, 1,
             "the count moved after the take"
         );
         set.committed(&next);

@@ -396,11 +396,32 @@ impl Tracker {
         }
     }
 
+    /// Marks every key to be written again (the store was replaced by a fresh one).
+    pub fn mark_all_changed(&mut self) {
+        let keys: Vec<GroupKey> = self.entries.keys().cloned().collect();
+        for key in &keys {
+            self.mark(key);
+        }
+    }
+
     /// Every key's record, sorted by key (reload, `status`).
     pub fn snapshot(&self) -> Vec<KeyRecord> {
         let mut records: Vec<KeyRecord> = self
             .entries
             .iter()
+            .map(|(key, entry)| entry.to_record(key))
+            .collect();
+        records.sort_by(|a, b| a.key.cmp(&b.key));
+        records
+    }
+
+    /// The records of the keys with an open incident or reported absent, sorted by key (chat
+    /// `status`): only those are cloned, whatever the number of keys.
+    pub fn open_incidents(&self) -> Vec<KeyRecord> {
+        let mut records: Vec<KeyRecord> = self
+            .entries
+            .iter()
+            .filter(|(_, entry)| matches!(entry.phase, Phase::Firing(_) | Phase::Absent { .. }))
             .map(|(key, entry)| entry.to_record(key))
             .collect();
         records.sort_by(|a, b| a.key.cmp(&b.key));

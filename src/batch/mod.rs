@@ -4,14 +4,23 @@
 //! frequent values of its `top:` captures ([`top`]). Counts are never approximated; only samples,
 //! hosts, files and top values are bounded (with the number left out kept exactly).
 //!
+//! Rules with alert keys (issue 13) add lines that stand for more than one match
+//! ([`Annotation`]: a firing alert reports its whole window, so a rule's count is the matches
+//! its messages report) and notices that are not lines ([`BatchNotice`]: repeats, resolutions,
+//! absences, ended silences), kept beside the per-rule aggregates ([`notice`]).
+//!
 //! Pure: no I/O, no clock.
 
+pub mod notice;
 pub mod sampler;
 pub mod top;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::SystemTime;
 
+pub use crate::batch::notice::{
+    Annotation, BatchNotice, MAX_NOTICES, NoticeEvent, NoticeTally, Notices, SilenceEnd,
+};
 use crate::batch::sampler::{Consider, Sampler};
 use crate::batch::top::TopCounts;
 use crate::event::{Link, Markup, Mentions, Severity};
@@ -64,8 +73,10 @@ pub struct Sample {
     pub link: Option<Link>,
     /// When the event happened (its own time, else when it was read).
     pub at: SystemTime,
-    /// Which of the rule's matches in the batch it was (1 for the first).
+    /// Which of the rule's lines in the batch it was (1 for the first).
     pub n: u64,
+    /// What the line stands for (a window of matches, a repeat of an incident).
+    pub note: Annotation,
 }
 
 /// What a rule contributed to a batch. Equality ignores the sampler's bookkeeping.
@@ -75,8 +86,11 @@ pub struct RuleBatch {
     pub rule: String,
     /// Its severity.
     pub severity: Severity,
-    /// Exactly how many matches.
+    /// Exactly how many matches its lines report (a firing alert of a `when` rule reports its
+    /// whole window).
     pub count: u64,
+    /// How many lines were added (each an alert; equal to `count` for a plain rule).
+    pub hits: u64,
     /// The first match's time.
     pub first_seen: SystemTime,
     /// The last match's time.
@@ -101,6 +115,7 @@ impl PartialEq for RuleBatch {
         self.rule == other.rule
             && self.severity == other.severity
             && self.count == other.count
+            && self.hits == other.hits
             && self.first_seen == other.first_seen
             && self.last_seen == other.last_seen
             && self.hosts == other.hosts
@@ -145,12 +160,24 @@ pub struct Hit<'a> {
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Batch {
     rules: BTreeMap<String, RuleBatch>,
+    notices: Notices,
 }
 
 impl Batch {
     /// Adds one match. `render` is called only when the sampler considers the match (see
     /// [`sampler`]), so a flood costs a count, not a render.
     pub fn add(&mut self, hit: Hit<'_>, render: impl FnOnce() -> Rendered) {
+        self.add_alert(hit, Annotation::Plain, render);
+    }
+
+    /// Adds one line that stands for what `note` says (the rule's count grows by the matches it
+    /// reports; a firing alert's window starts the rule's first time). `render` as in
+    /// [`Batch::add`].
+    pub fn add_alert(&mut self, hit: Hit<'_>, note: Annotation, render: impl FnOnce() -> Rendered) {
+        let first = match note {
+            Annotation::Firing { since, .. } => since.min(hit.at),
+            _ => hit.at,
+        };
         let entry = self
             .rules
             .entry(hit.rule.to_string())
@@ -158,7 +185,8 @@ impl Batch {
                 rule: hit.rule.to_string(),
                 severity: hit.severity,
                 count: 0,
-                first_seen: hit.at,
+                hits: 0,
+                first_seen: first,
                 last_seen: hit.at,
                 hosts: BTreeSet::new(),
                 files: BTreeSet::new(),
@@ -167,8 +195,9 @@ impl Batch {
                 mentions: Mentions::default(),
                 sampler: Sampler::default(),
             });
-        entry.count += 1;
-        entry.first_seen = entry.first_seen.min(hit.at);
+        entry.count = entry.count.saturating_add(note.n_matches());
+        entry.hits += 1;
+        entry.first_seen = entry.first_seen.min(first);
         entry.last_seen = entry.last_seen.max(hit.at);
         entry.severity = entry.severity.max(hit.severity);
         if !entry.hosts.contains(hit.host) {
@@ -187,7 +216,7 @@ impl Batch {
                 }
             }
         }
-        let n = entry.count;
+        let n = entry.hits;
         match entry.sampler.consider(n, hit.line, &entry.samples) {
             Consider::Skip => {}
             Consider::Ghost => entry.sampler.ghost(n, &mut entry.samples),
@@ -201,6 +230,7 @@ impl Batch {
                     link: rendered.link,
                     at: hit.at,
                     n,
+                    note,
                 };
                 entry.sampler.offer(sample, &mut entry.samples);
             }
@@ -208,9 +238,20 @@ impl Batch {
         merge_mentions(&mut entry.mentions, hit.mentions);
     }
 
+    /// Adds a notice (see [`notice`]).
+    pub fn add_notice(&mut self, notice: BatchNotice) {
+        self.notices.add(notice);
+    }
+
+    /// The notices, in the order they came (and those tallied beyond [`MAX_NOTICES`]).
+    pub fn notices(&self) -> &Notices {
+        &self.notices
+    }
+
     /// Folds `other` (an older batch that failed to send) into this one, counts added exactly,
     /// samples still spread over both.
     pub fn absorb(&mut self, other: Batch) {
+        self.notices.absorb(other.notices);
         for (name, theirs) in other.rules {
             match self.rules.get_mut(&name) {
                 None => {
@@ -225,10 +266,11 @@ impl Batch {
                     ours.sampler.absorb(
                         theirs.sampler,
                         theirs.samples,
-                        theirs.count,
+                        theirs.hits,
                         &mut ours.samples,
                     );
                     ours.count += theirs.count;
+                    ours.hits += theirs.hits;
                     for counts in theirs.top {
                         match ours.top.iter_mut().find(|t| t.capture == counts.capture) {
                             Some(mine) => mine.absorb(counts),
@@ -241,14 +283,19 @@ impl Batch {
         }
     }
 
-    /// Total matches in the batch.
+    /// Total matches the batch's lines report (notices not included).
     pub fn count(&self) -> u64 {
         self.rules.values().map(|r| r.count).sum()
     }
 
+    /// What the batch owes in all: its matches and its notices.
+    pub fn n_undelivered(&self) -> u64 {
+        self.count() + self.notices.len()
+    }
+
     /// True when there is nothing to send.
     pub fn is_empty(&self) -> bool {
-        self.rules.is_empty()
+        self.rules.is_empty() && self.notices.is_empty()
     }
 
     /// The rules, most severe first, then by count, then by name.
@@ -263,9 +310,13 @@ impl Batch {
         rules
     }
 
-    /// The highest severity in the batch.
+    /// The highest severity in the batch (notices included).
     pub fn severity(&self) -> Option<Severity> {
-        self.rules.values().map(|r| r.severity).max()
+        self.rules
+            .values()
+            .map(|r| r.severity)
+            .max()
+            .max(self.notices.severity())
     }
 
     /// Every host of the batch, each once, sorted.
@@ -282,23 +333,39 @@ impl Batch {
         for rule in self.ordered() {
             mentions.merge(&rule.mentions);
         }
+        for notice in &self.notices.kept {
+            merge_mentions(&mut mentions, &notice.mentions);
+        }
         mentions
     }
 
-    /// The single match of a batch that holds exactly one (sent on its own, not as a summary),
-    /// with its rule.
+    /// The single line of a batch that holds exactly one and no notice (sent on its own, not as
+    /// a summary), with its rule.
     pub fn lone(&self) -> Option<(&RuleBatch, &Sample)> {
         match self.rules.values().next() {
-            Some(rule) if self.rules.len() == 1 && rule.count == 1 => {
+            Some(rule) if self.rules.len() == 1 && rule.hits == 1 && self.notices.is_empty() => {
                 Some((rule, rule.samples.first()?))
             }
             _ => None,
         }
     }
 
-    /// True when some rule keeps a sample (a rendered line).
+    /// The single notice of a batch that holds nothing else (sent on its own).
+    pub fn lone_notice(&self) -> Option<&BatchNotice> {
+        match self.notices.kept.as_slice() {
+            [notice] if self.rules.is_empty() && self.notices.tallies.is_empty() => Some(notice),
+            _ => None,
+        }
+    }
+
+    /// True when some rule keeps a sample (a rendered line), or a notice a value from a log.
     pub fn has_samples(&self) -> bool {
         self.rules.values().any(|rule| !rule.samples.is_empty())
+            || self
+                .notices
+                .kept
+                .iter()
+                .any(|n| n.labels.iter().any(|(_, value)| !value.is_empty()))
     }
 
     /// The same batch, counts and all, without its log text (samples and top values): what is
@@ -311,18 +378,40 @@ impl Batch {
             rule.sampler.ghosts.clear();
             rule.top.clear();
         }
+        batch.notices = self.notices.without_values();
         batch
     }
 
     /// Rebuilds a batch from its parts (when loading persisted state).
     pub fn from_rules(rules: impl IntoIterator<Item = RuleBatch>) -> Batch {
+        Batch::from_parts(rules, Notices::default())
+    }
+
+    /// Rebuilds a batch from its rules and notices (when loading persisted state).
+    pub fn from_parts(rules: impl IntoIterator<Item = RuleBatch>, notices: Notices) -> Batch {
         let mut batch = Batch::default();
         for rule in rules {
             batch.absorb(Batch {
                 rules: BTreeMap::from([(rule.rule.clone(), rule)]),
+                notices: Notices::default(),
             });
         }
+        batch.notices = notices;
         batch
+    }
+
+    /// The rule `name`'s part of the batch, if it has matches.
+    pub fn rule(&self, name: &str) -> Option<&RuleBatch> {
+        self.rules.get(name)
+    }
+
+    /// Every rule with matches or notices in the batch, each once, sorted.
+    pub fn rule_names(&self) -> BTreeSet<&str> {
+        self.rules
+            .keys()
+            .map(String::as_str)
+            .chain(self.notices.rules())
+            .collect()
     }
 }
 

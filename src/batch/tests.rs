@@ -291,3 +291,75 @@ fn mentions_from_logs_are_bounded() {
     assert_eq!(mobiles.len(), crate::batch::MAX_MENTIONS);
     assert_eq!(mobiles[0], "13800000000", "the first ones stay");
 }
+
+/// Issue 13: a firing alert reports its whole window; it is still one line (a lone message).
+#[test]
+fn a_firing_alert_reports_its_window_and_stays_one_line() {
+    use crate::batch::Annotation;
+    let none = Mentions::default();
+    let mut batch = Batch::default();
+    let note = Annotation::Firing {
+        count: 5,
+        since: SystemTime::UNIX_EPOCH + Duration::from_secs(10),
+        within: Some(Duration::from_secs(60)),
+    };
+    batch.add_alert(
+        hit("ssh", Severity::Warning, "fail", "/f", 50, &none),
+        note,
+        || rendered("fail"),
+    );
+    let (rule, sample) = batch.lone().expect("one line goes alone");
+    assert_eq!((rule.count, rule.hits), (5, 1));
+    assert_eq!(
+        rule.first_seen,
+        SystemTime::UNIX_EPOCH + Duration::from_secs(10)
+    );
+    assert_eq!(sample.note, note);
+    batch.add_alert(
+        hit("ssh", Severity::Warning, "fail again", "/f", 60, &none),
+        Annotation::Realert { total: 6 },
+        || rendered("fail again"),
+    );
+    assert!(batch.lone().is_none());
+    assert_eq!(batch.count(), 6);
+}
+
+/// Issue 13: notices travel with the batch (a lone one alone), fold back in order, and beyond
+/// the bound are tallied with their matches, exactly.
+#[test]
+fn notices_are_kept_in_order_then_tallied() {
+    use crate::alert::NoticeKind;
+    use crate::batch::{BatchNotice, MAX_NOTICES, NoticeEvent};
+    let notice = |i: u64| BatchNotice {
+        rule: "ssh".into(),
+        severity: Severity::Warning,
+        labels: vec![("ip".into(), format!("10.0.0.{i}"))],
+        at: SystemTime::UNIX_EPOCH + Duration::from_secs(i),
+        mentions: Mentions::default(),
+        event: NoticeEvent::Alert(NoticeKind::Repeat {
+            folded: 2,
+            since: SystemTime::UNIX_EPOCH,
+            total: 3,
+        }),
+    };
+    let mut batch = Batch::default();
+    batch.add_notice(notice(0));
+    assert_eq!(batch.lone_notice(), Some(&notice(0)));
+    assert!(batch.lone().is_none());
+    assert_eq!((batch.count(), batch.n_undelivered()), (0, 1));
+    let mut older = Batch::default();
+    for i in 1..=(MAX_NOTICES as u64 + 10) {
+        older.add_notice(notice(i));
+    }
+    batch.absorb(older);
+    let notices = batch.notices();
+    assert_eq!(notices.kept.len(), MAX_NOTICES);
+    assert_eq!(notices.kept[0], notice(1), "the older ones first");
+    assert_eq!(notices.len(), MAX_NOTICES as u64 + 11);
+    let tally = notices.tallies[&("ssh".to_string(), "repeat".to_string())];
+    assert_eq!((tally.n, tally.n_matches), (11, 22));
+    assert!(batch.has_samples(), "labels come from logs");
+    let bare = batch.without_samples();
+    assert!(!bare.has_samples());
+    assert_eq!(bare.n_undelivered(), batch.n_undelivered());
+}

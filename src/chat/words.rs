@@ -375,6 +375,22 @@ pub fn unknown_rule(lang: Language, rule: &str) -> String {
     }
 }
 
+/// The answer to a `mute` limited by a name (`KEY=VALUE`) that is neither one of the rule's
+/// captures nor a context name; `hint` is the closest known name.
+pub fn unknown_name(lang: Language, rule: &str, name: &str, hint: Option<&str>) -> String {
+    let mut text = match lang {
+        Language::ZhCn => format!("规则 {rule} 没有名为 {name} 的捕获或上下文值"),
+        Language::En => format!("rule {rule} has no capture or context value named {name}"),
+    };
+    if let Some(hint) = hint {
+        text.push_str(&match lang {
+            Language::ZhCn => format!("（是否想用 {hint}？）"),
+            Language::En => format!(" (did you mean {hint}?)"),
+        });
+    }
+    text
+}
+
 /// What `test` shows of the rule's last match: its rendering as the robot would send it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct TestView {

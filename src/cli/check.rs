@@ -19,12 +19,13 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+use crate::alert::AlertSpec;
 use crate::cli::exit::Exit;
 use crate::cli::reading;
 use crate::cli::robot::{self, PING_TEXT};
 use crate::cli::service_user::ServiceUser;
 use crate::config::rules::RuleSource;
-use crate::config::{DEFAULT_CONFIG_PATH, InputConfig, Webhook};
+use crate::config::{ChatConfig, ChatMode, DEFAULT_CONFIG_PATH, InputConfig, Webhook};
 use crate::dingtalk::Mentions;
 use crate::fdlimit;
 use crate::noun;
@@ -198,6 +199,24 @@ pub fn summary(pipeline: &Pipeline, survey: &Survey) -> String {
         pipeline.n_rules(),
         noun::count(pipeline.rule_files.len(), "file")
     ));
+    let mut kinds: Vec<(&str, String)> = pipeline
+        .rules
+        .values()
+        .flat_map(|set| set.rules())
+        .filter(|rule| !rule.alert().is_plain())
+        .map(|rule| (rule.name(), alert_keys(rule.alert())))
+        .collect();
+    kinds.sort();
+    kinds.dedup();
+    if !kinds.is_empty() {
+        out.push_str(&format!("alert kinds ({}):\n", kinds.len()));
+        for (rule, keys) in kinds {
+            out.push_str(&format!("  {rule}: {keys}\n"));
+        }
+    }
+    if let Some(chat) = &config.chat {
+        out.push_str(&chat_line(chat));
+    }
     if let Some(cluster) = &config.cluster {
         out.push_str(&format!(
             "cluster: host {} through {} (lease {}, {})\n",
@@ -215,6 +234,58 @@ pub fn summary(pipeline: &Pipeline, survey: &Survey) -> String {
         ));
     }
     out
+}
+
+/// A rule's alert keys in a few words: `per ip, 5 within 1m, realert 30m, resolve after 15m`.
+fn alert_keys(spec: &AlertSpec) -> String {
+    let d = |duration| humantime::format_duration(duration).to_string();
+    let mut parts = Vec::new();
+    if !spec.group_by().is_empty() {
+        parts.push(format!("per {}", spec.group_by().join("+")));
+    }
+    if let Some(when) = spec.when() {
+        parts.push(format!("{} within {}", when.count, d(when.within)));
+    }
+    if let Some(realert) = spec.realert() {
+        parts.push(format!("realert {}", d(realert)));
+    }
+    if let Some(resolve) = spec.resolve() {
+        let silent = if resolve.notify { "" } else { " (no notice)" };
+        parts.push(format!("resolve after {}{silent}", d(resolve.after)));
+    }
+    if let Some(absent) = spec.absent() {
+        parts.push(format!("heartbeat, absent after {}", d(absent.for_)));
+    }
+    if let Some(forget) = spec.forget_after() {
+        parts.push(format!("forget after {}", d(forget)));
+    }
+    if spec.max_groups() != AlertSpec::DEFAULT_MAX_GROUPS {
+        parts.push(format!("at most {} keys", spec.max_groups()));
+    }
+    parts.join(", ")
+}
+
+/// The chat line: how commands arrive and who may give them (never the secret).
+fn chat_line(chat: &ChatConfig) -> String {
+    let how = match chat.mode {
+        ChatMode::Stream => format!("Stream through {} as {}", chat.api_base, chat.client_id),
+        ChatMode::Http { listen } => format!("HTTP callbacks on {listen}/dingtalk/callback"),
+    };
+    let allow = &chat.allow;
+    let mut who = if allow.users.is_empty() {
+        "anyone".to_owned()
+    } else {
+        noun::count(allow.users.len(), "user")
+    };
+    if allow.admins_only {
+        who.push_str(" (group admins only)");
+    }
+    let from = if allow.conversations.is_empty() {
+        "any conversation".to_owned()
+    } else {
+        noun::count(allow.conversations.len(), "conversation")
+    };
+    format!("chat: {how}; commands from {who} in {from}\n")
 }
 
 /// The descriptor line: in use now, the limit `run` will have (the soft limit raised to the hard

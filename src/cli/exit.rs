@@ -9,7 +9,7 @@
 //! | 3 | DingTalk rejected the message (`send`, `check --ping`; the errcode and errmsg are printed) |
 //! | 4 | network failure after the retries (`send`, `check --ping`) |
 //! | 5 | throttled: DingTalk answered 130101/410100, or the robot is blocked or has spent its minute budget and nothing was sent (`send`, `check --ping`) |
-//! | 6 | the daemon (`run`) or the tailer (`tail`) could not start or stopped on a fault; `send --robot` and `check --ping`: the state cannot be opened |
+//! | 6 | the daemon (`run`) or the tailer (`tail`) could not start or stopped on a fault; `send --robot`, `check --ping`, `mute`, `unmute`, `mutes`: the state cannot be opened |
 //!
 //! clap's own usage errors exit 2 as well. The table is repeated in `dingtail --help` and the
 //! README; `send`'s 0/2/3/4/5 (issue 2) are kept as they were.
@@ -51,4 +51,5 @@ Exit status (the same for every command):
   4  network failure after the retries (send, check --ping)
   5  throttled, or not sent because the robot is blocked or has spent its minute budget
   6  the daemon (run) or the tailer (tail) could not start or stopped on a fault;
-     send --robot and check --ping: the robot's rate history cannot be read";
+     send --robot and check --ping: the robot's rate history cannot be read;
+     mute, unmute, mutes: the state database cannot be opened or written";

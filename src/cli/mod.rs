@@ -5,6 +5,7 @@ pub mod check;
 pub mod cluster;
 pub mod exit;
 pub mod generate;
+pub mod mute;
 pub mod reading;
 pub mod robot;
 pub mod run;
@@ -62,6 +63,13 @@ pub enum Command {
     Tail(tail::TailArgs),
     /// Send one message to a DingTalk robot (for scripts and cron jobs).
     Send(send::SendArgs),
+    /// Mute a rule (or some of its keys) for a while; what it mutes is counted and reported
+    /// when the silence ends.
+    Mute(mute::MuteArgs),
+    /// Remove a silence (by id) or every silence of a rule.
+    Unmute(mute::UnmuteArgs),
+    /// List the silences: who set them, why, until when, what they muted so far.
+    Mutes(mute::MutesArgs),
     /// Many hosts, one robot: look at the cluster shared through Redis.
     Cluster(cluster::ClusterArgs),
     /// Write the man pages or a shell completion script (for packagers; hidden).
@@ -194,6 +202,9 @@ pub fn main() -> ExitCode {
         Command::Test(args) => test::run(args),
         Command::Tail(args) => tail::run(args),
         Command::Send(args) => send::run(args),
+        Command::Mute(args) => mute::mute(args),
+        Command::Unmute(args) => mute::unmute(args),
+        Command::Mutes(args) => mute::mutes(args),
         Command::Cluster(args) => cluster::run(args),
         Command::Generate(args) => generate::run(args),
     }

@@ -13,9 +13,11 @@
 //! delivers. A journald input's log is journalctl's JSON (`journalctl -o json … | dingtail test
 //! --input NAME -`), read entry by entry as the daemon reads it (`journal`). For plain UTF-8
 //! text without multi-line joining, `where:` rules and `--show-unmatched`, runs of lines none of
-//! which is over-long are searched whole with `RuleSet::scan_buffer`, which checks only the
-//! lines holding a candidate and agrees with matching line by line: this is the fast path the
-//! benchmarks measure.
+//! which is over-long are searched whole with `RuleSet::scan_buffer` (`fast`), which checks only
+//! the lines holding a candidate and agrees with matching line by line: this is the fast path
+//! the benchmarks measure. With `--render`, rules with alert keys are replayed on the log's
+//! event times (`timeline`: what would fire, repeat, resolve, go absent), and `burst` lays out
+//! the messages the daemon would send.
 //!
 //! With `--match REGEX` (and `--exclude`, `--template`) no config is read: the flags make a
 //! one-rule pipeline in memory (`adhoc`) and the log goes through the same scan and report.
@@ -29,6 +31,7 @@
 mod adhoc;
 mod fast;
 mod journal;
+mod timeline;
 
 use std::collections::{BTreeMap, VecDeque};
 use std::fs::File;
@@ -44,8 +47,6 @@ use crate::cli::reading;
 use crate::config::diag::did_you_mean;
 use crate::config::rules::RuleSource;
 use crate::config::{DEFAULT_CONFIG_PATH, Format};
-use crate::daemon::deliver;
-use crate::dingtalk;
 use crate::event::{FileId, LogLine};
 use crate::fields::Context;
 use crate::intake::timestamp::event_time;
@@ -64,6 +65,8 @@ macro_rules! outln {
         $out.push('\n');
     }};
 }
+
+mod burst;
 
 /// Bytes read per chunk (the unit `scan_buffer` searches).
 const CHUNK_BYTES: usize = 1 << 20;
@@ -180,6 +183,8 @@ struct Scan<'a> {
     /// Nothing times out: the whole log is read "at once", as a backlog is by the daemon.
     now: Instant,
     matches: Vec<RuleMatch>,
+    /// The replay of rules with alert keys (`--render`).
+    timeline: timeline::Timeline,
 }
 
 fn test(args: &TestArgs, pipeline: &Pipeline) -> anyhow::Result<()> {
@@ -236,6 +241,7 @@ fn test(args: &TestArgs, pipeline: &Pipeline) -> anyhow::Result<()> {
         started: SystemTime::now(),
         now: Instant::now(),
         matches: Vec::new(),
+        timeline: timeline::Timeline::new(&rule_set),
     };
     let mut reader: Box<dyn Read> = if args.log == Path::new("-") {
         Box::new(io::stdin().lock())
@@ -252,6 +258,9 @@ fn test(args: &TestArgs, pipeline: &Pipeline) -> anyhow::Result<()> {
         _ => scan.whole(&mut reader)?,
     };
     let elapsed = clock.elapsed().as_secs_f64().max(1e-9);
+    if args.render {
+        scan.timeline.finish(pipeline, &rule_set, &mut scan.batches);
+    }
     emit(&scan.report(n_bytes, elapsed));
     Ok(())
 }
@@ -462,10 +471,15 @@ impl Scan<'_> {
         }
         if self.args.render {
             let batches = &mut self.batches;
+            let timeline = &mut self.timeline;
+            timeline.before(event.time(), self.pipeline, self.rule_set, batches);
             self.pipeline
                 .route_matches(self.rule_set, event, hits, |routed| {
+                    let Some(note) = timeline.on_match(routed, line_no) else {
+                        return;
+                    };
                     for robot in routed.robots() {
-                        routed.add_to(robot, batches.entry(robot.clone()).or_default());
+                        routed.add_to(robot, note, batches.entry(robot.clone()).or_default());
                     }
                 });
         }
@@ -551,49 +565,10 @@ impl Scan<'_> {
             }
         }
         if self.args.render {
-            self.render(&mut out);
+            self.timeline.report(&mut out);
+            burst::render(self.pipeline, &self.batches, &mut out);
         }
         out
-    }
-
-    /// The messages the daemon would send for the whole log as one burst, and their bodies.
-    fn render(&self, out: &mut String) {
-        for (robot, batch) in &self.batches {
-            let keywords = self
-                .pipeline
-                .config
-                .robots
-                .get(robot)
-                .map(|robot| robot.keywords.as_slice())
-                .unwrap_or_default();
-            let message = deliver::message(self.pipeline, batch, robot, keywords, Vec::new());
-            outln!(out);
-            outln!(out, "--- message to robot `{robot}` ---");
-            outln!(out, "title: {}", message.title().unwrap_or_default());
-            if let Some(mentions) = message.at().filter(|at| !at.is_empty()) {
-                let mut at: Vec<String> = mentions
-                    .mobiles
-                    .iter()
-                    .chain(&mentions.user_ids)
-                    .map(|who| format!("@{who}"))
-                    .collect();
-                if mentions.all {
-                    at.push("@all".to_string());
-                }
-                outln!(out, "at: {}", at.join(" "));
-            }
-            outln!(out, "{}", message.main_text().trim_end());
-            // The exact request body the daemon would POST (keyword, mentions, line breaks and
-            // size limit applied), as the `stdout` robot prints it.
-            match dingtalk::body(keywords, &message) {
-                Ok(body) => outln!(out, "body: {body}"),
-                Err(err) => outln!(out, "body: cannot be built: {err}"),
-            }
-        }
-        if self.batches.is_empty() {
-            outln!(out);
-            outln!(out, "--- no message: nothing matched ---");
-        }
     }
 }
 

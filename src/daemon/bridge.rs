@@ -2,11 +2,13 @@
 //! blocking calls, so it runs on a thread (and a small runtime) of its own: a slow disk or a hung
 //! NFS read never stalls sends, reloads or `/metrics`. It hands the main loop batches of events
 //! together with the checkpoints that are safe once those events are durable, and takes
-//! reconfigure and shutdown commands.
+//! reconfigure and shutdown commands. Each batch also says which inputs are still behind
+//! ([`CatchUp`]), so that alert kinds start their quiet periods only once the inputs caught up.
 
 use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::thread::JoinHandle;
+use std::time::Instant;
 
 use anyhow::Context as _;
 use tokio::sync::mpsc;
@@ -26,9 +28,20 @@ pub(crate) enum TailMsg {
         checkpoints: Vec<Checkpoint>,
         globs: BTreeSet<(String, String)>,
         stats: TailStats,
+        catch_up: CatchUp,
     },
     /// The checkpoints at a shutdown request; the thread then ends.
     Final { checkpoints: Vec<Checkpoint> },
+}
+
+/// How far the tailer has read, as of `at`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct CatchUp {
+    /// When the read this describes began (a reload or a pause before it is taken into account).
+    pub(crate) at: Instant,
+    /// The inputs with data left unread (empty: every file read to its end); `None` before the
+    /// first read since the start or a reconfiguration.
+    pub(crate) behind: Option<BTreeSet<String>>,
 }
 
 /// What the main loop asks of the tailing thread.
@@ -74,9 +87,15 @@ async fn tail_loop(
     health: Arc<Health>,
 ) {
     let mut beat = tokio::time::interval(TICK);
-    let mut sent = (tailer.checkpoints(), tailer.scanned_globs(), tailer.stats());
+    let mut sent = (
+        tailer.checkpoints(),
+        tailer.scanned_globs(),
+        tailer.stats(),
+        tailer.behind_inputs().cloned(),
+    );
     loop {
         health.beat(Loop::Tail);
+        let at = Instant::now();
         let lines = tokio::select! {
             biased;
             command = commands.recv() => match command {
@@ -102,15 +121,22 @@ async fn tail_loop(
         let checkpoints = tailer.checkpoints();
         let globs = tailer.scanned_globs();
         let stats = tailer.stats();
-        if lines.is_empty() && checkpoints == sent.0 && globs == sent.1 && stats == sent.2 {
+        let behind = tailer.behind_inputs().cloned();
+        if lines.is_empty()
+            && checkpoints == sent.0
+            && globs == sent.1
+            && stats == sent.2
+            && behind == sent.3
+        {
             continue;
         }
-        sent = (checkpoints.clone(), globs.clone(), stats);
+        sent = (checkpoints.clone(), globs.clone(), stats, behind.clone());
         let message = TailMsg::Lines {
             lines,
             checkpoints,
             globs,
             stats,
+            catch_up: CatchUp { at, behind },
         };
         if tx.send(message).await.is_err() {
             return;

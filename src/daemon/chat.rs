@@ -3,7 +3,9 @@
 //! main loop, and shows the link's state in `/healthz`, `STATUS=` and `status`.
 //!
 //! `chat` parses and permits; this module knows the daemon: what `status` shows, which rule
-//! matched last and how it renders (`test`). What each reply says is `chat::words`'.
+//! matched last and how it renders (`test`). The silence and acknowledgement commands act on
+//! the alert kinds' state (`daemon::alerts::commands`). What each reply says is
+//! `chat::words`'.
 
 use std::collections::HashMap;
 use std::time::{Instant, SystemTime};
@@ -178,7 +180,7 @@ impl Daemon {
             Command::Test { rule } => self.test_reply(rule, &clock),
             Command::Help => crate::chat::command::help_text(),
             Command::Mute(_) | Command::Unmute { .. } | Command::Mutes | Command::Ack { .. } => {
-                self.on_silence_command(&request, &clock)
+                self.silence_command(&request, &clock)
             }
         };
         request.answer(answer);
@@ -214,8 +216,8 @@ impl Daemon {
             pending: self.dispatcher.n_undelivered(),
             last_delivery: self.last_delivery,
             robots,
-            silences: self.silence_views(wall),
-            incidents: self.incident_views(),
+            silences: self.alerts.silence_views(wall),
+            incidents: self.alerts.incident_views(),
             problems,
         }
     }
@@ -250,20 +252,5 @@ impl Daemon {
             // A reload changed the rule since: its last match is not one any more.
             None => words::no_match_yet(lang, rule),
         }
-    }
-}
-
-// Until the alert kinds are wired (issue 13): silences and incidents.
-impl Daemon {
-    fn on_silence_command(&mut self, _request: &ChatRequest, _clock: &Clock) -> String {
-        "silences are not wired yet".to_owned()
-    }
-
-    fn silence_views(&self, _now: SystemTime) -> Vec<words::SilenceView> {
-        Vec::new()
-    }
-
-    fn incident_views(&self) -> Vec<words::IncidentView> {
-        Vec::new()
     }
 }

@@ -29,6 +29,7 @@ impl Daemon {
     /// Matches `lines`, queues the hits and makes them durable together with `checkpoints`.
     pub(crate) fn on_lines(&mut self, lines: Vec<LogLine>, checkpoints: Vec<Checkpoint>) {
         let now = Instant::now();
+        let read_at = SystemTime::now();
         let pipeline = self.pipeline.clone();
         // Counted per batch and input, not per line: metric lookups lock and clone labels.
         let mut read: BTreeMap<&str, (u64, u64, u64, u64)> = BTreeMap::new();
@@ -53,11 +54,18 @@ impl Daemon {
             }
             let dispatcher = &mut self.dispatcher;
             let dirty = &mut self.dirty;
+            let alerts = &mut self.alerts;
+            let metrics = &self.metrics;
             pipeline.route(line, &mut self.match_buf, |routed| {
                 let counted = matched.entry(routed.rule.name().to_owned()).or_default();
                 *counted = (counted.0 + 1, index);
+                // Alert kinds (issue 13): held, folded or muted matches go no further.
+                let Some(note) = alerts.on_match(routed, read_at, metrics) else {
+                    return;
+                };
                 for robot in routed.robots() {
-                    if dispatcher.on_hit(robot, routed.hit(), || routed.render(robot), now) {
+                    let render = || routed.render(robot);
+                    if dispatcher.on_alert(robot, routed.hit(), note, render, now) {
                         dirty.insert(robot.clone());
                     }
                 }
@@ -117,11 +125,14 @@ impl Daemon {
     pub(crate) fn commit(&mut self, send: Option<Sending<'_>>) -> bool {
         let moved = self.ledger.changes(&self.latest_checkpoints);
         let globs_moved = self.latest_globs != self.saved_globs;
+        // The alert kinds' state goes with the batches its decisions produced (issue 13).
+        let alert_changes = self.alerts.changes();
         let cursors = self.journals.unsaved();
         if moved.is_empty()
             && self.dirty.is_empty()
             && send.is_none()
             && !globs_moved
+            && alert_changes.is_empty()
             && cursors.is_none()
         {
             return true;
@@ -176,12 +187,14 @@ impl Daemon {
         if globs_moved {
             changes.push(Change::Globs(&self.latest_globs));
         }
+        changes.extend(alert_changes.as_changes());
         if let Some(cursors) = &cursors {
             changes.push(Change::JournalCursors(cursors));
         }
         let result = self.store.commit(&changes);
         let ok = result.is_ok();
         if ok {
+            self.alerts.committed(&alert_changes);
             self.dirty.clear();
             self.ledger.committed(&moved);
             if globs_moved {

@@ -9,6 +9,7 @@
 //! state changes in one loop is what makes "a checkpoint never gets ahead of durable output" and
 //! "only errcode 0 removes a batch" easy to see.
 
+mod alerts;
 mod bridge;
 mod chat;
 mod cluster;
@@ -177,6 +178,8 @@ pub async fn run(pipeline: Pipeline, options: RunOptions) -> anyhow::Result<()> 
     }
     let n_files = tailer.n_files();
     bridge::publish(&metrics, &tailer.stats());
+    // Reads that begin from now on can tell the alert kinds that the inputs caught up.
+    let tail_started = Instant::now();
     let tail = TailBridge::spawn(tailer, health.clone())?;
 
     let now = Instant::now();
@@ -202,6 +205,10 @@ pub async fn run(pipeline: Pipeline, options: RunOptions) -> anyhow::Result<()> 
         );
     }
     seed_send_history(&store, &mut dispatcher, &pipeline.config, None);
+    // Alert kinds (issue 13): trackers and silences as stored, behind until the inputs catch up.
+    // (`tail_started`, not now: the tail thread's first read may already be over, and it reports
+    // again only when something changes.)
+    let alerts = alerts::Alerts::start(&store, &pipeline, tail_started);
 
     let config_watch = start_config_watch(&pipeline);
     let pipeline = Arc::new(pipeline);
@@ -215,6 +222,7 @@ pub async fn run(pipeline: Pipeline, options: RunOptions) -> anyhow::Result<()> 
         destinations: BTreeMap::new(),
         store,
         dispatcher,
+        alerts,
         client,
         metrics,
         health,
@@ -309,6 +317,8 @@ pub(crate) struct Daemon {
     destinations: BTreeMap<String, Destination>,
     store: Store,
     dispatcher: Dispatcher,
+    /// Alert kinds and silences (issue 13).
+    alerts: alerts::Alerts,
     client: Client,
     metrics: Arc<Metrics>,
     health: Arc<Health>,
@@ -353,17 +363,24 @@ impl Daemon {
         let mut keep_alive = tokio::time::interval(watchdog.unwrap_or(Duration::from_secs(3600)));
         loop {
             self.health.beat(Loop::Dispatch);
+            self.poll_alerts();
             let wake_at = self.dispatch(Gathering::Wait);
+            let wake_at = match (wake_at, self.alerts_wake()) {
+                (Some(a), Some(b)) => Some(a.min(b)),
+                (a, b) => a.or(b),
+            };
             let sleep = tokio::time::sleep_until(
                 wake_at.map_or_else(|| tokio::time::Instant::now() + TICK * 60, Into::into),
             );
             tokio::select! {
                 message = self.tail.messages.recv() => match message {
-                    Some(TailMsg::Lines { lines, checkpoints, globs, stats }) => {
+                    Some(TailMsg::Lines { lines, checkpoints, globs, stats, catch_up }) => {
                         self.latest_globs = globs;
                         self.n_files = stats.n_files;
                         bridge::publish(&self.metrics, &stats);
                         self.on_lines(lines, checkpoints);
+                        self.alerts
+                            .on_catch_up(&catch_up, Instant::now(), SystemTime::now());
                     }
                     Some(TailMsg::Final { checkpoints }) => {
                         // Not asked for: the tailer stopped on its own. Keep what it gave.
@@ -404,6 +421,7 @@ impl Daemon {
                     }
                 }
                 _ = tick.tick() => {
+                    self.sync_silences();
                     if self.store_failure.is_some() || !self.dirty.is_empty() {
                         self.commit(None);
                     }
@@ -490,6 +508,7 @@ impl Daemon {
 
     fn refresh_gauges(&mut self) {
         let now = Instant::now();
+        self.alerts.refresh_gauges(&self.metrics);
         for (robot, n) in self.dispatcher.undelivered() {
             self.metrics
                 .pending_events

@@ -179,6 +179,7 @@ impl Daemon {
             }
         }
         self.destinations = destinations;
+        self.alerts.reconfigure(&self.pipeline, &pipeline, now);
         let dirs = watched_dirs(&pipeline.config.source, &pipeline.config.rule_globs);
         let same_dirs = pipeline.config.reload_on_change
             && self

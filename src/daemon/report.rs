@@ -5,6 +5,7 @@
 use std::time::{Instant, SystemTime};
 
 use crate::batch::Batch;
+use crate::daemon::alerts::AlertChanges;
 use crate::daemon::deliver::deliver;
 use crate::daemon::intake::Sending;
 use crate::daemon::{Daemon, unix_seconds};
@@ -197,8 +198,18 @@ impl Daemon {
                 until: SystemTime::now() + pause,
             });
         }
+        // The alert kinds' state not stored yet (a commit failed) goes with the batches that
+        // reflect it, if no other robot's batch is left unstored.
+        let alert_changes = if self.dirty.iter().all(|dirty| *dirty == robot) {
+            self.alerts.changes()
+        } else {
+            AlertChanges::default()
+        };
+        changes.extend(alert_changes.as_changes());
         let result = self.store.commit(&changes);
-        if result.is_err() {
+        if result.is_ok() {
+            self.alerts.committed(&alert_changes);
+        } else {
             self.dirty.insert(robot);
         }
         self.note_store_result(result, "cannot record a delivery");

@@ -88,6 +88,7 @@ impl Daemon {
         // and the scanned globs are written again by the next commit.
         self.ledger = CheckpointLedger::default();
         self.saved_globs.clear();
+        self.alerts.rewrite_all();
         let robots: Vec<String> = self
             .dispatcher
             .undelivered()

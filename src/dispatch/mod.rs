@@ -11,7 +11,7 @@ pub mod ratelimit;
 use std::collections::BTreeMap;
 use std::time::Instant;
 
-use crate::batch::{Batch, Hit, Rendered};
+use crate::batch::{Annotation, Batch, BatchNotice, Hit, Rendered};
 use crate::dingtalk::Verdict;
 use crate::dispatch::queue::{Action, QueueConfig, RobotQueue, Standing};
 
@@ -96,6 +96,36 @@ impl Dispatcher {
         match self.queues.get_mut(robot) {
             Some(queue) => {
                 queue.on_hit(hit, render, now);
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Adds a line of a rule with alert keys for `robot`, standing for what `note` says; like
+    /// [`Dispatcher::on_hit`] otherwise.
+    pub fn on_alert(
+        &mut self,
+        robot: &str,
+        hit: Hit<'_>,
+        note: Annotation,
+        render: impl FnOnce() -> Rendered,
+        now: Instant,
+    ) -> bool {
+        match self.queues.get_mut(robot) {
+            Some(queue) => {
+                queue.on_alert(hit, note, render, now);
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Adds a notice for `robot`. Returns false (and drops it) when the robot is unknown.
+    pub fn on_notice(&mut self, robot: &str, notice: BatchNotice, now: Instant) -> bool {
+        match self.queues.get_mut(robot) {
+            Some(queue) => {
+                queue.on_notice(notice, now);
                 true
             }
             None => false,

@@ -17,11 +17,21 @@
 //! by itself, marked as a possible repeat, alternating with newer batches so that neither waits
 //! behind the other, until an answer settles it. Doubtful batches from several timeouts are
 //! merged (all of them may repeat).
+//!
+//! Critical first under the limit (issue 13): whatever is pending goes out whole at the next
+//! slot, most severe first in the summary, so a flood of warnings delays a critical alert by at
+//! most the one send in flight. The one place where a batch waits for another is the alternation
+//! with a doubtful batch: there, pending events more severe than everything doubtful go first
+//! (a doubtful batch of warnings never holds a critical alert back; a doubtful critical one
+//! still alternates with anything).
+//!
+//! Besides matching lines, a batch carries notices (repeats, resolutions, absences, ended
+//! silences: `batch::notice`); they gather, wait and fold back exactly like lines.
 
 use std::time::{Duration, Instant};
 
 use crate::backoff::Backoff;
-use crate::batch::{Batch, Hit, Rendered};
+use crate::batch::{Annotation, Batch, BatchNotice, Hit, Rendered};
 use crate::config::{Config, RobotConfig};
 use crate::dingtalk::Verdict;
 use crate::dispatch::ratelimit::RateLimiter;
@@ -148,10 +158,33 @@ impl RobotQueue {
 
     /// Adds a match seen at `now`; `render` runs only if the match becomes a sample.
     pub fn on_hit(&mut self, hit: Hit<'_>, render: impl FnOnce() -> Rendered, now: Instant) {
+        self.on_alert(hit, Annotation::Plain, render, now);
+    }
+
+    /// Adds a line of a rule with alert keys, standing for what `note` says (see
+    /// [`Batch::add_alert`]).
+    pub fn on_alert(
+        &mut self,
+        hit: Hit<'_>,
+        note: Annotation,
+        render: impl FnOnce() -> Rendered,
+        now: Instant,
+    ) {
+        self.start_gathering(now);
+        self.pending.add_alert(hit, note, render);
+    }
+
+    /// Adds a notice decided at `now`: it gathers and goes out like a line.
+    pub fn on_notice(&mut self, notice: BatchNotice, now: Instant) {
+        self.start_gathering(now);
+        self.pending.add_notice(notice);
+    }
+
+    /// The first addition to an empty pending batch opens a gathering period.
+    fn start_gathering(&mut self, now: Instant) {
         if self.pending.is_empty() {
             self.gather_until = Some(now + self.config.linger);
         }
-        self.pending.add(hit, render);
     }
 
     /// Adds batches restored from durable state; they are sent as soon as the limiter allows.
@@ -187,9 +220,10 @@ impl RobotQueue {
             return Action::Idle;
         }
         // Alternate while both wait, so that neither a doubtful batch nor newer events wait
-        // behind the other.
-        let repeat =
-            !self.doubtful.is_empty() && (self.pending.is_empty() || !self.last_was_repeat);
+        // behind the other; newer events more severe than all that is doubtful go first.
+        let outranks = self.pending.severity() > self.doubtful.severity();
+        let repeat = !self.doubtful.is_empty()
+            && (self.pending.is_empty() || (!self.last_was_repeat && !outranks));
         let mut ready = self.limiter.next_slot(now);
         if let Some(blocked) = self.blocked_until {
             ready = ready.max(blocked);
@@ -261,7 +295,7 @@ impl RobotQueue {
                 if !self.pending.is_empty() {
                     self.gather_until = Some(now);
                 }
-                return batch.count();
+                return batch.n_undelivered();
             }
         };
         if repeat {
@@ -310,11 +344,14 @@ impl RobotQueue {
         (self.config.window * 5).max(Duration::from_secs(5))
     }
 
-    /// Matches not yet delivered (pending, doubtful and in flight).
+    /// Matches and notices not yet delivered (pending, doubtful and in flight).
     pub fn n_undelivered(&self) -> u64 {
-        self.pending.count()
-            + self.doubtful.count()
-            + self.in_flight.as_ref().map_or(0, |f| f.batch.count())
+        self.pending.n_undelivered()
+            + self.doubtful.n_undelivered()
+            + self
+                .in_flight
+                .as_ref()
+                .map_or(0, |f| f.batch.n_undelivered())
     }
 
     /// What is gathering (not in flight), for persistence.

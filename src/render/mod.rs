@@ -27,6 +27,7 @@
 mod compile;
 pub mod context;
 pub mod names;
+pub mod notice;
 pub mod record;
 pub mod summary;
 
@@ -314,15 +315,21 @@ impl Renderer {
         Cow::Owned(mentions)
     }
 
-    /// The draft of the message for `robot` about `batch`: one match → the rule's title, text
-    /// and link, as the rule's kind; several → a summary as the robot's kind (see [`summary`]):
-    /// grouped by rule, critical first, exact counts. Mentions of all included rules are merged.
+    /// The draft of the message for `robot` about `batch`: one line → the rule's title, text
+    /// (with what an alert-kind line stands for) and link, as the rule's kind; one notice →
+    /// the notice alone ([`notice`]); more → a summary as the robot's kind (see [`summary`]):
+    /// grouped by rule, critical first, exact counts, notices in a section of their own.
+    /// Mentions of all included rules and notices are merged.
     /// `dingtalk::compose` lays it out and fits it.
     pub fn draft(&self, batch: &Batch, robot: &str) -> Draft {
         if let Some((rule, sample)) = batch.lone() {
+            let text = match notice::annotation(self, sample.note, sample.at, sample.markup) {
+                Some(note) => format!("{}\n\n{note}", sample.text.trim_end()),
+                None => sample.text.clone(),
+            };
             return Draft {
                 title: sample.title.clone(),
-                body: Body::Event(sample.text.clone()),
+                body: Body::Event(text),
                 mentions: batch.mentions(),
                 link: sample.link.clone(),
                 markup: sample.markup,
@@ -330,6 +337,9 @@ impl Renderer {
                 language: self.language,
                 notes: Vec::new(),
             };
+        }
+        if let Some(lone) = batch.lone_notice() {
+            return notice::lone(self, lone, robot);
         }
         summary::summary(self, batch, robot)
     }

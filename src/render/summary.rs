@@ -6,6 +6,10 @@
 //! `summary` template when it has one; the default heading is built here, in the configured
 //! language. Laying the draft out and fitting it under DingTalk's limit (dropping samples and
 //! sections with exact "and N more") is `dingtalk::compose`'s job.
+//!
+//! Alert kinds (issue 13): a sample that stands for more than itself (a firing alert's window, a
+//! repeat) says so on a line under it, and a batch's notices get a section of their own, placed
+//! by severity among the rules' (`render::notice`); the title counts them after the alerts.
 
 use crate::batch::top::TopCounts;
 use crate::batch::{Batch, MAX_SAMPLES, RuleBatch, Sample};
@@ -15,6 +19,7 @@ use crate::event::{Markup, Severity};
 use crate::lang::{Label, Language};
 use crate::render::Renderer;
 use crate::render::context::span;
+use crate::render::notice;
 
 /// Hosts or files listed by name before "and N more".
 const MAX_LISTED: usize = 3;
@@ -29,13 +34,34 @@ pub fn summary(renderer: &Renderer, batch: &Batch, robot: &str) -> Draft {
     let rules = batch.ordered();
     let severity = batch.severity().unwrap_or(Severity::Info);
     let hosts: Vec<&str> = batch.hosts().into_iter().collect();
+    let notices = batch.notices();
     let title = renderer.summary_title(robot, batch).unwrap_or_else(|| {
-        escape::title(&language.summary_title(severity, &hosts, batch.count(), rules.len()))
+        let n_notices = notices.len();
+        let title = if rules.is_empty() {
+            let host = [renderer.host()];
+            let hosts = if hosts.is_empty() { &host[..] } else { &hosts };
+            language.notices_title(severity, hosts, n_notices)
+        } else if n_notices > 0 {
+            let alerts = language.summary_title(severity, &hosts, batch.count(), rules.len());
+            format!("{alerts}{}", language.notices_in_title(n_notices, true))
+        } else {
+            language.summary_title(severity, &hosts, batch.count(), rules.len())
+        };
+        escape::title(&title)
     });
-    let sections = rules
+    let mut sections: Vec<Section> = rules
         .iter()
         .map(|rule| section(renderer, rule, markup, hosts.len() > 1))
         .collect();
+    if !notices.is_empty() {
+        // Before the first rule less severe than the most severe notice.
+        let rank = notices.severity().unwrap_or(Severity::Info);
+        let at = rules
+            .iter()
+            .position(|rule| rule.severity < rank)
+            .unwrap_or(rules.len());
+        sections.insert(at, notice::section(renderer, notices, markup));
+    }
     Draft {
         title,
         body: Body::Summary(sections),
@@ -58,11 +84,22 @@ fn section(renderer: &Renderer, rule: &RuleBatch, markup: Markup, several_hosts:
     facts.push(listed(language, Label::Files, rule.files.iter()));
     facts.extend(rule.top.iter().map(|top| top_fact(language, top)));
     let shown = rule.shown_samples(MAX_SAMPLES);
+    let samples = shown
+        .iter()
+        .map(|s| {
+            let text = in_markup(s, markup);
+            match notice::annotation(renderer, s.note, s.at, markup) {
+                Some(note) => format!("{}\n{note}", text.trim_end()),
+                None => text,
+            }
+        })
+        .collect();
     Section {
         heading: heading(renderer, rule, markup),
         facts,
-        samples: shown.iter().map(|s| in_markup(s, markup)).collect(),
-        count: rule.count,
+        samples,
+        // Lines: what the samples and "and N more" are counted in.
+        count: rule.hits,
         link: shown.iter().rev().find_map(|s| s.link.clone()),
     }
 }

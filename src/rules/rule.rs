@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 
 use regex::Regex;
 
+use crate::alert::AlertSpec;
 use crate::config::RuleSpec;
 use crate::event::{Mentions, Severity};
 use crate::fields::Where;
@@ -24,6 +25,7 @@ pub struct Rule {
     conditions: Where,
     top: Vec<String>,
     templated_mentions: bool,
+    alert: AlertSpec,
     file: PathBuf,
     line: usize,
 }
@@ -42,6 +44,7 @@ impl Rule {
             conditions: Where::new(&spec.conditions),
             top: spec.top.clone(),
             templated_mentions: !spec.mention_templates.is_empty(),
+            alert: spec.alert.clone(),
             file: spec.file.clone(),
             line: spec.line,
         }
@@ -96,6 +99,12 @@ impl Rule {
     /// True when some `at:` entries are templates (rendered per match by `render`).
     pub fn has_templated_mentions(&self) -> bool {
         self.templated_mentions
+    }
+
+    /// Its alert keys (`group_by`, `when`, `realert`, `resolve`, `absent`, …; issue 13):
+    /// [`AlertSpec::plain`] when it has none, and every match is an alert.
+    pub fn alert(&self) -> &AlertSpec {
+        &self.alert
     }
 
     /// True when an `exclude` regex matches `line`.

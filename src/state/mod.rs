@@ -13,6 +13,7 @@
 //! add an fsync per batch to narrow that window; for alerts, re-reading a few lines after a power
 //! cut is the better trade.
 
+pub mod alerts;
 pub mod checkpoint;
 pub mod cursors;
 pub mod file;
@@ -20,6 +21,7 @@ pub mod globs;
 pub mod pending;
 pub mod schema;
 pub mod sends;
+pub mod silences;
 pub mod throttles;
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -28,7 +30,9 @@ use std::time::{Duration, SystemTime};
 
 use rusqlite::{Connection, OpenFlags, Transaction};
 
+use crate::alert::{Silence, SilenceChanges, SilenceId, SilenceRecord, TrackerChanges};
 use crate::batch::Batch;
+pub use crate::state::alerts::StoredKeys;
 pub use crate::state::cursors::JournalCursor;
 use crate::state::pending::PendingError;
 pub use crate::state::pending::Undelivered;
@@ -75,6 +79,12 @@ pub enum StateError {
     /// The pending-batch table failed.
     #[error(transparent)]
     Pending(#[from] PendingError),
+    /// A row could not be encoded.
+    #[error("state database: cannot encode a row: {0}")]
+    Encode(String),
+    /// A silence id is taken (draw another).
+    #[error("silence id `{0}` is taken")]
+    Duplicate(String),
 }
 
 impl StateError {
@@ -339,6 +349,102 @@ impl Store {
         throttles::in_force(&self.conn, now)
     }
 
+    /// The alert-kind state of every rule (issue 13): its keys' records, and the rows that
+    /// could not be read (described; left out, their keys start afresh).
+    ///
+    /// # Errors
+    /// SQLite failures.
+    pub fn load_alert_keys(&self) -> Result<StoredKeys, StateError> {
+        alerts::load(&self.conn)
+    }
+
+    /// The silences as the daemon starts with them: what it counted (each with its definition)
+    /// and the shared definitions, and the rows that could not be read.
+    ///
+    /// # Errors
+    /// SQLite failures.
+    pub fn load_silences(&self) -> Result<StoredSilences, StateError> {
+        let (counted, mut bad) = silences::counted(&self.conn)?;
+        let (definitions, bad_definitions) = silences::definitions(&self.conn)?;
+        bad.extend(bad_definitions);
+        Ok(StoredSilences {
+            counted,
+            definitions,
+            bad,
+        })
+    }
+
+    /// The shared silence definitions (what `dingtail mute` writes), and the rows that could
+    /// not be read.
+    ///
+    /// # Errors
+    /// SQLite failures.
+    pub fn silence_definitions(&self) -> Result<(Vec<Silence>, Vec<String>), StateError> {
+        silences::definitions(&self.conn)
+    }
+
+    /// Every silence with what the daemon counted for it, ending soonest first (`dingtail
+    /// mutes`), and the rows that could not be read.
+    ///
+    /// # Errors
+    /// SQLite failures.
+    pub fn list_silences(&self) -> Result<(Vec<SilenceRecord>, Vec<String>), StateError> {
+        let (mut records, bad) = silences::list(&self.conn)?;
+        records.sort_by(|a, b| {
+            (a.silence.ends(), a.silence.id()).cmp(&(b.silence.ends(), b.silence.id()))
+        });
+        Ok((records, bad))
+    }
+
+    /// Adds a silence (`dingtail mute`; the daemon picks it up within a second).
+    ///
+    /// # Errors
+    /// [`StateError::Duplicate`] when its id is taken; SQLite failures.
+    pub fn add_silence(&mut self, silence: &Silence) -> Result<(), StateError> {
+        self.writable()?;
+        self.transaction(|tx| silences::add(tx, silence))
+    }
+
+    /// Deletes silence `id` (`dingtail unmute ID`); returns it if it existed. The daemon
+    /// reports what it muted.
+    ///
+    /// # Errors
+    /// SQLite failures.
+    pub fn remove_silence(&mut self, id: &SilenceId) -> Result<Option<Silence>, StateError> {
+        self.writable()?;
+        self.transaction(|tx| silences::remove(tx, id))
+    }
+
+    /// Deletes every silence of `rule` (`dingtail unmute RULE`); returns them.
+    ///
+    /// # Errors
+    /// SQLite failures.
+    pub fn remove_silences_of(&mut self, rule: &str) -> Result<Vec<Silence>, StateError> {
+        self.writable()?;
+        self.transaction(|tx| silences::remove_rule(tx, rule))
+    }
+
+    /// Deletes the silences that ended before `now` with nothing left to report; returns how
+    /// many.
+    ///
+    /// # Errors
+    /// SQLite failures.
+    pub fn purge_ended_silences(&mut self, now: SystemTime) -> Result<usize, StateError> {
+        self.writable()?;
+        self.transaction(|tx| silences::purge_ended(tx, now))
+    }
+
+    /// SQLite's `data_version`: it changes when another connection (`dingtail mute`) commits,
+    /// so that the daemon re-reads the silences only then.
+    ///
+    /// # Errors
+    /// SQLite failures.
+    pub fn data_version(&self) -> Result<i64, StateError> {
+        Ok(self
+            .conn
+            .pragma_query_value(None, "data_version", |row| row.get(0))?)
+    }
+
     /// Makes `changes` durable together, in one transaction: all of them or none. The daemon
     /// describes what moved (matches gathered, a batch sent or delivered, checkpoints, globs);
     /// this decides how it is written.
@@ -346,11 +452,7 @@ impl Store {
     /// # Errors
     /// SQLite or encoding failures; nothing was written then.
     pub fn commit(&mut self, changes: &[Change<'_>]) -> Result<(), StateError> {
-        if self.read_only {
-            let (conn, _) = Store::connect(&self.path)?;
-            self.conn = conn;
-            self.read_only = false;
-        }
+        self.writable()?;
         self.transaction(|tx| {
             for change in changes {
                 match *change {
@@ -376,11 +478,24 @@ impl Store {
                     }
                     Change::AllCheckpoints(all) => checkpoint::save_checkpoints(tx, all)?,
                     Change::Globs(globs) => globs::save(tx, globs)?,
+                    Change::Alerts { rule, changes } => alerts::save(tx, rule, changes)?,
+                    Change::ForgetAlerts { rule } => alerts::forget_rule(tx, rule)?,
+                    Change::Silences(changes) => silences::save(tx, changes)?,
                     Change::JournalCursors(positions) => cursors::save(tx, positions)?,
                 }
             }
             Ok(())
         })
+    }
+
+    /// A store opened read-only tries to open for writing again.
+    fn writable(&mut self) -> Result<(), StateError> {
+        if self.read_only {
+            let (conn, _) = Store::connect(&self.path)?;
+            self.conn = conn;
+            self.read_only = false;
+        }
+        Ok(())
     }
 
     /// True when this state dir has never run before (the database was created by this
@@ -405,6 +520,17 @@ impl Store {
     fn connection(&self) -> &Connection {
         &self.conn
     }
+}
+
+/// The silences stored, as the daemon starts with them.
+#[derive(Clone, Debug, Default)]
+pub struct StoredSilences {
+    /// What the daemon counted, each with the definition it counts for.
+    pub counted: Vec<SilenceRecord>,
+    /// The shared definitions.
+    pub definitions: Vec<Silence>,
+    /// The rows that could not be read, described (left out).
+    pub bad: Vec<String>,
 }
 
 /// One thing [`Store::commit`] makes durable.
@@ -474,6 +600,20 @@ pub enum Change<'a> {
     AllCheckpoints(&'a [Checkpoint]),
     /// The `(input, glob)` pairs scanned so far.
     Globs(&'a BTreeSet<(String, String)>),
+    /// What changed in `rule`'s alert-kind state since the last commit (issue 13).
+    Alerts {
+        /// The rule.
+        rule: &'a str,
+        /// Its tracker's changes.
+        changes: &'a TrackerChanges,
+    },
+    /// `rule` no longer has alert-kind state (a reload removed it or its keys).
+    ForgetAlerts {
+        /// The rule.
+        rule: &'a str,
+    },
+    /// What changed in the daemon's silences since the last commit.
+    Silences(&'a SilenceChanges),
     /// Every journald input's position (the whole set: inputs not in it lose their row).
     JournalCursors(&'a BTreeMap<String, JournalCursor>),
 }

@@ -11,13 +11,14 @@
 //! The functions take a `rusqlite::Connection` (a `Transaction` derefs to one), so that the daemon
 //! commits pending rows in the same transaction as the file offsets they came from.
 
+mod notice_row;
 mod row;
 
 use std::collections::BTreeMap;
 
 use rusqlite::{Connection, params};
 
-use crate::batch::Batch;
+use crate::batch::{Batch, Notices, RuleBatch};
 
 /// The table, created by the schema migration that introduces it.
 pub const CREATE_TABLE: &str = "
@@ -54,10 +55,12 @@ pub enum PendingError {
 /// serde failures (none are expected for these plain types).
 pub fn encode_batch(batch: &Batch) -> Result<String, serde_json::Error> {
     let mut rules = serde_json::Map::new();
-    for rule in batch.ordered() {
+    // Rules and the alert kinds' notices alike, one row per rule, as the table holds them.
+    for rule in batch.rule_names() {
+        let notices = batch.notices().of_rule(rule);
         rules.insert(
-            rule.rule.clone(),
-            serde_json::Value::String(row::encode(rule)?),
+            rule.to_owned(),
+            serde_json::Value::String(row::encode(batch.rule(rule), &notices)?),
         );
     }
     let mut wire = serde_json::Map::new();
@@ -81,13 +84,17 @@ pub fn decode_batch(text: &str) -> Result<Batch, serde_json::Error> {
         return Err(serde_json::Error::custom("a batch without rules"));
     };
     let mut decoded = Vec::with_capacity(rules.len());
+    let mut notices = Notices::default();
     for (name, data) in rules {
         let data = data
             .as_str()
             .ok_or_else(|| serde_json::Error::custom("a rule that is not a row"))?;
-        decoded.push(row::decode(name, data)?);
+        let (rule, rule_notices) = row::decode(name, data)?;
+        decoded.extend(rule);
+        notices.absorb(rule_notices);
     }
-    Ok(Batch::from_rules(decoded))
+    notices.kept.sort_by_key(|notice| notice.at);
+    Ok(Batch::from_parts(decoded, notices))
 }
 
 /// The generation of rows that may have been delivered already.
@@ -115,13 +122,14 @@ fn put(conn: &Connection, robot: &str, batch: &Batch, generation: i64) -> Result
     let mut insert = conn.prepare_cached(
         "INSERT OR REPLACE INTO pending (robot, rule, gen, data) VALUES (?1, ?2, ?4, ?3)",
     )?;
-    for rule in batch.ordered() {
-        let data = row::encode(rule).map_err(|source| PendingError::Row {
+    for rule in batch.rule_names() {
+        let notices = batch.notices().of_rule(rule);
+        let data = row::encode(batch.rule(rule), &notices).map_err(|source| PendingError::Row {
             robot: robot.to_string(),
-            rule: rule.rule.clone(),
+            rule: rule.to_string(),
             source,
         })?;
-        insert.execute(params![robot, rule.rule, data, generation])?;
+        insert.execute(params![robot, rule, data, generation])?;
     }
     Ok(())
 }
@@ -180,7 +188,10 @@ pub fn load_all(conn: &Connection) -> Result<BTreeMap<String, Undelivered>, Pend
     let mut select =
         conn.prepare("SELECT robot, rule, data, gen FROM pending ORDER BY gen DESC")?;
     let mut rows = select.query([])?;
-    let mut out: BTreeMap<String, Undelivered> = BTreeMap::new();
+    // Per robot, new (false) and doubtful (true): the rules' parts and their notices, put
+    // together once all rows are read (notices in the order they came, across rules).
+    type Parts = (Vec<RuleBatch>, Notices);
+    let mut parts: BTreeMap<(String, bool), Parts> = BTreeMap::new();
     while let Some(row) = rows.next()? {
         let robot: String = row.get(0)?;
         let rule: String = row.get(1)?;
@@ -191,13 +202,21 @@ pub fn load_all(conn: &Connection) -> Result<BTreeMap<String, Undelivered>, Pend
             rule: rule.clone(),
             source,
         })?;
+        let (rules, notices) = parts.entry((robot, generation != 0)).or_default();
+        let (rule, rule_notices) = decoded;
+        rules.extend(rule);
+        notices.absorb(rule_notices);
+    }
+    let mut out: BTreeMap<String, Undelivered> = BTreeMap::new();
+    for ((robot, doubtful), (rules, mut notices)) in parts {
+        notices.kept.sort_by_key(|notice| notice.at);
         let undelivered = out.entry(robot).or_default();
-        let batch = if generation == 0 {
-            &mut undelivered.pending
-        } else {
+        let batch = if doubtful {
             &mut undelivered.doubtful
+        } else {
+            &mut undelivered.pending
         };
-        batch.absorb(Batch::from_rules([decoded]));
+        batch.absorb(Batch::from_parts(rules, notices));
     }
     Ok(out)
 }
@@ -208,10 +227,13 @@ mod tests {
 
     use rusqlite::Connection;
 
+    use crate::alert::NoticeKind;
     use crate::batch::{Batch, Hit, Rendered};
+    use crate::batch::{BatchNotice, NoticeEvent};
     use crate::event::{Mentions, Severity};
     use crate::state::pending::{
-        CREATE_TABLE, load_all, mark_in_flight, mark_resending, put_gathering, replace_all,
+        CREATE_TABLE, decode_batch, encode_batch, load_all, mark_in_flight, mark_resending,
+        put_gathering, replace_all,
     };
 
     fn batch(rule: &str, n: u64) -> Batch {
@@ -276,5 +298,28 @@ mod tests {
         let loaded = load_all(&conn).unwrap();
         assert_eq!(loaded["ops"].doubtful.count(), 1);
         assert_eq!(loaded["ops"].pending.count(), 6);
+    }
+
+    /// A cluster hand-off carries the alert kinds' notices too, with a rule that has notices
+    /// only (issue 13 beside issue 15).
+    #[test]
+    fn a_handed_off_batch_keeps_its_notices() {
+        let mut batch = batch("ssh", 2);
+        batch.add_notice(BatchNotice {
+            rule: "heartbeat".into(),
+            severity: Severity::Warning,
+            labels: vec![("host".into(), "web-2".into())],
+            at: SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_100),
+            mentions: Mentions::default(),
+            event: NoticeEvent::Alert(NoticeKind::Absent {
+                last_seen: None,
+                for_: Duration::from_secs(300),
+                silent_for: Duration::from_secs(301),
+            }),
+        });
+        let decoded = decode_batch(&encode_batch(&batch).unwrap()).unwrap();
+        assert_eq!(decoded.count(), 2);
+        assert_eq!(decoded.notices(), batch.notices());
+        assert_eq!(decoded.rule("heartbeat"), None);
     }
 }

@@ -7,7 +7,7 @@
 
 use rusqlite::Connection;
 
-use crate::state::{cursors, globs, pending, sends, throttles};
+use crate::state::{alerts, cursors, globs, pending, sends, silences, throttles};
 
 /// Version 1: checkpoints keyed by device and inode (one row per followed file), and the
 /// pending batches.
@@ -32,7 +32,8 @@ ALTER TABLE checkpoints ADD COLUMN tail_hash INTEGER;";
 /// The migrations, in order; migration `i` brings the database to version `i + 1`.
 /// Version 2 adds the send history that carries the rate limit over restarts; version 3 the
 /// globs each input has scanned; version 4 the throttle blocks (issue 12); version 5 the
-/// checkpoints' tail hashes (issue 19); version 6 the journald inputs' cursors (issue 14).
+/// checkpoints' tail hashes (issue 19); version 6 the journald inputs' cursors (issue 14);
+/// version 7 the alert kinds' keys and the silences (issue 13).
 const MIGRATIONS: &[&[&str]] = &[
     &[V1_CHECKPOINTS, pending::CREATE_TABLE],
     &[sends::CREATE_TABLE],
@@ -40,6 +41,7 @@ const MIGRATIONS: &[&[&str]] = &[
     &[throttles::CREATE_TABLE],
     &[V5_TAIL_HASH],
     &[cursors::CREATE_TABLE],
+    &[alerts::CREATE_TABLE, silences::CREATE_TABLES],
 ];
 
 /// The schema version this build writes.

@@ -128,6 +128,9 @@ pub struct Tailer {
     pub(super) last_rescan: Option<Instant>,
     /// Data was left unread by the last call: do not wait before the next one.
     more: bool,
+    /// The inputs with data left unread by the last read (empty: every file was read to its
+    /// end); `None` before the first read after a start or a reconfiguration.
+    behind: Option<BTreeSet<String>>,
     /// `next_batch` found nothing and went to sleep until this deadline. A call that was
     /// cancelled while asleep (the daemon's loop selects over it with a heartbeat) goes back to
     /// sleep without reading: nothing can have arrived that the wake-up would not report, so
@@ -214,6 +217,7 @@ impl Tailer {
             asleep: None,
             n_truncated: 0,
             n_rounds: 0,
+            behind: None,
         };
         tailer.rescan(now);
         // Files rotated away while dingtail was down and no longer matched: drained from their
@@ -308,6 +312,14 @@ impl Tailer {
         out
     }
 
+    /// Which inputs the last read left data unread in (a backlog; empty once every file was
+    /// read to its end), or `None` before the first read since the start or the latest
+    /// [`Tailer::reconfigure`]. Alert kinds start their quiet periods when an input is caught
+    /// up (issue 13).
+    pub fn behind_inputs(&self) -> Option<&BTreeSet<String>> {
+        self.behind.as_ref()
+    }
+
     /// Applies a reloaded config: added inputs start (`start_at` applies to their first scan),
     /// removed ones stop (their files are closed), files of kept inputs keep their positions.
     /// Returns the events this closes (a removed input's held events, a multi-line event whose
@@ -345,6 +357,7 @@ impl Tailer {
         self.poll_interval = poll_interval(&inputs);
         self.inputs = inputs;
         self.asleep = None;
+        self.behind = None;
         self.wake.rescan();
         batch.lines
     }
@@ -408,8 +421,9 @@ impl Tailer {
         self.wake_parked(now);
         self.more = false;
         let mut n_read = 0u64;
+        let mut progressed_inputs = BTreeSet::new();
         loop {
-            let (progressed, n) = self.turn(&mut batch, now);
+            let (progressed, n) = self.turn(&mut batch, now, &mut progressed_inputs);
             n_read += n;
             if batch.is_full() || (progressed && n_read >= MAX_READ_PER_CALL) {
                 self.more = true;
@@ -428,15 +442,23 @@ impl Tailer {
         }
         if !self.more {
             self.release_drained(now, &mut batch);
+            progressed_inputs.clear();
         }
+        self.behind = Some(progressed_inputs);
         // Writes to parked files are noted from now on (files parked in this round included).
         self.wake.track_touched(self.n_open < self.files.len());
         batch.lines
     }
 
     /// Reads one chunk from each file, round robin from the cursor. Returns whether anything was
-    /// read or handed out, and how many bytes were read.
-    fn turn(&mut self, batch: &mut Batch, now: Instant) -> (bool, u64) {
+    /// read or handed out, and how many bytes were read; adds the inputs of the files that moved
+    /// to `moved`.
+    fn turn(
+        &mut self,
+        batch: &mut Batch,
+        now: Instant,
+        moved: &mut BTreeSet<String>,
+    ) -> (bool, u64) {
         let wall = self.clock.wall();
         let ids: Vec<FileId> = match self.cursor {
             // The cursor's file may be gone: start strictly after its id, wherever that is.
@@ -482,6 +504,9 @@ impl Tailer {
             );
             if after != before {
                 progressed = true;
+                if !moved.contains(&file.input) {
+                    moved.insert(file.input.clone());
+                }
             }
             n_read += after.1.saturating_sub(before.1);
             let retired = file.take_retired();

@@ -163,3 +163,15 @@ fn a_test_shows_the_rendering_under_where_it_came_from() {
         "rule x has not matched since dingtail started"
     );
 }
+
+#[test]
+fn an_unknown_name_in_a_mute_is_named_with_the_closest_one() {
+    assert_eq!(
+        words::unknown_name(Language::ZhCn, "api", "cod", Some("code")),
+        "规则 api 没有名为 cod 的捕获或上下文值（是否想用 code？）"
+    );
+    assert_eq!(
+        words::unknown_name(Language::En, "api", "zz", None),
+        "rule api has no capture or context value named zz"
+    );
+}

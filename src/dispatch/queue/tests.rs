@@ -347,6 +347,98 @@ fn doubtful_batch(n: u64) -> Batch {
     batch
 }
 
+/// Issue 13: a doubtful batch of warnings never holds a critical alert back; the critical one
+/// goes at the next slot, and the doubtful batch right after it.
+#[test]
+fn pending_critical_events_go_before_a_doubtful_batch_of_warnings() {
+    let mut queue = queue();
+    let t0 = Instant::now();
+    add(&mut queue, "noise", Severity::Warning, "w1", t0);
+    let at = t0 + Duration::from_secs(2);
+    let (first, _) = send(&mut queue, at);
+    queue.on_verdict(first, Verdict::Unknown, at, 0.0);
+    add(&mut queue, "noise", Severity::Warning, "w2", at);
+    // The doubtful batch goes first when nothing outranks it (alternation as before).
+    let later = at + Duration::from_secs(10);
+    let (resend, batch, repeat) = match queue.poll(later) {
+        Action::Send { id, batch, repeat } => (id, batch, repeat),
+        other => panic!("{other:?}"),
+    };
+    assert!(repeat && batch.count() == 1);
+    queue.on_verdict(resend, Verdict::Unknown, later, 0.0);
+    let next = later + Duration::from_secs(10);
+    let (id, _) = send(&mut queue, next);
+    queue.on_verdict(id, Verdict::Delivered, next, 0.0);
+    // Now the doubtful batch's turn would come, but a critical line arrived: it goes first.
+    add(&mut queue, "boom", Severity::Critical, "c", next);
+    let then = next + Duration::from_secs(10);
+    match queue.poll(then) {
+        Action::Send { id, batch, repeat } => {
+            assert!(
+                !repeat,
+                "the critical line is not held behind the doubtful batch"
+            );
+            assert_eq!(batch.severity(), Some(Severity::Critical));
+            queue.on_verdict(id, Verdict::Delivered, then, 0.0);
+        }
+        other => panic!("{other:?}"),
+    }
+    let last = then + Duration::from_secs(10);
+    match queue.poll(last) {
+        Action::Send { repeat, batch, .. } => assert!(repeat && batch.count() == 1),
+        other => panic!("{other:?}"),
+    }
+}
+
+/// Issue 13: whatever floods the queue, a critical line goes out in the first message sent
+/// after it was added, most severe first, with every count exact.
+#[test]
+fn a_warning_flood_delays_a_critical_line_by_at_most_the_send_in_flight() {
+    let mut queue = queue();
+    let mut now = Instant::now();
+    let mut n_added = 0u64;
+    let mut n_sent = 0u64;
+    let mut in_flight: Option<u64> = None;
+    let mut critical_added_at: Option<usize> = None;
+    let mut sends_since_critical = 0usize;
+    for step in 0..400usize {
+        add(
+            &mut queue,
+            "noise",
+            Severity::Warning,
+            &format!("w{step}"),
+            now,
+        );
+        n_added += 1;
+        if step == 200 {
+            add(&mut queue, "boom", Severity::Critical, "disk on fire", now);
+            n_added += 1;
+            critical_added_at = Some(step);
+        }
+        if let Some(id) = in_flight.take() {
+            queue.on_verdict(id, Verdict::Delivered, now, 0.5);
+        }
+        if let Action::Send { id, batch, .. } = queue.poll(now) {
+            n_sent += batch.n_undelivered();
+            in_flight = Some(id);
+            if critical_added_at.is_some() {
+                sends_since_critical += 1;
+                if batch.severity() == Some(Severity::Critical) {
+                    assert_eq!(sends_since_critical, 1, "the first send after it holds it");
+                    assert_eq!(batch.ordered()[0].rule, "boom", "most severe first");
+                    critical_added_at = None;
+                }
+            }
+        }
+        now += Duration::from_millis(500);
+    }
+    assert!(critical_added_at.is_none(), "the critical line was sent");
+    if let Some(id) = in_flight.take() {
+        queue.on_verdict(id, Verdict::Delivered, now, 0.5);
+    }
+    assert_eq!(n_sent + queue.n_undelivered(), n_added, "counts exact");
+}
+
 #[test]
 fn the_standing_shows_pending_budget_and_why_a_robot_waits() {
     let mut queue = queue();
