@@ -41,6 +41,7 @@ pub mod holder;
 pub mod link;
 pub mod node;
 pub mod redis_io;
+pub mod share;
 pub mod silence_io;
 pub mod silences;
 pub mod status;
