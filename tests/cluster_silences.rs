@@ -104,8 +104,10 @@ fn lines(upstream: &str, n: usize, tag: &str) -> Vec<String> {
 
 /// The id `dingtail mute` printed.
 fn silence_id(out: &str) -> String {
-    let at = out.find(", id ").unwrap_or_else(|| panic!("no id in {out:?}")) + 5;
-    out[at..at + 6].to_string()
+    let (_, rest) = out
+        .split_once(", id ")
+        .unwrap_or_else(|| panic!("no id in {out:?}"));
+    rest.chars().take(6).collect()
 }
 
 fn shown(standin: &Standin) -> String {
@@ -160,7 +162,11 @@ fn wait_listed(host: &Host, id: &str, listed: bool, daemons: &[&Daemon]) {
             panic!(
                 "`mutes` on {:?} {} {id}: {out}\n{}",
                 host.state(),
-                if listed { "never listed" } else { "still lists" },
+                if listed {
+                    "never listed"
+                } else {
+                    "still lists"
+                },
                 logs.join("\n=====\n")
             );
         }

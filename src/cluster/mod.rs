@@ -152,7 +152,10 @@ mod tests {
         assert_eq!(keys.hosts(), "dt:{hosts}");
         assert_eq!(keys.claim("web-1"), "dt:{hosts}:claim:web-1");
         assert_eq!(keys.silences(), "dt:{silences}");
-        assert_eq!(keys.silence_of("k3x9pa", "muted"), "dt:{silences}:muted:k3x9pa");
+        assert_eq!(
+            keys.silence_of("k3x9pa", "muted"),
+            "dt:{silences}:muted:k3x9pa"
+        );
         assert_eq!(hid("web-1", "{}"), hid("web-1", "{}"));
         assert_ne!(hid("web-1", "{}"), hid("web-2", "{}"));
         assert_ne!(hid("web-1", "{}"), hid("web-1", "{ }"));

@@ -24,13 +24,12 @@ use redis::aio::ConnectionManager;
 use tokio::sync::{mpsc, watch};
 
 use crate::alert::{Ended, Muted, Silence, SilenceId, SilenceRecord};
+use crate::cluster::Keys;
 use crate::cluster::silence_io::{self, Published};
 use crate::cluster::silences::{ReportStep, Reports, Shared, plan, total};
-use crate::cluster::Keys;
 use crate::metrics::Metrics;
 use crate::state::silences::{
-    SharedAck, decode_ack, decode_muted, decode_silence, encode_ack, encode_muted,
-    encode_silence,
+    SharedAck, decode_ack, decode_muted, decode_silence, encode_ack, encode_muted, encode_silence,
 };
 
 /// How often the task meets Redis.
@@ -323,8 +322,7 @@ impl Task {
             }
         };
         let id = silence.id().as_str();
-        match silence_io::publish(&mut self.conn, &self.keys, id, &data, ms(silence.ends())).await
-        {
+        match silence_io::publish(&mut self.conn, &self.keys, id, &data, ms(silence.ends())).await {
             Ok(Published::Added) => {
                 tracing::info!(
                     "cluster: silence {} of rule `{}` shared with every host",
@@ -372,8 +370,7 @@ impl Task {
                 continue;
             };
             let put =
-                silence_io::count(&mut self.conn, &self.keys, id.as_str(), &self.host, &data)
-                    .await;
+                silence_io::count(&mut self.conn, &self.keys, id.as_str(), &self.host, &data).await;
             if put.is_ok() {
                 self.counted.insert(id.clone(), record.muted);
             }
@@ -417,9 +414,7 @@ impl Task {
             if let Err(err) = silence_io::offer_ack(&mut self.conn, &self.keys, &data).await {
                 tracing::debug!("cluster: cannot offer an acknowledgement yet: {err}");
                 // Kept while other hosts would still take it.
-                let age = SystemTime::now()
-                    .duration_since(ack.at)
-                    .unwrap_or_default();
+                let age = SystemTime::now().duration_since(ack.at).unwrap_or_default();
                 if age < Duration::from_millis(silence_io::ACK_KEEP_MS) {
                     self.offers.push(ack);
                 }
@@ -455,9 +450,13 @@ impl Task {
         }
         // Unmuted before its time (here, or elsewhere and learned here): ended for everyone.
         if ended.at < ended.silence.ends()
-            && let Err(err) =
-                silence_io::end(&mut self.conn, &self.keys, id.as_str(), ms(ended.silence.ends()))
-                    .await
+            && let Err(err) = silence_io::end(
+                &mut self.conn,
+                &self.keys,
+                id.as_str(),
+                ms(ended.silence.ends()),
+            )
+            .await
         {
             self.set_connected(false, Some(&err));
             return;

@@ -105,12 +105,14 @@ pub fn plan(
 
 /// The sum of what each host muted: counts added, the first and last times over all hosts.
 pub fn total<'a>(counts: impl IntoIterator<Item = &'a Muted>) -> Muted {
-    counts.into_iter().fold(Muted::default(), |sum, muted| Muted {
-        matches: sum.matches + muted.matches,
-        notices: sum.notices + muted.notices,
-        first: min_some(sum.first, muted.first),
-        last: sum.last.max(muted.last),
-    })
+    counts
+        .into_iter()
+        .fold(Muted::default(), |sum, muted| Muted {
+            matches: sum.matches + muted.matches,
+            notices: sum.notices + muted.notices,
+            first: min_some(sum.first, muted.first),
+            last: sum.last.max(muted.last),
+        })
 }
 
 fn min_some(a: Option<SystemTime>, b: Option<SystemTime>) -> Option<SystemTime> {

@@ -356,7 +356,10 @@ pub fn encode_muted(muted: &Muted) -> Result<String, StateError> {
 pub fn decode_muted(data: &str) -> Result<Muted, String> {
     let row: MutedRow = serde_json::from_str(data).map_err(|err| err.to_string())?;
     if row.v > VERSION {
-        return Err(format!("row version {} is newer than this dingtail knows", row.v));
+        return Err(format!(
+            "row version {} is newer than this dingtail knows",
+            row.v
+        ));
     }
     Ok(Muted {
         matches: row.matches,
@@ -389,7 +392,10 @@ pub fn encode_ack(ack: &SharedAck) -> Result<String, StateError> {
 pub fn decode_ack(data: &str) -> Result<SharedAck, String> {
     let row: AckRow = serde_json::from_str(data).map_err(|err| err.to_string())?;
     if row.v > VERSION {
-        return Err(format!("row version {} is newer than this dingtail knows", row.v));
+        return Err(format!(
+            "row version {} is newer than this dingtail knows",
+            row.v
+        ));
     }
     Ok(SharedAck {
         host: row.host,

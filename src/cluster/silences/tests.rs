@@ -160,7 +160,13 @@ fn an_id_held_with_another_definition_is_a_clash_and_stays_local() {
     assert_eq!(out.clash, vec![id(1)]);
     assert!(out.publish.is_empty() && out.adopt.is_empty() && out.known.is_empty());
     // Once marked local-only, it is not published even when Redis no longer has the other.
-    let out = plan(&local, &Shared::default(), &BTreeSet::new(), &ids(&[1]), t(10));
+    let out = plan(
+        &local,
+        &Shared::default(),
+        &BTreeSet::new(),
+        &ids(&[1]),
+        t(10),
+    );
     assert_eq!(out, Plan::default());
 }
 
