@@ -3,17 +3,28 @@
 //! DingTalk stand-in. A `dingtail mute` on host A stops that rule's messages from host B too,
 //! `dingtail mutes` on B lists it, `dingtail unmute` on B ends it everywhere and the lines come
 //! back, and what both hosts muted arrives once, with the total — when unmuted, and when the
-//! silence expires on both hosts at once.
+//! silence expires on both hosts at once. A `mute` and an `ack` typed in the chat, answered by
+//! host A (the Stream gateway stand-in), hold on host B too.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::thread;
 use std::time::{Duration, Instant};
 
+use crate::chat_daemon::{reply_containing, stream_chat};
+use crate::support::chat::{Said, robot_message};
 use crate::support::daemon::Daemon;
+use crate::support::gateway::{Gateway, GatewayConfig};
 use crate::support::harness::{Dir, stdout_ok};
 use crate::support::redis::RedisServer;
 use crate::support::standin::{Received, Standin, StandinConfig};
+
+const NGINX: &str = "- name: nginx
+  input: app
+  match: 'status=(?P<status>\\d+) host=(?P<upstream>\\S+)'
+  robot: ops
+  title: 'nginx {{ status }} from {{ upstream }}'
+";
 
 /// One host: its directory, config and log.
 struct Host {
@@ -23,18 +34,15 @@ struct Host {
 
 impl Host {
     fn new(name: &str, standin: &Standin, redis: &RedisServer) -> Host {
+        Host::with(name, standin, redis, NGINX, "")
+    }
+
+    /// A host with its own rules and `extra` top-level YAML (a `chat:` section).
+    fn with(name: &str, standin: &Standin, redis: &RedisServer, rules: &str, extra: &str) -> Host {
         let dir = Dir::new(name);
         std::fs::create_dir_all(dir.join("logs")).unwrap();
         std::fs::write(dir.join("logs/app.log"), "").unwrap();
-        dir.create(
-            "rules.yaml",
-            "- name: nginx
-  input: app
-  match: 'status=(?P<status>\\d+) host=(?P<upstream>\\S+)'
-  robot: ops
-  title: 'nginx {{ status }} from {{ upstream }}'
-",
-        );
+        dir.create("rules.yaml", rules);
         let config = dir.create(
             "dingtail.yaml",
             format!(
@@ -55,7 +63,7 @@ cluster:
   key_prefix: \"silences:\"
   lease: 3s
   fallback_after: 5s
-",
+{extra}",
                 standin.robot_yaml("ops"),
                 redis.url()
             ),
@@ -281,4 +289,125 @@ fn a_silence_expiring_on_every_host_at_once_is_reported_once_with_the_total() {
         "a muted line alerted: {}",
         shown(&standin)
     );
+}
+
+const CHAT_RULES: &str = "- name: api
+  input: app
+  match: 'ERR (?P<code>\\d+)'
+  robot: ops
+  title: 'api error {{ code }}'
+  group_by: code
+  when: {count: 2, within: 1m}
+  realert: 2s
+  resolve: {after: 1h}
+- name: oops
+  input: app
+  match: 'OOPS (?P<what>\\S+)'
+  robot: ops
+  title: 'oops {{ what }}'
+";
+
+/// The delivered messages' texts joined.
+fn delivered_text(standin: &Standin) -> String {
+    standin
+        .delivered()
+        .iter()
+        .map(Received::visible_text)
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_mute_and_an_ack_typed_in_the_chat_hold_on_every_host() {
+    let gateway = Gateway::start(GatewayConfig::default()).await;
+    let redis = RedisServer::start();
+    let standin = Standin::start_with(StandinConfig::signed());
+    let session = Standin::start();
+    let a = Host::with(
+        "chat-a",
+        &standin,
+        &redis,
+        CHAT_RULES,
+        &stream_chat(&gateway),
+    );
+    let b = Host::with("chat-b", &standin, &redis, CHAT_RULES, "");
+    let (da, db) = tokio::task::block_in_place(|| (a.start(), b.start()));
+    gateway.wait_connections(1, Duration::from_secs(15)).await;
+    let said = Said::by_zhang(&session.webhook_url());
+
+    // An incident on each host; the ack typed in the chat reaches host A only.
+    a.append(&["ERR 500 a1".to_owned(), "ERR 500 a2".to_owned()]);
+    b.append(&["ERR 500 b1".to_owned(), "ERR 500 b2".to_owned()]);
+    tokio::task::block_in_place(|| {
+        let ok = standin.wait_for(
+            |received| {
+                let text: String = received.iter().map(Received::visible_text).collect();
+                text.contains("ERR 500 a2") && text.contains("ERR 500 b2")
+            },
+            Duration::from_secs(20),
+        );
+        assert!(ok, "both incidents fire: {}", shown(&standin));
+    });
+    gateway.push_robot_message(&robot_message("ack api code=500", &said));
+    let reply = reply_containing(&session, "acknowledged");
+    assert!(reply.contains("张三 acknowledged api code=500"), "{reply}");
+    // Host B acknowledges its incident too: its matches after the ack are not repeated when
+    // the realert period (2 s) ends.
+    tokio::task::block_in_place(|| {
+        db.wait_for_log(
+            "acknowledged rule `api` on host `chat-a`",
+            Duration::from_secs(10),
+        )
+    });
+    let before = standin.delivered().len();
+    b.append(&["ERR 500 b3".to_owned(), "ERR 500 b4".to_owned()]);
+    a.append(&["ERR 500 a3".to_owned()]);
+    tokio::time::sleep(Duration::from_secs(6)).await;
+    assert_eq!(
+        standin.delivered().len(),
+        before,
+        "a repeat after the ack: {}",
+        shown(&standin)
+    );
+
+    // A mute typed in the chat holds on host B too; `mutes` on B's shell lists it.
+    gateway.push_robot_message(&robot_message("mute oops 1h deploy", &said));
+    let reply = reply_containing(&session, "muted oops");
+    let id = reply
+        .split(", id ")
+        .nth(1)
+        .and_then(|rest| rest.split([' ', '.', ',']).next())
+        .unwrap()
+        .to_owned();
+    tokio::task::block_in_place(|| wait_listed(&b, &id, true, &[&da, &db]));
+    a.append(&["OOPS a-muted".to_owned()]);
+    b.append(&["OOPS b-muted-1".to_owned(), "OOPS b-muted-2".to_owned()]);
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert!(
+        !delivered_text(&standin).contains("OOPS"),
+        "a muted line alerted: {}",
+        shown(&standin)
+    );
+    // `unmute` in the chat: one message with both hosts' count.
+    gateway.push_robot_message(&robot_message("unmute oops", &said));
+    reply_containing(&session, "ended silence");
+    tokio::task::block_in_place(|| {
+        let ended = wait_message(
+            &standin,
+            &[&da, &db],
+            "reporting what the silence muted",
+            Duration::from_secs(30),
+            |r| r.title().contains("[silence ended]"),
+        );
+        let text = ended.visible_text();
+        assert!(
+            text.contains("3 matches while muted"),
+            "{text}\n{}\n=====\n{}",
+            da.describe(),
+            db.describe()
+        );
+        wait_listed(&b, &id, false, &[&da, &db]);
+    });
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    assert_eq!(ended_messages(&standin).len(), 1, "{}", shown(&standin));
 }

@@ -245,7 +245,8 @@ impl Task {
             .iter()
             .filter_map(|id| SilenceId::parse(id))
             .collect();
-        let local: Vec<Silence> = records.iter().map(|r| r.silence.clone()).collect();
+        // As Redis would hold them (times in ms), so that a silence made here compares equal.
+        let local: Vec<Silence> = records.iter().map(|r| as_shared(&r.silence)).collect();
         let plan = plan(&local, &shared, &self.known, &self.clashed, now);
         let mut known = plan.known.clone();
         let mut drop = plan.drop.clone();
@@ -284,14 +285,6 @@ impl Task {
             self.clash(id);
         }
         if !plan.adopt.is_empty() || !drop.is_empty() {
-            for silence in &plan.adopt {
-                tracing::info!(
-                    "cluster: silence {} of rule `{}` (by {}) adopted from another host",
-                    silence.id(),
-                    silence.rule(),
-                    silence.author()
-                );
-            }
             let event = ShareEvent::Apply {
                 adopt: plan.adopt.clone(),
                 drop,
@@ -531,6 +524,14 @@ impl Task {
             tracing::debug!("cluster: the daemon is gone; a silence's end is not reported");
         }
     }
+}
+
+/// `silence` as it comes back from Redis (its times in whole milliseconds).
+fn as_shared(silence: &Silence) -> Silence {
+    encode_silence(silence)
+        .ok()
+        .and_then(|data| decode_silence(silence.id().as_str(), &data).ok())
+        .unwrap_or_else(|| silence.clone())
 }
 
 fn ms(at: SystemTime) -> i64 {

@@ -82,7 +82,13 @@ impl Daemon {
     fn apply_shared(&mut self, adopt: &[Silence], drop: &[SilenceId]) {
         for silence in adopt {
             match self.store.add_silence(silence) {
-                Ok(()) | Err(StateError::Duplicate(_)) => {}
+                Ok(()) => tracing::info!(
+                    "cluster: silence {} of rule `{}` (by {}) adopted from another host",
+                    silence.id(),
+                    silence.rule(),
+                    silence.author()
+                ),
+                Err(StateError::Duplicate(_)) => {}
                 Err(err) => tracing::warn!(
                     "cluster: cannot store silence {} from another host ({err}); it holds until a restart",
                     silence.id()
