@@ -12,6 +12,10 @@
 //! (the Lua scripts and typed calls), [`handoff`] (one idempotent hand-off), [`node`] (the task
 //! that beats, holds leases and sends) and [`status`] (`dingtail cluster status`).
 //!
+//! Silences and acknowledgements (issues 15 and 16) are shared through the same Redis, beside
+//! the robots: [`silences`] decides (pure), [`silence_io`] has the scripts, [`share`] is the
+//! task that meets Redis every second for the daemon.
+//!
 //! # Key space
 //! Everything lives under `key_prefix` (`P`, default `dingtail:`). Per robot the keys share the
 //! hash tag `{rid}`, `rid` being a hash of the webhook (never the token itself), so that two

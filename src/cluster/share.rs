@@ -55,6 +55,16 @@ pub enum ShareEvent {
     Ack(SharedAck),
 }
 
+/// What publishing a silence came to.
+enum Sharing {
+    /// Redis holds it (added now, or already).
+    InStep,
+    /// Not shared: a clash, over by Redis's clock, or Redis failed (tried again next turn).
+    NotShared,
+    /// It was ended early on another host.
+    EndedElsewhere,
+}
+
 /// The daemon's side of the task.
 pub struct ShareHandle {
     snapshot: watch::Sender<Option<Vec<SilenceRecord>>>,
@@ -168,8 +178,7 @@ struct Task {
     counted: BTreeMap<SilenceId, Muted>,
     /// Acknowledgements made here that Redis has not taken yet.
     offers: Vec<SharedAck>,
-    /// The acknowledgements Redis offered at the last read (`None` before the first read: those
-    /// already there are applied only to incidents opened before them).
+    /// The acknowledgements Redis offered at the last read (`None` before the first read).
     seen_acks: Option<BTreeSet<String>>,
     /// Whether Redis answered at the last turn.
     connected: bool,
@@ -252,12 +261,11 @@ impl Task {
         let mut drop = plan.drop.clone();
         for silence in &plan.publish {
             match self.publish(silence).await {
-                Ok(Some(id)) => {
-                    known.insert(id);
+                Sharing::InStep => {
+                    known.insert(silence.id().clone());
                 }
-                Ok(None) => {}
-                Err(Published::Ended) => drop.push(silence.id().clone()),
-                Err(_) => {}
+                Sharing::EndedElsewhere => drop.push(silence.id().clone()),
+                Sharing::NotShared => {}
             }
         }
         for silence in &plan.end {
@@ -298,20 +306,19 @@ impl Task {
             self.known = known;
         }
         self.put_counts(&records).await;
-        self.take_acks(&held.acks, held.now_ms);
+        self.take_acks(&held.acks);
         self.metrics
             .cluster_silences
             .set(i64::try_from(shared.silences.len()).unwrap_or(i64::MAX));
     }
 
-    /// Publishes `silence`: `Ok(Some(id))` when Redis holds it now, `Ok(None)` when it cannot
-    /// (a clash, or over), `Err(Published::Ended)` when it was ended elsewhere.
-    async fn publish(&mut self, silence: &Silence) -> Result<Option<SilenceId>, Published> {
+    /// Publishes `silence`.
+    async fn publish(&mut self, silence: &Silence) -> Sharing {
         let data = match encode_silence(silence) {
             Ok(data) => data,
             Err(err) => {
                 tracing::warn!("cluster: cannot encode silence {}: {err}", silence.id());
-                return Ok(None);
+                return Sharing::NotShared;
             }
         };
         let id = silence.id().as_str();
@@ -322,21 +329,21 @@ impl Task {
                     silence.id(),
                     silence.rule()
                 );
-                Ok(Some(silence.id().clone()))
+                Sharing::InStep
             }
             Ok(Published::Held(theirs)) => {
                 if decode_silence(id, &theirs).is_ok_and(|theirs| theirs == *silence) {
-                    Ok(Some(silence.id().clone()))
+                    Sharing::InStep
                 } else {
                     self.clash(silence.id());
-                    Ok(None)
+                    Sharing::NotShared
                 }
             }
-            Ok(Published::Ended) => Err(Published::Ended),
-            Ok(Published::Over) => Ok(None),
+            Ok(Published::Ended) => Sharing::EndedElsewhere,
+            Ok(Published::Over) => Sharing::NotShared,
             Err(err) => {
                 tracing::debug!("cluster: cannot publish silence {id}: {err}");
-                Ok(None)
+                Sharing::NotShared
             }
         }
     }
@@ -373,29 +380,19 @@ impl Task {
     }
 
     /// Hands the daemon the acknowledgements other hosts made since the last read.
-    fn take_acks(&mut self, offered: &[String], redis_now_ms: i64) {
-        let current: BTreeSet<String> = offered.iter().cloned().collect();
-        let first = self.seen_acks.is_none();
+    /// (After a start every acknowledgement Redis still offers is new: the daemon applies each
+    /// only to incidents that opened before it.)
+    fn take_acks(&mut self, offered: &[String]) {
         let seen = self.seen_acks.take().unwrap_or_default();
         for data in offered.iter().filter(|data| !seen.contains(*data)) {
             let Ok(ack) = decode_ack(data) else {
                 continue;
             };
-            if ack.host == self.host {
-                continue;
-            }
-            if first {
-                tracing::debug!(
-                    "cluster: acknowledgement of rule `{}` by {} from before this start (Redis ms {redis_now_ms})",
-                    ack.rule,
-                    ack.by
-                );
-            }
-            if self.events.send(ShareEvent::Ack(ack)).is_err() {
+            if ack.host != self.host && self.events.send(ShareEvent::Ack(ack)).is_err() {
                 break;
             }
         }
-        self.seen_acks = Some(current);
+        self.seen_acks = Some(offered.iter().cloned().collect());
     }
 
     async fn offer_acks(&mut self) {

@@ -8,6 +8,10 @@
 //! with a copy of the definition it counts for, so that a silence deleted from the shell while
 //! the daemon was down is still reported with its count when the daemon starts. Rows are JSON
 //! with a version `v` (version 1); times are milliseconds since the Unix epoch.
+//!
+//! With `cluster:` the same rows travel through Redis ([`encode_silence`], [`encode_muted`] for
+//! a host's count, [`encode_ack`] for a [`SharedAck`]), so that hosts of different versions read
+//! each other's as they read their own state.
 
 use std::time::SystemTime;
 
