@@ -291,6 +291,47 @@ fn a_silence_expiring_on_every_host_at_once_is_reported_once_with_the_total() {
     );
 }
 
+#[test]
+fn a_mute_while_redis_is_down_holds_here_and_reaches_the_other_host_when_redis_is_back() {
+    let mut redis = RedisServer::start();
+    let standin = Standin::start_with(StandinConfig::signed());
+    let a = Host::new("down-a", &standin, &redis);
+    let b = Host::new("down-b", &standin, &redis);
+    let da = a.start();
+    let db = b.start();
+    let daemons = [&da, &db];
+    redis.stop();
+    let out = a.cli(&["mute", "nginx", "--where", "upstream=web-3", "--for", "10m"]);
+    let id = silence_id(&out);
+    da.wait_for_log(
+        "cannot share silences through Redis",
+        Duration::from_secs(10),
+    );
+    // Redis comes back empty (no persistence): the silence is shared again from A's state.
+    redis.restart();
+    da.wait_for_log(
+        "sharing silences through Redis again",
+        Duration::from_secs(15),
+    );
+    wait_listed(&b, &id, true, &daemons);
+    a.append(&lines("web-3", 2, "a"));
+    b.append(&lines("web-3", 3, "b"));
+    b.append(&lines("web-4", 1, "b"));
+    wait_message(
+        &standin,
+        &daemons,
+        "for web-4",
+        Duration::from_secs(30),
+        |r| r.visible_text().contains("host=web-4"),
+    );
+    thread::sleep(Duration::from_secs(1));
+    assert!(
+        !shown(&standin).contains("host=web-3"),
+        "web-3 alerted while muted: {}",
+        shown(&standin)
+    );
+}
+
 const CHAT_RULES: &str = "- name: api
   input: app
   match: 'ERR (?P<code>\\d+)'
