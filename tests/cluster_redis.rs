@@ -362,7 +362,7 @@ fn shared_silences_are_published_once_ended_for_good_and_reported_by_one_host() 
         assert_eq!(again.unwrap(), Published::Ended);
         // Two hosts count; the first claim wins with both counts, the second gets nothing.
         for (host, data) in [("web-1", "{1}"), ("web-2", "{2}")] {
-            let late = silence_io::count(&mut conn, &keys, "aaaaaa", host, data).await;
+            let late = silence_io::count(&mut conn, &keys, "aaaaaa", host, data, 60).await;
             assert!(!late.unwrap());
         }
         let won = silence_io::claim(&mut conn, &keys, "aaaaaa", "web-2").await;
@@ -377,7 +377,7 @@ fn shared_silences_are_published_once_ended_for_good_and_reported_by_one_host() 
         );
         let lost = silence_io::claim(&mut conn, &keys, "aaaaaa", "web-1").await;
         assert_eq!(lost.unwrap(), None);
-        let late = silence_io::count(&mut conn, &keys, "aaaaaa", "web-3", "{3}").await;
+        let late = silence_io::count(&mut conn, &keys, "aaaaaa", "web-3", "{3}", 60).await;
         assert!(late.unwrap(), "reported already");
         // Acknowledgements are offered to every host.
         silence_io::offer_ack(&mut conn, &keys, "{ack}")

@@ -369,8 +369,23 @@ impl Task {
             let Ok(data) = encode_muted(&record.muted) else {
                 continue;
             };
-            let put =
-                silence_io::count(&mut self.conn, &self.keys, id.as_str(), &self.host, &data).await;
+            // Kept past the silence's end, for a report made while this host is down.
+            let keep = record
+                .silence
+                .ends()
+                .duration_since(SystemTime::now())
+                .unwrap_or_default()
+                .as_secs()
+                + silence_io::COUNT_KEEP_SECS;
+            let put = silence_io::count(
+                &mut self.conn,
+                &self.keys,
+                id.as_str(),
+                &self.host,
+                &data,
+                keep,
+            )
+            .await;
             if put.is_ok() {
                 self.counted.insert(id.clone(), record.muted);
             }
@@ -456,7 +471,17 @@ impl Task {
             self.report(ended);
             return;
         };
-        match silence_io::count(&mut self.conn, &self.keys, id.as_str(), &self.host, &data).await {
+        let keep = silence_io::COUNT_KEEP_SECS;
+        match silence_io::count(
+            &mut self.conn,
+            &self.keys,
+            id.as_str(),
+            &self.host,
+            &data,
+            keep,
+        )
+        .await
+        {
             Ok(false) => {
                 self.counted.remove(&id);
                 self.reports.counted(&id);

@@ -212,8 +212,9 @@ pub async fn end(
     Ok(())
 }
 
-/// Records `host`'s count of silence `id` (encoded). True when the silence was reported
-/// already.
+/// Records `host`'s count of silence `id` (encoded), kept `keep_secs` (at least
+/// [`COUNT_KEEP_SECS`]: pass more for a silence that ends later than that). True when the
+/// silence was reported already.
 ///
 /// # Errors
 /// Redis failures.
@@ -223,13 +224,14 @@ pub async fn count(
     id: &str,
     host: &str,
     data: &str,
+    keep_secs: u64,
 ) -> RedisResult<bool> {
     let reported: i64 = COUNT
         .key(keys.silence_of(id, "muted"))
         .key(keys.silence_of(id, "reported"))
         .arg(host)
         .arg(data)
-        .arg(COUNT_KEEP_SECS)
+        .arg(keep_secs.max(COUNT_KEEP_SECS))
         .invoke_async(conn)
         .await?;
     Ok(reported == 1)
