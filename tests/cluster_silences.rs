@@ -4,7 +4,8 @@
 //! `dingtail mutes` on B lists it, `dingtail unmute` on B ends it everywhere and the lines come
 //! back, and what both hosts muted arrives once, with the total — when unmuted, and when the
 //! silence expires on both hosts at once. A `mute` and an `ack` typed in the chat, answered by
-//! host A (the Stream gateway stand-in), hold on host B too.
+//! host A (the Stream gateway stand-in), hold on host B too. A mute made while Redis is down
+//! reaches the other host when Redis is back; a host that lost its state ends no silence.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -329,6 +330,38 @@ fn a_mute_while_redis_is_down_holds_here_and_reaches_the_other_host_when_redis_i
         !shown(&standin).contains("host=web-3"),
         "web-3 alerted while muted: {}",
         shown(&standin)
+    );
+}
+
+#[test]
+fn a_host_that_lost_its_state_adopts_the_silences_again_and_ends_none() {
+    let redis = RedisServer::start();
+    let standin = Standin::start_with(StandinConfig::signed());
+    let a = Host::new("lost-a", &standin, &redis);
+    let b = Host::new("lost-b", &standin, &redis);
+    let da = a.start();
+    let mut db = b.start();
+    let out = a.cli(&["mute", "nginx", "--for", "10m"]);
+    let id = silence_id(&out);
+    wait_listed(&b, &id, true, &[&da, &db]);
+    // In step on B: its file says so.
+    let in_step = b.dir.join("state/cluster-silences");
+    db.wait_for("the silence in step", Duration::from_secs(10), |_| {
+        std::fs::read_to_string(&in_step).is_ok_and(|text| text.contains(&id))
+    });
+    // B's state database is lost (its file of silences in step stays).
+    db.stop();
+    for file in ["state.db", "state.db-wal", "state.db-shm"] {
+        let _ = std::fs::remove_file(b.dir.join("state").join(file));
+    }
+    let db = b.start();
+    wait_listed(&b, &id, true, &[&da, &db]);
+    thread::sleep(Duration::from_secs(2));
+    let listed = a.cli(&["mutes"]);
+    assert!(
+        listed.contains(&id),
+        "ended on A: {listed}\n{}",
+        db.describe()
     );
 }
 

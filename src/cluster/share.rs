@@ -13,7 +13,8 @@
 //! Redis unreachable: silences hold from the state table as before; the task logs once, sets
 //! `dingtail_cluster_silences_synced` to 0, and catches up when Redis answers. The ids in step
 //! are kept in `<state_dir>/cluster-silences`, so that a silence unmuted from the shell while
-//! the daemon was down is ended in Redis rather than adopted back.
+//! the daemon was down is ended in Redis rather than adopted back (unless the state database is
+//! new or was replaced: then they are adopted back, never ended).
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
@@ -115,12 +116,15 @@ impl ShareHandle {
     }
 }
 
-/// Starts the task for `host` on `conn`.
+/// Starts the task for `host` on `conn`. `state_lost`: the state database is new or was
+/// replaced (damaged), so the ids in step that `state_dir` remembers are forgotten — the
+/// silences they name are adopted again, not ended as if unmuted here.
 pub fn start(
     conn: ConnectionManager,
     keys: Keys,
     host: String,
     state_dir: PathBuf,
+    state_lost: bool,
     metrics: Arc<Metrics>,
 ) -> ShareHandle {
     let (snapshot_tx, snapshot) = watch::channel(None);
@@ -128,7 +132,11 @@ pub fn start(
     let (acks_tx, acks) = mpsc::unbounded_channel();
     let (events_tx, events) = mpsc::unbounded_channel();
     let (stop_tx, stop) = watch::channel(false);
-    let known = load_known(&state_dir);
+    let known = if state_lost {
+        BTreeSet::new()
+    } else {
+        load_known(&state_dir)
+    };
     let task = Task {
         conn,
         keys,

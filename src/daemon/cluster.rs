@@ -154,11 +154,15 @@ impl Daemon {
             config.redis_shown,
             describe(mode)
         );
+        // A fresh or recovered database has lost the silences: what was in step is forgotten
+        // rather than taken for unmutes here (which would end them on every host).
+        let state_lost = self.store.is_first_start() || self.store.recovered().is_some();
         let share = silence_share::start(
             node.conn.clone(),
             node.keys.clone(),
             host.clone(),
             self.pipeline.config.state_dir.clone(),
+            state_lost,
             self.metrics.clone(),
         );
         self.alerts.share_ends(true);
