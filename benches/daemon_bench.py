@@ -12,6 +12,14 @@
 - flood: BENCH_FLOOD_RATE matching lines per second for BENCH_FLOOD_SECS into one file, `stdout`
   robot with its default rate limit: peak RSS, and the counts summed over the printed messages
   equal to the lines written.
+- steady: one file written BENCH_STEADY_WRITES times a second (one `write` each), at each rate
+  of BENCH_STEADY_RATES lines a second, with realistic lines (genlog.py, about 0.1 % matching)
+  and the 100-rule set; CPU time (utime + stime of the whole process group, /proc/PID/stat)
+  over BENCH_STEADY_SECS of `dingtail run` (`stdout` robot), then of swatchdog following the
+  same kind of file with the same patterns; BENCH_RUNS runs, interleaved, medians reported,
+  with the machine's load while measuring.
+- write: the steady benchmark's writer alone (`--path`, `--rate`, `--secs`), to profile a
+  daemon started by hand (see BENCHMARKS.md).
 
 Every figure is printed and appended to the results file as `key value`. Only 127.0.0.1 is used.
 """
@@ -35,6 +43,10 @@ CLK_TCK = os.sysconf("SC_CLK_TCK")
 
 def env_int(name, default):
     return int(os.environ.get(name, default))
+
+
+def env_float(name, default):
+    return float(os.environ.get(name, default))
 
 
 class Bench:
@@ -64,7 +76,7 @@ class Bench:
             f.write(self.rules_yaml)
         path = os.path.join(self.work, f"{name}.yaml")
         with open(path, "w", encoding="utf-8") as f:
-            f.write(f"state_dir: {state}\nhost: bench\nlisten: \"127.0.0.1:{port}\"\n"
+            f.write(f"language: en\nstate_dir: {state}\nhost: bench\nlisten: \"127.0.0.1:{port}\"\n"
                     f"reload_on_change: false\n"
                     f"inputs:\n  app:\n    paths: {json.dumps(paths)}\n    start_at: {start_at}\n"
                     f"{extra_input}"
@@ -417,15 +429,214 @@ def message_count(body):
     return int(m.group(1)) if m else 1
 
 
+def steady_lines(work):
+    """The lines the steady writer cycles through: BENCH_STEADY_POOL (16M) of genlog.py's mix
+    (about 0.1 % matching the benchmark rules), generated once per work dir."""
+    size = os.environ.get("BENCH_STEADY_POOL", "16M")
+    path = os.path.join(work, f"steady-pool-{size}.log")
+    if not os.path.exists(path):
+        genlog = os.path.join(os.path.dirname(os.path.abspath(__file__)), "genlog.py")
+        with open(path + ".tmp", "wb") as out:
+            subprocess.run([sys.executable, genlog, "--size", size, "--seed", "1"], stdout=out,
+                           check=True)
+        os.rename(path + ".tmp", path)
+    with open(path, "rb") as f:
+        return f.read().splitlines(keepends=True)
+
+
+class Writer:
+    """Appends to `path` `writes` times a second, `rate / writes` lines each time, one `write`
+    system call each (the file stays open, as a web server's does)."""
+
+    def __init__(self, path, rate, writes, pool):
+        self.fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        self.per_write = max(1, rate // writes)
+        self.tick = 1 / writes
+        self.pool = pool
+        self.at = 0
+        self.next = time.monotonic()
+        self.written = 0
+
+    def write_for(self, seconds):
+        end = time.monotonic() + seconds
+        while time.monotonic() < end:
+            chunk = self.pool[self.at:self.at + self.per_write]
+            self.at += self.per_write
+            if self.at >= len(self.pool):
+                self.at = 0
+            os.write(self.fd, b"".join(chunk))
+            self.written += len(chunk)
+            self.next += self.tick
+            delay = self.next - time.monotonic()
+            if delay > 0:
+                time.sleep(delay)
+            elif delay < -1:
+                # Fell more than a second behind (a loaded machine): do not burst to catch up.
+                self.next = time.monotonic()
+
+    def close(self):
+        os.close(self.fd)
+
+
+def group_cpu(pgid):
+    """CPU seconds (utime + stime) of every live process of process group `pgid`."""
+    total = 0
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat", encoding="utf-8") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        # After the command: state, ppid, pgrp (field 5 of the whole line), ... utime, stime.
+        if int(fields[2]) == pgid:
+            total += int(fields[11]) + int(fields[12])
+    return total / CLK_TCK
+
+
+def machine_busy():
+    """(busy, total) jiffies of all CPUs, from /proc/stat."""
+    with open("/proc/stat", encoding="utf-8") as f:
+        values = [int(v) for v in f.readline().split()[1:]]
+    idle = values[3] + (values[4] if len(values) > 4 else 0)
+    return sum(values) - idle, sum(values)
+
+
+def steady_one(b, tool, rate, writes, seconds, pool, swatch_conf):
+    """One measurement: returns (CPU % of a core, machine busy % of all cores, load average)."""
+    # A directory of its own: a write to any other file of a watched directory (the results,
+    # a profiler's output) wakes the daemon too.
+    directory = os.path.join(b.work, "steady")
+    os.makedirs(directory, exist_ok=True)
+    path = os.path.join(directory, "steady.log")
+    open(path, "w").close()
+    if tool == "dingtail":
+        config, port = b.config("steady", [path], "    webhook: stdout\n")
+        proc = subprocess.Popen([b.dingtail, "run", "-c", config], stdout=subprocess.DEVNULL,
+                                stderr=open(os.path.join(b.work, "daemon.err"), "ab"),
+                                env=dict(os.environ, RUST_LOG=os.environ.get("RUST_LOG", "warn")),
+                                start_new_session=True)
+    else:
+        proc = subprocess.Popen(["swatchdog", "-c", swatch_conf, "-t", path,
+                                 f"--script-dir={b.work}"], stdout=subprocess.DEVNULL,
+                                stderr=subprocess.DEVNULL, start_new_session=True)
+    writer = Writer(path, rate, writes, pool)
+    try:
+        if tool == "dingtail":
+            b.wait_ready(proc, port)
+        else:
+            time.sleep(2)  # perl compiles the script and starts `tail -F`
+        if proc.poll() is not None:
+            sys.exit(f"{tool} exited with {proc.returncode}")
+        # Warm up: the first lines, the first commits and sends are start-up.
+        writer.write_for(env_float("BENCH_STEADY_WARMUP", 3))
+        cpu0, busy0, load0 = group_cpu(proc.pid), machine_busy(), os.getloadavg()[0]
+        t0 = time.monotonic()
+        writer.write_for(seconds)
+        cpu1, busy1, load1 = group_cpu(proc.pid), machine_busy(), os.getloadavg()[0]
+        t1 = time.monotonic()
+        if proc.poll() is not None:
+            sys.exit(f"{tool} exited with {proc.returncode}")
+    finally:
+        writer.close()
+        try:
+            os.killpg(proc.pid, signal.SIGTERM)
+        except ProcessLookupError:
+            pass
+        try:
+            proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+        os.remove(path)
+    cpu = (cpu1 - cpu0) / (t1 - t0) * 100
+    busy = (busy1[0] - busy0[0]) / max(1, busy1[1] - busy0[1]) * 100
+    return cpu, busy, (load0 + load1) / 2
+
+
+def median(values):
+    v = sorted(values)
+    n = len(v)
+    return v[n // 2] if n % 2 else (v[n // 2 - 1] + v[n // 2]) / 2
+
+
+def steady(b):
+    rates = [int(r) for r in os.environ.get("BENCH_STEADY_RATES", "100,1000,10000,50000").split(",")]
+    writes = env_int("BENCH_STEADY_WRITES", 100)
+    seconds = env_float("BENCH_STEADY_SECS", 15)
+    runs = env_int("BENCH_RUNS", 3)
+    tools = os.environ.get("BENCH_STEADY_TOOLS", "dingtail,swatchdog").split(",")
+    if "swatchdog" in tools and subprocess.run(["sh", "-c", "command -v swatchdog"],
+                                               stdout=subprocess.DEVNULL).returncode != 0:
+        print("  missing: swatchdog (apt-get install swatch); skipping its comparison", file=sys.stderr)
+        b.report("skipped.swatchdog", "not installed (apt-get install swatch)")
+        tools = [t for t in tools if t != "swatchdog"]
+    here = os.path.dirname(os.path.abspath(__file__))
+    rules = os.path.join(here, "rules-100.yaml")
+    with open(rules, encoding="utf-8") as f:
+        b.rules_yaml = f.read()
+    swatch_conf = os.path.join(b.work, "p100.swatch")
+    with open(swatch_conf, "w", encoding="utf-8") as out:
+        subprocess.run([sys.executable, os.path.join(here, "patterns.py"), rules, "swatch"],
+                       stdout=out, check=True)
+    pool = steady_lines(b.work)
+    figures = {}
+    for run in range(runs):
+        for rate in rates:
+            for tool in tools:
+                cpu, busy, load = steady_one(b, tool, rate, writes, seconds, pool, swatch_conf)
+                print(f"  run {run + 1}: {tool} at {rate} lines/s: {cpu:.2f} % of a core "
+                      f"(machine {busy:.0f} % busy, load {load:.2f})", flush=True)
+                figures.setdefault((rate, tool), []).append((cpu, busy, load))
+    b.report("steady.writes_per_s", writes)
+    b.report("steady.seconds", seconds)
+    b.report("steady.runs", runs)
+    for rate in rates:
+        for tool in tools:
+            values = figures[(rate, tool)]
+            key = f"steady.lines{rate}.{tool}"
+            b.report(f"{key}.cpu_percent_of_core", round(median([v[0] for v in values]), 3))
+            b.report(f"{key}.cpu_percent_runs", " ".join(f"{v[0]:.3f}" for v in values))
+            b.report(f"{key}.machine_busy_percent", round(median([v[1] for v in values]), 1))
+            b.report(f"{key}.load_average", round(median([v[2] for v in values]), 2))
+        if "dingtail" in tools and "swatchdog" in tools:
+            d = median([v[0] for v in figures[(rate, "dingtail")]])
+            s = median([v[0] for v in figures[(rate, "swatchdog")]])
+            b.report(f"steady.lines{rate}.ratio.swatchdog_over_dingtail",
+                     round(s / d, 1) if d > 0 else "inf")
+
+
+def write(args):
+    """The steady writer alone, for profiling a daemon started by hand."""
+    pool = steady_lines(os.path.abspath(args.work))
+    writer = Writer(args.path, args.rate, args.writes, pool)
+    try:
+        writer.write_for(args.secs)
+    finally:
+        writer.close()
+    print(f"wrote {writer.written} lines", file=sys.stderr)
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("what", choices=["catchup", "latency", "idle", "flood"])
-    ap.add_argument("--dingtail", required=True)
+    ap.add_argument("what", choices=["catchup", "latency", "idle", "flood", "steady", "write"])
+    ap.add_argument("--dingtail")
     ap.add_argument("--work", required=True)
-    ap.add_argument("--results", required=True)
+    ap.add_argument("--results")
+    ap.add_argument("--path", help="write: the file to append to")
+    ap.add_argument("--rate", type=int, default=10000, help="write: lines a second")
+    ap.add_argument("--writes", type=int, default=100, help="write: writes a second")
+    ap.add_argument("--secs", type=float, default=60, help="write: for how long")
     args = ap.parse_args()
+    if args.what == "write":
+        write(args)
+        return
+    if not args.dingtail or not args.results:
+        ap.error("--dingtail and --results are required")
     b = Bench(args)
-    {"catchup": catchup, "latency": latency, "idle": idle, "flood": flood}[args.what](b)
+    {"catchup": catchup, "latency": latency, "idle": idle, "flood": flood,
+     "steady": steady}[args.what](b)
 
 
 if __name__ == "__main__":

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # dingtail's benchmarks, side by side with the tools an ops team would otherwise use (issue 7).
 #
-#   benches/run.sh [scan|catchup|latency|idle|flood|all|cluster]...      (default: all)
+#   benches/run.sh [scan|catchup|latency|idle|flood|steady|all|cluster]...      (default: all)
 #
 # `cluster` (not part of `all`: it needs redis-server and takes two minutes) runs
 # benches/cluster_bench.py: BENCH_CLUSTER_HOSTS=10 daemons × BENCH_CLUSTER_RATE=10000 lines/s for
@@ -23,6 +23,11 @@
 #   BENCH_FILES=1000 BENCH_LINES=1000   latency: watched files and lines appended
 #   BENCH_IDLE_SECS=60   idle: how long to watch BENCH_FILES quiet files
 #   BENCH_FLOOD_RATE=100000 BENCH_FLOOD_SECS=30   flood: matching lines per second, seconds
+#   BENCH_STEADY_RATES=100,1000,10000,50000   steady: lines a second (one file, 100 rules)
+#   BENCH_STEADY_WRITES=100 BENCH_STEADY_SECS=15   steady: writes a second, seconds measured
+#   BENCH_STEADY_WARMUP=3   steady: seconds written before measuring (start-up excluded)
+#   BENCH_STEADY_POOL=16M   steady: size of the generated lines the writer cycles through
+#   BENCH_STEADY_TOOLS=dingtail,swatchdog         steady: which followers (BENCH_RUNS runs each)
 #
 # Everything listens on and talks to 127.0.0.1 only.
 
@@ -221,6 +226,11 @@ flood() {
     daemon_bench flood
 }
 
+steady() {
+    echo "== steady: one file written ${BENCH_STEADY_WRITES:-100} times a second at ${BENCH_STEADY_RATES:-100,1000,10000,50000} lines/s, 100 rules, dingtail run vs swatchdog, $RUNS runs"
+    BENCH_RUNS=$RUNS daemon_bench steady
+}
+
 cluster() {
     echo "== cluster: ${BENCH_CLUSTER_HOSTS:-10} daemons × ${BENCH_CLUSTER_RATE:-10000} lines/s for ${BENCH_CLUSTER_SECS:-60} s, one Redis"
     "$PYTHON" "$HERE/cluster_bench.py" --dingtail "$DINGTAIL" --work "$WORK" --results "$RESULTS"
@@ -228,7 +238,7 @@ cluster() {
 
 cleanup() {
     if [ "$KEEP" != 1 ]; then
-        rm -f "$WORK"/bench-*.log "$WORK/slice.log" "$WORK/flood.log" "$WORK/catchup.out"
+        rm -f "$WORK"/bench-*.log "$WORK/slice.log" "$WORK/flood.log" "$WORK/catchup.out" "$WORK"/steady-pool-*.log
     fi
 }
 trap cleanup EXIT
@@ -241,9 +251,9 @@ trap cleanup EXIT
 status=0
 for what in "$@"; do
     case $what in
-    scan | catchup | latency | idle | flood | cluster) ;;
-    all) set -- scan catchup latency idle flood ;;
-    *) die "unknown benchmark \`$what\` (scan, catchup, latency, idle, flood, all, cluster)" ;;
+    scan | catchup | latency | idle | flood | steady | cluster) ;;
+    all) set -- scan catchup latency idle flood steady ;;
+    *) die "unknown benchmark \`$what\` (scan, catchup, latency, idle, flood, steady, all, cluster)" ;;
     esac
 done
 # One benchmark failing does not stop the others; the run fails at the end.

@@ -139,6 +139,48 @@ impl Pipeline {
         self.route_matches(rule_set, line, buf, each)
     }
 
+    /// [`Pipeline::route`] for every event of `lines`, in order, with the same hits, but the
+    /// events of one input that follow each other are searched together, as one buffer
+    /// (`RuleSet::scan_buffer`, the whole-buffer candidate search of `dingtail test`): a batch
+    /// of a hundred lines costs one pass of the literal searchers instead of a hundred (issue
+    /// 18). An event whose text the buffer would cut or change (a multi-line event, a text
+    /// ending in `\r`) is matched alone, and so is every event of an input with `where:` rules
+    /// (`RuleSet::matches_line`: the text alone cannot answer them). `each` is also given the event's index in `lines`.
+    /// Returns how many (event, rule) hits there were.
+    pub fn route_batch(
+        &self,
+        lines: &[LogLine],
+        scratch: &mut RouteScratch,
+        mut each: impl FnMut(usize, &Routed<'_>),
+    ) -> usize {
+        let mut n = 0;
+        let mut rest = lines;
+        while let Some(first) = rest.first() {
+            let base = lines.len() - rest.len();
+            let len = rest
+                .iter()
+                .position(|line| line.input != first.input)
+                .unwrap_or(rest.len());
+            let (run, after) = rest.split_at(len);
+            rest = after;
+            let Some(rule_set) = self.rules.get(&first.input) else {
+                continue;
+            };
+            if rule_set.is_empty() {
+                continue;
+            }
+            scratch.find(rule_set, run);
+            for (index, found) in &scratch.found {
+                if let Some(line) = run.get(*index) {
+                    n += self.route_matches(rule_set, line, found, |routed| {
+                        each(base + *index, routed);
+                    });
+                }
+            }
+        }
+        n
+    }
+
     /// Hands the rules of `rule_set` that matched `line` (`found`, from `RuleSet::matches` or
     /// `RuleSet::scan_buffer`) to `each`. Returns how many there were.
     pub fn route_matches(
@@ -261,6 +303,72 @@ pub enum TargetError {
     },
 }
 
+/// Scratch space of [`Pipeline::route_batch`], reused across calls so that following a busy
+/// file allocates nothing per batch.
+#[derive(Debug, Default)]
+pub struct RouteScratch {
+    /// The texts of a run of events, each followed by `\n`.
+    buf: Vec<u8>,
+    /// Where each event of the run that is in `buf` starts, with its index in the run.
+    starts: Vec<(usize, usize)>,
+    /// The run's events that matched: their index in the run and their matches, in order.
+    found: Vec<(usize, Vec<RuleMatch>)>,
+    /// `RuleSet::matches`'s output.
+    out: Vec<RuleMatch>,
+}
+
+impl RouteScratch {
+    /// Fills `found` with the events of `run` that match `rule_set`, in order.
+    fn find(&mut self, rule_set: &RuleSet, run: &[LogLine]) {
+        self.found.clear();
+        if run.len() == 1 || rule_set.has_conditions() {
+            // One event, or rules with `where:`, which the text alone cannot answer: each event
+            // whole, as `Pipeline::route` does.
+            for (index, line) in run.iter().enumerate() {
+                rule_set.matches_line(line, &mut self.out);
+                if !self.out.is_empty() {
+                    self.found.push((index, std::mem::take(&mut self.out)));
+                }
+            }
+            return;
+        }
+        self.buf.clear();
+        self.starts.clear();
+        let mut alone = Vec::new();
+        for (index, line) in run.iter().enumerate() {
+            // The buffer is cut at `\n` and a line's last `\r` is dropped: such texts would be
+            // matched otherwise than by `RuleSet::matches`.
+            if line.text.contains('\n') || line.text.ends_with('\r') {
+                alone.push(index);
+                continue;
+            }
+            self.starts.push((self.buf.len(), index));
+            self.buf.extend_from_slice(line.text.as_bytes());
+            self.buf.push(b'\n');
+        }
+        let (starts, found) = (&self.starts, &mut self.found);
+        rule_set.scan_buffer(&self.buf, &mut self.out, |offset, _, matches| {
+            if let Ok(at) = starts.binary_search_by_key(&offset, |(start, _)| *start) {
+                if let Some((_, index)) = starts.get(at) {
+                    found.push((*index, matches.to_vec()));
+                }
+            }
+        });
+        if alone.is_empty() {
+            return;
+        }
+        for index in alone {
+            if let Some(line) = run.get(index) {
+                rule_set.matches_line(line, &mut self.out);
+                if !self.out.is_empty() {
+                    self.found.push((index, std::mem::take(&mut self.out)));
+                }
+            }
+        }
+        self.found.sort_by_key(|(index, _)| *index);
+    }
+}
+
 /// One rule that matched one event, ready to be batched for each of the rule's robots.
 #[derive(Debug)]
 pub struct Routed<'a> {
@@ -361,8 +469,190 @@ impl Routed<'_> {
 #[cfg(test)]
 mod tests {
     use std::fs;
+    use std::path::PathBuf;
+    use std::time::SystemTime;
 
-    use crate::pipeline::Pipeline;
+    use crate::event::{FileId, LogLine};
+    use crate::fields::{Context, Fields};
+    use crate::pipeline::{Pipeline, RouteScratch};
+
+    fn line(input: &str, text: &str) -> LogLine {
+        LogLine {
+            input: input.into(),
+            file_id: FileId(1),
+            path: PathBuf::from(format!("/var/log/{input}.log")),
+            start_offset: 0,
+            end_offset: text.len() as u64 + 1,
+            text: text.into(),
+            truncated: false,
+            invalid: false,
+            read_at: SystemTime::UNIX_EPOCH,
+            event_time: None,
+            context: Context::default(),
+            fields: None,
+        }
+    }
+
+    /// (text, rule, `top:` values) of every hit, in the order they were handed over.
+    type Hits = Vec<(String, String, Vec<(String, String)>)>;
+
+    #[test]
+    fn routing_a_batch_hands_over_what_routing_each_line_does_in_the_same_order() {
+        let dir = tempfile::tempdir().unwrap();
+        let config = dir.path().join("dingtail.yaml");
+        fs::write(
+            &config,
+            "inputs:\n  web:\n    paths: /x.log\n  app:\n    paths: /y.log\n  raw:\n    paths: /z.log\nrobots:\n  ops:\n    webhook: stdout\nrules: [rules.yaml]\n",
+        )
+        .unwrap();
+        fs::write(
+            dir.path().join("rules.yaml"),
+            "- name: server-error
+  input: web
+  match: '\" (?P<status>5\\d\\d) '
+  top: [status]
+  robot: ops
+- name: oom
+  inputs: [web, app]
+  match: 'Out of memory: Killed process (?P<pid>\\d+)'
+  top: [pid]
+  robot: ops
+- name: trace
+  input: app
+  match: '(?s)Exception: .*\\n\\s+at '
+  robot: ops
+- name: carriage
+  input: app
+  match: 'done\\r$'
+  robot: ops
+- name: digits
+  input: raw
+  match: '^\\d+$'
+  robot: ops
+",
+        )
+        .unwrap();
+        let pipeline = Pipeline::load(&config).unwrap();
+        let mut lines = Vec::new();
+        for i in 0..40 {
+            lines.push(line("web", &format!("GET /a/{i} HTTP/1.1\" 200 512 \"-\"")));
+            if i % 7 == 0 {
+                lines.push(line("web", &format!("GET /b/{i} HTTP/1.1\" 503 0 \"-\"")));
+            }
+            if i % 9 == 0 {
+                lines.push(line(
+                    "app",
+                    &format!("kernel: Out of memory: Killed process {i}"),
+                ));
+                lines.push(line(
+                    "app",
+                    "java.io.IOException: gone\n    at com.example.Main",
+                ));
+                lines.push(line("app", "job done\r"));
+                lines.push(line("app", "job done"));
+            }
+            if i % 11 == 0 {
+                lines.push(line("raw", &format!("{i}")));
+                lines.push(line("raw", &format!("{i}x")));
+                lines.push(line("raw", ""));
+            }
+        }
+        let hit = |hits: &mut Hits, routed: &crate::pipeline::Routed<'_>| {
+            let hit = routed.hit();
+            let top = hit
+                .top
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect();
+            hits.push((hit.line.to_string(), hit.rule.to_string(), top));
+        };
+        let mut one_by_one: Hits = Vec::new();
+        let mut buf = Vec::new();
+        let mut n_one = 0;
+        for line in &lines {
+            n_one += pipeline.route(line, &mut buf, |routed| hit(&mut one_by_one, routed));
+        }
+        let mut batched: Hits = Vec::new();
+        let mut scratch = RouteScratch::default();
+        // Twice with the same scratch: nothing of one batch leaks into the next.
+        for _ in 0..2 {
+            batched.clear();
+            let n =
+                pipeline.route_batch(&lines, &mut scratch, |_, routed| hit(&mut batched, routed));
+            assert_eq!(n, n_one);
+        }
+        assert_eq!(batched, one_by_one);
+        let rules: std::collections::BTreeSet<&str> =
+            batched.iter().map(|(_, rule, _)| rule.as_str()).collect();
+        assert_eq!(
+            rules,
+            ["carriage", "digits", "oom", "server-error", "trace"].into(),
+            "every kind of event was matched"
+        );
+    }
+
+    #[test]
+    fn routing_a_batch_checks_where_on_each_event() {
+        let dir = tempfile::tempdir().unwrap();
+        let config = dir.path().join("dingtail.yaml");
+        fs::write(
+            &config,
+            "inputs:\n  api:\n    paths: /x.log\n    format: json\nrobots:\n  ops:\n    webhook: stdout\nrules: [rules.yaml]\n",
+        )
+        .unwrap();
+        fs::write(
+            dir.path().join("rules.yaml"),
+            "- name: slow-error
+  input: api
+  match: 'slow'
+  where: {level: error}
+  robot: ops
+- name: fatal
+  input: api
+  where: {level: fatal}
+  robot: ops
+- name: timeout
+  input: api
+  match: 'timeout'
+  robot: ops
+",
+        )
+        .unwrap();
+        let pipeline = Pipeline::load(&config).unwrap();
+        let event = |level: &str, msg: &str| {
+            let json = format!("{{\"level\":\"{level}\",\"msg\":\"{msg}\"}}");
+            let mut line = line("api", msg);
+            line.fields = Fields::parse(&json).map(Box::new);
+            line
+        };
+        let lines = vec![
+            event("info", "slow request"),
+            event("error", "slow request"),
+            event("fatal", "disk gone"),
+            event("info", "upstream timeout"),
+            event("info", "all good"),
+        ];
+        let mut one_by_one = Vec::new();
+        for line in &lines {
+            pipeline.route(line, &mut Vec::new(), |routed| {
+                one_by_one.push((routed.hit().line.to_string(), routed.rule.name().to_owned()));
+            });
+        }
+        let mut batched = Vec::new();
+        pipeline.route_batch(&lines, &mut RouteScratch::default(), |_, routed| {
+            batched.push((routed.hit().line.to_string(), routed.rule.name().to_owned()));
+        });
+        let expected: Vec<(String, String)> = [
+            ("slow request", "slow-error"),
+            ("disk gone", "fatal"),
+            ("upstream timeout", "timeout"),
+        ]
+        .iter()
+        .map(|(line, rule)| (line.to_string(), rule.to_string()))
+        .collect();
+        assert_eq!(one_by_one, expected);
+        assert_eq!(batched, expected);
+    }
 
     /// The daemon shares one pipeline between its tasks (`Arc<Pipeline>`).
     #[test]

@@ -153,3 +153,29 @@ fn run_sh_scan_and_latency_work_in_a_tiny_mode() {
         "the generated log was left behind"
     );
 }
+
+#[test]
+fn run_sh_steady_works_in_a_tiny_mode() {
+    let dir = Dir::new("benches-steady");
+    let results = dir.join("results.txt");
+    ok(Command::new("bash")
+        .arg(benches().join("run.sh"))
+        .arg("steady")
+        .env("DINGTAIL", bin())
+        .env("BENCH_RUNS", "1")
+        .env("BENCH_STEADY_RATES", "1000")
+        .env("BENCH_STEADY_SECS", "1")
+        .env("BENCH_STEADY_WARMUP", "0.5")
+        .env("BENCH_STEADY_POOL", "200K")
+        .env("BENCH_STEADY_TOOLS", "dingtail")
+        .env("BENCH_DIR", dir.join("work"))
+        .env("BENCH_RESULTS", &results));
+    let text = std::fs::read_to_string(&results).unwrap();
+    // The daemon was measured following the file: a figure, and no failure.
+    let cpu = text
+        .lines()
+        .find_map(|line| line.strip_prefix("steady.lines1000.dingtail.cpu_percent_of_core "))
+        .unwrap_or_else(|| panic!("no steady figure in the results:\n{text}"));
+    assert!(cpu.parse::<f64>().unwrap() >= 0.0, "{text}");
+    assert!(!text.contains("failed."), "{text}");
+}

@@ -409,12 +409,12 @@ async fn a_mute_typed_in_the_chat_holds_its_rule_back_survives_a_restart_and_unm
     );
     // `mutes` and `status` show it with its count.
     gateway.push_robot_message(&robot_message("mutes", &said));
-    let reply = reply_containing(&session, "active silences:");
+    let reply = reply_containing(&session, "1 active silence:");
     assert!(reply.contains(&format!("{id} oops until ")), "{reply}");
     assert!(reply.contains("(张三: deploy; 2 muted)"), "{reply}");
     gateway.push_robot_message(&robot_message("status", &said));
     let reply = reply_containing(&session, "dingtail @ web-1");
-    assert!(reply.contains("1 active silences\n- "), "{reply}");
+    assert!(reply.contains("1 active silence\n- "), "{reply}");
 
     // A restart keeps the silence and its count.
     daemon.stop();

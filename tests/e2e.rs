@@ -22,6 +22,10 @@ mod tail_rotation;
 // The tailer and the state store, stopped at random points during writing and rotation.
 mod tail_restart;
 
+// kill -9 while a file is written steadily, with the checkpoints of lines that matched nothing
+// committed lazily (issue 18).
+mod steady;
+
 // Never silently stop alerting (issue 19): a failing or damaged state store, answers slower than
 // the timeout, an outage's end.
 mod degraded;

@@ -12,6 +12,7 @@ use jiff::Timestamp;
 use jiff::tz::TimeZone;
 
 use crate::lang::Language;
+use crate::noun;
 
 /// How replies show times: `14:05` on the same local day as `now`, `11-30 14:05` otherwise.
 #[derive(Clone, Debug)]
@@ -141,7 +142,7 @@ pub fn status(lang: Language, clock: &Clock, view: &StatusView) -> String {
     }
     lines.push(match lang {
         Language::ZhCn => format!("静默 {} 个", view.silences.len()),
-        Language::En => format!("{} active silences", view.silences.len()),
+        Language::En => noun::count(view.silences.len(), "active silence"),
     });
     push_listed(&mut lines, lang, &view.silences, |s| {
         silence_line(lang, clock, s)
@@ -256,7 +257,7 @@ pub fn mutes(lang: Language, clock: &Clock, silences: &[SilenceView]) -> String 
     }
     let mut lines = vec![match lang {
         Language::ZhCn => format!("生效的静默 {} 个：", silences.len()),
-        Language::En => format!("{} active silences:", silences.len()),
+        Language::En => format!("{}:", noun::count(silences.len(), "active silence")),
     }];
     push_listed(&mut lines, lang, silences, |s| silence_line(lang, clock, s));
     lines.join("\n")

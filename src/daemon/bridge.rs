@@ -55,6 +55,21 @@ pub(crate) struct TailBridge {
     pub(crate) commands: mpsc::UnboundedSender<TailCommand>,
     pub(crate) messages: mpsc::Receiver<TailMsg>,
     pub(crate) thread: JoinHandle<()>,
+    /// Batches the main loop is done with go back to be filled again: growing a fresh vector of
+    /// lines in the tailing thread for every batch, while the main loop freed the last one,
+    /// made the allocator consolidate on every wake-up (issue 18). Nobody waits on it.
+    recycled: std::sync::mpsc::Sender<Vec<LogLine>>,
+}
+
+impl TailBridge {
+    /// Gives an emptied batch back to the tailing thread (its lines are dropped here).
+    pub(crate) fn recycle(&self, mut lines: Vec<LogLine>) {
+        lines.clear();
+        if lines.capacity() > 0 {
+            // The thread is gone: nothing to reuse it for.
+            let _gone = self.recycled.send(lines);
+        }
+    }
 }
 
 impl TailBridge {
@@ -62,6 +77,7 @@ impl TailBridge {
     pub(crate) fn spawn(tailer: Tailer, health: Arc<Health>) -> anyhow::Result<TailBridge> {
         let (tail_tx, tail_rx) = mpsc::channel(4);
         let (command_tx, command_rx) = mpsc::unbounded_channel();
+        let (recycled_tx, recycled_rx) = std::sync::mpsc::channel();
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
@@ -69,13 +85,14 @@ impl TailBridge {
         let thread = std::thread::Builder::new()
             .name("dingtail-tail".into())
             .spawn(move || {
-                runtime.block_on(tail_loop(tailer, tail_tx, command_rx, health));
+                runtime.block_on(tail_loop(tailer, tail_tx, command_rx, recycled_rx, health));
             })
             .context("cannot start the tailing thread")?;
         Ok(TailBridge {
             commands: command_tx,
             messages: tail_rx,
             thread,
+            recycled: recycled_tx,
         })
     }
 }
@@ -84,6 +101,7 @@ async fn tail_loop(
     mut tailer: Tailer,
     tx: mpsc::Sender<TailMsg>,
     mut commands: mpsc::UnboundedReceiver<TailCommand>,
+    recycled: std::sync::mpsc::Receiver<Vec<LogLine>>,
     health: Arc<Health>,
 ) {
     let mut beat = tokio::time::interval(TICK);
@@ -95,6 +113,9 @@ async fn tail_loop(
     );
     loop {
         health.beat(Loop::Tail);
+        while let Ok(lines) = recycled.try_recv() {
+            tailer.recycle(lines);
+        }
         let at = Instant::now();
         let lines = tokio::select! {
             biased;

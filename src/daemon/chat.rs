@@ -232,7 +232,7 @@ impl Daemon {
             return words::no_match_yet(lang, rule);
         };
         let mut rendered = None;
-        self.pipeline.route(line, &mut self.match_buf, |routed| {
+        self.pipeline.route(line, &mut Vec::new(), |routed| {
             if routed.rule.name() == rule {
                 rendered = Some(routed.render_plain());
             }

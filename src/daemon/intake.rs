@@ -5,12 +5,15 @@
 //! The rule: a checkpoint is committed only together with every match before it, so it never
 //! gets ahead of durable output. A commit that fails moves nothing forward; the robots stay
 //! dirty and the next commit (the next lines, the next send, or the next tick) carries it all.
+//! Lines that matched nothing are not committed at once: their checkpoints wait for the next
+//! commit or tick ([`crate::daemon::coalesce`]).
 
 use std::collections::BTreeMap;
 use std::time::{Instant, SystemTime};
 
 use crate::batch::Batch;
 use crate::daemon::Daemon;
+use crate::daemon::coalesce::AfterLines;
 use crate::event::LogLine;
 use crate::metrics::{InputLabel, RuleLabel};
 use crate::state::Change;
@@ -36,7 +39,7 @@ impl Daemon {
         let mut untimed: BTreeMap<&str, u64> = BTreeMap::new();
         // Per rule: its matches, and its last match's line (for the chat's `test`).
         let mut matched: BTreeMap<String, (u64, usize)> = BTreeMap::new();
-        for (index, line) in lines.iter().enumerate() {
+        for line in &lines {
             let counts = read.entry(line.input.as_str()).or_default();
             counts.0 += 1;
             counts.1 += line.end_offset.saturating_sub(line.start_offset);
@@ -52,25 +55,26 @@ impl Daemon {
                     *untimed.entry(line.input.as_str()).or_default() += 1;
                 }
             }
-            let dispatcher = &mut self.dispatcher;
-            let dirty = &mut self.dirty;
-            let alerts = &mut self.alerts;
-            let metrics = &self.metrics;
-            pipeline.route(line, &mut self.match_buf, |routed| {
-                let counted = matched.entry(routed.rule.name().to_owned()).or_default();
-                *counted = (counted.0 + 1, index);
-                // Alert kinds (issue 13): held, folded or muted matches go no further.
-                let Some(note) = alerts.on_match(routed, read_at, metrics) else {
-                    return;
-                };
-                for robot in routed.robots() {
-                    let render = || routed.render(robot);
-                    if dispatcher.on_alert(robot, routed.hit(), note, render, now) {
-                        dirty.insert(robot.clone());
-                    }
-                }
-            });
         }
+        let dispatcher = &mut self.dispatcher;
+        let dirty = &mut self.dirty;
+        let alerts = &mut self.alerts;
+        let metrics = &self.metrics;
+        pipeline.route_batch(&lines, &mut self.route_scratch, |index, routed| {
+            let counted = matched.entry(routed.rule.name().to_owned()).or_default();
+            *counted = (counted.0 + 1, index);
+            // Alert kinds (issue 13): held, folded or muted matches go no further.
+            let Some(note) = alerts.on_match(routed, read_at, metrics) else {
+                return;
+            };
+            for robot in routed.robots() {
+                let render = || routed.render(robot);
+                if dispatcher.on_alert(robot, routed.hit(), note, render, now) {
+                    dirty.insert(robot.clone());
+                }
+            }
+        });
+        let n_matched = matched.values().map(|(n, _)| n).sum();
         for (rule, (n, last)) in matched {
             if self.chat.keeps_matches() {
                 if let Some(line) = lines.get(last) {
@@ -115,8 +119,19 @@ impl Daemon {
                 })
                 .inc_by(n);
         }
+        self.tail.recycle(lines);
         self.latest_checkpoints = checkpoints;
-        self.commit(None);
+        let after = AfterLines {
+            matched: n_matched,
+            dirty: !self.dirty.is_empty(),
+            globs_moved: self.latest_globs != self.saved_globs,
+            degraded: self.store_failure.is_some(),
+        };
+        if after.must_commit() {
+            self.commit(None);
+        } else {
+            self.checkpoints_owed = true;
+        }
     }
 
     /// Makes the state on disk catch up with memory, in one commit: the gathering batch of every
@@ -194,6 +209,7 @@ impl Daemon {
         let result = self.store.commit(&changes);
         let ok = result.is_ok();
         if ok {
+            self.checkpoints_owed = false;
             self.alerts.committed(&alert_changes);
             self.dirty.clear();
             self.ledger.committed(&moved);

@@ -13,6 +13,7 @@ mod alerts;
 mod bridge;
 mod chat;
 mod cluster;
+mod coalesce;
 pub mod config_watch;
 pub mod console;
 pub mod deliver;
@@ -51,7 +52,7 @@ use crate::dispatch::{Dispatcher, Gathering};
 use crate::event::Severity;
 use crate::metrics::{Metrics, RobotLabel};
 use crate::noun;
-use crate::pipeline::Pipeline;
+use crate::pipeline::{Pipeline, RouteScratch};
 use crate::state::{Change, Store};
 use crate::tail::checkpoint::{Checkpoint, CheckpointLedger};
 use crate::tail::{GlobHistory, Tailer, TailerConfig};
@@ -235,6 +236,7 @@ pub async fn run(pipeline: Pipeline, options: RunOptions) -> anyhow::Result<()> 
         // Never empty before the first lines: a commit before them (a restored batch sent at
         // once) must not read as "every file was let go".
         latest_checkpoints,
+        checkpoints_owed: false,
         saved_globs,
         latest_globs: scanned,
         n_files,
@@ -245,7 +247,7 @@ pub async fn run(pipeline: Pipeline, options: RunOptions) -> anyhow::Result<()> 
         last_refusal: None,
         digest: 0,
         config_watch,
-        match_buf: Vec::new(),
+        route_scratch: RouteScratch::default(),
         journals,
         chat: chat::ChatSide::new(),
         cluster: None,
@@ -333,6 +335,9 @@ pub(crate) struct Daemon {
     ledger: CheckpointLedger,
     /// The tailer's latest checkpoints (safe once every match before them is stored).
     latest_checkpoints: Vec<Checkpoint>,
+    /// Checkpoints moved over lines that matched nothing and are not stored yet: the next
+    /// commit, at the latest the next tick's, stores them (see [`coalesce`]).
+    checkpoints_owed: bool,
     /// The globs the tailer has scanned, and what the store holds of them.
     latest_globs: BTreeSet<(String, String)>,
     saved_globs: BTreeSet<(String, String)>,
@@ -346,7 +351,7 @@ pub(crate) struct Daemon {
     last_refusal: Option<String>,
     digest: u64,
     config_watch: Option<(ConfigWatch, mpsc::Receiver<()>, BTreeSet<PathBuf>)>,
-    match_buf: Vec<crate::rules::RuleMatch>,
+    route_scratch: RouteScratch,
     /// The journald inputs' readers and cursors.
     journals: Journals,
     /// Answering back: the chat link and its commands.
@@ -425,7 +430,7 @@ impl Daemon {
                 }
                 _ = tick.tick() => {
                     self.sync_silences();
-                    if self.store_failure.is_some() || !self.dirty.is_empty() {
+                    if self.store_failure.is_some() || !self.dirty.is_empty() || self.checkpoints_owed {
                         self.commit(None);
                     }
                     self.cluster_tick();
@@ -489,7 +494,7 @@ impl Daemon {
         self.cluster_stop(deadline).await;
         self.sends.abort_all();
         // A last try at whatever a failed commit left in memory.
-        if self.store_failure.is_some() || !self.dirty.is_empty() {
+        if self.store_failure.is_some() || !self.dirty.is_empty() || self.checkpoints_owed {
             self.commit(None);
         }
         let left = self.dispatcher.n_undelivered();

@@ -28,6 +28,10 @@ use crate::intake::multiline::Joiner;
 use crate::intake::reader::{LineReader, Piece};
 use crate::intake::timestamp::event_time;
 
+/// A source quiet for this long gives back its read buffer at the next [`EventReader::poll`]: a
+/// file written steadily keeps it, a thousand quiet files hold none.
+pub const RELEASE_AFTER: Duration = Duration::from_secs(1);
+
 /// Who the events of a reader belong to.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Origin {
@@ -206,8 +210,11 @@ impl EventReader {
 
     /// Hands out what timed out at `now`: an unterminated last line quiet for
     /// `partial_timeout`, records the decoder held too long, and multi-line events quiet for
-    /// their timeout.
+    /// their timeout. A source quiet for [`RELEASE_AFTER`] gives back its read buffer.
     pub fn poll(&mut self, now: Instant, wall: SystemTime, out: &mut Vec<LogLine>) {
+        if now.saturating_duration_since(self.last_data) >= RELEASE_AFTER {
+            self.reader.release();
+        }
         if self.partial_due(now) {
             self.take_partial(now);
             self.hand_out(now, wall, out);
@@ -480,7 +487,7 @@ mod tests {
 
     use crate::config::MultilineConfig;
     use crate::event::{FileId, LogLine};
-    use crate::intake::event_reader::{EventReader, Framing, Origin};
+    use crate::intake::event_reader::{EventReader, Framing, Origin, RELEASE_AFTER};
 
     fn framing(max_line_bytes: usize, multiline: Option<&str>) -> Framing {
         Framing {
@@ -553,6 +560,32 @@ mod tests {
         assert_eq!(
             feed(&mut reader, b" more\n", t0 + Duration::from_secs(6)),
             [(8, 14, " more".to_string(), false)]
+        );
+    }
+
+    #[test]
+    fn a_file_written_steadily_keeps_its_read_buffer_and_a_quiet_one_gives_it_back() {
+        let t0 = Instant::now();
+        let mut reader = reader(&framing(100, None), t0);
+        feed(&mut reader, b"one\ntw", t0);
+        let held = reader.reader.capacity();
+        assert!(held >= 6, "{held}");
+        let mut out = Vec::new();
+        reader.poll(t0 + RELEASE_AFTER / 2, SystemTime::now(), &mut out);
+        assert_eq!(
+            reader.reader.capacity(),
+            held,
+            "kept while the file is busy"
+        );
+        let t1 = t0 + RELEASE_AFTER / 2;
+        feed(&mut reader, b"o\nthr", t1);
+        reader.poll(t0 + RELEASE_AFTER, SystemTime::now(), &mut out);
+        assert_eq!(reader.reader.capacity(), held, "quiet since t1 only");
+        reader.poll(t1 + RELEASE_AFTER, SystemTime::now(), &mut out);
+        assert_eq!(reader.reader.capacity(), 3, "only the partial line is kept");
+        assert_eq!(
+            feed(&mut reader, b"ee\n", t1 + RELEASE_AFTER * 2),
+            [(8, 14, "three".to_string(), false)]
         );
     }
 

@@ -9,8 +9,10 @@
 //! A line longer than `max_line_bytes` is never buffered whole: its first `max_line_bytes` bytes
 //! are handed out as a line marked `truncated`, and the rest is skipped up to the next `\n`
 //! (reported as [`Piece::Skipped`] so that the caller can move its checkpoint past it). The
-//! buffer therefore never holds more than `max_line_bytes` plus one read chunk, and at the end of
-//! the data it is shrunk to the partial line it holds: a quiet file costs no read chunk.
+//! buffer therefore never holds more than `max_line_bytes` plus one read chunk. It is kept while
+//! the file is being written (allocating and zeroing a chunk per wake-up was a tenth of the cost
+//! of following a busy file, issue 18) and shrunk to the partial line it holds when its owner
+//! says the file has gone quiet ([`LineReader::release`]): a quiet file costs no read chunk.
 //!
 //! Offsets are absolute byte offsets in the file: [`LineReader::offset`] is the end of the last
 //! byte consumed (a line handed out or skipped), [`LineReader::position`] the end of the bytes
@@ -121,6 +123,12 @@ impl LineReader {
     /// How many lines were cut at `max_line_bytes` so far.
     pub fn n_cut(&self) -> u64 {
         self.n_cut
+    }
+
+    /// The bytes the buffer holds allocated (tests of its release).
+    #[cfg(test)]
+    pub(crate) fn capacity(&self) -> usize {
+        self.buf.capacity()
     }
 
     /// The next complete line (or skipped tail) from the buffer, reading from `src` when the
@@ -256,16 +264,18 @@ impl LineReader {
         };
         self.end += n;
         *budget = budget.saturating_sub(n);
-        if n == 0 {
-            self.release();
-        }
         Ok(n > 0)
     }
 
-    /// At the end of the data: gives back all of the buffer but a partial line (usually all of
-    /// it), so that a thousand quiet files do not each hold a zeroed read chunk (issue 7). The
-    /// next read allocates again; that costs far less than the read itself.
-    fn release(&mut self) {
+    /// Gives back all of the buffer but a partial line (usually all of it), so that a thousand
+    /// quiet files do not each hold a zeroed read chunk (issue 7). For a source that has gone
+    /// quiet: the next read allocates again. Costs nothing when there is nothing to give back.
+    pub fn release(&mut self) {
+        if self.start > 0 {
+            self.buf.copy_within(self.start..self.end, 0);
+            self.end -= self.start;
+            self.start = 0;
+        }
         self.buf.truncate(self.end);
         self.buf.shrink_to(self.end);
     }
@@ -339,7 +349,7 @@ mod tests {
     }
 
     #[test]
-    fn a_drained_reader_holds_no_read_chunk_and_reads_on_afterwards() {
+    fn a_released_reader_holds_no_read_chunk_and_reads_on_afterwards() {
         let mut reader = LineReader::new(100, 0);
         let mut budget = usize::MAX;
         let mut src: &[u8] = b"one\ntwo\n";
@@ -350,11 +360,17 @@ mod tests {
         );
         assert!(reader.next_piece(&mut src, &mut budget).unwrap().is_some());
         assert_eq!(reader.next_piece(&mut src, &mut budget).unwrap(), None);
+        assert!(
+            reader.buf.capacity() >= READ_CHUNK,
+            "the end of the data keeps the chunk for the next write"
+        );
+        reader.release();
         assert_eq!(reader.buf.capacity(), 0, "a quiet file keeps no buffer");
 
         // A partial line at the end keeps exactly its bytes, and is completed later.
         let mut src: &[u8] = b"thr";
         assert_eq!(reader.next_piece(&mut src, &mut budget).unwrap(), None);
+        reader.release();
         assert_eq!(reader.buf.capacity(), 3);
         let mut src: &[u8] = b"ee\n";
         assert_eq!(

@@ -434,7 +434,10 @@ impl Followed {
             return 0;
         };
         let n_cut = self.events.n_cut();
-        let mut budget = max_bytes;
+        // What the file holds past the read position, and no more: a write of a few lines is
+        // read into a buffer of its size, without the read that finds the end (issue 18).
+        let available = meta.len().saturating_sub(self.events.position());
+        let mut budget = max_bytes.min(usize::try_from(available).unwrap_or(usize::MAX));
         let mut src = Recording {
             file,
             window: &mut self.window,

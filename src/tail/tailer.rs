@@ -138,6 +138,9 @@ pub struct Tailer {
     /// heartbeat).
     asleep: Option<Instant>,
     n_truncated: u64,
+    /// An emptied batch given back by the consumer ([`Tailer::recycle`]): the next batch is
+    /// filled into it, without growing a new vector line by line (issue 18).
+    spare: Vec<LogLine>,
     /// How many times the files were looked at (tests check that idle means asleep).
     pub(super) n_rounds: u64,
     pub(super) poll_interval: Duration,
@@ -216,6 +219,7 @@ impl Tailer {
             more: false,
             asleep: None,
             n_truncated: 0,
+            spare: Vec::new(),
             n_rounds: 0,
             behind: None,
         };
@@ -252,6 +256,12 @@ impl Tailer {
                 None => {
                     let lines = self.collect(self.clock.now());
                     if !lines.is_empty() {
+                        if !self.more {
+                            // Everything was read: the next call waits for a wake-up (one
+                            // that came meanwhile is kept as the permit) instead of looking
+                            // at every file again for nothing (issue 18).
+                            self.asleep = Some(self.deadline(self.clock.now()));
+                        }
                         return lines;
                     }
                     if self.more {
@@ -375,6 +385,17 @@ impl Tailer {
         batch.lines
     }
 
+    /// Takes back a batch the consumer is done with (emptied here): the next batch reuses its
+    /// allocation. Of several, the largest is kept, but none with room for more than
+    /// [`FILE_LINES`] lines: a catch-up's big batches are rare, and a quiet daemon should not
+    /// hold their room.
+    pub fn recycle(&mut self, mut lines: Vec<LogLine>) {
+        lines.clear();
+        if lines.capacity() > self.spare.capacity() && lines.capacity() <= FILE_LINES {
+            self.spare = lines;
+        }
+    }
+
     /// How many files are followed (including ones being drained and parked ones).
     pub fn n_files(&self) -> usize {
         self.files.len()
@@ -407,7 +428,10 @@ impl Tailer {
     pub(super) fn collect(&mut self, now: Instant) -> Vec<LogLine> {
         self.n_rounds += 1;
         let wall = self.clock.wall();
-        let mut batch = Batch::default();
+        let mut batch = Batch {
+            lines: std::mem::take(&mut self.spare),
+            n_bytes: 0,
+        };
         let touched = self.wake.take_touched();
         if self.wake.take_rescan() || self.rescan_due(now) {
             self.rescan(now);
@@ -421,9 +445,11 @@ impl Tailer {
         self.wake_parked(now);
         self.more = false;
         let mut n_read = 0u64;
+        let mut again = false;
         let mut progressed_inputs = BTreeSet::new();
         loop {
-            let (progressed, n) = self.turn(&mut batch, now, &mut progressed_inputs);
+            let (progressed, n) = self.turn(&mut batch, now, again, &mut progressed_inputs);
+            again = true;
             n_read += n;
             if batch.is_full() || (progressed && n_read >= MAX_READ_PER_CALL) {
                 self.more = true;
@@ -444,6 +470,9 @@ impl Tailer {
             self.release_drained(now, &mut batch);
             progressed_inputs.clear();
         }
+        if batch.lines.is_empty() {
+            self.spare = std::mem::take(&mut batch.lines);
+        }
         self.behind = Some(progressed_inputs);
         // Writes to parked files are noted from now on (files parked in this round included).
         self.wake.track_touched(self.n_open < self.files.len());
@@ -452,11 +481,14 @@ impl Tailer {
 
     /// Reads one chunk from each file, round robin from the cursor. Returns whether anything was
     /// read or handed out, and how many bytes were read; adds the inputs of the files that moved
-    /// to `moved`.
+    /// to `moved`. `again`: a later turn of the same round, which skips the files the earlier
+    /// turns read to their end (the size they saw), as a write since wakes the tailer again: a
+    /// write of a few lines costs one look at the file, not two (issue 18).
     fn turn(
         &mut self,
         batch: &mut Batch,
         now: Instant,
+        again: bool,
         moved: &mut BTreeSet<String>,
     ) -> (bool, u64) {
         let wall = self.clock.wall();
@@ -486,6 +518,9 @@ impl Tailer {
             };
             if file.file.is_none() || file.copy_of.is_some() || file.unsettled {
                 // Parked, a possible copy, or still empty.
+                continue;
+            }
+            if again && !file.behind && file.events.buffered() == 0 {
                 continue;
             }
             // Consumed, read, handed out: lines taken into a joiner are progress too.

@@ -608,3 +608,49 @@ fn a_deleted_file_leaves_no_checkpoint_behind() {
         tailer.checkpoints()
     );
 }
+
+#[tokio::test]
+async fn after_a_batch_that_read_everything_the_next_wait_looks_at_no_file_until_woken() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("app.log");
+    append(&path, "one\n");
+    let mut config = input(&path, StartAt::Beginning);
+    config.poll_interval = Duration::from_secs(30);
+    let mut tailer = start_real(vec![config]);
+    next_lines(&mut tailer, 1).await;
+    let rounds = tailer.n_rounds;
+    next_quiet(&mut tailer, Duration::from_millis(300)).await;
+    assert_eq!(tailer.n_rounds, rounds, "an empty look after the batch");
+    // An append wakes it, and it reads.
+    append(&path, "two\n");
+    assert_eq!(texts(&next_lines(&mut tailer, 1).await), ["two"]);
+}
+
+#[test]
+fn a_recycled_batch_is_filled_again_without_a_new_allocation() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("app.log");
+    let mut h = start(vec![input(&path, StartAt::Beginning)], vec![], true);
+    append(&path, "one\ntwo\n");
+    h.lines(2);
+    h.recycle(Vec::with_capacity(64));
+    // An empty round keeps the spare for the next batch.
+    h.quiet(Duration::from_millis(100));
+    append(&path, "three\n");
+    let next = h.step();
+    assert_eq!(texts(&next), ["three"]);
+    assert!(next.capacity() >= 64, "{}", next.capacity());
+    // Of several, the largest is kept; the batch handed out took its allocation along.
+    h.recycle(Vec::with_capacity(128));
+    h.recycle(Vec::with_capacity(1));
+    append(&path, "four\n");
+    let next = h.step();
+    assert_eq!(texts(&next), ["four"]);
+    assert!(next.capacity() >= 128, "{}", next.capacity());
+    append(&path, "five\n");
+    assert!(h.step().capacity() < 64, "nothing was given back since");
+    // A catch-up's big batch is not kept.
+    h.recycle(Vec::with_capacity(crate::tail::FILE_LINES + 1));
+    append(&path, "six\n");
+    assert!(h.step().capacity() < 64, "a big batch was kept");
+}

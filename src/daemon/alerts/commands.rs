@@ -26,6 +26,7 @@ use crate::chat::words::{self, Clock, IncidentView, SilenceView};
 use crate::chat::{Author, ChatRequest, Command};
 use crate::daemon::Daemon;
 use crate::daemon::alerts::Alerts;
+use crate::lang::Language;
 use crate::pipeline::TargetError;
 
 /// Draws of a silence id before giving up (ids are 30 random bits: a clash is rare).
@@ -163,16 +164,20 @@ fn pairs(matchers: &[Matcher]) -> Vec<(String, String)> {
         .collect()
 }
 
-/// Who a chat command names and records: the sender's nick, else their staff id.
-fn who(author: &Author) -> String {
+/// Who a chat command names and records: the sender's nick, else their staff id, else words for
+/// "someone in the chat" in the configured language.
+fn who(author: &Author, lang: Language) -> String {
     let nick = author.nick.trim();
     if !nick.is_empty() {
         return nick.chars().take(Silence::MAX_AUTHOR_CHARS).collect();
     }
-    author
-        .staff_id
-        .clone()
-        .unwrap_or_else(|| "someone in the chat".to_owned())
+    author.staff_id.clone().unwrap_or_else(|| {
+        match lang {
+            Language::ZhCn => "群成员",
+            Language::En => "someone in the chat",
+        }
+        .to_owned()
+    })
 }
 
 impl Daemon {
@@ -181,7 +186,7 @@ impl Daemon {
         let lang = self.pipeline.config.language;
         // What the shell changed meanwhile (ids, rules) is known before acting.
         self.sync_silences();
-        let who = who(&request.author);
+        let who = who(&request.author, lang);
         match &request.command {
             Command::Mute(mute) => self.chat_mute(mute, &who, clock),
             Command::Unmute { target } => {
