@@ -137,6 +137,10 @@ pub struct Metrics {
     pub cluster_handoff_lag_seconds: Family<RobotLabel, Gauge<f64, std::sync::atomic::AtomicU64>>,
     /// 1 while Redis answers heartbeats, else 0.
     pub cluster_connected: Gauge<i64, AtomicI64>,
+    /// 1 while silences and acknowledgements are shared through Redis, else 0.
+    pub cluster_silences_synced: Gauge<i64, AtomicI64>,
+    /// Silences the cluster shares in Redis (at the last read).
+    pub cluster_silences: Gauge<i64, AtomicI64>,
     /// Events not in their input's format (matched as plain text), per input (issue 14).
     pub lines_invalid: Family<InputLabel, Counter>,
     /// 1 while a journald input's journalctl runs, else 0 (issue 14).
@@ -356,6 +360,8 @@ impl Metrics {
             cluster_hosts: Gauge::default(),
             cluster_handoff_lag_seconds: Family::default(),
             cluster_connected: Gauge::default(),
+            cluster_silences_synced: Gauge::default(),
+            cluster_silences: Gauge::default(),
             lines_invalid,
             journal_running,
             journal_restarts,
@@ -387,6 +393,16 @@ impl Metrics {
             "cluster_connected",
             "1 while Redis answers heartbeats",
             metrics.cluster_connected.clone(),
+        );
+        registry.register(
+            "cluster_silences_synced",
+            "1 while silences and acknowledgements are shared through Redis",
+            metrics.cluster_silences_synced.clone(),
+        );
+        registry.register(
+            "cluster_silences",
+            "Silences the cluster shares in Redis",
+            metrics.cluster_silences.clone(),
         );
         metrics
     }

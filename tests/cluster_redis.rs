@@ -1,7 +1,8 @@
 //! The cluster's Redis scripts against a real `redis-server` on 127.0.0.1, through the library
 //! API (issue 15): a hand-off retried with the same batch is added once; the ledger never grants
 //! more than the budget per window whoever asks, honours a shared pause, and refuses a caller
-//! that lost the lease; a takeover finds what the last holder had in flight.
+//! that lost the lease; a takeover finds what the last holder had in flight. Shared silences
+//! (issue 16) are published once, ended for good, and reported by one host.
 
 use std::time::{Duration, SystemTime};
 
@@ -306,4 +307,83 @@ fn a_batch_in_flight_at_a_crash_comes_back_with_the_same_hand_off_id() {
     let before = encode_batch(&live).unwrap();
     let after = encode_batch(doubtful).unwrap();
     assert_eq!(hid("web-1", &before), hid("web-1", &after));
+}
+
+/// Shared silences (issues 15, 16): published once, a clash answered with the holder's data,
+/// ended with a tombstone that refuses publishing again, forgotten once over; counts of several
+/// hosts claimed once, a late count told it came after the report.
+#[test]
+fn shared_silences_are_published_once_ended_for_good_and_reported_by_one_host() {
+    use dingtail::cluster::silence_io::{self, Published};
+    let server = RedisServer::start();
+    runtime().block_on(async {
+        let mut conn = connect(&server).await;
+        let keys = Keys::new("s:");
+        let now_ms = i64::try_from(
+            SystemTime::now()
+                .duration_since(SystemTime::UNIX_EPOCH)
+                .unwrap()
+                .as_millis(),
+        )
+        .unwrap();
+        let later = now_ms + 600_000;
+        let published = silence_io::publish(&mut conn, &keys, "aaaaaa", "{one}", later).await;
+        assert_eq!(published.unwrap(), Published::Added);
+        let again = silence_io::publish(&mut conn, &keys, "aaaaaa", "{other}", later).await;
+        assert_eq!(again.unwrap(), Published::Held("{one}".into()));
+        let over = silence_io::publish(&mut conn, &keys, "bbbbbb", "{b}", now_ms - 1).await;
+        assert_eq!(over.unwrap(), Published::Over);
+        // Over by Redis's clock: forgotten at the next read.
+        redis::cmd("HSET")
+            .arg(keys.silences())
+            .arg("cccccc")
+            .arg("{c}")
+            .query_async::<()>(&mut conn)
+            .await
+            .unwrap();
+        redis::cmd("ZADD")
+            .arg(keys.silences_part("ends"))
+            .arg(now_ms - 1)
+            .arg("cccccc")
+            .query_async::<()>(&mut conn)
+            .await
+            .unwrap();
+        let held = silence_io::read(&mut conn, &keys).await.unwrap();
+        assert_eq!(held.silences, [("aaaaaa".to_owned(), "{one}".to_owned())]);
+        assert!(held.ended.is_empty());
+        // Ended early: gone, and never published again.
+        silence_io::end(&mut conn, &keys, "aaaaaa", later)
+            .await
+            .unwrap();
+        let held = silence_io::read(&mut conn, &keys).await.unwrap();
+        assert!(held.silences.is_empty());
+        assert_eq!(held.ended, ["aaaaaa"]);
+        let again = silence_io::publish(&mut conn, &keys, "aaaaaa", "{one}", later).await;
+        assert_eq!(again.unwrap(), Published::Ended);
+        // Two hosts count; the first claim wins with both counts, the second gets nothing.
+        for (host, data) in [("web-1", "{1}"), ("web-2", "{2}")] {
+            let late = silence_io::count(&mut conn, &keys, "aaaaaa", host, data, 60).await;
+            assert!(!late.unwrap());
+        }
+        let won = silence_io::claim(&mut conn, &keys, "aaaaaa", "web-2").await;
+        let mut counts = won.unwrap().unwrap();
+        counts.sort();
+        assert_eq!(
+            counts,
+            [
+                ("web-1".to_owned(), "{1}".to_owned()),
+                ("web-2".to_owned(), "{2}".to_owned())
+            ]
+        );
+        let lost = silence_io::claim(&mut conn, &keys, "aaaaaa", "web-1").await;
+        assert_eq!(lost.unwrap(), None);
+        let late = silence_io::count(&mut conn, &keys, "aaaaaa", "web-3", "{3}", 60).await;
+        assert!(late.unwrap(), "reported already");
+        // Acknowledgements are offered to every host.
+        silence_io::offer_ack(&mut conn, &keys, "{ack}")
+            .await
+            .unwrap();
+        let held = silence_io::read(&mut conn, &keys).await.unwrap();
+        assert_eq!(held.acks, ["{ack}"]);
+    });
 }

@@ -111,12 +111,17 @@ pub fn mute(args: MuteArgs) -> ExitCode {
         match store.add_silence(&silence) {
             Ok(()) => {
                 println!(
-                    "muted rule `{}`{} until {} ({}), id {}; a running dingtail applies it within a second",
+                    "muted rule `{}`{} until {} ({}), id {}; a running dingtail applies it within a second{}",
                     silence.rule(),
                     where_text(silence.matchers()),
                     time_text(&pipeline.config, silence.ends()),
                     humantime::format_duration(args.duration),
-                    silence.id()
+                    silence.id(),
+                    if pipeline.config.cluster.is_some() {
+                        " and shares it with every host of the cluster within a few seconds"
+                    } else {
+                        ""
+                    }
                 );
                 return ExitCode::SUCCESS;
             }

@@ -12,6 +12,10 @@
 //! (the Lua scripts and typed calls), [`handoff`] (one idempotent hand-off), [`node`] (the task
 //! that beats, holds leases and sends) and [`status`] (`dingtail cluster status`).
 //!
+//! Silences and acknowledgements (issues 15 and 16) are shared through the same Redis, beside
+//! the robots: [`silences`] decides (pure), [`silence_io`] has the scripts, [`share`] is the
+//! task that meets Redis every second for the daemon.
+//!
 //! # Key space
 //! Everything lives under `key_prefix` (`P`, default `dingtail:`). Per robot the keys share the
 //! hash tag `{rid}`, `rid` being a hash of the webhook (never the token itself), so that two
@@ -29,13 +33,21 @@
 //! | `P{rid}:blocked_until` | STRING | Redis ms until which DingTalk throttles the robot |
 //! | `P{rid}:inflight` | SET | Stream entries of the send under way (a takeover marks them) |
 //! | `P{rid}:name` | STRING | the robot's name, for `cluster status` |
-//! | `Psilences` | HASH | reserved for shared silences (`<id>` → the silence's record) |
+//! | `P{silences}` | HASH | the cluster's silences: id → the silence (`state::silences`' row) |
+//! | `P{silences}:ends` | ZSET | id → its end (ms): what Redis forgets once over |
+//! | `P{silences}:ended` | ZSET | silences unmuted early (tombstones), kept until end + 1 h |
+//! | `P{silences}:muted:<id>` | HASH | host → what it muted under the silence (EX 1 day) |
+//! | `P{silences}:reported:<id>` | STRING | the host that reported the silence's end (EX 1 day) |
+//! | `P{silences}:acks` | ZSET | acknowledgements offered to every host, score Redis ms (10 min) |
 
 pub mod handoff;
 pub mod holder;
 pub mod link;
 pub mod node;
 pub mod redis_io;
+pub mod share;
+pub mod silence_io;
+pub mod silences;
 pub mod status;
 
 use sha2::{Digest, Sha256};
@@ -77,9 +89,19 @@ impl Keys {
         format!("{}{{hosts}}:pending", self.prefix)
     }
 
-    /// Shared silences (reserved; see the module doc).
+    /// The shared silences (HASH id → silence).
     pub fn silences(&self) -> String {
-        format!("{}silences", self.prefix)
+        format!("{}{{silences}}", self.prefix)
+    }
+
+    /// A key beside the shared silences (`ends`, `ended`, `acks`).
+    pub fn silences_part(&self, what: &str) -> String {
+        format!("{}{{silences}}:{what}", self.prefix)
+    }
+
+    /// Silence `id`'s key `what` (`muted`, `reported`).
+    pub fn silence_of(&self, id: &str, what: &str) -> String {
+        format!("{}{{silences}}:{what}:{id}", self.prefix)
     }
 
     /// A robot's key `what` (`stream`, `lease`, `sent`, …).
@@ -133,6 +155,11 @@ mod tests {
         assert_eq!(keys.seen("ab12", "ff"), "dt:{ab12}:seen:ff");
         assert_eq!(keys.hosts(), "dt:{hosts}");
         assert_eq!(keys.claim("web-1"), "dt:{hosts}:claim:web-1");
+        assert_eq!(keys.silences(), "dt:{silences}");
+        assert_eq!(
+            keys.silence_of("k3x9pa", "muted"),
+            "dt:{silences}:muted:k3x9pa"
+        );
         assert_eq!(hid("web-1", "{}"), hid("web-1", "{}"));
         assert_ne!(hid("web-1", "{}"), hid("web-2", "{}"));
         assert_ne!(hid("web-1", "{}"), hid("web-1", "{ }"));

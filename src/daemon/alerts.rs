@@ -18,6 +18,7 @@
 //!   decisions produced; [`Alerts::committed`] after it succeeded (see `alert::record`).
 
 mod commands;
+mod shared;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, Instant, SystemTime};
@@ -71,6 +72,10 @@ pub(crate) struct Alerts {
     last_poll: Option<SystemTime>,
     /// Per rule: evictions and overflows already counted in the metrics.
     counted: BTreeMap<String, (u64, u64)>,
+    /// With `cluster:`: silences that end are reported by the cluster, not here.
+    share_ends: bool,
+    /// Silences that ended, for the cluster to report (`share_ends`).
+    shared_ends: Vec<Ended>,
 }
 
 impl Alerts {
@@ -113,6 +118,8 @@ impl Alerts {
             behind_since: BTreeMap::new(),
             last_poll: None,
             counted: BTreeMap::new(),
+            share_ends: false,
+            shared_ends: Vec::new(),
         };
         let mut by_rule = stored.by_rule;
         for rule in alert_rules(pipeline) {
@@ -332,46 +339,57 @@ impl Alerts {
         let expired = self.silences.expire(wall);
         self.ended.extend(expired);
         for ended in std::mem::take(&mut self.ended) {
-            let rule = ended.silence.rule().to_string();
-            let muted = ended.muted;
             tracing::info!(
-                "silence {} of rule `{rule}` ended ({}); it muted {} and {}",
+                "silence {} of rule `{}` ended ({}); it muted {} and {}",
                 ended.silence.id(),
+                ended.silence.rule(),
                 match ended.by {
                     crate::alert::EndedBy::Expired => "expired",
                     crate::alert::EndedBy::Removed => "removed",
                 },
-                crate::noun::count(muted.matches, "match"),
-                crate::noun::count(muted.notices, "notice")
+                crate::noun::count(ended.muted.matches, "match"),
+                crate::noun::count(ended.muted.notices, "notice")
             );
-            if muted.matches == 0 && muted.notices == 0 {
+            if self.share_ends {
+                // The cluster reports it once, with every host's count.
+                self.shared_ends.push(ended);
                 continue;
             }
-            metrics
-                .alerts
-                .notices
-                .get_or_create(&NoticeLabel {
-                    rule: rule.clone(),
-                    kind: "silence".into(),
-                })
-                .inc();
-            let severity = self.rules.get(&rule).map_or(Severity::Info, |i| i.severity);
-            out.push(BatchNotice {
-                rule,
-                severity,
-                labels: ended.silence.matchers().to_vec(),
-                at: ended.at,
-                mentions: Mentions::default(),
-                event: NoticeEvent::SilenceEnded(SilenceEnd {
-                    id: ended.silence.id().to_string(),
-                    reason: ended.silence.reason().to_string(),
-                    author: ended.silence.author().to_string(),
-                    by: ended.by,
-                    muted,
-                }),
-            });
+            out.extend(self.ended_notice(ended, metrics));
         }
         out
+    }
+
+    /// The notice reporting what `ended` muted (none when it muted nothing).
+    pub(crate) fn ended_notice(&self, ended: Ended, metrics: &Metrics) -> Option<BatchNotice> {
+        let rule = ended.silence.rule().to_string();
+        let muted = ended.muted;
+        if muted.matches == 0 && muted.notices == 0 {
+            return None;
+        }
+        metrics
+            .alerts
+            .notices
+            .get_or_create(&NoticeLabel {
+                rule: rule.clone(),
+                kind: "silence".into(),
+            })
+            .inc();
+        let severity = self.rules.get(&rule).map_or(Severity::Info, |i| i.severity);
+        Some(BatchNotice {
+            rule,
+            severity,
+            labels: ended.silence.matchers().to_vec(),
+            at: ended.at,
+            mentions: Mentions::default(),
+            event: NoticeEvent::SilenceEnded(SilenceEnd {
+                id: ended.silence.id().to_string(),
+                reason: ended.silence.reason().to_string(),
+                author: ended.silence.author().to_string(),
+                by: ended.by,
+                muted,
+            }),
+        })
     }
 
     /// The robots a notice of `rule` goes to (none for a rule no longer configured).
@@ -504,22 +522,28 @@ impl Daemon {
         let now = Instant::now();
         let notices = self.alerts.poll(now, SystemTime::now(), &self.metrics);
         for notice in notices {
-            let robots = self.alerts.robots_of(&notice.rule).to_vec();
-            if robots.is_empty() {
-                tracing::info!(
-                    "a {} notice of rule `{}`, which is no longer configured, is not sent",
-                    notice.kind_name(),
-                    notice.rule
-                );
-            }
-            for robot in robots {
-                if self.dispatcher.on_notice(&robot, notice.clone(), now) {
-                    self.dirty.insert(robot);
-                }
-            }
+            self.queue_notice(notice, now);
         }
+        self.share_ended_silences();
         if !self.dirty.is_empty() || !self.alerts.changes().is_empty() {
             self.commit(None);
+        }
+    }
+
+    /// Adds `notice` to the gathering batches of its rule's robots.
+    pub(crate) fn queue_notice(&mut self, notice: BatchNotice, now: Instant) {
+        let robots = self.alerts.robots_of(&notice.rule).to_vec();
+        if robots.is_empty() {
+            tracing::info!(
+                "a {} notice of rule `{}`, which is no longer configured, is not sent",
+                notice.kind_name(),
+                notice.rule
+            );
+        }
+        for robot in robots {
+            if self.dispatcher.on_notice(&robot, notice.clone(), now) {
+                self.dirty.insert(robot);
+            }
         }
     }
 

@@ -13,6 +13,8 @@
 //! - `Fallback`: the send goes to DingTalk directly, the queues at [`share`] of the budget; the
 //!   node hears of each send to put it into the ledger when Redis is back.
 
+mod silences;
+
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
@@ -24,6 +26,7 @@ use crate::batch::Batch;
 use crate::cluster::handoff::{HandedOff, hand_off};
 use crate::cluster::link::{Mode, handoff_pace, share};
 use crate::cluster::node::{self, Deliver, NodeHandle, RobotSpec};
+use crate::cluster::share::{self as silence_share, ShareEvent, ShareHandle};
 use crate::daemon::Daemon;
 use crate::daemon::deliver::{Destination, deliver};
 use crate::daemon::intake::Sending;
@@ -54,6 +57,8 @@ pub(crate) struct ClusterHook {
     tasks: JoinSet<HandedOff>,
     in_flight: HashMap<tokio::task::Id, (String, u64)>,
     shared: Arc<RwLock<Shared>>,
+    /// Silences and acknowledgements shared through Redis.
+    share: ShareHandle,
 }
 
 /// The robots of `pipeline` as the node needs them.
@@ -70,13 +75,26 @@ fn robot_specs(pipeline: &Pipeline) -> Vec<RobotSpec> {
         .collect()
 }
 
-/// Waits for the next hand-off to end (never, without a cluster).
-pub(crate) async fn next_handoff(
-    hook: &mut Option<ClusterHook>,
-) -> Option<Result<(tokio::task::Id, HandedOff), tokio::task::JoinError>> {
-    match hook {
-        Some(hook) if !hook.tasks.is_empty() => hook.tasks.join_next_with_id().await,
-        _ => std::future::pending().await,
+/// What the cluster's tasks report to the main loop.
+pub(crate) enum ClusterEvent {
+    /// A hand-off ended.
+    HandedOff(Result<(tokio::task::Id, HandedOff), tokio::task::JoinError>),
+    /// The silence task asks something.
+    Share(ShareEvent),
+}
+
+/// Waits for the next hand-off to end or the next request of the silence task (never, without
+/// a cluster).
+pub(crate) async fn next_event(hook: &mut Option<ClusterHook>) -> ClusterEvent {
+    let Some(hook) = hook else {
+        return std::future::pending().await;
+    };
+    tokio::select! {
+        Some(joined) = hook.tasks.join_next_with_id(), if !hook.tasks.is_empty() => {
+            ClusterEvent::HandedOff(joined)
+        }
+        Some(event) = hook.share.next() => ClusterEvent::Share(event),
+        else => std::future::pending().await,
     }
 }
 
@@ -136,7 +154,20 @@ impl Daemon {
             config.redis_shown,
             describe(mode)
         );
+        // A fresh or recovered database has lost the silences: what was in step is forgotten
+        // rather than taken for unmutes here (which would end them on every host).
+        let state_lost = self.store.is_first_start() || self.store.recovered().is_some();
+        let share = silence_share::start(
+            node.conn.clone(),
+            node.keys.clone(),
+            host.clone(),
+            self.pipeline.config.state_dir.clone(),
+            state_lost,
+            self.metrics.clone(),
+        );
+        self.alerts.share_ends(true);
         self.cluster = Some(ClusterHook {
+            share,
             node,
             config: config.clone(),
             mode,
@@ -274,6 +305,7 @@ impl Daemon {
             return;
         };
         hook.node.set_pending(pending);
+        hook.share.snapshot(self.alerts.silence_records());
         let mode = hook.node.status.borrow().mode;
         if mode == hook.mode {
             return;
@@ -337,6 +369,7 @@ impl Daemon {
             let within = deadline
                 .saturating_duration_since(Instant::now())
                 .max(Duration::from_secs(2));
+            hook.share.stop(Duration::from_secs(2)).await;
             hook.node.stop(within).await;
         }
     }

@@ -401,7 +401,10 @@ impl Daemon {
                 Some(joined) = self.sends.join_next_with_id() => self.on_sent(joined),
                 Some(event) = self.journals.recv() => self.on_journal(event),
                 Some(request) = self.chat.next_request() => self.on_chat(request),
-                Some(joined) = cluster::next_handoff(&mut self.cluster) => self.on_handed_off(joined),
+                event = cluster::next_event(&mut self.cluster) => match event {
+                    cluster::ClusterEvent::HandedOff(joined) => self.on_handed_off(joined),
+                    cluster::ClusterEvent::Share(event) => self.on_share(event),
+                },
                 () = sleep => {}
                 signal = signals.next() => match signal {
                     Some(Signal::Reload) => {

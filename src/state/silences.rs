@@ -8,6 +8,10 @@
 //! with a copy of the definition it counts for, so that a silence deleted from the shell while
 //! the daemon was down is still reported with its count when the daemon starts. Rows are JSON
 //! with a version `v` (version 1); times are milliseconds since the Unix epoch.
+//!
+//! With `cluster:` the same rows travel through Redis ([`encode_silence`], [`encode_muted`] for
+//! a host's count, [`encode_ack`] for a [`SharedAck`]), so that hosts of different versions read
+//! each other's as they read their own state.
 
 use std::time::SystemTime;
 
@@ -281,6 +285,129 @@ fn from_row(id: &str, row: SilenceRow) -> Result<Silence, String> {
         author: row.author,
     };
     Silence::new(id, draft, time(row.created)).map_err(|err| err.to_string())
+}
+
+/// An acknowledgement one host offers the others through Redis (cluster): `by` acknowledged
+/// the incidents of `rule` whose keys have `matchers`, at `at`, on `host`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SharedAck {
+    /// The host where it was made.
+    pub host: String,
+    /// Who.
+    pub by: String,
+    /// The rule.
+    pub rule: String,
+    /// `KEY=VALUE` pairs the incidents' keys must all have.
+    pub matchers: Vec<(String, String)>,
+    /// When.
+    pub at: SystemTime,
+}
+
+#[derive(Serialize, Deserialize)]
+struct AckRow {
+    v: u32,
+    host: String,
+    by: String,
+    rule: String,
+    matchers: Vec<(String, String)>,
+    at: i64,
+}
+
+#[derive(Serialize, Deserialize)]
+struct MutedRow {
+    v: u32,
+    matches: u64,
+    notices: u64,
+    first: Option<i64>,
+    last: Option<i64>,
+}
+
+/// A silence as the cluster shares it (the row of the `silences` table).
+///
+/// # Errors
+/// Encoding failures.
+pub fn encode_silence(silence: &Silence) -> Result<String, StateError> {
+    encode(silence)
+}
+
+/// A shared silence back, checked as a new one is.
+///
+/// # Errors
+/// Not a silence of a version this dingtail knows.
+pub fn decode_silence(id: &str, data: &str) -> Result<Silence, String> {
+    decode(id, data)
+}
+
+/// What a host muted, as the cluster shares it.
+///
+/// # Errors
+/// Encoding failures.
+pub fn encode_muted(muted: &Muted) -> Result<String, StateError> {
+    let row = MutedRow {
+        v: VERSION,
+        matches: muted.matches,
+        notices: muted.notices,
+        first: muted.first.map(ms),
+        last: muted.last.map(ms),
+    };
+    serde_json::to_string(&row).map_err(|err| StateError::Encode(err.to_string()))
+}
+
+/// A shared count back.
+///
+/// # Errors
+/// Not a count of a version this dingtail knows.
+pub fn decode_muted(data: &str) -> Result<Muted, String> {
+    let row: MutedRow = serde_json::from_str(data).map_err(|err| err.to_string())?;
+    if row.v > VERSION {
+        return Err(format!(
+            "row version {} is newer than this dingtail knows",
+            row.v
+        ));
+    }
+    Ok(Muted {
+        matches: row.matches,
+        notices: row.notices,
+        first: row.first.map(time),
+        last: row.last.map(time),
+    })
+}
+
+/// An acknowledgement as the cluster shares it.
+///
+/// # Errors
+/// Encoding failures.
+pub fn encode_ack(ack: &SharedAck) -> Result<String, StateError> {
+    let row = AckRow {
+        v: VERSION,
+        host: ack.host.clone(),
+        by: ack.by.clone(),
+        rule: ack.rule.clone(),
+        matchers: ack.matchers.clone(),
+        at: ms(ack.at),
+    };
+    serde_json::to_string(&row).map_err(|err| StateError::Encode(err.to_string()))
+}
+
+/// A shared acknowledgement back.
+///
+/// # Errors
+/// Not an acknowledgement of a version this dingtail knows.
+pub fn decode_ack(data: &str) -> Result<SharedAck, String> {
+    let row: AckRow = serde_json::from_str(data).map_err(|err| err.to_string())?;
+    if row.v > VERSION {
+        return Err(format!(
+            "row version {} is newer than this dingtail knows",
+            row.v
+        ));
+    }
+    Ok(SharedAck {
+        host: row.host,
+        by: row.by,
+        rule: row.rule,
+        matchers: row.matchers,
+        at: time(row.at),
+    })
 }
 
 #[cfg(test)]

@@ -12,7 +12,9 @@
 //! ends silences as the shell's does: what they muted is reported in the group, and their rows
 //! are deleted in the same transaction as that message. Before each command the definitions are
 //! read again if another process changed them, so that ids and rules from the shell are known.
-//! Sharing silences between hosts (Redis) is not done here.
+//! With `cluster:`, silences reach the other hosts through the state table
+//! (`cluster::share` publishes what the table holds) and an `ack` is offered to them too
+//! (`Daemon::share_ack`); the reply describes what the answering host holds.
 
 use std::time::SystemTime;
 
@@ -210,7 +212,13 @@ impl Daemon {
                     return words::unknown_rule(lang, rule);
                 }
                 let matchers = pairs(matchers);
-                match self.alerts.ack(rule, &matchers, clock.now) {
+                let result = self.alerts.ack(rule, &matchers, clock.now);
+                if result != AckResult::NotTracked {
+                    // With `cluster:`, the incidents of other hosts too (they may fire there
+                    // when nothing does here).
+                    self.share_ack(rule, &matchers, clock.now, &who);
+                }
+                match result {
                     AckResult::NotTracked => words::not_acknowledgeable(lang, rule),
                     AckResult::NothingFiring => words::nothing_firing(lang, rule, &matchers),
                     AckResult::Acked(keys) => {

@@ -8,6 +8,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use crate::alert::{AlertParts, AlertSpec, GroupKey, SilenceDraft, SilenceId, SilenceSet, Tracker};
 use crate::daemon::alerts::Alerts;
 use crate::daemon::alerts::commands::AckResult;
+use crate::state::silences::SharedAck;
 
 fn t(seconds: u64) -> SystemTime {
     UNIX_EPOCH + Duration::from_secs(1_800_000_000 + seconds)
@@ -28,6 +29,8 @@ fn alerts(trackers: Vec<Tracker>) -> Alerts {
         behind_since: BTreeMap::new(),
         last_poll: None,
         counted: BTreeMap::new(),
+        share_ends: false,
+        shared_ends: Vec::new(),
     }
 }
 
@@ -174,5 +177,37 @@ fn status_lists_firing_keys_and_ack_acknowledges_the_matching_ones() {
     assert_eq!(alerts.ack("api", &[], t(8)), AckResult::NothingFiring);
     assert_eq!(alerts.ack("plain", &[], t(8)), AckResult::NotTracked);
     // Acknowledged is state to commit.
+    assert!(!alerts.changes().is_empty());
+}
+
+#[test]
+fn another_hosts_ack_acknowledges_the_matching_incidents_opened_before_it() {
+    let mut alerts = alerts(vec![api()]);
+    let tracker = alerts.trackers.get_mut("api").unwrap();
+    for (ip, at) in [("10.0.0.1", 5), ("10.0.0.2", 5), ("10.0.0.3", 500)] {
+        let decision = tracker.on_match(&GroupKey::new([ip]), t(at), t(at));
+        assert!(decision.sends_line(), "{decision:?}");
+    }
+    let ack = |matchers: Vec<(String, String)>, rule: &str| SharedAck {
+        host: "web-2".into(),
+        by: "张三".into(),
+        rule: rule.into(),
+        matchers,
+        at: t(100),
+    };
+    assert_eq!(alerts.apply_shared_ack(&ack(vec![], "plain")), 0);
+    assert_eq!(
+        alerts.apply_shared_ack(&ack(vec![("host".into(), "x".into())], "api")),
+        0,
+        "a name not in group_by matches nothing"
+    );
+    assert_eq!(
+        alerts.apply_shared_ack(&ack(vec![("ip".into(), "10.0.0.2".into())], "api")),
+        1
+    );
+    // Every key: 10.0.0.1 (opened before); 10.0.0.3 opened long after the ack: a new incident.
+    assert_eq!(alerts.apply_shared_ack(&ack(vec![], "api")), 1);
+    let acked: Vec<bool> = alerts.incident_views().iter().map(|v| v.acked).collect();
+    assert_eq!(acked, [true, true, false]);
     assert!(!alerts.changes().is_empty());
 }
