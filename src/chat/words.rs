@@ -355,6 +355,26 @@ pub fn nothing_firing(lang: Language, rule: &str, matchers: &[(String, String)])
     }
 }
 
+/// The answer to an `ack` in a cluster when nothing fires on the answering host: the
+/// acknowledgement was passed on to the other hosts, where the incident may be.
+pub fn ack_passed_on(
+    lang: Language,
+    who: &str,
+    rule: &str,
+    matchers: &[(String, String)],
+) -> String {
+    let target = target(rule, matchers);
+    match lang {
+        Language::ZhCn => {
+            format!("本机 {target} 没有正在告警的事件；{who} 的确认已转给集群中的其他主机")
+        }
+        Language::En => format!(
+            "{target} is not firing on this host; {who}'s acknowledgement was passed on to the \
+             cluster's other hosts"
+        ),
+    }
+}
+
 /// The answer to an `ack` of a rule that has no alert kind that fires (no threshold, repeat or
 /// absence): its lines are sent as they come and there is nothing to acknowledge.
 pub fn not_acknowledgeable(lang: Language, rule: &str) -> String {

@@ -143,6 +143,15 @@ fn changes_name_who_did_what() {
         words::nothing_firing(Language::En, "disk", &[]),
         "disk is not firing: nothing to acknowledge"
     );
+    assert_eq!(
+        words::ack_passed_on(Language::ZhCn, "李四", "disk", &[]),
+        "本机 disk 没有正在告警的事件；李四 的确认已转给集群中的其他主机"
+    );
+    assert_eq!(
+        words::ack_passed_on(Language::En, "Li", "disk", &[]),
+        "disk is not firing on this host; Li's acknowledgement was passed on to the cluster's \
+         other hosts"
+    );
 }
 
 #[test]

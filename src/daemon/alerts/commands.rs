@@ -213,13 +213,15 @@ impl Daemon {
                 }
                 let matchers = pairs(matchers);
                 let result = self.alerts.ack(rule, &matchers, clock.now);
-                if result != AckResult::NotTracked {
-                    // With `cluster:`, the incidents of other hosts too (they may fire there
-                    // when nothing does here).
-                    self.share_ack(rule, &matchers, clock.now, &who);
-                }
+                // With `cluster:`, the incidents of other hosts too (they may fire there when
+                // nothing does here).
+                let shared = result != AckResult::NotTracked
+                    && self.share_ack(rule, &matchers, clock.now, &who);
                 match result {
                     AckResult::NotTracked => words::not_acknowledgeable(lang, rule),
+                    AckResult::NothingFiring if shared => {
+                        words::ack_passed_on(lang, &who, rule, &matchers)
+                    }
                     AckResult::NothingFiring => words::nothing_firing(lang, rule, &matchers),
                     AckResult::Acked(keys) => {
                         tracing::info!(

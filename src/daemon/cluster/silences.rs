@@ -26,15 +26,18 @@ impl Daemon {
         }
     }
 
-    /// An acknowledgement made here (chat): offered to every host.
+    /// An acknowledgement made here (chat): offered to every host. False without `cluster:`.
     pub(crate) fn share_ack(
         &self,
         rule: &str,
         matchers: &[(String, String)],
         at: SystemTime,
         by: &str,
-    ) {
-        if let Some(hook) = self.cluster.as_ref() {
+    ) -> bool {
+        let Some(hook) = self.cluster.as_ref() else {
+            return false;
+        };
+        {
             hook.share.ack(SharedAck {
                 host: self.pipeline.config.host.clone(),
                 by: by.to_owned(),
@@ -43,6 +46,7 @@ impl Daemon {
                 at,
             });
         }
+        true
     }
 
     /// Does what the silence task asks.
