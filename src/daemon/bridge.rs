@@ -134,7 +134,13 @@ async fn tail_loop(
                     return;
                 }
             },
-            _ = beat.tick() => Vec::new(),
+            _ = beat.tick() => {
+                if !tailer.read_since_checkpoints() {
+                    // Idle: nothing moved since the last look (issue 18).
+                    continue;
+                }
+                Vec::new()
+            }
             lines = tailer.next_batch() => lines,
         };
         // Lines, or positions that moved without lines (a file opened at its end by an input a

@@ -143,6 +143,8 @@ pub struct Tailer {
     spare: Vec<LogLine>,
     /// How many times the files were looked at (tests check that idle means asleep).
     pub(super) n_rounds: u64,
+    /// `n_rounds` when [`Tailer::checkpoints`] was last asked.
+    looked_at: u64,
     pub(super) poll_interval: Duration,
 }
 
@@ -221,6 +223,7 @@ impl Tailer {
             n_truncated: 0,
             spare: Vec::new(),
             n_rounds: 0,
+            looked_at: u64::MAX,
             behind: None,
         };
         tailer.rescan(now);
@@ -283,6 +286,14 @@ impl Tailer {
         }
     }
 
+    /// False when no round of reading ran since [`Tailer::checkpoints`] was last asked: files'
+    /// positions, the set of files, the globs, the counts and who is behind change only in a
+    /// round (or in [`Tailer::reconfigure`], after which the caller asks anyway), so an idle
+    /// caller need not build a thousand checkpoints a second to find them unchanged.
+    pub fn read_since_checkpoints(&self) -> bool {
+        self.looked_at != self.n_rounds
+    }
+
     /// Offsets safe to persist now, one per known file: the end of the last event handed out
     /// by `next_batch`, never past the start of a record still held (a multi-line event being
     /// joined, an unterminated last line). The resume list (stored checkpoints of files not
@@ -291,6 +302,7 @@ impl Tailer {
     /// is as far as its bytes are the other's checkpointed ones. Each carries the hash of the
     /// bytes before its offset, computed only for the offsets that moved.
     pub fn checkpoints(&mut self) -> Vec<Checkpoint> {
+        self.looked_at = self.n_rounds;
         let originals: HashMap<FileId, u64> = if self.any_shadows {
             self.files
                 .values()

@@ -219,6 +219,27 @@ async fn idle_means_asleep() {
 }
 
 #[tokio::test]
+async fn checkpoints_are_looked_at_again_only_after_a_round() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("app.log");
+    append(&path, "one\n");
+    let mut tailer = start_real(vec![input(&path, StartAt::Beginning)]);
+    assert!(tailer.read_since_checkpoints(), "never looked at yet");
+    let before = tailer.checkpoints();
+    assert!(!tailer.read_since_checkpoints());
+    next_lines(&mut tailer, 1).await;
+    assert!(tailer.read_since_checkpoints(), "a round read the line");
+    let after = tailer.checkpoints();
+    assert_ne!(before, after, "the line moved the checkpoint");
+    assert!(!tailer.read_since_checkpoints());
+    // Waits that read nothing leave it so; an append read in a round changes it.
+    next_quiet(&mut tailer, Duration::from_millis(5)).await;
+    append(&path, "two\n");
+    next_lines(&mut tailer, 1).await;
+    assert!(tailer.read_since_checkpoints());
+}
+
+#[tokio::test]
 async fn a_cancelled_wait_does_not_read_the_files_again() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("app.log");
