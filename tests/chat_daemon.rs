@@ -143,6 +143,11 @@ async fn stream_status_and_test_are_answered_in_the_group_and_the_link_survives_
     assert!(reply.contains("logs/app.log"), "{reply}");
     assert!(reply.contains("oops db-1"), "{reply}");
     assert!(reply.contains("something broke: db-1"), "{reply}");
+    assert!(
+        reply.contains("@\u{200B}13800000000") && !reply.contains("@13800000000"),
+        "the mention is broken once, invisibly: {reply}"
+    );
+    assert!(!reply.contains("‹U+200B›"), "{reply}");
     let delivered = session.delivered();
     let last = delivered.last().unwrap().body.clone().unwrap();
     assert_eq!(last["msgtype"], "text", "{last}");
@@ -150,7 +155,7 @@ async fn stream_status_and_test_are_answered_in_the_group_and_the_link_survives_
 
     // `status` in Chinese, in the configured zone.
     gateway.push_robot_message(&robot_message("状态", &said));
-    let reply = reply_containing(&session, "dingtail @ web-1");
+    let reply = reply_containing(&session, "dingtail（web-1）");
     assert!(
         reply.contains("文件 1 个，规则 2 条，待发 0 条，最近投递 "),
         "{reply}"
@@ -169,7 +174,7 @@ async fn stream_status_and_test_are_answered_in_the_group_and_the_link_survives_
         session
             .delivered()
             .iter()
-            .filter(|r| content(r).contains("dingtail @ web-1"))
+            .filter(|r| content(r).contains("dingtail（web-1）"))
             .count()
     };
     let answered = tokio::task::block_in_place(|| {
@@ -177,7 +182,7 @@ async fn stream_status_and_test_are_answered_in_the_group_and_the_link_survives_
             |received| {
                 received
                     .iter()
-                    .filter(|r| content(r).contains("dingtail @ web-1"))
+                    .filter(|r| content(r).contains("dingtail（web-1）"))
                     .count()
                     >= 2
             },
@@ -237,7 +242,7 @@ async fn http_callbacks_are_checked_and_a_reload_turns_the_chat_on_and_off() {
     let body: Value = serde_json::from_str(&body).unwrap();
     let text = body["text"]["content"].as_str().unwrap();
     assert!(
-        text.starts_with("dingtail @ web-1: 1 files, 2 rules, 0 pending"),
+        text.starts_with("dingtail on web-1: 1 file, 2 rules, 0 pending"),
         "{text}"
     );
     assert!(text.ends_with("@0123"), "{text}");
@@ -413,7 +418,7 @@ async fn a_mute_typed_in_the_chat_holds_its_rule_back_survives_a_restart_and_unm
     assert!(reply.contains(&format!("{id} oops until ")), "{reply}");
     assert!(reply.contains("(张三: deploy; 2 muted)"), "{reply}");
     gateway.push_robot_message(&robot_message("status", &said));
-    let reply = reply_containing(&session, "dingtail @ web-1");
+    let reply = reply_containing(&session, "dingtail on web-1");
     assert!(reply.contains("1 active silence\n- "), "{reply}");
 
     // A restart keeps the silence and its count.

@@ -4,17 +4,21 @@
 //! keeps it within 20,000 bytes. Pure.
 
 use crate::chat::robot_message::Author;
-use crate::dingtalk::{Mentions, Message, body};
+use crate::dingtalk::{Mentions, Message, body, escape};
 
 /// The synchronous HTTP answer that posts nothing (`{"msgtype":"empty"}`, RA §6.4).
 pub const EMPTY_REPLY: &str = r#"{"msgtype":"empty"}"#;
 
 /// `text` as a message to the conversation, @-mentioning `author` when they have a staff id.
+/// The text passes through [`escape::plain`]: a value it quotes from a log or a chat (a
+/// capture in an incident's key, a rule's rendered test line) cannot mention anyone or hide
+/// control characters; only the sender is mentioned, through `at`.
 pub fn reply_message(text: &str, author: &Author) -> Message {
     let text = if text.trim().is_empty() {
-        "(no answer)"
+        "(no answer)".to_owned()
     } else {
-        text
+        // A rendered line quoted in a `test` answer has its mentions broken already.
+        escape::plain(&text.replace("@\u{200B}", "@"))
     };
     let mentions = Mentions {
         user_ids: author.staff_id.iter().cloned().collect(),
@@ -53,6 +57,26 @@ mod tests {
                 "at": {"atMobiles": [], "atUserIds": ["0123"], "isAtAll": false},
             })
         );
+    }
+
+    #[test]
+    fn quoted_values_cannot_mention_anyone_or_hide_control_characters() {
+        let author = Author {
+            nick: "张三".into(),
+            staff_id: Some("0123".into()),
+            is_admin: false,
+        };
+        let body: Value = serde_json::from_str(&reply_body(
+            "api user=@13800000000\u{202e} since 14:05\nsecond line",
+            &author,
+        ))
+        .unwrap();
+        let content = body["text"]["content"].as_str().unwrap();
+        assert!(!content.contains("@13800000000"), "{content}");
+        assert!(!content.contains('\u{202e}'), "{content}");
+        assert!(content.contains("\nsecond line\n@0123"), "{content}");
+        assert_eq!(body["at"]["atUserIds"], json!(["0123"]));
+        assert_eq!(body["at"]["atMobiles"], json!([]));
     }
 
     #[test]

@@ -71,12 +71,17 @@ pub enum WebhookRefusal {
 }
 
 impl SessionWebhook {
-    /// A webhook at `url` usable until `expires_at`; `None` unless `url` is https, or http to a
-    /// loopback host (tests' stand-ins): a reply is never sent in clear across a network.
+    /// A webhook at `url` usable until `expires_at`; `None` unless `url` is https to DingTalk
+    /// (`dingtalk.com` or a host under it), or http to a loopback host (tests' stand-ins): a
+    /// reply is never sent in clear across a network, and a forged callback cannot make the
+    /// daemon post its answers (a `status`) to a host of the forger's choosing.
     pub fn new(url: &str, expires_at: SystemTime) -> Option<SessionWebhook> {
         let parsed = url::Url::parse(url).ok()?;
         let allowed = match parsed.scheme() {
-            "https" => parsed.host().is_some(),
+            "https" => parsed.host_str().is_some_and(|host| {
+                let host = host.trim_end_matches('.').to_ascii_lowercase();
+                host == "dingtalk.com" || host.ends_with(".dingtalk.com")
+            }),
             "http" => is_loopback(&parsed),
             _ => false,
         };
@@ -364,6 +369,17 @@ pub(crate) mod tests {
         let expiry = UNIX_EPOCH + Duration::from_secs(1000);
         assert!(SessionWebhook::new("http://10.0.0.1/robot/sendBySession?s=1", expiry).is_none());
         assert!(SessionWebhook::new("file:///etc/passwd", expiry).is_none());
+        // https only to DingTalk: a forged callback cannot send the answer elsewhere.
+        assert!(SessionWebhook::new("https://evil.example/collect", expiry).is_none());
+        assert!(SessionWebhook::new("https://dingtalk.com.evil.example/x", expiry).is_none());
+        assert!(SessionWebhook::new("https://evildingtalk.com/x", expiry).is_none());
+        assert!(
+            SessionWebhook::new(
+                "https://oapi.dingtalk.com/robot/sendBySession?session=1",
+                expiry
+            )
+            .is_some()
+        );
         assert!(SessionWebhook::new("not a url", expiry).is_none());
         let webhook = SessionWebhook::new("http://127.0.0.1:9/x?session=1", expiry).unwrap();
         assert!(webhook.target(expiry - Duration::from_secs(1)).is_ok());

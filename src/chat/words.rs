@@ -126,12 +126,15 @@ pub fn status(lang: Language, clock: &Clock, view: &StatusView) -> String {
         .map_or_else(|| never(lang).to_owned(), |at| clock.at(at));
     lines.push(match lang {
         Language::ZhCn => format!(
-            "dingtail @ {}：文件 {} 个，规则 {} 条，待发 {} 条，最近投递 {last}",
+            "dingtail（{}）：文件 {} 个，规则 {} 条，待发 {} 条，最近投递 {last}",
             view.host, view.files, view.rules, view.pending
         ),
         Language::En => format!(
-            "dingtail @ {}: {} files, {} rules, {} pending, last delivery {last}",
-            view.host, view.files, view.rules, view.pending
+            "dingtail on {}: {}, {}, {} pending, last delivery {last}",
+            view.host,
+            noun::count(view.files, "file"),
+            noun::count(view.rules, "rule"),
+            view.pending
         ),
     });
     for robot in &view.robots {

@@ -240,7 +240,7 @@ fn table(config: &Config, records: &[SilenceRecord], now: SystemTime) -> String 
         let matchers: Vec<String> = silence
             .matchers()
             .iter()
-            .map(|(name, value)| format!("{name}={value}"))
+            .map(|(name, value)| format!("{}={}", visible(name), visible(value)))
             .collect();
         rows.push([
             silence.id().to_string(),
@@ -251,7 +251,7 @@ fn table(config: &Config, records: &[SilenceRecord], now: SystemTime) -> String 
                 matchers.join(",")
             },
             until,
-            silence.author().to_string(),
+            visible(silence.author()),
             record.muted.matches.to_string(),
             visible(silence.reason()),
         ]);

@@ -81,7 +81,7 @@ fn status_lists_counts_robots_problems_silences_and_incidents() {
     };
     assert_eq!(
         words::status(Language::ZhCn, &clock(), &view),
-        "dingtail @ web-1：文件 12 个，规则 8 条，待发 3 条，最近投递 13:58\n\
+        "dingtail（web-1）：文件 12 个，规则 8 条，待发 3 条，最近投递 13:58\n\
          机器人 ops：待发 3，本窗口余量 17/20，暂停至 14:10\n\
          机器人 dba：待发 0，本窗口余量 20/20，配置被钉钉拒绝，已停发\n\
          ⚠ cannot write state: disk full\n\
@@ -93,7 +93,7 @@ fn status_lists_counts_robots_problems_silences_and_incidents() {
     let en = words::status(Language::En, &clock(), &StatusView::default());
     assert_eq!(
         en,
-        "dingtail @ : 0 files, 0 rules, 0 pending, last delivery never\n0 active silences\n0 firing"
+        "dingtail on : 0 files, 0 rules, 0 pending, last delivery never\n0 active silences\n0 firing"
     );
 }
 

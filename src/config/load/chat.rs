@@ -111,8 +111,8 @@ impl Loader<'_> {
         let Some(raw) = raw else {
             self.error(
                 &yaml_path!["chat"],
-                "`chat` needs `allow:` with `users`, `conversations` or `admins_only: true`; \
-                 otherwise anyone who can message the robot could mute alerts",
+                "`chat` needs `allow:` with `users` or `conversations`; otherwise anyone who \
+                 can message the robot could mute alerts",
             );
             return None;
         };
@@ -134,11 +134,17 @@ impl Loader<'_> {
                 None => ok = false,
             }
         }
-        if ok && users.is_empty() && conversations.is_empty() && !raw.admins_only {
+        // `admins_only` alone is no restriction: anyone can make a group of their own, add the
+        // robot and be its admin there.
+        if ok && users.is_empty() && conversations.is_empty() {
             self.error(
                 &yaml_path!["chat", "allow"],
-                "`chat.allow` restricts nobody: name `users`, `conversations` or set \
-                 `admins_only: true`",
+                if raw.admins_only {
+                    "`chat.allow.admins_only` alone restricts nobody (anyone can create a group, \
+                     add the robot and be its admin): name `users` or `conversations` too"
+                } else {
+                    "`chat.allow` restricts nobody: name `users` or `conversations`"
+                },
             );
             ok = false;
         }
@@ -254,7 +260,7 @@ mod tests {
     #[test]
     fn an_http_config_loads_with_its_listen_address_and_a_loopback_api_base() {
         let chat = check(
-            "chat:\n  mode: http\n  client_secret: s3cret\n  listen: 127.0.0.1:9185\n  allow: {admins_only: true}\n  api_base: http://127.0.0.1:4000\n",
+            "chat:\n  mode: http\n  client_secret: s3cret\n  listen: 127.0.0.1:9185\n  allow: {users: [u1], admins_only: true}\n  api_base: http://127.0.0.1:4000\n",
         )
         .unwrap()
         .unwrap();
@@ -273,31 +279,35 @@ mod tests {
     fn bad_chat_configs_point_at_each_problem() {
         let cases: &[(&str, &str)] = &[
             (
-                "chat:\n  mode: carrier-pigeon\n  client_id: x\n  client_secret: s\n  allow: {admins_only: true}\n",
+                "chat:\n  client_id: x\n  client_secret: s\n  allow: {admins_only: true}\n",
+                "dingtail.yaml:7:3: `chat.allow.admins_only` alone restricts nobody (anyone can create a group, add the robot and be its admin): name `users` or `conversations` too",
+            ),
+            (
+                "chat:\n  mode: carrier-pigeon\n  client_id: x\n  client_secret: s\n  allow: {users: [u1], admins_only: true}\n",
                 "dingtail.yaml:5:9: `chat.mode` must be `stream` or `http`, not `carrier-pigeon`",
             ),
             (
-                "chat:\n  mode: http\n  client_secret: s\n  allow: {admins_only: true}\n",
+                "chat:\n  mode: http\n  client_secret: s\n  allow: {users: [u1], admins_only: true}\n",
                 "dingtail.yaml:4:1: `chat.mode: http` needs `listen:`",
             ),
             (
-                "chat:\n  mode: http\n  listen: everywhere\n  client_secret: s\n  allow: {admins_only: true}\n",
+                "chat:\n  mode: http\n  listen: everywhere\n  client_secret: s\n  allow: {users: [u1], admins_only: true}\n",
                 "dingtail.yaml:6:11: `chat.listen` must be an address",
             ),
             (
-                "chat:\n  client_id: x\n  listen: 127.0.0.1:1\n  client_secret: s\n  allow: {admins_only: true}\n",
+                "chat:\n  client_id: x\n  listen: 127.0.0.1:1\n  client_secret: s\n  allow: {users: [u1], admins_only: true}\n",
                 "dingtail.yaml:6:3: `chat.listen` is for `mode: http`",
             ),
             (
-                "chat:\n  client_secret: s\n  allow: {admins_only: true}\n",
+                "chat:\n  client_secret: s\n  allow: {users: [u1], admins_only: true}\n",
                 "dingtail.yaml:5:3: stream mode needs `chat.client_id`",
             ),
             (
-                "chat:\n  client_id: x\n  client_secret: ${NOPE}\n  allow: {admins_only: true}\n",
+                "chat:\n  client_id: x\n  client_secret: ${NOPE}\n  allow: {users: [u1], admins_only: true}\n",
                 "dingtail.yaml:6:18: environment variable `NOPE` is not set",
             ),
             (
-                "chat:\n  client_id: x\n  client_secret: \"\"\n  allow: {admins_only: true}\n",
+                "chat:\n  client_id: x\n  client_secret: \"\"\n  allow: {users: [u1], admins_only: true}\n",
                 "dingtail.yaml:6:18: `chat.client_secret` is empty",
             ),
             (
@@ -313,19 +323,19 @@ mod tests {
                 "dingtail.yaml:8:21: empty id",
             ),
             (
-                "chat:\n  client_id: x\n  client_secret: s\n  allow: {admins_only: true}\n  api_base: http://api.example.com\n",
+                "chat:\n  client_id: x\n  client_secret: s\n  allow: {users: [u1], admins_only: true}\n  api_base: http://api.example.com\n",
                 "dingtail.yaml:8:13: `chat.api_base` must be https (plain http only to a loopback host)",
             ),
             (
-                "chat:\n  client_id: x\n  client_secret: s\n  allow: {admins_only: true}\n  api_base: ws://127.0.0.1:9\n",
+                "chat:\n  client_id: x\n  client_secret: s\n  allow: {users: [u1], admins_only: true}\n  api_base: ws://127.0.0.1:9\n",
                 "dingtail.yaml:8:13: `chat.api_base` must be an https URL, not `ws:`",
             ),
             (
-                "chat:\n  client_id: x\n  client_secret: s\n  allow: {admins_only: true}\n  api_base: not a url\n",
+                "chat:\n  client_id: x\n  client_secret: s\n  allow: {users: [u1], admins_only: true}\n  api_base: not a url\n",
                 "dingtail.yaml:8:13: `chat.api_base` is not a URL",
             ),
             (
-                "chat:\n  client_id: x\n  client_secret: s\n  allow: {admins_only: true}\n  api_bse: x\n",
+                "chat:\n  client_id: x\n  client_secret: s\n  allow: {users: [u1], admins_only: true}\n  api_bse: x\n",
                 "did you mean `api_base`?",
             ),
         ];

@@ -196,7 +196,7 @@ impl Daemon {
                 }
                 for silence in &ended {
                     tracing::info!(
-                        "chat: {who} ended silence {} of rule `{}`",
+                        "chat: {who:?} ended silence {} of rule `{}`",
                         silence.silence.id(),
                         silence.silence.rule()
                     );
@@ -225,7 +225,7 @@ impl Daemon {
                     AckResult::NothingFiring => words::nothing_firing(lang, rule, &matchers),
                     AckResult::Acked(keys) => {
                         tracing::info!(
-                            "chat: {who} acknowledged rule `{rule}` ({} keys)",
+                            "chat: {who:?} acknowledged rule `{rule}` ({} keys)",
                             keys.len()
                         );
                         self.commit(None);
@@ -268,7 +268,7 @@ impl Daemon {
             return words::not_stored(lang, why);
         }
         tracing::info!(
-            "chat: {who} muted rule `{}` until {:?}, id {}",
+            "chat: {who:?} muted rule `{}` until {:?}, id {}",
             silence.rule(),
             jiff::Timestamp::try_from(silence.ends()).ok(),
             silence.id()

@@ -70,7 +70,7 @@ impl Daemon {
                 let n = self.alerts.apply_shared_ack(&ack);
                 if n > 0 {
                     tracing::info!(
-                        "cluster: {} acknowledged rule `{}` on host `{}`: {n} incident(s) here acknowledged too",
+                        "cluster: {:?} acknowledged rule `{}` on host `{}`: {n} incident(s) here acknowledged too",
                         ack.by,
                         ack.rule,
                         ack.host
@@ -87,7 +87,7 @@ impl Daemon {
         for silence in adopt {
             match self.store.add_silence(silence) {
                 Ok(()) => tracing::info!(
-                    "cluster: silence {} of rule `{}` (by {}) adopted from another host",
+                    "cluster: silence {} of rule `{}` (by {:?}) adopted from another host",
                     silence.id(),
                     silence.rule(),
                     silence.author()
