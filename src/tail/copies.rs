@@ -256,7 +256,13 @@ impl Tailer {
             Ok((true, size)) if size >= len && same_bytes_before(original_file, copy, len) => {
                 ShadowVerdict::Still(len)
             }
-            Ok((true, _)) => ShadowVerdict::NotACopy,
+            // A mismatch says "no copy" only if the original is still what was read: logrotate
+            // may truncate it between the look above and the comparison (copytruncate while the
+            // copy is examined), and a copy judged then would be read again from its start.
+            Ok((true, _)) => match original.intact() {
+                Ok((true, _)) => ShadowVerdict::NotACopy,
+                Ok((false, _)) | Err(_) => ShadowVerdict::Wait,
+            },
             // The original starts over at its next read, and settles this.
             Ok((false, _)) | Err(_) => ShadowVerdict::Wait,
         }
