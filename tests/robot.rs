@@ -3,14 +3,14 @@
 //! history; refusals when the robot is blocked or its budget is spent; and DingTalk's errmsg with
 //! the hint that fits it, in `send`, in the daemon's log and in a metric's label.
 
-use std::io::{Read, Write};
-use std::net::{TcpListener, TcpStream};
+use std::io::Write;
 use std::path::PathBuf;
 use std::process::Command;
 use std::time::Duration;
 
 use crate::support::daemon::Daemon;
 use crate::support::harness::{Dir, describe, run_expect};
+use crate::support::http::{free_port, get};
 use crate::support::standin::{Failure, For, Standin, StandinConfig};
 
 /// A config whose robot `ops` is `robot_yaml` (from the stand-in, or edited), with `per_minute`
@@ -236,29 +236,6 @@ fn the_errmsg_is_shown_with_the_hint_that_fits_it() {
     );
 }
 
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-fn metrics(port: u16) -> String {
-    let mut stream = TcpStream::connect(("127.0.0.1", port)).unwrap();
-    stream
-        .set_read_timeout(Some(Duration::from_secs(5)))
-        .unwrap();
-    write!(
-        stream,
-        "GET /metrics HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n"
-    )
-    .unwrap();
-    let mut response = String::new();
-    stream.read_to_string(&mut response).unwrap();
-    response
-}
-
 #[test]
 fn the_daemon_logs_the_errmsg_and_counts_the_kind_of_refusal() {
     let dir = Dir::new("run-errmsg");
@@ -287,7 +264,7 @@ fn the_daemon_logs_the_errmsg_and_counts_the_kind_of_refusal() {
         "{log}"
     );
     assert!(!log.contains(&secret) && !log.contains(standin.token()));
-    let metrics = metrics(port);
+    let metrics = get(port, "/metrics").1;
     assert!(
         metrics.contains("dingtail_messages_rejected_total{robot=\"ops\",reason=\"signature\"} 1"),
         "{metrics}"

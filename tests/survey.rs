@@ -4,14 +4,13 @@
 //! robots no rule uses — exit 0, or 1 with `--strict`; `dingtail run` logs the same at start and
 //! exports `dingtail_input_files{input}`.
 
-use std::io::{Read, Write};
-use std::net::{TcpListener, TcpStream};
 use std::os::unix::fs::PermissionsExt;
 use std::process::Command;
 use std::time::Duration;
 
 use crate::support::daemon::Daemon;
 use crate::support::harness::{Dir, describe, run_expect};
+use crate::support::http::{free_port, get};
 
 const CONFIG: &str = "\
 state_dir: private/state
@@ -205,29 +204,6 @@ fn check_as_an_unknown_user_is_a_usage_error() {
     );
 }
 
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-fn metrics(port: u16) -> String {
-    let mut stream = TcpStream::connect(("127.0.0.1", port)).unwrap();
-    stream
-        .set_read_timeout(Some(Duration::from_secs(5)))
-        .unwrap();
-    write!(
-        stream,
-        "GET /metrics HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n"
-    )
-    .unwrap();
-    let mut response = String::new();
-    stream.read_to_string(&mut response).unwrap();
-    response
-}
-
 #[test]
 fn run_logs_the_warnings_at_start_and_exports_the_files_per_input() {
     let dir = Dir::new("survey-run");
@@ -254,7 +230,7 @@ fn run_logs_the_warnings_at_start_and_exports_the_files_per_input() {
         "{}",
         daemon.describe()
     );
-    let metrics = metrics(port);
+    let metrics = get(port, "/metrics").1;
     assert!(
         metrics.contains("dingtail_input_files{input=\"web\"} 2"),
         "{metrics}"

@@ -189,40 +189,9 @@ pub fn count_of(received: &Received) -> u64 {
     received.alerts()
 }
 
-/// A plain HTTP/1.1 GET on 127.0.0.1; returns the body.
+/// A plain HTTP/1.1 GET on 127.0.0.1; returns the body ([`crate::support::http::get`]).
 pub fn get(port: u16, path: &str) -> String {
-    use std::io::Read;
-    let mut stream = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
-    stream
-        .set_read_timeout(Some(Duration::from_secs(5)))
-        .unwrap();
-    write!(
-        stream,
-        "GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n"
-    )
-    .unwrap();
-    let mut response = String::new();
-    stream.read_to_string(&mut response).unwrap();
-    response
-        .split_once("\r\n\r\n")
-        .map(|(_, body)| body.to_string())
-        .unwrap_or_default()
+    crate::support::http::get(port, path).1
 }
 
-/// The value of the first sample line of `metrics` that starts with `series`.
-pub fn metric(metrics: &str, series: &str) -> Option<f64> {
-    metrics
-        .lines()
-        .find(|line| line.starts_with(series))
-        .and_then(|line| line.rsplit(' ').next())
-        .and_then(|value| value.parse().ok())
-}
-
-/// A free TCP port on 127.0.0.1.
-pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
+pub use crate::support::http::{free_port, metric};
