@@ -111,6 +111,13 @@ impl Pipeline {
         {
             warnings.push(Diagnostic::at(&config.source, 0, 0, warning));
         }
+        if let Some(warning) = config
+            .chat
+            .as_ref()
+            .and_then(crate::config::load::chat::admins_only_warning)
+        {
+            warnings.push(Diagnostic::at(&config.source, 0, 0, warning));
+        }
         match renderer {
             Some(renderer) if errors.is_empty() => Ok(Pipeline {
                 config,

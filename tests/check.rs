@@ -89,6 +89,30 @@ fn the_chat_is_summarised_without_its_secret() {
         ),
         "{stdout}"
     );
+
+    // `admins_only` alone loads, with a warning (anyone can be the admin of a group of their own).
+    dir.create(
+        "dingtail.yaml",
+        format!(
+            "{CONFIG}chat:
+  client_id: dingappkey42
+  client_secret: app-secret-771
+  allow: {{admins_only: true}}
+"
+        ),
+    );
+    let output = run_expect(dir.command().args(["check", "-c", "dingtail.yaml"]), 0);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("chat: `allow.admins_only` alone lets the admin of any group"),
+        "{stderr}"
+    );
+    let output = run_expect(
+        dir.command()
+            .args(["check", "--strict", "-c", "dingtail.yaml"]),
+        1,
+    );
+    assert!(!output.status.success());
 }
 
 #[test]

@@ -6,7 +6,7 @@
 //! (env expansion, globs, regexes, URLs, durations, numbers) is checked entry by entry and
 //! reported together.
 
-mod chat;
+pub mod chat;
 mod input;
 mod message;
 

@@ -111,8 +111,8 @@ impl Loader<'_> {
         let Some(raw) = raw else {
             self.error(
                 &yaml_path!["chat"],
-                "`chat` needs `allow:` with `users` or `conversations`; otherwise anyone who \
-                 can message the robot could mute alerts",
+                "`chat` needs `allow:` with `users`, `conversations` or `admins_only: true`; \
+                 otherwise anyone who can message the robot could mute alerts",
             );
             return None;
         };
@@ -134,17 +134,13 @@ impl Loader<'_> {
                 None => ok = false,
             }
         }
-        // `admins_only` alone is no restriction: anyone can make a group of their own, add the
-        // robot and be its admin there.
-        if ok && users.is_empty() && conversations.is_empty() {
+        // `admins_only` alone is accepted (issue 16 names it as a restriction) but warned about
+        // by `admins_only_warning`: anyone can make a group of their own and be its admin there.
+        if ok && users.is_empty() && conversations.is_empty() && !raw.admins_only {
             self.error(
                 &yaml_path!["chat", "allow"],
-                if raw.admins_only {
-                    "`chat.allow.admins_only` alone restricts nobody (anyone can create a group, \
-                     add the robot and be its admin): name `users` or `conversations` too"
-                } else {
-                    "`chat.allow` restricts nobody: name `users` or `conversations`"
-                },
+                "`chat.allow` restricts nobody: name `users`, `conversations` or set \
+                 `admins_only: true`",
             );
             ok = false;
         }
@@ -202,6 +198,18 @@ impl Loader<'_> {
         }
         Some(url)
     }
+}
+
+/// The warning `check` and `run` give when `chat.allow` restricts by `admins_only` alone: anyone
+/// can create a group, add the robot and be its admin there, so name `users` or `conversations`.
+pub fn admins_only_warning(chat: &ChatConfig) -> Option<String> {
+    let allow = &chat.allow;
+    (allow.admins_only && allow.users.is_empty() && allow.conversations.is_empty()).then(|| {
+        "chat: `allow.admins_only` alone lets the admin of any group the robot is added to \
+         command dingtail (anyone can create a group and be its admin); name `users` or \
+         `conversations` too"
+            .to_owned()
+    })
 }
 
 #[cfg(test)]
@@ -278,10 +286,6 @@ mod tests {
     #[test]
     fn bad_chat_configs_point_at_each_problem() {
         let cases: &[(&str, &str)] = &[
-            (
-                "chat:\n  client_id: x\n  client_secret: s\n  allow: {admins_only: true}\n",
-                "dingtail.yaml:7:3: `chat.allow.admins_only` alone restricts nobody (anyone can create a group, add the robot and be its admin): name `users` or `conversations` too",
-            ),
             (
                 "chat:\n  mode: carrier-pigeon\n  client_id: x\n  client_secret: s\n  allow: {users: [u1], admins_only: true}\n",
                 "dingtail.yaml:5:9: `chat.mode` must be `stream` or `http`, not `carrier-pigeon`",
