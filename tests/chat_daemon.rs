@@ -147,6 +147,10 @@ async fn stream_status_and_test_are_answered_in_the_group_and_the_link_survives_
         reply.contains("@\u{200B}13800000000") && !reply.contains("@13800000000"),
         "the mention is broken once, invisibly: {reply}"
     );
+    assert!(
+        reply.contains("http:\u{200B}//evil") && !reply.contains("http://evil"),
+        "the address is broken once, invisibly: {reply}"
+    );
     assert!(!reply.contains("‹U+200B›"), "{reply}");
     let delivered = session.delivered();
     let last = delivered.last().unwrap().body.clone().unwrap();

@@ -17,8 +17,8 @@ pub fn reply_message(text: &str, author: &Author) -> Message {
     let text = if text.trim().is_empty() {
         "(no answer)".to_owned()
     } else {
-        // A rendered line quoted in a `test` answer has its mentions broken already.
-        escape::plain(&text.replace("@\u{200B}", "@"))
+        // A rendered line quoted in a `test` answer has its mentions and addresses broken already.
+        escape::plain(&escape::without_breaks(text))
     };
     let mentions = Mentions {
         user_ids: author.staff_id.iter().cloned().collect(),

@@ -13,7 +13,10 @@
 //!    `+ `, `1. ` → `\- `, `\+ `, `1\. `, a setext underline `===` → `\===`; leading spaces and
 //!    tabs become `&nbsp;` (no indented code) and a blank line becomes `&nbsp;` (a value's
 //!    newlines never start a new block);
-//! 5. `@` is followed by a zero-width space, so that no text looks like a mention.
+//! 5. `@` is followed by a zero-width space, so that no text looks like a mention;
+//! 6. a zero-width space also goes between a URL scheme's `:` and its `//` and between `www` and
+//!    its dot, so that a client that turns bare addresses into links (DingTalk does in text
+//!    messages) finds none in log text: `https://evil.example` reads as written and links nowhere.
 //!
 //! Only the characters that can form something are escaped, and `# + - . )` only where they
 //! would start a block, so that IP addresses, dates and paths read as they are (DingTalk's
@@ -21,7 +24,7 @@
 //! Log text is never put in code spans or fences: DingTalk's phones show them as stray
 //! characters and its PC client renders HTML inside them.
 //!
-//! For `msgtype: text` ([`plain`]) only steps 1 and 5 apply: DingTalk shows the text literally.
+//! For `msgtype: text` ([`plain`]) only steps 1, 5 and 6 apply: DingTalk shows the text literally.
 //! Titles ([`title`]) lose their newlines and get step 1 only: they are plain notification text.
 //! A value in a URL ([`url_component`]) is percent-encoded.
 
@@ -29,8 +32,25 @@ use std::fmt::Write as _;
 
 use crate::event::Markup;
 
-/// The zero-width space put after `@` so that log text never reads as a mention.
+/// The zero-width space put after `@` so that log text never reads as a mention (and inside
+/// `://` and `www.`, so that it never reads as an address to link).
 pub const MENTION_BREAK: char = '\u{200B}';
+
+/// True when a [`MENTION_BREAK`] goes right after the character that ends `before`, because
+/// `after` follows it: a scheme's `:` before `//`, or a word `www` before `.`.
+fn breaks_address(before: &str, after: &str) -> bool {
+    if before.ends_with(':') {
+        return after.starts_with("//");
+    }
+    if !after.starts_with('.') {
+        return false;
+    }
+    let bytes = before.as_bytes();
+    let n = bytes.len();
+    n >= 3
+        && bytes[n - 3..].eq_ignore_ascii_case(b"www")
+        && (n == 3 || !bytes[n - 4].is_ascii_alphanumeric())
+}
 
 /// `value` made inert for `markup`.
 pub fn value(value: &str, markup: Markup) -> String {
@@ -70,6 +90,13 @@ pub fn markdown(text: &str) -> String {
                 out.push('\\');
             }
             push_inline(&mut out, c);
+            let next = at + c.len_utf8();
+            if breaks_address(
+                rest.get(..next).unwrap_or(""),
+                rest.get(next..).unwrap_or(""),
+            ) {
+                out.push(MENTION_BREAK);
+            }
         }
     }
     out
@@ -80,14 +107,23 @@ pub fn markdown(text: &str) -> String {
 /// `‹U+200B›`, and the whole is escaped (the template's own text included: it was written for a
 /// text message, where markdown shows literally).
 pub fn plain_to_markdown(text: &str) -> String {
-    markdown(&text.replace("@\u{200B}", "@"))
+    markdown(&without_breaks(text))
 }
 
-/// `text` for a `msgtype: text` message: control bytes visible, mentions broken, nothing else
-/// (DingTalk shows text messages literally).
+/// `text` (an output of [`plain`] or [`markdown`]) without the breaks those put after `@`, in
+/// `://` and in `www.`, for escaping it again in another mode, which puts them back: a break
+/// that came from the log itself was made visible (`‹U+200B›`) and stays.
+pub fn without_breaks(text: &str) -> String {
+    text.replace("@\u{200B}", "@")
+        .replace(":\u{200B}//", "://")
+        .replace("\u{200B}.", ".")
+}
+
+/// `text` for a `msgtype: text` message: control bytes visible, mentions and addresses broken,
+/// nothing else (DingTalk shows text messages literally).
 pub fn plain(text: &str) -> String {
     let mut out = String::with_capacity(text.len() + 8);
-    for c in text.chars() {
+    for (at, c) in text.char_indices() {
         match c {
             '@' => {
                 out.push('@');
@@ -95,6 +131,13 @@ pub fn plain(text: &str) -> String {
             }
             '\n' | '\t' => out.push(c),
             _ => push_visible(&mut out, c),
+        }
+        let next = at + c.len_utf8();
+        if breaks_address(
+            text.get(..next).unwrap_or(""),
+            text.get(next..).unwrap_or(""),
+        ) {
+            out.push(MENTION_BREAK);
         }
     }
     out

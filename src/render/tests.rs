@@ -205,7 +205,7 @@ fn log_text_forms_nothing_while_the_authors_markdown_renders() {
 }
 
 #[test]
-fn raw_opts_out_on_purpose_and_text_messages_only_break_mentions() {
+fn raw_opts_out_on_purpose_and_text_messages_only_break_mentions_and_addresses() {
     let (_dir, renderer, set) = setup(
         r#"- name: r
   input: app
@@ -222,14 +222,16 @@ fn raw_opts_out_on_purpose_and_text_messages_only_break_mentions() {
     assert_eq!(
         md.text,
         format!(
-            "[x](http://e.example) @all \u{7} / \\[x\\](http://e.example) @{MENTION_BREAK}all ␇"
+            "[x](http://e.example) @all \u{7} / \\[x\\](http:{MENTION_BREAK}//e.example) @{MENTION_BREAK}all ␇"
         )
     );
     let plain = renderer.render_match(rule, &found[0], &log, "h", Markup::Plain);
     assert_eq!(plain.markup, Markup::Plain);
     assert_eq!(
         plain.text,
-        format!("[x](http://e.example) @all \u{7} / [x](http://e.example) @{MENTION_BREAK}all ␇")
+        format!(
+            "[x](http://e.example) @all \u{7} / [x](http:{MENTION_BREAK}//e.example) @{MENTION_BREAK}all ␇"
+        )
     );
 }
 

@@ -248,3 +248,40 @@ fn values_in_urls_are_percent_encoded() {
         "https://x.example/a%20%28b%29"
     );
 }
+
+#[test]
+fn addresses_in_log_text_are_broken_so_that_no_client_links_them() {
+    let b = MENTION_BREAK;
+    for (line, want) in [
+        (
+            "see https://evil.example/login",
+            format!("see https:{b}//evil.example/login"),
+        ),
+        ("HTTP://X.example", format!("HTTP:{b}//X.example")),
+        (
+            "go to www.evil.example now",
+            format!("go to www{b}.evil.example now"),
+        ),
+        ("WWW.x", format!("WWW{b}.x")),
+        (
+            "upstream: \"http://10.0.0.1:8080/\"",
+            format!("upstream: \"http:{b}//10.0.0.1:8080/\""),
+        ),
+    ] {
+        assert_eq!(plain(line), want, "{line:?}");
+        assert_eq!(markdown(line), want, "{line:?}");
+        // Shown in markdown after a text rendering: still one break, never a visible ‹U+200B›.
+        assert_eq!(plain_to_markdown(&plain(line)), markdown(line));
+    }
+    // Words that merely end in www, times and ports are left alone.
+    for text in [
+        "awww.x",
+        "12:30:45",
+        "host:8080/path",
+        "a: //comment",
+        "www",
+    ] {
+        assert_eq!(plain(text), text);
+        assert_eq!(markdown(text), text);
+    }
+}
