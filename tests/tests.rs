@@ -67,6 +67,8 @@ mod benches_smoke;
 mod kinds;
 // The cluster's Redis scripts against a real redis-server, through the library API (issue 15).
 mod cluster_redis;
+// `scope: cluster` thresholds: the counting script against a real redis-server (issue 15).
+mod cluster_threshold;
 // Silences shared through Redis: a mute on one host holds on the others, unmute anywhere ends
 // it, and what every host muted is reported once with the total (issues 15 and 16).
 mod cluster_silences;

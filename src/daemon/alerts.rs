@@ -18,14 +18,16 @@
 //!   decisions produced; [`Alerts::committed`] after it succeeded (see `alert::record`).
 
 mod commands;
+mod scope;
 mod shared;
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::time::{Duration, Instant, SystemTime};
 
 use crate::alert::{
-    Decision, Ended, NoticeKind, SilenceChanges, SilenceSet, Tracker, TrackerChanges,
+    Decision, Ended, GroupKey, NoticeKind, SilenceChanges, SilenceSet, Tracker, TrackerChanges,
 };
+use crate::cluster::threshold::ThresholdBook;
 use crate::batch::{Annotation, BatchNotice, NoticeEvent, SilenceEnd};
 use crate::daemon::Daemon;
 use crate::daemon::bridge::CatchUp;
@@ -76,6 +78,10 @@ pub(crate) struct Alerts {
     share_ends: bool,
     /// Silences that ended, for the cluster to report (`share_ends`).
     shared_ends: Vec<Ended>,
+    /// `scope: cluster` thresholds: what the cluster counts (`alerts::scope`).
+    pub(crate) scope: ThresholdBook,
+    /// Per `scope: cluster` key: the line to send if this host opens its incident.
+    held: HashMap<(String, GroupKey), scope::HeldLine>,
 }
 
 impl Alerts {
@@ -120,7 +126,10 @@ impl Alerts {
             counted: BTreeMap::new(),
             share_ends: false,
             shared_ends: Vec::new(),
+            scope: ThresholdBook::new(),
+            held: HashMap::new(),
         };
+        alerts.set_scope_rules(pipeline);
         let mut by_rule = stored.by_rule;
         for rule in alert_rules(pipeline) {
             let records = by_rule.remove(rule.name()).unwrap_or_default();
@@ -174,6 +183,7 @@ impl Alerts {
             self.forgotten.insert(name);
         }
         self.rules = rules_of(new);
+        self.set_scope_rules(new);
     }
 
     /// Decides what to do with a match read at `read_at`: `Some(annotation)` to add it to the
@@ -190,6 +200,14 @@ impl Alerts {
             None => Annotation::Plain,
             Some(tracker) => {
                 let key = tracker.spec().group_key(|name| routed.value_of(name));
+                if tracker.spec().is_cluster_scope() && self.hold_for_cluster(routed, &key, read_at)
+                {
+                    // Counted by the cluster (`alerts::scope`).
+                    return None;
+                }
+                let Some(tracker) = self.trackers.get_mut(rule.name()) else {
+                    return None;
+                };
                 let decision = tracker.on_match(&key, routed.line().time(), read_at);
                 match decision {
                     Decision::Alert {
