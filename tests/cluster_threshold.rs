@@ -52,7 +52,11 @@ fn hosts_counts_add_up_and_the_host_crossing_the_count_claims_one_incident() {
     runtime().block_on(async {
         let mut conn = connect(&server).await;
         let a = one(&mut conn, "web-1", step("db-1", 6, 0)).await;
-        assert_eq!((a.state, a.sum), (State::Below, 6), "one host alone is below");
+        assert_eq!(
+            (a.state, a.sum),
+            (State::Below, 6),
+            "one host alone is below"
+        );
         let b = one(&mut conn, "web-2", step("db-1", 6, 0)).await;
         assert_eq!((b.state, b.sum, b.total), (State::Claimed, 12, 12));
         assert!(b.first_ms <= b.now_ms && b.now_ms - b.first_ms < 10_000);
@@ -101,9 +105,15 @@ fn the_window_forgets_old_buckets_and_one_call_steps_many_keys() {
             bucket_ms: 25,
             ..step(key, n, 0)
         };
-        let answers = exchange(&mut conn, &keys, "web-1", 300, &[short("a", 5), short("b", 9)])
-            .await
-            .unwrap();
+        let answers = exchange(
+            &mut conn,
+            &keys,
+            "web-1",
+            300,
+            &[short("a", 5), short("b", 9)],
+        )
+        .await
+        .unwrap();
         assert_eq!(
             answers.iter().map(|a| a.sum).collect::<Vec<_>>(),
             vec![5, 9]
@@ -114,7 +124,12 @@ fn the_window_forgets_old_buckets_and_one_call_steps_many_keys() {
             .unwrap();
         assert_eq!((answers[0].state, answers[0].sum), (State::Below, 5));
         // No steps: a ping.
-        assert!(exchange(&mut conn, &keys, "web-1", 300, &[]).await.unwrap().is_empty());
+        assert!(
+            exchange(&mut conn, &keys, "web-1", 300, &[])
+                .await
+                .unwrap()
+                .is_empty()
+        );
     });
 }
 
@@ -126,7 +141,11 @@ fn log_text_in_a_key_never_shapes_a_redis_key() {
         let evil = "x}:{y'); redis.call('FLUSHALL') --\n*";
         let a = one(&mut conn, "web-1", step(evil, 3, 0)).await;
         assert_eq!((a.state, a.sum), (State::Below, 3));
-        let names: Vec<String> = redis::cmd("KEYS").arg("*").query_async(&mut conn).await.unwrap();
+        let names: Vec<String> = redis::cmd("KEYS")
+            .arg("*")
+            .query_async(&mut conn)
+            .await
+            .unwrap();
         assert_eq!(names.len(), 1, "{names:?}");
         let name = &names[0];
         let hash = name

@@ -277,7 +277,9 @@ impl ThresholdBook {
         }
         entry.pending += 1;
         let keep_line = entry.seen == Seen::None
-            && entry.line_at.is_none_or(|at| now.saturating_sub(at) >= step_ms());
+            && entry
+                .line_at
+                .is_none_or(|at| now.saturating_sub(at) >= step_ms());
         if keep_line {
             entry.line_at = Some(now);
         }
@@ -340,7 +342,10 @@ impl ThresholdBook {
             return None;
         }
         self.last_step = Some(now);
-        self.in_flight = steps.iter().map(|s| (s.rule.clone(), s.key.clone())).collect();
+        self.in_flight = steps
+            .iter()
+            .map(|s| (s.rule.clone(), s.key.clone()))
+            .collect();
         Some(steps)
     }
 

@@ -27,8 +27,8 @@ use std::time::{Duration, Instant, SystemTime};
 use crate::alert::{
     Decision, Ended, GroupKey, NoticeKind, SilenceChanges, SilenceSet, Tracker, TrackerChanges,
 };
-use crate::cluster::threshold::ThresholdBook;
 use crate::batch::{Annotation, BatchNotice, NoticeEvent, SilenceEnd};
+use crate::cluster::threshold::ThresholdBook;
 use crate::daemon::Daemon;
 use crate::daemon::bridge::CatchUp;
 use crate::event::{Mentions, Severity};

@@ -73,8 +73,16 @@ fn matches_are_held_and_flushed_at_most_once_a_second_in_one_step_per_key() {
     let actions = book.on_answers(Some(vec![answer(State::Below, 6, 0, 0, 0)]), at(0));
     assert!(actions.is_empty());
     assert_eq!(book.take_steps(at(0)), None, "not within a second");
-    assert_eq!(book.take_steps(at(1)), None, "nothing pending: nothing to step");
-    assert_eq!(book.n_keys(), 0, "a key below the threshold is Redis's alone");
+    assert_eq!(
+        book.take_steps(at(1)),
+        None,
+        "nothing pending: nothing to step"
+    );
+    assert_eq!(
+        book.n_keys(),
+        0,
+        "a key below the threshold is Redis's alone"
+    );
     book.on_match("r", &key(), at(2));
     assert_eq!(steps(&mut book, 2)[0].n, 1);
 }
@@ -109,7 +117,10 @@ fn a_claim_fires_the_held_line_with_the_clusters_count_and_later_matches_fold() 
             .is_empty()
     );
     let tended = steps(&mut book, 2);
-    assert_eq!(tended[0].n, 0, "an owned incident is tended without matches");
+    assert_eq!(
+        tended[0].n, 0,
+        "an owned incident is tended without matches"
+    );
     let mut end = answer(State::Ended, 0, 13, 12, 200);
     end.last_ms = rms(1);
     let actions = book.on_answers(Some(vec![end]), at(200));
@@ -157,7 +168,11 @@ fn the_owner_repeats_what_the_cluster_folded_once_per_realert_period() {
             total: 40
         }
     );
-    assert_eq!(steps(&mut book, 11)[0].reported, 40, "Redis learns what was reported");
+    assert_eq!(
+        steps(&mut book, 11)[0].reported,
+        40,
+        "Redis learns what was reported"
+    );
     assert!(
         book.on_answers(Some(vec![answer(State::Mine, 0, 40, 40, 11)]), at(11))
             .is_empty()
@@ -177,7 +192,10 @@ fn another_hosts_incident_folds_here_and_is_continued_not_fired_when_taken_over(
         book.on_answers(Some(vec![answer(State::Theirs, 0, 20, 10, 0)]), at(0))
             .is_empty()
     );
-    assert_eq!(book.on_match("r", &key(), at(1)), Route::Held { keep_line: false });
+    assert_eq!(
+        book.on_match("r", &key(), at(1)),
+        Route::Held { keep_line: false }
+    );
     steps(&mut book, 1);
     // The owner died: this host takes the incident over, with what was reported.
     let actions = book.on_answers(Some(vec![answer(State::Took, 0, 25, 10, 1)]), at(1));

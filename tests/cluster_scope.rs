@@ -1,0 +1,164 @@
+//! `scope: cluster` thresholds end to end (issue 15): two real `dingtail run` daemons with
+//! their own state directories and host names, one real `redis-server` on 127.0.0.1 and the
+//! DingTalk stand-in. A rule `when: {count: 10, within: 5s}, scope: cluster`: host A logs 6
+//! matching lines, host B 6 — one alert reaches the chat, reporting the cluster's 12 matches,
+//! and one resolved notice after the cluster's quiet; the same rule without `scope` (counted
+//! per host: 6 each) sends nothing. `dingtail check` refuses `scope: cluster` without
+//! `cluster:` where it is written.
+
+use std::thread;
+use std::time::Duration;
+
+use crate::support::cluster::Host;
+use crate::support::daemon::Daemon;
+use crate::support::harness::{Dir, run_expect};
+use crate::support::redis::RedisServer;
+use crate::support::standin::{Received, Standin, StandinConfig};
+
+/// The same threshold twice: across the cluster, and (no `scope`) per host.
+const RULES: &str = "- name: upstream-cluster
+  input: app
+  match: 'status=(?P<status>\\d+) upstream=(?P<upstream>\\S+)'
+  robot: ops
+  title: 'cluster {{ upstream }}'
+  group_by: [upstream]
+  when: {count: 10, within: 5s}
+  resolve: {after: 5s}
+  scope: cluster
+- name: upstream-host
+  input: app
+  match: 'status=(?P<status>\\d+) upstream=(?P<upstream>\\S+)'
+  robot: ops
+  title: 'host {{ upstream }}'
+  group_by: [upstream]
+  when: {count: 10, within: 5s}
+";
+
+fn lines(host: &str, n: usize) -> Vec<String> {
+    (0..n)
+        .map(|i| format!("status=502 upstream=db-1 request {host}-{i}"))
+        .collect()
+}
+
+fn shown(standin: &Standin) -> String {
+    standin
+        .delivered()
+        .iter()
+        .map(|r| format!("{} | {}", r.title(), r.visible_text().replace('\n', " / ")))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+fn says(r: &Received, what: &str) -> bool {
+    r.title().contains(what) || r.visible_text().contains(what)
+}
+
+fn count(standin: &Standin, what: &str) -> usize {
+    standin.delivered().iter().filter(|r| says(r, what)).count()
+}
+
+#[test]
+fn hosts_below_the_threshold_alone_fire_one_alert_with_the_clusters_count_and_resolve_once() {
+    let standin = Standin::start_with(StandinConfig::signed());
+    let redis = RedisServer::start();
+    let a = Host::with("scope-a", &standin, &redis, RULES, "");
+    let b = Host::with("scope-b", &standin, &redis, RULES, "");
+    let (da, db) = (a.start(), b.start());
+    let describe = |d: &[&Daemon]| {
+        d.iter()
+            .map(|d| d.describe())
+            .collect::<Vec<_>>()
+            .join("\n=====\n")
+    };
+    // A's six reach Redis (at most a second) before B's six arrive in one write, so the count
+    // that crosses 10 is B's flush and the cluster holds 12 when the alert fires.
+    a.append(&lines("a", 6));
+    thread::sleep(Duration::from_millis(2500));
+    b.append(&lines("b", 6));
+    let fired = standin.wait_for(
+        |received| {
+            received
+                .iter()
+                .any(|r| r.is_delivered() && says(r, "cluster db-1"))
+        },
+        Duration::from_secs(20),
+    );
+    assert!(
+        fired,
+        "no cluster alert:\n{}{}",
+        shown(&standin),
+        describe(&[&da, &db])
+    );
+    let resolved = standin.wait_for(
+        |received| {
+            received
+                .iter()
+                .any(|r| r.is_delivered() && r.title().contains("[resolved]"))
+        },
+        Duration::from_secs(25),
+    );
+    assert!(
+        resolved,
+        "no resolved notice:\n{}{}",
+        shown(&standin),
+        describe(&[&da, &db])
+    );
+    // Time for a second alert or resolution, if either host were to send one.
+    thread::sleep(Duration::from_secs(3));
+    let delivered = standin.delivered();
+    let alerts: Vec<&Received> = delivered
+        .iter()
+        .filter(|r| says(r, "cluster db-1") && !r.title().contains("[resolved]"))
+        .collect();
+    assert_eq!(
+        alerts.len(),
+        1,
+        "one alert for the cluster:\n{}",
+        shown(&standin)
+    );
+    let text = alerts[0].visible_text();
+    assert!(
+        text.contains("12 matches within 5 s"),
+        "the alert reports the cluster's count at firing (all 12): {text}"
+    );
+    let resolutions: Vec<&Received> = delivered
+        .iter()
+        .filter(|r| r.title().contains("[resolved]"))
+        .collect();
+    assert_eq!(resolutions.len(), 1, "{}", shown(&standin));
+    let text = resolutions[0].visible_text();
+    assert!(text.contains("12 matches"), "{text}");
+    assert!(
+        resolutions[0].title().contains("upstream-cluster"),
+        "{}",
+        resolutions[0].title()
+    );
+    // The same threshold counted per host (6 each) never fired.
+    assert_eq!(count(&standin, "host db-1"), 0, "{}", shown(&standin));
+    assert_eq!(count(&standin, "upstream-host"), 0, "{}", shown(&standin));
+}
+
+#[test]
+fn check_refuses_scope_cluster_without_a_cluster_section_where_it_is_written() {
+    let dir = Dir::new("scope-check");
+    dir.create(
+        "dingtail.yaml",
+        "inputs:\n  app:\n    paths: [app.log]\nrobots:\n  ops:\n    webhook: stdout\nrules: [rules.yaml]\n",
+    );
+    dir.create("app.log", "");
+    dir.create(
+        "rules.yaml",
+        "- name: a\n  input: app\n  match: x\n  robot: ops\n  when: {count: 5, within: 1m}\n  scope: cluster\n- name: b\n  input: app\n  match: y\n  robot: ops\n  scope: fleet\n",
+    );
+    let output = run_expect(dir.command().args(["check", "-c", "dingtail.yaml"]), 1);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    for want in [
+        "rules.yaml:6:10: rule `a`: `scope: cluster` needs a top-level `cluster:` (the hosts count through its Redis)",
+        "rules.yaml:11:10: rule `b`: `scope` must be `host` or `cluster`, not `fleet`",
+    ] {
+        assert!(
+            stderr.lines().any(|line| line == want),
+            "missing {want:?} in:\n{stderr}"
+        );
+    }
+}
