@@ -176,6 +176,7 @@ enum Seen {
         reported: u64,
         reported_ms: i64,
         gate_ms: i64,
+        acked: Option<SystemTime>,
     },
     Theirs,
 }
@@ -284,6 +285,38 @@ impl ThresholdBook {
             entry.line_at = Some(now);
         }
         Route::Held { keep_line }
+    }
+
+    /// Acknowledges the unacknowledged incidents of `rule` this host owns whose keys have all
+    /// of `matchers` (`group_by` name, value; a name not in `group_by` matches nothing) at
+    /// `now`: no more repeats until they end. Returns the keys, sorted. (An incident another
+    /// host owns is acknowledged there: the cluster offers every ack to every host.)
+    pub fn ack_where(
+        &mut self,
+        rule: &str,
+        matchers: &[(String, String)],
+        now: SystemTime,
+    ) -> Vec<GroupKey> {
+        let Some(state) = self.rules.get_mut(rule) else {
+            return Vec::new();
+        };
+        let names = &state.rule.group_by;
+        if matchers.iter().any(|(name, _)| !names.contains(name)) {
+            return Vec::new();
+        }
+        let mut keys = Vec::new();
+        for (key, entry) in &mut state.keys {
+            let Seen::Mine { acked, .. } = &mut entry.seen else {
+                continue;
+            };
+            let labels = key.labels(names);
+            if acked.is_none() && matchers.iter().all(|pair| labels.contains(pair)) {
+                *acked = Some(now);
+                keys.push(key.clone());
+            }
+        }
+        keys.sort();
+        keys
     }
 
     /// True when `key` of `rule` wants a held line kept (no incident known yet).
@@ -426,21 +459,23 @@ impl ThresholdBook {
                     reported: answer.sum,
                     reported_ms: answer.now_ms,
                     gate_ms: gate(answer.now_ms),
+                    acked: None,
                 };
             }
             State::Took | State::Mine => {
-                let (mut reported, mut reported_ms, mut gate_ms) = match entry.seen {
+                let (mut reported, mut reported_ms, mut gate_ms, acked) = match entry.seen {
                     Seen::Mine {
                         reported,
                         reported_ms,
                         gate_ms,
-                    } => (reported.max(answer.reported), reported_ms, gate_ms),
+                        acked,
+                    } => (reported.max(answer.reported), reported_ms, gate_ms, acked),
                     // Taken over (or learned after a restart): continued, not fired anew.
                     Seen::None | Seen::Theirs => {
-                        (answer.reported, answer.now_ms, gate(answer.now_ms))
+                        (answer.reported, answer.now_ms, gate(answer.now_ms), None)
                     }
                 };
-                if answer.now_ms >= gate_ms && answer.total > reported {
+                if acked.is_none() && answer.now_ms >= gate_ms && answer.total > reported {
                     actions.push(Action::Notice(notice(NoticeKind::Repeat {
                         folded: answer.total - reported,
                         since: from_ms(reported_ms),
@@ -455,6 +490,7 @@ impl ThresholdBook {
                     reported,
                     reported_ms,
                     gate_ms,
+                    acked,
                 };
             }
             State::Theirs => {
@@ -462,13 +498,14 @@ impl ThresholdBook {
                 entry.seen = Seen::Theirs;
             }
             State::Ended => {
-                let (reported, reported_ms) = match entry.seen {
+                let (reported, reported_ms, acked_at) = match entry.seen {
                     Seen::Mine {
                         reported,
                         reported_ms,
+                        acked,
                         ..
-                    } => (reported.max(answer.reported), reported_ms),
-                    Seen::None | Seen::Theirs => (answer.reported, answer.last_ms),
+                    } => (reported.max(answer.reported), reported_ms, acked),
+                    Seen::None | Seen::Theirs => (answer.reported, answer.last_ms, None),
                 };
                 let unreported = answer.total.saturating_sub(reported);
                 let kind = if rule.notify {
@@ -478,7 +515,7 @@ impl ThresholdBook {
                         duration: span(answer.first_ms, answer.last_ms),
                         total: answer.total,
                         unreported,
-                        acked_at: None,
+                        acked_at,
                     })
                 } else if unreported > 0 {
                     Some(NoticeKind::Repeat {

@@ -247,3 +247,37 @@ fn a_changed_rule_forgets_its_keys_and_other_rules_are_local() {
     assert!(book.has_rule("r"));
     assert!(!book.has_rule("other"));
 }
+
+#[test]
+fn an_ack_stops_the_owners_repeats_and_is_reported_at_the_end() {
+    let mut book = book(Some(10), true);
+    book.on_match("r", &key(), at(0));
+    steps(&mut book, 0);
+    book.on_answers(Some(vec![answer(State::Claimed, 10, 10, 10, 0)]), at(0));
+    let wrong = [("host".to_string(), "db-1".to_string())];
+    assert!(
+        book.ack_where("r", &wrong, at(3)).is_empty(),
+        "not a group_by name"
+    );
+    let matchers = [("upstream".to_string(), "db-1".to_string())];
+    assert_eq!(book.ack_where("r", &matchers, at(3)), vec![key()]);
+    assert!(
+        book.ack_where("r", &matchers, at(4)).is_empty(),
+        "acked before"
+    );
+    steps(&mut book, 20);
+    assert!(
+        book.on_answers(Some(vec![answer(State::Mine, 0, 30, 10, 20)]), at(20))
+            .is_empty(),
+        "no repeat once acknowledged"
+    );
+    steps(&mut book, 200);
+    let actions = book.on_answers(Some(vec![answer(State::Ended, 0, 30, 10, 200)]), at(200));
+    assert!(
+        matches!(
+            actions.as_slice(),
+            [Action::Notice(n)] if matches!(n.kind, NoticeKind::Resolved { unreported: 20, acked_at: Some(t), .. } if t == at(3))
+        ),
+        "{actions:?}"
+    );
+}

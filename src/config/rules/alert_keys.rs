@@ -399,4 +399,37 @@ mod tests {
         assert_eq!(errs.len(), expect.len() + more.len(), "{errs:#?}");
         assert!(found.specs.is_empty());
     }
+
+    #[test]
+    fn scope_is_host_by_default_and_cluster_needs_when_and_a_cluster_section() {
+        let rules = r#"- name: a
+  input: app
+  match: x
+  robot: ops
+  when: {count: 5, within: 1m}
+  scope: host
+- name: b
+  input: app
+  match: x
+  robot: ops
+  scope: cluster
+- name: c
+  input: app
+  match: x
+  robot: ops
+  when: {count: 5, within: 1m}
+  scope: cluster
+"#;
+        let (_dir, found) = load_files(&[("rules.d/s.yaml", rules)]);
+        let errs = errors(&found);
+        assert_eq!(
+            errs,
+            vec![
+                "s.yaml:11:10: rule `b`: `scope: cluster` needs `when` (it counts a threshold across hosts)",
+                "s.yaml:17:10: rule `c`: `scope: cluster` needs a top-level `cluster:` (the hosts count through its Redis)",
+            ]
+        );
+        assert_eq!(found.specs.len(), 1);
+        assert!(!found.specs[0].alert.is_cluster_scope());
+    }
 }
