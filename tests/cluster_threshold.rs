@@ -36,6 +36,7 @@ fn step(key: &str, n: u64, reported: u64) -> Step {
         bucket_ms: 5_000,
         end_after_ms: 600,
         reported,
+        claim: true,
     }
 }
 
@@ -60,6 +61,19 @@ fn hosts_counts_add_up_and_the_host_crossing_the_count_claims_one_incident() {
         let b = one(&mut conn, "web-2", step("db-1", 6, 0)).await;
         assert_eq!((b.state, b.sum, b.total), (State::Claimed, 12, 12));
         assert!(b.first_ms <= b.now_ms && b.now_ms - b.first_ms < 10_000);
+        // A count without a line (restored after a restart) counts but opens nothing.
+        let restored = Step {
+            claim: false,
+            ..step("db-3", 12, 0)
+        };
+        let r = one(&mut conn, "web-1", restored).await;
+        assert_eq!((r.state, r.sum), (State::Below, 12));
+        let r = one(&mut conn, "web-2", step("db-3", 1, 0)).await;
+        assert_eq!(
+            (r.state, r.sum),
+            (State::Claimed, 13),
+            "the next match anywhere fires"
+        );
         // Another key is counted apart.
         let other = one(&mut conn, "web-1", step("db-2", 9, 0)).await;
         assert_eq!((other.state, other.sum), (State::Below, 9));

@@ -21,6 +21,10 @@
 //! and the rule counts on this host alone through its `Tracker`, until an exchange succeeds
 //! again. Pending counts that failed to go are kept, and dropped once older than the window.
 //!
+//! Durability: a key's matches not yet in Redis are stored with each commit (`durable`), so a
+//! `kill -9` after the commit of their lines loses none; a crash after an exchange but before
+//! the next commit counts them once more.
+//!
 //! Times from Redis (`*_ms`) are Redis's clock (`TIME`); `now` is the daemon's timer clock, only
 //! used to pace the exchanges and to age pending counts.
 
@@ -107,6 +111,9 @@ pub struct Step {
     pub end_after_ms: u64,
     /// The matches of the incident already reported, as this host knows it (0: none).
     pub reported: u64,
+    /// This host keeps a line of the key, so it may open the incident (counts restored after
+    /// a restart come without one: they count, and the next match anywhere fires).
+    pub claim: bool,
 }
 
 /// Where Redis says a key stands after a [`Step`].
@@ -224,6 +231,10 @@ pub struct ThresholdBook {
     in_flight: Vec<(String, GroupKey)>,
     /// Timer ms of the last exchange.
     last_step: Option<i64>,
+    /// Keys whose count not yet in Redis changed since the last commit, with the change
+    /// counter of their latest change (`durable`).
+    dirty: HashMap<String, HashMap<GroupKey, u64>>,
+    seq: u64,
 }
 
 impl ThresholdBook {
@@ -242,9 +253,19 @@ impl ThresholdBook {
         for (name, rule) in rules {
             let keys = match old.remove(&name) {
                 Some(state) if state.rule == rule => state.keys,
-                _ => HashMap::new(),
+                Some(state) => {
+                    old.insert(name.clone(), state);
+                    HashMap::new()
+                }
+                None => HashMap::new(),
             };
             self.rules.insert(name, RuleState { rule, keys });
+        }
+        // Dropped keys: their stored counts go with the next commit.
+        for (name, state) in old {
+            for key in state.keys.into_keys() {
+                self.mark(&name, &key);
+            }
         }
     }
 
@@ -284,6 +305,7 @@ impl ThresholdBook {
         if keep_line {
             entry.line_at = Some(now);
         }
+        self.mark(rule, key);
         Route::Held { keep_line }
     }
 
@@ -341,6 +363,7 @@ impl ThresholdBook {
             return None;
         }
         let mut steps = Vec::new();
+        let mut dropped = Vec::new();
         for (name, state) in &mut self.rules {
             let rule = &state.rule;
             let within = i64::try_from(rule.within.as_millis()).unwrap_or(i64::MAX);
@@ -348,6 +371,7 @@ impl ThresholdBook {
                 if entry.pending > 0 && now.saturating_sub(entry.pending_since) > within {
                     // Kept through an outage longer than the window: it no longer counts.
                     entry.pending = 0;
+                    dropped.push((name.clone(), key.clone()));
                 }
                 if entry.pending == 0 && entry.seen == Seen::None {
                     continue;
@@ -365,11 +389,15 @@ impl ThresholdBook {
                     bucket_ms: rule.bucket_ms(),
                     end_after_ms: u64::try_from(rule.end_after.as_millis()).unwrap_or(u64::MAX),
                     reported,
+                    claim: entry.line_at.is_some(),
                 });
                 entry.in_flight = entry.pending;
                 entry.pending = 0;
             }
             state.keys.retain(|_, entry| !entry.is_empty());
+        }
+        for (rule, key) in dropped {
+            self.mark(&rule, &key);
         }
         if steps.is_empty() && self.up {
             return None;
@@ -400,11 +428,29 @@ impl ThresholdBook {
         self.up = true;
         for ((rule, key), answer) in steps.into_iter().zip(answers) {
             self.apply(&rule, &key, answer, now, &mut actions);
+            // What went is in Redis now: the stored count drops.
+            self.mark(&rule, &key);
         }
         for state in self.rules.values_mut() {
             state.keys.retain(|_, entry| !entry.is_empty());
         }
         actions
+    }
+
+    fn mark(&mut self, rule: &str, key: &GroupKey) {
+        self.seq += 1;
+        // Without cloning the key when it is marked already (every match of a busy key).
+        let seq = self.seq;
+        let keys = match self.dirty.get_mut(rule) {
+            Some(keys) => keys,
+            None => self.dirty.entry(rule.to_string()).or_default(),
+        };
+        match keys.get_mut(key) {
+            Some(at) => *at = seq,
+            None => {
+                keys.insert(key.clone(), seq);
+            }
+        }
     }
 
     fn entry(&mut self, rule: &str, key: &GroupKey) -> Option<&mut KeyState> {
@@ -554,5 +600,8 @@ fn span(from: i64, to: i64) -> Duration {
     Duration::from_millis(u64::try_from(to.saturating_sub(from)).unwrap_or(0))
 }
 
+mod durable;
 #[cfg(test)]
 mod tests;
+
+pub use durable::{ScopeChanges, is_pending_rule, pending_rule};

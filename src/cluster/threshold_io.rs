@@ -19,14 +19,15 @@ use crate::cluster::Keys;
 use crate::cluster::threshold::{Answer, State, Step};
 
 /// KEYS: buckets, incident. ARGV: n, host, count, within ms, bucket ms, hold ms (the owner's
-/// lease), end ms (quiet that ends an incident), reported (as the caller knows it).
+/// lease), end ms (quiet that ends an incident), reported (as the caller knows it), claim (1:
+/// the caller holds a line and may open the incident).
 ///
 /// With an open incident: the `n` matches fold into it (`total`, `last`); its owner (or the
 /// first caller after the owner's lease lapsed: `took`) renews the lease, and ends it when the
 /// cluster has been quiet for the end period (`ended`, only on a step without matches).
 /// Without one: `n` goes into the current bucket, the buckets of the window are summed (older
 /// ones deleted), and a sum of at least `count` with matches in this step opens the incident
-/// for the caller (`claimed`; the buckets go: the incident absorbs every match until it ends).
+/// for the caller if it may claim (`claimed`; the buckets go: the incident absorbs every match until it ends).
 /// Returns {state, sum, first ms, total, reported, last ms, now ms}.
 static STEP: LazyLock<Script> = LazyLock::new(|| {
     Script::new(
@@ -40,6 +41,7 @@ local width = tonumber(ARGV[5])
 local hold = tonumber(ARGV[6])
 local quiet = tonumber(ARGV[7])
 local told = tonumber(ARGV[8])
+local may_claim = ARGV[9] == '1'
 local keep = quiet + hold * 3
 local inc = redis.call('HMGET', KEYS[2], 'owner', 'until', 'first', 'total', 'reported', 'last')
 if inc[1] then
@@ -82,7 +84,7 @@ for i = 1, #all, 2 do
     redis.call('HDEL', KEYS[1], all[i])
   end
 end
-if n > 0 and sum >= count then
+if n > 0 and may_claim and sum >= count then
   redis.call('DEL', KEYS[1])
   redis.call('HSET', KEYS[2], 'owner', host, 'until', now + hold, 'first', first * width,
     'total', sum, 'reported', sum, 'last', now)
@@ -140,7 +142,8 @@ pub async fn exchange(
             .arg(step.bucket_ms)
             .arg(hold_ms)
             .arg(step.end_after_ms)
-            .arg(step.reported);
+            .arg(step.reported)
+            .arg(if step.claim { "1" } else { "0" });
     }
     let values: Vec<Value> = match pipe.query_async(conn).await {
         Err(err) if err.kind() == ErrorKind::Server(redis::ServerErrorKind::NoScript) => {

@@ -28,7 +28,7 @@ use crate::alert::{
     Decision, Ended, GroupKey, NoticeKind, SilenceChanges, SilenceSet, Tracker, TrackerChanges,
 };
 use crate::batch::{Annotation, BatchNotice, NoticeEvent, SilenceEnd};
-use crate::cluster::threshold::ThresholdBook;
+use crate::cluster::threshold::{ScopeChanges, ThresholdBook, pending_rule};
 use crate::daemon::Daemon;
 use crate::daemon::bridge::CatchUp;
 use crate::event::{Mentions, Severity};
@@ -131,6 +131,12 @@ impl Alerts {
         };
         alerts.set_scope_rules(pipeline);
         let mut by_rule = stored.by_rule;
+        // `scope: cluster` counts that had not reached Redis when the daemon stopped.
+        for (rule, _) in scope::scope_rules(pipeline) {
+            if let Some(records) = by_rule.remove(&pending_rule(&rule)) {
+                alerts.scope.restore(&rule, records);
+            }
+        }
         for rule in alert_rules(pipeline) {
             let records = by_rule.remove(rule.name()).unwrap_or_default();
             let tracker = Tracker::restore(rule.name(), rule.alert().clone(), records);
@@ -205,9 +211,7 @@ impl Alerts {
                     // Counted by the cluster (`alerts::scope`).
                     return None;
                 }
-                let Some(tracker) = self.trackers.get_mut(rule.name()) else {
-                    return None;
-                };
+                let tracker = self.trackers.get_mut(rule.name())?;
                 let decision = tracker.on_match(&key, routed.line().time(), read_at);
                 match decision {
                     Decision::Alert {
@@ -435,6 +439,7 @@ impl Alerts {
                 .collect(),
             forgotten: self.forgotten.iter().cloned().collect(),
             silences: self.silences.changes(),
+            scope: self.scope.changes(),
         }
     }
 
@@ -449,6 +454,7 @@ impl Alerts {
             self.forgotten.remove(rule);
         }
         self.silences.committed(&changes.silences);
+        self.scope.committed(&changes.scope);
     }
 
     /// The store was replaced by a fresh one: everything is written again.
@@ -457,6 +463,7 @@ impl Alerts {
             tracker.mark_all_changed();
         }
         self.silences.mark_all_changed();
+        self.scope.mark_all_changed();
     }
 
     /// Updates the metrics of the trackers and silences.
@@ -510,12 +517,17 @@ pub(crate) struct AlertChanges {
     trackers: Vec<(String, TrackerChanges)>,
     forgotten: Vec<String>,
     silences: SilenceChanges,
+    /// `scope: cluster` counts not yet in Redis (under reserved rule names).
+    scope: ScopeChanges,
 }
 
 impl AlertChanges {
     /// True when there is nothing to write.
     pub(crate) fn is_empty(&self) -> bool {
-        self.trackers.is_empty() && self.forgotten.is_empty() && self.silences.is_empty()
+        self.trackers.is_empty()
+            && self.forgotten.is_empty()
+            && self.silences.is_empty()
+            && self.scope.rules.is_empty()
     }
 
     /// The changes, for `Store::commit`.
@@ -527,6 +539,7 @@ impl AlertChanges {
         let trackers = self
             .trackers
             .iter()
+            .chain(&self.scope.rules)
             .map(|(rule, changes)| Change::Alerts { rule, changes });
         let silences = (!self.silences.is_empty()).then_some(Change::Silences(&self.silences));
         forgotten.chain(trackers).chain(silences)

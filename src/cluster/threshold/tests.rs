@@ -69,6 +69,7 @@ fn matches_are_held_and_flushed_at_most_once_a_second_in_one_step_per_key() {
     assert_eq!(sent[0].n, 6);
     assert_eq!(sent[0].bucket_ms, 5000);
     assert_eq!(sent[0].within_ms, 60_000);
+    assert!(sent[0].claim, "a line is kept: it may open the incident");
     assert_eq!(book.take_steps(at(0)), None, "one exchange at a time");
     let actions = book.on_answers(Some(vec![answer(State::Below, 6, 0, 0, 0)]), at(0));
     assert!(actions.is_empty());
