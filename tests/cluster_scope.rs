@@ -3,8 +3,9 @@
 //! DingTalk stand-in. A rule `when: {count: 10, within: 5s}, scope: cluster`: host A logs 6
 //! matching lines, host B 6 — one alert reaches the chat, reporting the cluster's 12 matches,
 //! and one resolved notice after the cluster's quiet; the same rule without `scope` (counted
-//! per host: 6 each) sends nothing. `dingtail check` refuses `scope: cluster` without
-//! `cluster:` where it is written.
+//! per host: 6 each) sends nothing. With Redis down a host counts alone and still alerts; counts
+//! that had not reached Redis survive a `kill -9` and count for the cluster after the restart.
+//! `dingtail check` refuses `scope: cluster` without `cluster:` where it is written.
 
 use std::thread;
 use std::time::Duration;
@@ -136,6 +137,81 @@ fn hosts_below_the_threshold_alone_fire_one_alert_with_the_clusters_count_and_re
     // The same threshold counted per host (6 each) never fired.
     assert_eq!(count(&standin, "host db-1"), 0, "{}", shown(&standin));
     assert_eq!(count(&standin, "upstream-host"), 0, "{}", shown(&standin));
+}
+
+const SLOW: &str = "- name: upstream-cluster
+  input: app
+  match: 'status=(?P<status>\\d+) upstream=(?P<upstream>\\S+)'
+  robot: ops
+  title: 'cluster {{ upstream }}'
+  group_by: [upstream]
+  when: {count: 10, within: 30s}
+  scope: cluster
+";
+
+#[test]
+fn redis_down_counts_on_the_host_alone_and_counts_not_in_redis_survive_a_kill_9() {
+    let standin = Standin::start_with(StandinConfig::signed());
+    let mut redis = RedisServer::start();
+    let a = Host::with("scope-down-a", &standin, &redis, SLOW, "");
+    let b = Host::with("scope-down-b", &standin, &redis, SLOW, "");
+    let (mut da, db) = (a.start(), b.start());
+    redis.stop();
+    // Three matches that cannot reach Redis: kept (and stored) for the cluster.
+    a.append(&lines("pre", 3));
+    da.wait_for_log(
+        "cannot count `scope: cluster` thresholds through Redis",
+        Duration::from_secs(10),
+    );
+    // Meanwhile host A counts alone and does not go silent: ten more fire its own alert (sent
+    // directly once the fallback starts).
+    a.append(&lines("alone", 10));
+    let alone = standin.wait_for(
+        |received| {
+            received
+                .iter()
+                .any(|r| r.is_delivered() && r.visible_text().contains("10 matches within 30 s"))
+        },
+        Duration::from_secs(20),
+    );
+    assert!(
+        alone,
+        "no alert from the host alone:
+{}{}",
+        shown(&standin),
+        da.describe()
+    );
+    // Killed (once the delivery is recorded), Redis back, restarted: the three stored counts go
+    // to the cluster.
+    thread::sleep(Duration::from_secs(1));
+    da.kill9();
+    redis.restart();
+    let da = a.start();
+    thread::sleep(Duration::from_millis(2500));
+    // B's eight make the cluster's 11 (3 of A's from before the crash): one alert.
+    b.append(&lines("b", 8));
+    let fired = standin.wait_for(
+        |received| {
+            received
+                .iter()
+                .any(|r| r.is_delivered() && r.visible_text().contains("11 matches within 30 s"))
+        },
+        Duration::from_secs(20),
+    );
+    assert!(
+        fired,
+        "no cluster alert with the 3 counts from before the kill -9:\n{}{}\n=====\n{}",
+        shown(&standin),
+        da.describe(),
+        db.describe()
+    );
+    thread::sleep(Duration::from_secs(2));
+    assert_eq!(
+        count(&standin, "11 matches within 30 s"),
+        1,
+        "{}",
+        shown(&standin)
+    );
 }
 
 #[test]
