@@ -10,7 +10,7 @@
 use std::thread;
 use std::time::Duration;
 
-use crate::support::cluster::Host;
+use crate::support::cluster::{Host, lines, shown};
 use crate::support::daemon::Daemon;
 use crate::support::harness::{Dir, run_expect};
 use crate::support::redis::RedisServer;
@@ -19,7 +19,7 @@ use crate::support::standin::{Received, Standin, StandinConfig};
 /// The same threshold twice: across the cluster, and (no `scope`) per host.
 const RULES: &str = "- name: upstream-cluster
   input: app
-  match: 'status=(?P<status>\\d+) upstream=(?P<upstream>\\S+)'
+  match: 'status=(?P<status>\\d+) host=(?P<upstream>\\S+)'
   robot: ops
   title: 'cluster {{ upstream }}'
   group_by: [upstream]
@@ -28,26 +28,19 @@ const RULES: &str = "- name: upstream-cluster
   scope: cluster
 - name: upstream-host
   input: app
-  match: 'status=(?P<status>\\d+) upstream=(?P<upstream>\\S+)'
+  match: 'status=(?P<status>\\d+) host=(?P<upstream>\\S+)'
   robot: ops
   title: 'host {{ upstream }}'
   group_by: [upstream]
   when: {count: 10, within: 5s}
 ";
 
-fn lines(host: &str, n: usize) -> Vec<String> {
-    (0..n)
-        .map(|i| format!("status=502 upstream=db-1 request {host}-{i}"))
-        .collect()
-}
-
-fn shown(standin: &Standin) -> String {
-    standin
-        .delivered()
-        .iter()
-        .map(|r| format!("{} | {}", r.title(), r.visible_text().replace('\n', " / ")))
-        .collect::<Vec<_>>()
-        .join("\n")
+/// Waits until a delivered message satisfies `found`; false on timeout.
+fn wait_delivered(standin: &Standin, timeout: Duration, found: impl Fn(&Received) -> bool) -> bool {
+    standin.wait_for(
+        |received| received.iter().any(|r| r.is_delivered() && found(r)),
+        timeout,
+    )
 }
 
 fn says(r: &Received, what: &str) -> bool {
@@ -73,31 +66,21 @@ fn hosts_below_the_threshold_alone_fire_one_alert_with_the_clusters_count_and_re
     };
     // A's six reach Redis (at most a second) before B's six arrive in one write, so the count
     // that crosses 10 is B's flush and the cluster holds 12 when the alert fires.
-    a.append(&lines("a", 6));
+    a.append(&lines("db-1", 6, "a"));
     thread::sleep(Duration::from_millis(2500));
-    b.append(&lines("b", 6));
-    let fired = standin.wait_for(
-        |received| {
-            received
-                .iter()
-                .any(|r| r.is_delivered() && says(r, "cluster db-1"))
-        },
-        Duration::from_secs(20),
-    );
+    b.append(&lines("db-1", 6, "b"));
+    let fired = wait_delivered(&standin, Duration::from_secs(20), |r| {
+        says(r, "cluster db-1")
+    });
     assert!(
         fired,
         "no cluster alert:\n{}{}",
         shown(&standin),
         describe(&[&da, &db])
     );
-    let resolved = standin.wait_for(
-        |received| {
-            received
-                .iter()
-                .any(|r| r.is_delivered() && r.title().contains("[resolved]"))
-        },
-        Duration::from_secs(25),
-    );
+    let resolved = wait_delivered(&standin, Duration::from_secs(25), |r| {
+        r.title().contains("[resolved]")
+    });
     assert!(
         resolved,
         "no resolved notice:\n{}{}",
@@ -141,7 +124,7 @@ fn hosts_below_the_threshold_alone_fire_one_alert_with_the_clusters_count_and_re
 
 const SLOW: &str = "- name: upstream-cluster
   input: app
-  match: 'status=(?P<status>\\d+) upstream=(?P<upstream>\\S+)'
+  match: 'status=(?P<status>\\d+) host=(?P<upstream>\\S+)'
   robot: ops
   title: 'cluster {{ upstream }}'
   group_by: [upstream]
@@ -158,22 +141,17 @@ fn redis_down_counts_on_the_host_alone_and_counts_not_in_redis_survive_a_kill_9(
     let (mut da, db) = (a.start(), b.start());
     redis.stop();
     // Three matches that cannot reach Redis: kept (and stored) for the cluster.
-    a.append(&lines("pre", 3));
+    a.append(&lines("db-1", 3, "pre"));
     da.wait_for_log(
         "cannot count `scope: cluster` thresholds through Redis",
         Duration::from_secs(10),
     );
     // Meanwhile host A counts alone and does not go silent: ten more fire its own alert (sent
     // directly once the fallback starts).
-    a.append(&lines("alone", 10));
-    let alone = standin.wait_for(
-        |received| {
-            received
-                .iter()
-                .any(|r| r.is_delivered() && r.visible_text().contains("10 matches within 30 s"))
-        },
-        Duration::from_secs(20),
-    );
+    a.append(&lines("db-1", 10, "alone"));
+    let alone = wait_delivered(&standin, Duration::from_secs(20), |r| {
+        r.visible_text().contains("10 matches within 30 s")
+    });
     assert!(
         alone,
         "no alert from the host alone:
@@ -189,15 +167,10 @@ fn redis_down_counts_on_the_host_alone_and_counts_not_in_redis_survive_a_kill_9(
     let da = a.start();
     thread::sleep(Duration::from_millis(2500));
     // B's eight make the cluster's 11 (3 of A's from before the crash): one alert.
-    b.append(&lines("b", 8));
-    let fired = standin.wait_for(
-        |received| {
-            received
-                .iter()
-                .any(|r| r.is_delivered() && r.visible_text().contains("11 matches within 30 s"))
-        },
-        Duration::from_secs(20),
-    );
+    b.append(&lines("db-1", 8, "b"));
+    let fired = wait_delivered(&standin, Duration::from_secs(20), |r| {
+        r.visible_text().contains("11 matches within 30 s")
+    });
     assert!(
         fired,
         "no cluster alert with the 3 counts from before the kill -9:\n{}{}\n=====\n{}",

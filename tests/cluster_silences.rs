@@ -12,18 +12,12 @@ use std::time::{Duration, Instant};
 
 use crate::chat_daemon::{reply_containing, stream_chat};
 use crate::support::chat::{Said, robot_message};
-use crate::support::cluster::Host;
+use crate::support::cluster::{Host, lines, shown};
 use crate::support::daemon::Daemon;
 use crate::support::gateway::{Gateway, GatewayConfig};
 
 use crate::support::redis::RedisServer;
 use crate::support::standin::{Received, Standin, StandinConfig};
-
-fn lines(upstream: &str, n: usize, tag: &str) -> Vec<String> {
-    (0..n)
-        .map(|i| format!("status=502 host={upstream} request {tag}-{i}"))
-        .collect()
-}
 
 /// The id `dingtail mute` printed.
 fn silence_id(out: &str) -> String {
@@ -31,15 +25,6 @@ fn silence_id(out: &str) -> String {
         .split_once(", id ")
         .unwrap_or_else(|| panic!("no id in {out:?}"));
     rest.chars().take(6).collect()
-}
-
-fn shown(standin: &Standin) -> String {
-    standin
-        .delivered()
-        .iter()
-        .map(|r| format!("{} | {}", r.title(), r.visible_text().replace('\n', " / ")))
-        .collect::<Vec<_>>()
-        .join("\n")
 }
 
 fn wait_message(

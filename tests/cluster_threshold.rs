@@ -12,19 +12,7 @@ use dingtail::cluster::threshold::{Answer, State, Step};
 use dingtail::cluster::threshold_io::exchange;
 use redis::aio::ConnectionManager;
 
-use crate::support::redis::RedisServer;
-
-fn runtime() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap()
-}
-
-async fn connect(server: &RedisServer) -> ConnectionManager {
-    let client = redis::Client::open(server.url()).unwrap();
-    ConnectionManager::new(client).await.unwrap()
-}
+use crate::support::redis::{RedisServer, connect, runtime};
 
 fn step(key: &str, n: u64, reported: u64) -> Step {
     Step {

@@ -11,6 +11,23 @@ use crate::support::harness::{Dir, stdout_ok};
 use crate::support::redis::RedisServer;
 use crate::support::standin::Standin;
 
+/// `n` lines the [`NGINX`] rule matches: `status=502 host=UPSTREAM request TAG-i`.
+pub fn lines(upstream: &str, n: usize, tag: &str) -> Vec<String> {
+    (0..n)
+        .map(|i| format!("status=502 host={upstream} request {tag}-{i}"))
+        .collect()
+}
+
+/// Titles and texts of the delivered messages, for failure messages.
+pub fn shown(standin: &Standin) -> String {
+    standin
+        .delivered()
+        .iter()
+        .map(|r| format!("{} | {}", r.title(), r.visible_text().replace('\n', " / ")))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
 /// The rules of [`Host::new`]: one nginx rule, keyed by nothing.
 pub const NGINX: &str = "- name: nginx
   input: app
