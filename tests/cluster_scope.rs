@@ -57,7 +57,7 @@ fn hosts_below_the_threshold_alone_fire_one_alert_with_the_clusters_count_and_re
     let redis = RedisServer::start();
     let a = Host::with("scope-a", &standin, &redis, RULES, "");
     let b = Host::with("scope-b", &standin, &redis, RULES, "");
-    let (da, db) = (a.start(), b.start());
+    let (da, db) = (a.start_counting(), b.start_counting());
     let describe = |d: &[&Daemon]| {
         d.iter()
             .map(|d| d.describe())
@@ -138,7 +138,7 @@ fn redis_down_counts_on_the_host_alone_and_counts_not_in_redis_survive_a_kill_9(
     let mut redis = RedisServer::start();
     let a = Host::with("scope-down-a", &standin, &redis, SLOW, "");
     let b = Host::with("scope-down-b", &standin, &redis, SLOW, "");
-    let (mut da, db) = (a.start(), b.start());
+    let (mut da, db) = (a.start_counting(), b.start_counting());
     redis.stop();
     // Three matches that cannot reach Redis: kept (and stored) for the cluster.
     a.append(&lines("db-1", 3, "pre"));
@@ -164,8 +164,8 @@ fn redis_down_counts_on_the_host_alone_and_counts_not_in_redis_survive_a_kill_9(
     thread::sleep(Duration::from_secs(1));
     da.kill9();
     redis.restart();
-    let da = a.start();
-    thread::sleep(Duration::from_millis(2500));
+    let da = a.start_counting();
+    thread::sleep(Duration::from_millis(1500));
     // B's eight make the cluster's 11 (3 of A's from before the crash): one alert.
     b.append(&lines("db-1", 8, "b"));
     let fired = wait_delivered(&standin, Duration::from_secs(20), |r| {

@@ -17,7 +17,7 @@
 //!    `Ended`: the cluster was quiet for the rule's end period; the owner reports it once
 //!    ([`NoticeKind::Resolved`], or a last repeat).
 //!
-//! Redis unreachable (an exchange failed): [`ThresholdBook::on_match`] says [`Route::Local`]
+//! Redis unreachable (an exchange failed, or none succeeded yet since the start): [`ThresholdBook::on_match`] says [`Route::Local`]
 //! and the rule counts on this host alone through its `Tracker`, until an exchange succeeds
 //! again. Pending counts that failed to go are kept, and dropped once older than the window.
 //!
@@ -246,6 +246,12 @@ impl ThresholdBook {
         }
     }
 
+    /// Redis is not known to answer (a start, before the first exchange; a daemon without a
+    /// cluster link never has one): the rules count on this host until an exchange succeeds.
+    pub fn down(&mut self) {
+        self.up = false;
+    }
+
     /// Sets the rules (start, reload): kept rules keep their keys (a changed rule drops them:
     /// its window means something else now), removed ones are forgotten.
     pub fn set_rules(&mut self, rules: impl IntoIterator<Item = (String, ScopeRule)>) {
@@ -354,7 +360,8 @@ impl ThresholdBook {
     /// exchange is under way, before [`STEP_EVERY`] has passed, or with nothing to do.
     pub fn take_steps(&mut self, now: SystemTime) -> Option<Vec<Step>> {
         let now = ms(now);
-        if !self.in_flight.is_empty()
+        if self.rules.is_empty()
+            || !self.in_flight.is_empty()
             || self
                 .last_step
                 // A tenth of slack: the daemon's one-second tick may come a little early.

@@ -129,6 +129,8 @@ impl Alerts {
             scope: ThresholdBook::new(),
             held: HashMap::new(),
         };
+        // Until the cluster's first exchange succeeds, `scope: cluster` rules count here.
+        alerts.scope.down();
         alerts.set_scope_rules(pipeline);
         let mut by_rule = stored.by_rule;
         // `scope: cluster` counts that had not reached Redis when the daemon stopped.

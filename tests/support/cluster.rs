@@ -88,6 +88,17 @@ cluster:
         Host { dir, config }
     }
 
+    /// Starts its daemon and waits until it runs and (with `scope: cluster` rules) counts
+    /// through Redis.
+    pub fn start_counting(&self) -> Daemon {
+        let daemon = self.start();
+        daemon.wait_for_log(
+            "counting `scope: cluster` thresholds through Redis",
+            Duration::from_secs(10),
+        );
+        daemon
+    }
+
     /// Starts its daemon and waits until it runs.
     pub fn start(&self) -> Daemon {
         let daemon = Daemon::start(self.dir.path(), &self.config, &[]);

@@ -237,6 +237,22 @@ fn redis_away_sends_matches_to_the_local_tracker_and_keeps_counts_for_a_window()
 }
 
 #[test]
+fn a_book_down_from_the_start_counts_locally_until_a_probe_succeeds() {
+    let mut book = book(None, true);
+    book.down();
+    assert_eq!(book.on_match("r", &key(), at(0)), Route::Local);
+    assert_eq!(steps(&mut book, 0), vec![], "a probe");
+    book.on_answers(Some(vec![]), at(0));
+    assert_eq!(
+        book.on_match("r", &key(), at(1)),
+        Route::Held { keep_line: true }
+    );
+    let mut empty = ThresholdBook::new();
+    empty.down();
+    assert_eq!(empty.take_steps(at(0)), None, "no rules: no probe");
+}
+
+#[test]
 fn a_changed_rule_forgets_its_keys_and_other_rules_are_local() {
     let mut book = book(None, true);
     book.on_match("r", &key(), at(0));

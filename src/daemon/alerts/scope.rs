@@ -116,7 +116,7 @@ impl Daemon {
                 "cluster: cannot count `scope: cluster` thresholds through Redis; each host counts its own matches until Redis answers"
             );
         } else if !was_up && up {
-            tracing::info!("cluster: counting `scope: cluster` thresholds through Redis again");
+            tracing::info!("cluster: counting `scope: cluster` thresholds through Redis");
         }
         self.metrics.cluster_threshold_local.set(i64::from(!up));
         for action in actions {
