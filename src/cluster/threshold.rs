@@ -280,6 +280,11 @@ impl ThresholdBook {
         self.rules.contains_key(rule)
     }
 
+    /// True when no rule says `scope: cluster`.
+    pub fn is_empty(&self) -> bool {
+        self.rules.is_empty()
+    }
+
     /// True while the cluster counts (the last exchange succeeded).
     pub fn is_up(&self) -> bool {
         self.up

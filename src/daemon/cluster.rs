@@ -178,6 +178,10 @@ impl Daemon {
             self.metrics.clone(),
         );
         self.alerts.share_ends(true);
+        // `scope: cluster` rules count here until the first threshold exchange succeeds.
+        self.metrics
+            .cluster_threshold_local
+            .set(i64::from(!self.alerts.scope.is_empty()));
         self.cluster = Some(ClusterHook {
             share,
             node,

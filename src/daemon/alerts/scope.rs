@@ -118,7 +118,9 @@ impl Daemon {
         } else if !was_up && up {
             tracing::info!("cluster: counting `scope: cluster` thresholds through Redis");
         }
-        self.metrics.cluster_threshold_local.set(i64::from(!up));
+        self.metrics
+            .cluster_threshold_local
+            .set(i64::from(!up && !self.alerts.scope.is_empty()));
         for action in actions {
             match action {
                 Action::Fire {
