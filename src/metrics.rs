@@ -141,6 +141,10 @@ pub struct Metrics {
     pub cluster_silences_synced: Gauge<i64, AtomicI64>,
     /// Silences the cluster shares in Redis (at the last read).
     pub cluster_silences: Gauge<i64, AtomicI64>,
+    /// Exchanges of `scope: cluster` threshold counts with Redis (one pipelined call each).
+    pub cluster_threshold_flushes: Counter,
+    /// 1 while `scope: cluster` rules count on this host alone (Redis unreachable), else 0.
+    pub cluster_threshold_local: Gauge<i64, AtomicI64>,
     /// Events not in their input's format (matched as plain text), per input (issue 14).
     pub lines_invalid: Family<InputLabel, Counter>,
     /// 1 while a journald input's journalctl runs, else 0 (issue 14).
@@ -362,6 +366,8 @@ impl Metrics {
             cluster_connected: Gauge::default(),
             cluster_silences_synced: Gauge::default(),
             cluster_silences: Gauge::default(),
+            cluster_threshold_flushes: Counter::default(),
+            cluster_threshold_local: Gauge::default(),
             lines_invalid,
             journal_running,
             journal_restarts,
@@ -403,6 +409,16 @@ impl Metrics {
             "cluster_silences",
             "Silences the cluster shares in Redis",
             metrics.cluster_silences.clone(),
+        );
+        registry.register(
+            "cluster_threshold_flushes",
+            "Exchanges of scope: cluster threshold counts with Redis",
+            metrics.cluster_threshold_flushes.clone(),
+        );
+        registry.register(
+            "cluster_threshold_local",
+            "1 while scope: cluster rules count on this host alone (Redis unreachable)",
+            metrics.cluster_threshold_local.clone(),
         );
         metrics
     }

@@ -13,21 +13,8 @@ use dingtail::cluster::{Keys, hid};
 use dingtail::event::{Mentions, Severity};
 use dingtail::state::pending::encode_batch;
 use dingtail::state::{Change, Store};
-use redis::aio::ConnectionManager;
 
-use crate::support::redis::RedisServer;
-
-fn runtime() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap()
-}
-
-async fn connect(server: &RedisServer) -> ConnectionManager {
-    let client = redis::Client::open(server.url()).unwrap();
-    ConnectionManager::new(client).await.unwrap()
-}
+use crate::support::redis::{RedisServer, connect, runtime};
 
 fn batch(host: &str, n: u64) -> Batch {
     let none = Mentions::default();

@@ -7,109 +7,17 @@
 //! host A (the Stream gateway stand-in), hold on host B too. A mute made while Redis is down
 //! reaches the other host when Redis is back; a host that lost its state ends no silence.
 
-use std::io::Write;
-use std::path::{Path, PathBuf};
 use std::thread;
 use std::time::{Duration, Instant};
 
 use crate::chat_daemon::{reply_containing, stream_chat};
 use crate::support::chat::{Said, robot_message};
+use crate::support::cluster::{Host, lines, shown};
 use crate::support::daemon::Daemon;
 use crate::support::gateway::{Gateway, GatewayConfig};
-use crate::support::harness::{Dir, stdout_ok};
+
 use crate::support::redis::RedisServer;
 use crate::support::standin::{Received, Standin, StandinConfig};
-
-const NGINX: &str = "- name: nginx
-  input: app
-  match: 'status=(?P<status>\\d+) host=(?P<upstream>\\S+)'
-  robot: ops
-  title: 'nginx {{ status }} from {{ upstream }}'
-";
-
-/// One host: its directory, config and log.
-struct Host {
-    dir: Dir,
-    config: PathBuf,
-}
-
-impl Host {
-    fn new(name: &str, standin: &Standin, redis: &RedisServer) -> Host {
-        Host::with(name, standin, redis, NGINX, "")
-    }
-
-    /// A host with its own rules and `extra` top-level YAML (a `chat:` section).
-    fn with(name: &str, standin: &Standin, redis: &RedisServer, rules: &str, extra: &str) -> Host {
-        let dir = Dir::new(name);
-        std::fs::create_dir_all(dir.join("logs")).unwrap();
-        std::fs::write(dir.join("logs/app.log"), "").unwrap();
-        dir.create("rules.yaml", rules);
-        let config = dir.create(
-            "dingtail.yaml",
-            format!(
-                "language: en
-timezone: UTC
-state_dir: state
-host: {name}
-inputs:
-  app:
-    paths: [\"logs/*.log\"]
-    start_at: beginning
-    poll_interval: 100ms
-robots:
-{}    linger: 200ms
-rules: [\"rules.yaml\"]
-cluster:
-  redis: \"{}\"
-  key_prefix: \"silences:\"
-  lease: 3s
-  fallback_after: 5s
-{extra}",
-                standin.robot_yaml("ops"),
-                redis.url()
-            ),
-        );
-        Host { dir, config }
-    }
-
-    fn start(&self) -> Daemon {
-        let daemon = Daemon::start(self.dir.path(), &self.config, &[]);
-        daemon.wait_for_log("dingtail running", Duration::from_secs(10));
-        daemon
-    }
-
-    fn cli(&self, args: &[&str]) -> String {
-        let mut cmd = self.dir.command();
-        cmd.arg(args[0])
-            .arg("-c")
-            .arg(&self.config)
-            .args(&args[1..]);
-        stdout_ok(&mut cmd)
-    }
-
-    fn append(&self, lines: &[String]) {
-        let mut file = std::fs::OpenOptions::new()
-            .append(true)
-            .open(self.dir.join("logs/app.log"))
-            .unwrap();
-        let mut text = String::new();
-        for line in lines {
-            text.push_str(line);
-            text.push('\n');
-        }
-        file.write_all(text.as_bytes()).unwrap();
-    }
-
-    fn state(&self) -> &Path {
-        self.dir.path()
-    }
-}
-
-fn lines(upstream: &str, n: usize, tag: &str) -> Vec<String> {
-    (0..n)
-        .map(|i| format!("status=502 host={upstream} request {tag}-{i}"))
-        .collect()
-}
 
 /// The id `dingtail mute` printed.
 fn silence_id(out: &str) -> String {
@@ -117,15 +25,6 @@ fn silence_id(out: &str) -> String {
         .split_once(", id ")
         .unwrap_or_else(|| panic!("no id in {out:?}"));
     rest.chars().take(6).collect()
-}
-
-fn shown(standin: &Standin) -> String {
-    standin
-        .delivered()
-        .iter()
-        .map(|r| format!("{} | {}", r.title(), r.visible_text().replace('\n', " / ")))
-        .collect::<Vec<_>>()
-        .join("\n")
 }
 
 fn wait_message(
@@ -345,14 +244,14 @@ fn a_host_that_lost_its_state_adopts_the_silences_again_and_ends_none() {
     let id = silence_id(&out);
     wait_listed(&b, &id, true, &[&da, &db]);
     // In step on B: its file says so.
-    let in_step = b.dir.join("state/cluster-silences");
+    let in_step = b.state().join("state/cluster-silences");
     db.wait_for("the silence in step", Duration::from_secs(10), |_| {
         std::fs::read_to_string(&in_step).is_ok_and(|text| text.contains(&id))
     });
     // B's state database is lost (its file of silences in step stays).
     db.stop();
     for file in ["state.db", "state.db-wal", "state.db-shm"] {
-        std::fs::remove_file(b.dir.join("state").join(file)).ok();
+        std::fs::remove_file(b.state().join("state").join(file)).ok();
     }
     let db = b.start();
     wait_listed(&b, &id, true, &[&da, &db]);

@@ -67,6 +67,11 @@ mod benches_smoke;
 mod kinds;
 // The cluster's Redis scripts against a real redis-server, through the library API (issue 15).
 mod cluster_redis;
+// `scope: cluster` thresholds: the counting script against a real redis-server (issue 15).
+mod cluster_threshold;
+// `scope: cluster` thresholds end to end: two daemons below the count alone fire one alert with
+// the cluster's count, resolved once; `check` refuses the key without `cluster:` (issue 15).
+mod cluster_scope;
 // Silences shared through Redis: a mute on one host holds on the others, unmute anywhere ends
 // it, and what every host muted is reported once with the total (issues 15 and 16).
 mod cluster_silences;

@@ -170,6 +170,8 @@ pub struct AlertSpec {
     absent: Option<Absent>,
     forget_after: Option<Duration>,
     max_groups: usize,
+    /// `scope: cluster`: the `when` threshold counts the matches of every host.
+    cluster: bool,
 }
 
 impl AlertSpec {
@@ -189,6 +191,7 @@ impl AlertSpec {
             absent: None,
             forget_after: None,
             max_groups: AlertSpec::DEFAULT_MAX_GROUPS,
+            cluster: false,
         }
     }
 
@@ -273,7 +276,21 @@ impl AlertSpec {
             absent: parts.absent,
             forget_after: parts.forget_after,
             max_groups: parts.max_groups.unwrap_or(AlertSpec::DEFAULT_MAX_GROUPS),
+            cluster: false,
         })
+    }
+
+    /// The spec with `scope: cluster` (`on`) or `scope: host`: with it, the `when` threshold
+    /// counts the matches of every host of the cluster (`cluster::threshold`). The loader
+    /// allows it only on a rule with `when` in a config with `cluster:`.
+    pub fn with_cluster_scope(mut self, on: bool) -> AlertSpec {
+        self.cluster = on && self.when.is_some();
+        self
+    }
+
+    /// True for `scope: cluster` (a rule with `when`).
+    pub fn is_cluster_scope(&self) -> bool {
+        self.cluster
     }
 
     /// True when every match is an alert (no `when`, `realert`, `resolve` or `absent`): the

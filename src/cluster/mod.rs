@@ -14,7 +14,8 @@
 //!
 //! Silences and acknowledgements (issues 15 and 16) are shared through the same Redis, beside
 //! the robots: [`silences`] decides (pure), [`silence_io`] has the scripts, [`share`] is the
-//! task that meets Redis every second for the daemon.
+//! task that meets Redis every second for the daemon. `scope: cluster` thresholds:
+//! [`threshold`] decides (pure), [`threshold_io`] has the script and the pipelined call.
 //!
 //! # Key space
 //! Everything lives under `key_prefix` (`P`, default `dingtail:`). Per robot the keys share the
@@ -39,6 +40,8 @@
 //! | `P{silences}:muted:<id>` | HASH | host → what it muted under the silence (EX 1 day) |
 //! | `P{silences}:reported:<id>` | STRING | the host that reported the silence's end (EX 1 day) |
 //! | `P{silences}:acks` | ZSET | acknowledgements offered to every host, score Redis ms (10 min) |
+//! | `P{thr:<h>}:n` | HASH | `scope: cluster`: bucket → matches of one rule's key (`h` its hash) |
+//! | `P{thr:<h>}:inc` | HASH | its open incident: owner, lease, first, total, reported, last |
 
 pub mod handoff;
 pub mod holder;
@@ -49,6 +52,8 @@ pub mod share;
 pub mod silence_io;
 pub mod silences;
 pub mod status;
+pub mod threshold;
+pub mod threshold_io;
 
 use sha2::{Digest, Sha256};
 
@@ -107,6 +112,11 @@ impl Keys {
     /// A robot's key `what` (`stream`, `lease`, `sent`, …).
     pub fn robot(&self, rid: &str, what: &str) -> String {
         format!("{}{{{rid}}}:{what}", self.prefix)
+    }
+
+    /// Key `what` (`n`, `inc`) of the `scope: cluster` threshold key hashed `hash`.
+    pub fn threshold(&self, hash: &str, what: &str) -> String {
+        format!("{}{{thr:{hash}}}:{what}", self.prefix)
     }
 
     /// The dedupe key of hand-off `hid` to robot `rid`.

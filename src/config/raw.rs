@@ -296,6 +296,8 @@ pub struct RawRule {
     pub forget_after: Option<String>,
     /// At most this many keys.
     pub max_groups: Option<u64>,
+    /// `host` (default) or `cluster`: whose matches a `when` threshold counts.
+    pub scope: Option<String>,
     /// Conditions on fields and context: `{FIELD: VALUE | [VALUES]}` (values are YAML scalars;
     /// `rules` turns them into text).
     #[serde(rename = "where")]
@@ -400,6 +402,7 @@ pub const RULE_KEYS: &[&str] = &[
     "absent",
     "forget_after",
     "max_groups",
+    "scope",
     "where",
     "msgtype",
     "link",

@@ -18,15 +18,17 @@
 //!   decisions produced; [`Alerts::committed`] after it succeeded (see `alert::record`).
 
 mod commands;
+mod scope;
 mod shared;
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::time::{Duration, Instant, SystemTime};
 
 use crate::alert::{
-    Decision, Ended, NoticeKind, SilenceChanges, SilenceSet, Tracker, TrackerChanges,
+    Decision, Ended, GroupKey, NoticeKind, SilenceChanges, SilenceSet, Tracker, TrackerChanges,
 };
 use crate::batch::{Annotation, BatchNotice, NoticeEvent, SilenceEnd};
+use crate::cluster::threshold::{ScopeChanges, ThresholdBook, pending_rule};
 use crate::daemon::Daemon;
 use crate::daemon::bridge::CatchUp;
 use crate::event::{Mentions, Severity};
@@ -76,6 +78,10 @@ pub(crate) struct Alerts {
     share_ends: bool,
     /// Silences that ended, for the cluster to report (`share_ends`).
     shared_ends: Vec<Ended>,
+    /// `scope: cluster` thresholds: what the cluster counts (`alerts::scope`).
+    pub(crate) scope: ThresholdBook,
+    /// Per `scope: cluster` key: the line to send if this host opens its incident.
+    held: HashMap<(String, GroupKey), scope::HeldLine>,
 }
 
 impl Alerts {
@@ -120,8 +126,19 @@ impl Alerts {
             counted: BTreeMap::new(),
             share_ends: false,
             shared_ends: Vec::new(),
+            scope: ThresholdBook::new(),
+            held: HashMap::new(),
         };
+        // Until the cluster's first exchange succeeds, `scope: cluster` rules count here.
+        alerts.scope.down();
+        alerts.set_scope_rules(pipeline);
         let mut by_rule = stored.by_rule;
+        // `scope: cluster` counts that had not reached Redis when the daemon stopped.
+        for (rule, _) in scope::scope_rules(pipeline) {
+            if let Some(records) = by_rule.remove(&pending_rule(&rule)) {
+                alerts.scope.restore(&rule, records);
+            }
+        }
         for rule in alert_rules(pipeline) {
             let records = by_rule.remove(rule.name()).unwrap_or_default();
             let tracker = Tracker::restore(rule.name(), rule.alert().clone(), records);
@@ -174,6 +191,7 @@ impl Alerts {
             self.forgotten.insert(name);
         }
         self.rules = rules_of(new);
+        self.set_scope_rules(new);
     }
 
     /// Decides what to do with a match read at `read_at`: `Some(annotation)` to add it to the
@@ -190,6 +208,12 @@ impl Alerts {
             None => Annotation::Plain,
             Some(tracker) => {
                 let key = tracker.spec().group_key(|name| routed.value_of(name));
+                if tracker.spec().is_cluster_scope() && self.hold_for_cluster(routed, &key, read_at)
+                {
+                    // Counted by the cluster (`alerts::scope`).
+                    return None;
+                }
+                let tracker = self.trackers.get_mut(rule.name())?;
                 let decision = tracker.on_match(&key, routed.line().time(), read_at);
                 match decision {
                     Decision::Alert {
@@ -417,6 +441,7 @@ impl Alerts {
                 .collect(),
             forgotten: self.forgotten.iter().cloned().collect(),
             silences: self.silences.changes(),
+            scope: self.scope.changes(),
         }
     }
 
@@ -431,6 +456,7 @@ impl Alerts {
             self.forgotten.remove(rule);
         }
         self.silences.committed(&changes.silences);
+        self.scope.committed(&changes.scope);
     }
 
     /// The store was replaced by a fresh one: everything is written again.
@@ -439,6 +465,7 @@ impl Alerts {
             tracker.mark_all_changed();
         }
         self.silences.mark_all_changed();
+        self.scope.mark_all_changed();
     }
 
     /// Updates the metrics of the trackers and silences.
@@ -492,12 +519,17 @@ pub(crate) struct AlertChanges {
     trackers: Vec<(String, TrackerChanges)>,
     forgotten: Vec<String>,
     silences: SilenceChanges,
+    /// `scope: cluster` counts not yet in Redis (under reserved rule names).
+    scope: ScopeChanges,
 }
 
 impl AlertChanges {
     /// True when there is nothing to write.
     pub(crate) fn is_empty(&self) -> bool {
-        self.trackers.is_empty() && self.forgotten.is_empty() && self.silences.is_empty()
+        self.trackers.is_empty()
+            && self.forgotten.is_empty()
+            && self.silences.is_empty()
+            && self.scope.rules.is_empty()
     }
 
     /// The changes, for `Store::commit`.
@@ -509,6 +541,7 @@ impl AlertChanges {
         let trackers = self
             .trackers
             .iter()
+            .chain(&self.scope.rules)
             .map(|(rule, changes)| Change::Alerts { rule, changes });
         let silences = (!self.silences.is_empty()).then_some(Change::Silences(&self.silences));
         forgotten.chain(trackers).chain(silences)

@@ -17,7 +17,7 @@ mod silences;
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, RwLock};
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 use anyhow::Context as _;
 use tokio::task::JoinSet;
@@ -27,6 +27,8 @@ use crate::cluster::handoff::{HandedOff, hand_off};
 use crate::cluster::link::{Mode, handoff_pace, share};
 use crate::cluster::node::{self, Deliver, NodeHandle, RobotSpec};
 use crate::cluster::share::{self as silence_share, ShareEvent, ShareHandle};
+use crate::cluster::threshold::Answer;
+use crate::cluster::threshold_io;
 use crate::daemon::Daemon;
 use crate::daemon::deliver::{Destination, deliver};
 use crate::daemon::intake::Sending;
@@ -36,6 +38,9 @@ use crate::dispatch::SendOrder;
 use crate::dispatch::queue::QueueConfig;
 use crate::pipeline::Pipeline;
 use crate::state::Change;
+
+/// How long one `scope: cluster` threshold exchange may take before it counts as failed.
+const THRESHOLD_TIMEOUT: Duration = Duration::from_secs(3);
 
 /// What the deliver callback of the node reads: the daemon's current pipeline and
 /// destinations (a reload replaces them).
@@ -59,6 +64,8 @@ pub(crate) struct ClusterHook {
     shared: Arc<RwLock<Shared>>,
     /// Silences and acknowledgements shared through Redis.
     share: ShareHandle,
+    /// The `scope: cluster` threshold exchange under way (at most one).
+    thresholds: JoinSet<Option<Vec<Answer>>>,
 }
 
 /// The robots of `pipeline` as the node needs them.
@@ -81,6 +88,8 @@ pub(crate) enum ClusterEvent {
     HandedOff(Result<(tokio::task::Id, HandedOff), tokio::task::JoinError>),
     /// The silence task asks something.
     Share(ShareEvent),
+    /// A `scope: cluster` threshold exchange ended (`None`: it failed).
+    Threshold(Option<Vec<Answer>>),
 }
 
 /// Waits for the next hand-off to end or the next request of the silence task (never, without
@@ -94,6 +103,9 @@ pub(crate) async fn next_event(hook: &mut Option<ClusterHook>) -> ClusterEvent {
             ClusterEvent::HandedOff(joined)
         }
         Some(event) = hook.share.next() => ClusterEvent::Share(event),
+        Some(joined) = hook.thresholds.join_next(), if !hook.thresholds.is_empty() => {
+            ClusterEvent::Threshold(joined.ok().flatten())
+        }
         else => std::future::pending().await,
     }
 }
@@ -166,6 +178,10 @@ impl Daemon {
             self.metrics.clone(),
         );
         self.alerts.share_ends(true);
+        // `scope: cluster` rules count here until the first threshold exchange succeeds.
+        self.metrics
+            .cluster_threshold_local
+            .set(i64::from(!self.alerts.scope.is_empty()));
         self.cluster = Some(ClusterHook {
             share,
             node,
@@ -176,6 +192,7 @@ impl Daemon {
             tasks: JoinSet::new(),
             in_flight: HashMap::new(),
             shared,
+            thresholds: JoinSet::new(),
         });
         self.apply_cluster_mode();
         Ok(())
@@ -306,6 +323,29 @@ impl Daemon {
         };
         hook.node.set_pending(pending);
         hook.share.snapshot(self.alerts.silence_records());
+        if hook.thresholds.is_empty()
+            && let Some(steps) = self.alerts.scope.take_steps(SystemTime::now())
+        {
+            let mut conn = hook.node.conn.clone();
+            let keys = hook.node.keys.clone();
+            let host = self.pipeline.config.host.clone();
+            let hold_ms = u64::try_from(hook.lease.as_millis()).unwrap_or(u64::MAX);
+            self.metrics.cluster_threshold_flushes.inc();
+            hook.thresholds.spawn(async move {
+                let exchange = threshold_io::exchange(&mut conn, &keys, &host, hold_ms, &steps);
+                match tokio::time::timeout(THRESHOLD_TIMEOUT, exchange).await {
+                    Ok(Ok(answers)) => Some(answers),
+                    Ok(Err(err)) => {
+                        tracing::debug!("cluster: a threshold exchange failed: {err}");
+                        None
+                    }
+                    Err(_) => {
+                        tracing::debug!("cluster: a threshold exchange timed out");
+                        None
+                    }
+                }
+            });
+        }
         let mode = hook.node.status.borrow().mode;
         if mode == hook.mode {
             return;

@@ -404,6 +404,7 @@ impl Daemon {
                 event = cluster::next_event(&mut self.cluster) => match event {
                     cluster::ClusterEvent::HandedOff(joined) => self.on_handed_off(joined),
                     cluster::ClusterEvent::Share(event) => self.on_share(event),
+                    cluster::ClusterEvent::Threshold(answers) => self.on_threshold_answers(answers),
                 },
                 () = sleep => {}
                 signal = signals.next() => match signal {

@@ -4,6 +4,7 @@
 
 pub mod alerts;
 pub mod chat;
+pub mod cluster;
 pub mod daemon;
 pub mod follow;
 pub mod gateway;

@@ -10,6 +10,20 @@ use std::process::{Child, Command, Stdio};
 use std::thread;
 use std::time::{Duration, Instant};
 
+/// A single-threaded runtime for the tests that call the library's Redis code.
+pub fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
+/// A connection to `server`.
+pub async fn connect(server: &RedisServer) -> redis::aio::ConnectionManager {
+    let client = redis::Client::open(server.url()).unwrap();
+    redis::aio::ConnectionManager::new(client).await.unwrap()
+}
+
 /// A running (or stopped, restartable) redis-server.
 pub struct RedisServer {
     child: Option<Child>,

@@ -34,6 +34,7 @@ impl FileLoader<'_> {
             || raw.absent.is_some()
             || raw.forget_after.is_some()
             || raw.max_groups.is_some();
+        let cluster = self.scope(i, rule, raw)?;
         if !given {
             return Some(AlertSpec::plain());
         }
@@ -144,7 +145,7 @@ impl FileLoader<'_> {
                 .map(|n| usize::try_from(n).unwrap_or(usize::MAX)),
         };
         match AlertSpec::new(parts) {
-            Ok(spec) => names_ok.then_some(spec),
+            Ok(spec) => names_ok.then_some(spec.with_cluster_scope(cluster)),
             Err(errors) => {
                 for err in errors {
                     let mut path: Vec<Seg> = yaml_path![i].to_vec();
@@ -163,6 +164,41 @@ impl FileLoader<'_> {
                         self.error(&path, Some(rule), err.to_string());
                     }
                 }
+                None
+            }
+        }
+    }
+
+    /// `scope:` of rule `i`: `Some(true)` for `cluster`, `Some(false)` for `host` or none,
+    /// `None` after reporting a problem (an unknown value; `cluster` without `when` or without
+    /// a top-level `cluster:`).
+    fn scope(&mut self, i: usize, rule: &str, raw: &RawRule) -> Option<bool> {
+        let path = yaml_path![i, "scope"];
+        match raw.scope.as_deref().map(str::trim) {
+            None | Some("host") => Some(false),
+            Some("cluster") if raw.when.is_none() => {
+                self.error_value(
+                    &path,
+                    Some(rule),
+                    "`scope: cluster` needs `when` (it counts a threshold across hosts)",
+                );
+                None
+            }
+            Some("cluster") if self.config.cluster.is_none() => {
+                self.error_value(
+                    &path,
+                    Some(rule),
+                    "`scope: cluster` needs a top-level `cluster:` (the hosts count through its Redis)",
+                );
+                None
+            }
+            Some("cluster") => Some(true),
+            Some(other) => {
+                self.error_value(
+                    &path,
+                    Some(rule),
+                    format!("`scope` must be `host` or `cluster`, not `{other}`"),
+                );
                 None
             }
         }
@@ -362,5 +398,38 @@ mod tests {
         }
         assert_eq!(errs.len(), expect.len() + more.len(), "{errs:#?}");
         assert!(found.specs.is_empty());
+    }
+
+    #[test]
+    fn scope_is_host_by_default_and_cluster_needs_when_and_a_cluster_section() {
+        let rules = r#"- name: a
+  input: app
+  match: x
+  robot: ops
+  when: {count: 5, within: 1m}
+  scope: host
+- name: b
+  input: app
+  match: x
+  robot: ops
+  scope: cluster
+- name: c
+  input: app
+  match: x
+  robot: ops
+  when: {count: 5, within: 1m}
+  scope: cluster
+"#;
+        let (_dir, found) = load_files(&[("rules.d/s.yaml", rules)]);
+        let errs = errors(&found);
+        assert_eq!(
+            errs,
+            vec![
+                "s.yaml:11:10: rule `b`: `scope: cluster` needs `when` (it counts a threshold across hosts)",
+                "s.yaml:17:10: rule `c`: `scope: cluster` needs a top-level `cluster:` (the hosts count through its Redis)",
+            ]
+        );
+        assert_eq!(found.specs.len(), 1);
+        assert!(!found.specs[0].alert.is_cluster_scope());
     }
 }

@@ -129,7 +129,9 @@ impl Alerts {
             return AckResult::NotTracked;
         };
         let names = tracker.spec().group_by().to_vec();
-        let keys = tracker.ack_where(matchers, now);
+        let mut keys = tracker.ack_where(matchers, now);
+        // `scope: cluster`: the incidents this host owns for the cluster.
+        keys.extend(self.scope.ack_where(rule, matchers, now));
         if keys.is_empty() {
             return AckResult::NothingFiring;
         }

@@ -71,6 +71,8 @@ impl Alerts {
         for key in &keys {
             tracker.ack(key, ack.at);
         }
-        keys.len()
+        // `scope: cluster`: the incidents this host owns for the cluster, whoever was asked.
+        let owned = self.scope.ack_where(&ack.rule, &ack.matchers, ack.at);
+        keys.len() + owned.len()
     }
 }

@@ -31,6 +31,8 @@ fn alerts(trackers: Vec<Tracker>) -> Alerts {
         counted: BTreeMap::new(),
         share_ends: false,
         shared_ends: Vec::new(),
+        scope: crate::cluster::threshold::ThresholdBook::new(),
+        held: std::collections::HashMap::new(),
     }
 }
 
