@@ -158,3 +158,60 @@ fn log_text_in_a_key_never_shapes_a_redis_key() {
         assert!(hash.chars().all(|c| c.is_ascii_hexdigit()));
     });
 }
+
+#[test]
+fn an_owner_whose_claim_answer_was_lost_claims_again_once_and_a_takeover_never_does() {
+    let server = RedisServer::start();
+    runtime().block_on(async {
+        let mut conn = connect(&server).await;
+        let first = one(&mut conn, "web-1", step("db-1", 10, 0)).await;
+        assert_eq!(first.state, State::Claimed);
+        // That answer never reached web-1 (a timeout): it steps again knowing nothing, with its
+        // line and the counts it re-sends. Nobody sent the alert yet: it is claimed again.
+        let again = one(&mut conn, "web-1", step("db-1", 10, 0)).await;
+        assert_eq!(
+            (again.state, again.sum, again.total),
+            (State::Claimed, 20, 20)
+        );
+        assert_eq!(again.first_ms, first.first_ms, "the same incident");
+        // Once the owner reports what it knows, it is the incident's, never claimed again.
+        let mine = one(&mut conn, "web-1", step("db-1", 0, 20)).await;
+        assert_eq!(mine.state, State::Mine);
+        let restarted = one(&mut conn, "web-1", step("db-1", 1, 0)).await;
+        assert_eq!(restarted.state, State::Mine, "known: continued, not fired");
+        // Another host never claims an open incident, even when its owner is silent.
+        let b = one(&mut conn, "web-2", step("db-2", 10, 0)).await;
+        assert_eq!(b.state, State::Claimed);
+        tokio::time::sleep(Duration::from_millis(400)).await;
+        let took = one(&mut conn, "web-3", step("db-2", 1, 0)).await;
+        assert_eq!(took.state, State::Took);
+        let after = one(&mut conn, "web-3", step("db-2", 1, 0)).await;
+        assert_eq!(
+            after.state,
+            State::Mine,
+            "a takeover whose answer was lost is not a claim"
+        );
+    });
+}
+
+#[test]
+fn buckets_of_another_width_never_count_in_the_window() {
+    let server = RedisServer::start();
+    runtime().block_on(async {
+        let mut conn = connect(&server).await;
+        // `within: 1.2s` (100 ms buckets), then the rule is reloaded with `within: 60s`.
+        let narrow = Step {
+            within_ms: 1_200,
+            bucket_ms: 100,
+            ..step("db-1", 9, 0)
+        };
+        let a = one(&mut conn, "web-1", narrow).await;
+        assert_eq!((a.state, a.sum), (State::Below, 9));
+        let b = one(&mut conn, "web-1", step("db-1", 1, 0)).await;
+        assert_eq!(
+            (b.state, b.sum),
+            (State::Below, 1),
+            "a bucket numbered past the current one is not in the window"
+        );
+    });
+}

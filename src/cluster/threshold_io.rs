@@ -24,9 +24,13 @@ use crate::cluster::threshold::{Answer, State, Step};
 ///
 /// With an open incident: the `n` matches fold into it (`total`, `last`); its owner (or the
 /// first caller after the owner's lease lapsed: `took`) renews the lease, and ends it when the
-/// cluster has been quiet for the end period (`ended`, only on a step without matches).
+/// cluster has been quiet for the end period (`ended`, only on a step without matches). The
+/// owner that opened it and has not yet said so (`known` is 0 until a step of the owner
+/// reports something) gets `claimed` again while it still holds a line: the answer to its
+/// claim was lost (a failed or timed-out exchange), so the alert was never sent.
 /// Without one: `n` goes into the current bucket, the buckets of the window are summed (older
-/// ones deleted), and a sum of at least `count` with matches in this step opens the incident
+/// ones deleted, and those past the current one: left by another bucket width, after `within`
+/// changed), and a sum of at least `count` with matches in this step opens the incident
 /// for the caller if it may claim (`claimed`; the buckets go: the incident absorbs every match until it ends).
 /// Returns {state, sum, first ms, total, reported, last ms, now ms}.
 static STEP: LazyLock<Script> = LazyLock::new(|| {
@@ -43,12 +47,19 @@ local quiet = tonumber(ARGV[7])
 local told = tonumber(ARGV[8])
 local may_claim = ARGV[9] == '1'
 local keep = quiet + hold * 3
-local inc = redis.call('HMGET', KEYS[2], 'owner', 'until', 'first', 'total', 'reported', 'last')
+local inc = redis.call('HMGET', KEYS[2], 'owner', 'until', 'first', 'total', 'reported', 'last',
+  'known')
 if inc[1] then
   local total = tonumber(inc[4]) + n
   local reported = math.max(tonumber(inc[5]), told)
   local last = tonumber(inc[6])
   if n > 0 then last = now end
+  if inc[1] == host and told == 0 and inc[7] == '0' and may_claim then
+    redis.call('HSET', KEYS[2], 'until', now + hold, 'total', total, 'reported', total,
+      'last', last)
+    redis.call('PEXPIRE', KEYS[2], keep)
+    return {'claimed', total, tonumber(inc[3]), total, total, last, now}
+  end
   local state = 'theirs'
   if inc[1] == host then
     state = 'mine'
@@ -62,6 +73,8 @@ if inc[1] then
   redis.call('HSET', KEYS[2], 'total', total, 'reported', reported, 'last', last)
   if state ~= 'theirs' then
     redis.call('HSET', KEYS[2], 'owner', host, 'until', now + hold)
+    -- A takeover continues the incident; an owner reporting something got its claim.
+    if state == 'took' or told > 0 then redis.call('HSET', KEYS[2], 'known', 1) end
   end
   redis.call('PEXPIRE', KEYS[2], keep)
   return {state, 0, tonumber(inc[3]), total, reported, last, now}
@@ -77,7 +90,7 @@ local first = b
 local all = redis.call('HGETALL', KEYS[1])
 for i = 1, #all, 2 do
   local k = tonumber(all[i])
-  if k > b - span then
+  if k > b - span and k <= b then
     sum = sum + tonumber(all[i + 1])
     if k < first then first = k end
   else
@@ -87,7 +100,7 @@ end
 if n > 0 and may_claim and sum >= count then
   redis.call('DEL', KEYS[1])
   redis.call('HSET', KEYS[2], 'owner', host, 'until', now + hold, 'first', first * width,
-    'total', sum, 'reported', sum, 'last', now)
+    'total', sum, 'reported', sum, 'last', now, 'known', 0)
   redis.call('PEXPIRE', KEYS[2], keep)
   return {'claimed', sum, first * width, sum, sum, now, now}
 end

@@ -298,3 +298,23 @@ fn an_ack_stops_the_owners_repeats_and_is_reported_at_the_end() {
         "{actions:?}"
     );
 }
+
+#[test]
+fn a_claim_whose_answer_was_lost_is_retried_with_the_line_and_fires_once() {
+    let mut book = book(None, true);
+    book.on_match("r", &key(), at(0));
+    steps(&mut book, 0);
+    // The exchange timed out (Redis may have opened the incident for this host).
+    assert!(book.on_answers(None, at(3)).is_empty());
+    assert!(book.wants_line("r", &key()), "the line is kept for the retry");
+    let retry = steps(&mut book, 4);
+    assert_eq!((retry[0].n, retry[0].claim, retry[0].reported), (1, true, 0));
+    // Redis answers `claimed` again (the script's retry of a lost claim): one alert.
+    let actions = book.on_answers(Some(vec![answer(State::Claimed, 12, 12, 12, 4)]), at(4));
+    assert!(
+        matches!(actions.as_slice(), [Action::Fire { count: 12, .. }]),
+        "{actions:?}"
+    );
+    let next = steps(&mut book, 5);
+    assert_eq!(next[0].reported, 12, "the owner now tells Redis it knows");
+}
