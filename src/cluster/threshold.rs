@@ -252,13 +252,15 @@ impl ThresholdBook {
         self.up = false;
     }
 
-    /// Sets the rules (start, reload): kept rules keep their keys (a changed rule drops them:
-    /// its window means something else now), removed ones are forgotten.
+    /// Sets the rules (start, reload): kept rules keep their keys, also when their `when`,
+    /// `realert` or `resolve` changed (the counts in Redis, the incidents this host owns and
+    /// an exchange under way, whose claim must still fire, go on); a rule whose `group_by`
+    /// changed drops them (its keys mean something else now); removed ones are forgotten.
     pub fn set_rules(&mut self, rules: impl IntoIterator<Item = (String, ScopeRule)>) {
         let mut old = std::mem::take(&mut self.rules);
         for (name, rule) in rules {
             let keys = match old.remove(&name) {
-                Some(state) if state.rule == rule => state.keys,
+                Some(state) if state.rule.group_by == rule.group_by => state.keys,
                 Some(state) => {
                     old.insert(name.clone(), state);
                     HashMap::new()

@@ -253,16 +253,51 @@ fn a_book_down_from_the_start_counts_locally_until_a_probe_succeeds() {
 }
 
 #[test]
-fn a_changed_rule_forgets_its_keys_and_other_rules_are_local() {
+fn a_rule_with_new_group_by_forgets_its_keys_and_other_rules_are_local() {
     let mut book = book(None, true);
     book.on_match("r", &key(), at(0));
     assert_eq!(book.on_match("other", &key(), at(0)), Route::Local);
     book.set_rules([("r".to_string(), rule(None, true))]);
     assert_eq!(book.n_keys(), 1, "same rule: kept");
-    book.set_rules([("r".to_string(), rule(Some(5), true))]);
+    let regrouped = ScopeRule {
+        group_by: vec!["host".into()],
+        ..rule(None, true)
+    };
+    book.set_rules([("r".to_string(), regrouped)]);
     assert_eq!(book.n_keys(), 0);
     assert!(book.has_rule("r"));
     assert!(!book.has_rule("other"));
+}
+
+#[test]
+fn a_reload_that_changes_when_or_realert_keeps_counts_incidents_and_the_claim_under_way() {
+    let mut book = book(None, true);
+    book.on_match("r", &key(), at(0));
+    steps(&mut book, 0);
+    // Reloaded while the exchange is under way.
+    let changed = ScopeRule {
+        count: 20,
+        ..rule(Some(5), true)
+    };
+    book.set_rules([("r".to_string(), changed.clone())]);
+    assert!(
+        book.wants_line("r", &key()),
+        "the line of the claim under way is kept"
+    );
+    let actions = book.on_answers(Some(vec![answer(State::Claimed, 10, 10, 10, 0)]), at(0));
+    assert!(
+        matches!(actions.as_slice(), [Action::Fire { count: 10, .. }]),
+        "the claim Redis made for this host fires: {actions:?}"
+    );
+    // Reloaded again: the incident this host owns goes on (repeats, resolution).
+    book.set_rules([("r".to_string(), rule(Some(5), true))]);
+    let tend = steps(&mut book, 1);
+    assert_eq!((tend[0].n, tend[0].reported), (0, 10));
+    let actions = book.on_answers(Some(vec![answer(State::Mine, 0, 15, 10, 6)]), at(6));
+    assert!(
+        matches!(actions.as_slice(), [Action::Notice(n)] if matches!(n.kind, NoticeKind::Repeat { folded: 5, .. })),
+        "{actions:?}"
+    );
 }
 
 #[test]
@@ -306,9 +341,15 @@ fn a_claim_whose_answer_was_lost_is_retried_with_the_line_and_fires_once() {
     steps(&mut book, 0);
     // The exchange timed out (Redis may have opened the incident for this host).
     assert!(book.on_answers(None, at(3)).is_empty());
-    assert!(book.wants_line("r", &key()), "the line is kept for the retry");
+    assert!(
+        book.wants_line("r", &key()),
+        "the line is kept for the retry"
+    );
     let retry = steps(&mut book, 4);
-    assert_eq!((retry[0].n, retry[0].claim, retry[0].reported), (1, true, 0));
+    assert_eq!(
+        (retry[0].n, retry[0].claim, retry[0].reported),
+        (1, true, 0)
+    );
     // Redis answers `claimed` again (the script's retry of a lost claim): one alert.
     let actions = book.on_answers(Some(vec![answer(State::Claimed, 12, 12, 12, 4)]), at(4));
     assert!(
