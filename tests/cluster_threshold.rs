@@ -83,7 +83,9 @@ fn hosts_counts_add_up_and_the_host_crossing_the_count_claims_one_incident() {
             tokio::time::sleep(Duration::from_millis(150)).await;
             let b = one(&mut conn, "web-2", step("db-1", 0, 0)).await;
             assert_ne!(b.state, State::Ended, "only the owner ends it");
-            let a = one(&mut conn, "web-1", step("db-1", 0, 12)).await;
+            // The owner tells what it reported while the incident is open to it.
+            let told = if ended.is_empty() { 12 } else { 0 };
+            let a = one(&mut conn, "web-1", step("db-1", 0, told)).await;
             if a.state == State::Ended {
                 ended.push((a.total, a.reported));
             } else if ended.is_empty() {
@@ -213,5 +215,30 @@ fn buckets_of_another_width_never_count_in_the_window() {
             (State::Below, 1),
             "a bucket numbered past the current one is not in the window"
         );
+    });
+}
+
+#[test]
+fn an_owner_whose_ended_answer_was_lost_gets_it_again_and_nobody_else_does() {
+    let server = RedisServer::start();
+    runtime().block_on(async {
+        let mut conn = connect(&server).await;
+        let claimed = one(&mut conn, "web-1", step("db-1", 10, 0)).await;
+        assert_eq!(claimed.state, State::Claimed);
+        tokio::time::sleep(Duration::from_millis(700)).await;
+        let ended = one(&mut conn, "web-1", step("db-1", 0, 10)).await;
+        assert_eq!((ended.state, ended.total), (State::Ended, 10));
+        // Another host sees no incident: it counts anew.
+        let other = one(&mut conn, "web-2", step("db-1", 2, 0)).await;
+        assert_eq!((other.state, other.sum), (State::Below, 2));
+        // That answer never reached web-1: it steps the incident as open again (with a match
+        // that came meanwhile) and is told again, once; its match counts in the window.
+        let again = one(&mut conn, "web-1", step("db-1", 1, 10)).await;
+        assert_eq!(
+            (again.state, again.total, again.reported, again.first_ms),
+            (State::Ended, 10, 10, ended.first_ms)
+        );
+        let then = one(&mut conn, "web-1", step("db-1", 0, 10)).await;
+        assert_eq!((then.state, then.sum), (State::Below, 3));
     });
 }

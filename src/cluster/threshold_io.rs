@@ -24,7 +24,9 @@ use crate::cluster::threshold::{Answer, State, Step};
 ///
 /// With an open incident: the `n` matches fold into it (`total`, `last`); its owner (or the
 /// first caller after the owner's lease lapsed: `took`) renews the lease, and ends it when the
-/// cluster has been quiet for the end period (`ended`, only on a step without matches). The
+/// cluster has been quiet for the end period (`ended`, only on a step without matches; the
+/// ended incident stays three leases for its owner only, which gets `ended` again if it steps
+/// it as still open: the first answer was lost; for everyone else it is gone). The
 /// owner that opened it and has not yet said so (`known` is 0 until a step of the owner
 /// reports something) gets `claimed` again while it still holds a line: the answer to its
 /// claim was lost (a failed or timed-out exchange), so the alert was never sent.
@@ -48,7 +50,20 @@ local told = tonumber(ARGV[8])
 local may_claim = ARGV[9] == '1'
 local keep = quiet + hold * 3
 local inc = redis.call('HMGET', KEYS[2], 'owner', 'until', 'first', 'total', 'reported', 'last',
-  'known')
+  'known', 'ended')
+if inc[1] and inc[8] then
+  -- An ended incident, kept a little for its owner: the answer 'ended' may have been lost.
+  if inc[1] == host and told > 0 then
+    redis.call('DEL', KEYS[2])
+    if n > 0 then
+      redis.call('HINCRBY', KEYS[1], math.floor(now / width), n)
+      redis.call('PEXPIRE', KEYS[1], within + width)
+    end
+    return {'ended', 0, tonumber(inc[3]), tonumber(inc[4]), tonumber(inc[5]), tonumber(inc[6]),
+      now}
+  end
+  inc[1] = false
+end
 if inc[1] then
   local total = tonumber(inc[4]) + n
   local reported = math.max(tonumber(inc[5]), told)
@@ -67,7 +82,8 @@ if inc[1] then
     state = 'took'
   end
   if state ~= 'theirs' and n == 0 and now - last >= quiet then
-    redis.call('DEL', KEYS[2])
+    redis.call('HSET', KEYS[2], 'owner', host, 'total', total, 'reported', reported, 'ended', 1)
+    redis.call('PEXPIRE', KEYS[2], hold * 3)
     return {'ended', 0, tonumber(inc[3]), total, reported, last, now}
   end
   redis.call('HSET', KEYS[2], 'total', total, 'reported', reported, 'last', last)
@@ -98,7 +114,7 @@ for i = 1, #all, 2 do
   end
 end
 if n > 0 and may_claim and sum >= count then
-  redis.call('DEL', KEYS[1])
+  redis.call('DEL', KEYS[1], KEYS[2])
   redis.call('HSET', KEYS[2], 'owner', host, 'until', now + hold, 'first', first * width,
     'total', sum, 'reported', sum, 'last', now, 'known', 0)
   redis.call('PEXPIRE', KEYS[2], keep)
