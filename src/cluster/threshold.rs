@@ -53,6 +53,9 @@ pub struct ScopeRule {
     pub notify: bool,
     /// `group_by` names, for the notices' labels.
     pub group_by: Vec<String>,
+    /// `max_groups`: at most this many keys are held for the cluster; a match of a further key
+    /// counts on this host (through the rule's `Tracker`, which has the same bound).
+    pub max_groups: usize,
 }
 
 impl ScopeRule {
@@ -69,6 +72,7 @@ impl ScopeRule {
             end_after: spec.end_after().unwrap_or(when.within),
             notify: spec.resolve().is_some_and(|r| r.notify),
             group_by: spec.group_by().to_vec(),
+            max_groups: spec.max_groups(),
         })
     }
 
@@ -305,6 +309,11 @@ impl ThresholdBook {
         let Some(state) = self.rules.get_mut(rule) else {
             return Route::Local;
         };
+        if state.keys.len() >= state.rule.max_groups && !state.keys.contains_key(key) {
+            // Log text chooses the keys: their number (a Redis call each per second, a held
+            // line each) is bounded as the `Tracker`'s is.
+            return Route::Local;
+        }
         let now = ms(now);
         let entry = state.keys.entry(key.clone()).or_insert_with(KeyState::new);
         if entry.pending == 0 {

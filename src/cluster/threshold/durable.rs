@@ -148,6 +148,7 @@ mod tests {
                 end_after: Duration::from_secs(60),
                 notify: true,
                 group_by: Vec::new(),
+                max_groups: 100,
             },
         )]);
         book

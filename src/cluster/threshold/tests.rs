@@ -13,6 +13,7 @@ fn rule(realert: Option<u64>, notify: bool) -> ScopeRule {
         end_after: Duration::from_secs(120),
         notify,
         group_by: vec!["upstream".into()],
+        max_groups: 100,
     }
 }
 
@@ -358,4 +359,35 @@ fn a_claim_whose_answer_was_lost_is_retried_with_the_line_and_fires_once() {
     );
     let next = steps(&mut book, 5);
     assert_eq!(next[0].reported, 12, "the owner now tells Redis it knows");
+}
+
+#[test]
+fn keys_past_max_groups_count_on_this_host() {
+    let mut book = ThresholdBook::new();
+    book.set_rules([(
+        "r".to_string(),
+        ScopeRule {
+            max_groups: 2,
+            ..rule(None, true)
+        },
+    )]);
+    let k = |v: &str| GroupKey::new([v]);
+    assert!(matches!(
+        book.on_match("r", &k("a"), at(0)),
+        Route::Held { .. }
+    ));
+    assert!(matches!(
+        book.on_match("r", &k("b"), at(0)),
+        Route::Held { .. }
+    ));
+    assert_eq!(
+        book.on_match("r", &k("c"), at(0)),
+        Route::Local,
+        "a third key"
+    );
+    assert!(
+        matches!(book.on_match("r", &k("a"), at(0)), Route::Held { .. }),
+        "a held key still counts for the cluster"
+    );
+    assert_eq!(steps(&mut book, 0).len(), 2);
 }
