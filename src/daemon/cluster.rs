@@ -328,7 +328,8 @@ impl Daemon {
         {
             let mut conn = hook.node.conn.clone();
             let keys = hook.node.keys.clone();
-            let host = self.pipeline.config.host.clone();
+            // The cluster's name for this daemon (a reloaded `host:` waits for a restart).
+            let host = hook.node.host.clone();
             let hold_ms = u64::try_from(hook.lease.as_millis()).unwrap_or(u64::MAX);
             self.metrics.cluster_threshold_flushes.inc();
             hook.thresholds.spawn(async move {
