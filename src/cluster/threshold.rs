@@ -450,9 +450,13 @@ impl ThresholdBook {
         };
         self.up = true;
         for ((rule, key), answer) in steps.into_iter().zip(answers) {
+            let carried = self.entry(&rule, &key).is_some_and(|e| e.in_flight > 0);
             self.apply(&rule, &key, answer, now, &mut actions);
-            // What went is in Redis now: the stored count drops.
-            self.mark(&rule, &key);
+            if carried {
+                // What went is in Redis now: the stored count drops (a step that only tended
+                // an incident changed nothing stored).
+                self.mark(&rule, &key);
+            }
         }
         for state in self.rules.values_mut() {
             state.keys.retain(|_, entry| !entry.is_empty());

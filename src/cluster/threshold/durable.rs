@@ -212,4 +212,35 @@ mod tests {
         book.committed(&changes);
         assert!(book.changes().rules.is_empty());
     }
+
+    #[test]
+    fn steps_that_only_tend_an_incident_write_nothing() {
+        let mut book = book();
+        let key = GroupKey::empty();
+        book.on_match("r", &key, at(0));
+        book.take_steps(at(0)).unwrap();
+        let claimed = Answer {
+            state: State::Claimed,
+            sum: 10,
+            first_ms: 0,
+            total: 10,
+            reported: 10,
+            last_ms: 0,
+            now_ms: 0,
+        };
+        book.on_answers(Some(vec![claimed]), at(0));
+        let changes = book.changes();
+        book.committed(&changes);
+        let tend = book.take_steps(at(1)).unwrap();
+        assert_eq!(tend[0].n, 0);
+        let mine = Answer {
+            state: State::Mine,
+            ..claimed
+        };
+        book.on_answers(Some(vec![mine]), at(1));
+        assert!(
+            book.changes().rules.is_empty(),
+            "no write a second per open incident"
+        );
+    }
 }
