@@ -269,11 +269,13 @@ fn dir_id(dir: &std::path::Path) -> Option<(u64, u64)> {
 }
 
 /// The tests read events through [`Watch::events`], the Linux backend's way.
-#[cfg(all(test, target_os = "linux"))]
+#[cfg(test)]
+#[cfg(target_os = "linux")]
 mod tests {
     use std::collections::BTreeSet;
     use std::fs::{self, OpenOptions};
     use std::io::Write;
+    use std::path::PathBuf;
     use std::sync::Arc;
     use std::time::Duration;
 
@@ -321,15 +323,21 @@ mod tests {
         assert!(watch.dirs.is_empty());
     }
 
-    #[tokio::test]
-    async fn writes_not_yet_read_are_read_together() {
+    /// A directory watched, with one file in it, open for writing; paths written to are kept.
+    fn watched_file() -> (tempfile::TempDir, PathBuf, fs::File, Arc<Wake>, Watch) {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("a.log");
-        let mut file = fs::File::create(&path).unwrap();
+        let file = fs::File::create(&path).unwrap();
         let wake = Arc::new(Wake::default());
         wake.track_touched(true);
         let mut watch = Watch::new(Arc::clone(&wake));
         watch.set_dirs(&BTreeSet::from([dir.path().to_path_buf()]));
+        (dir, path, file, wake, watch)
+    }
+
+    #[tokio::test]
+    async fn writes_not_yet_read_are_read_together() {
+        let (_dir, path, mut file, wake, mut watch) = watched_file();
 
         // While nobody reads the watch (the tailer busy or holding its next round), writes wait
         // in the kernel's queue, and one read hands them all over.
@@ -346,13 +354,7 @@ mod tests {
 
     #[tokio::test]
     async fn an_event_while_resting_is_read_at_the_next_wait() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("a.log");
-        let mut file = fs::File::create(&path).unwrap();
-        let wake = Arc::new(Wake::default());
-        wake.track_touched(true);
-        let mut watch = Watch::new(Arc::clone(&wake));
-        watch.set_dirs(&BTreeSet::from([dir.path().to_path_buf()]));
+        let (_dir, path, mut file, wake, mut watch) = watched_file();
         assert!(!events_within(&mut watch, Duration::from_millis(50)).await);
 
         // Out of the reactor (the tailer is reading or holding its round): nothing is lost.
