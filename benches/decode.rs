@@ -318,7 +318,7 @@ fn event_reader(c: &mut Criterion<ThreadCpu>, cases: &[(&str, Vec<u8>, Decoding)
                 let origin = Origin {
                     input: "app".into(),
                     file_id: FileId(1),
-                    path: POD_LOG.into(),
+                    path: std::path::Path::new(POD_LOG).into(),
                 };
                 let mut reader = EventReader::new(&framing, origin, 0, now);
                 let mut src = data.as_slice();

@@ -139,7 +139,7 @@ impl Pipeline {
         buf: &mut Vec<RuleMatch>,
         each: impl FnMut(&Routed<'_>),
     ) -> usize {
-        let Some(rule_set) = self.rules.get(&line.input) else {
+        let Some(rule_set) = self.rules.get(&*line.input) else {
             return 0;
         };
         rule_set.matches_line(line, buf);
@@ -170,7 +170,7 @@ impl Pipeline {
                 .unwrap_or(rest.len());
             let (run, after) = rest.split_at(len);
             rest = after;
-            let Some(rule_set) = self.rules.get(&first.input) else {
+            let Some(rule_set) = self.rules.get(&*first.input) else {
                 continue;
             };
             if rule_set.is_empty() {

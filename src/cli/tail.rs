@@ -234,7 +234,7 @@ mod tests {
         let line = LogLine {
             input: "app".into(),
             file_id: FileId(1),
-            path: PathBuf::from("/var/log/app.log"),
+            path: PathBuf::from("/var/log/app.log").into(),
             start_offset: 0,
             end_offset: 10,
             text: "boom\n\tat x\r\u{1b}[31m\\".into(),

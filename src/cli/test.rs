@@ -390,9 +390,9 @@ impl Scan<'_> {
 
     fn event_reader(&self, offset: u64) -> EventReader {
         let origin = Origin {
-            input: self.rule_set.input().to_string(),
+            input: self.rule_set.input().into(),
             file_id: FileId(0),
-            path: PathBuf::from(&self.log_name),
+            path: Path::new(&self.log_name).into(),
         };
         let mut events = EventReader::new(&self.framing, origin, offset, self.now);
         events.record_line_starts();
@@ -440,9 +440,9 @@ impl Scan<'_> {
             .as_ref()
             .and_then(|timestamp| event_time(timestamp, &text, self.started));
         LogLine {
-            input: self.rule_set.input().to_string(),
+            input: self.rule_set.input().into(),
             file_id: FileId(0),
-            path: PathBuf::from(&self.log_name),
+            path: Path::new(&self.log_name).into(),
             start_offset: start,
             end_offset: end,
             text,

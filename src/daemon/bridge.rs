@@ -15,6 +15,7 @@ use tokio::sync::mpsc;
 
 use crate::daemon::TICK;
 use crate::daemon::http::{Health, Loop};
+use crate::daemon::pace::{Pace, READ_GAP};
 use crate::event::LogLine;
 use crate::metrics::{Metrics, ReasonLabel};
 use crate::tail::checkpoint::Checkpoint;
@@ -105,6 +106,7 @@ async fn tail_loop(
     health: Arc<Health>,
 ) {
     let mut beat = tokio::time::interval(TICK);
+    let mut pace = Pace::new(READ_GAP);
     let mut sent = (
         tailer.checkpoints(),
         tailer.scanned_globs(),
@@ -116,7 +118,8 @@ async fn tail_loop(
         while let Ok(lines) = recycled.try_recv() {
             tailer.recycle(lines);
         }
-        let at = Instant::now();
+        let mut at = Instant::now();
+        let hold = pace.hold(at);
         let lines = tokio::select! {
             biased;
             command = commands.recv() => match command {
@@ -141,7 +144,15 @@ async fn tail_loop(
                 }
                 Vec::new()
             }
-            lines = tailer.next_batch() => lines,
+            (began, lines) = async {
+                if let Some(until) = hold {
+                    tokio::time::sleep_until(until.into()).await;
+                }
+                (Instant::now(), tailer.next_batch().await)
+            } => {
+                at = began;
+                lines
+            }
         };
         // Lines, or positions that moved without lines (a file opened at its end by an input a
         // reload added, a file let go): both go to the main loop to be stored.
@@ -149,6 +160,12 @@ async fn tail_loop(
         let globs = tailer.scanned_globs();
         let stats = tailer.stats();
         let behind = tailer.behind_inputs().cloned();
+        // The next round of reading waits until the gap after this one (see `daemon::pace`).
+        pace.after_round(
+            Instant::now(),
+            lines.len(),
+            behind.as_ref().is_some_and(BTreeSet::is_empty),
+        );
         if lines.is_empty()
             && checkpoints == sent.0
             && globs == sent.1

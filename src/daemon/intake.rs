@@ -40,7 +40,7 @@ impl Daemon {
         // Per rule: its matches, and its last match's line (for the chat's `test`).
         let mut matched: BTreeMap<String, (u64, usize)> = BTreeMap::new();
         for line in &lines {
-            let counts = read.entry(line.input.as_str()).or_default();
+            let counts = read.entry(&*line.input).or_default();
             counts.0 += 1;
             counts.1 += line.end_offset.saturating_sub(line.start_offset);
             counts.2 += u64::from(line.truncated);
@@ -49,10 +49,10 @@ impl Daemon {
                 let timed = pipeline
                     .config
                     .inputs
-                    .get(&line.input)
+                    .get(&*line.input)
                     .is_some_and(|input| input.timestamp.is_some());
                 if timed {
-                    *untimed.entry(line.input.as_str()).or_default() += 1;
+                    *untimed.entry(&*line.input).or_default() += 1;
                 }
             }
         }

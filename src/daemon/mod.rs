@@ -20,6 +20,7 @@ pub mod deliver;
 pub mod http;
 mod intake;
 mod journal;
+mod pace;
 mod reload;
 mod report;
 pub mod signals;

@@ -18,7 +18,8 @@
 //! released). Pure apart from reading `src`: `now` and the wall time come from the caller.
 
 use std::io::{self, Read};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
 use crate::config::{Decoding, InputConfig, MultilineConfig, TimestampConfig};
@@ -35,12 +36,12 @@ pub const RELEASE_AFTER: Duration = Duration::from_secs(1);
 /// Who the events of a reader belong to.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Origin {
-    /// The input (a key under `inputs:`).
-    pub input: String,
+    /// The input (a key under `inputs:`), shared by its lines.
+    pub input: Arc<str>,
     /// The followed file.
     pub file_id: FileId,
-    /// The file's path as last seen.
-    pub path: PathBuf,
+    /// The file's path as last seen, shared by its lines.
+    pub path: Arc<Path>,
 }
 
 /// The line settings of an input that an [`EventReader`] applies.
@@ -364,7 +365,7 @@ impl EventReader {
 
     /// The file was found at another path (a rename): later events carry it.
     pub fn set_path(&mut self, path: PathBuf) {
-        self.origin.path = path;
+        self.origin.path = path.into();
     }
 
     fn has_partial(&self) -> bool {

@@ -144,7 +144,7 @@ mod tests {
             let line = LogLine {
                 input: "app".into(),
                 file_id: FileId(1),
-                path: PathBuf::from("/x.log"),
+                path: PathBuf::from("/x.log").into(),
                 start_offset: offset,
                 end_offset: offset + text.len() as u64 + 1,
                 text: (*text).to_string(),
@@ -205,7 +205,7 @@ mod tests {
         let line = |text: &str, start: u64| LogLine {
             input: "app".into(),
             file_id: FileId(1),
-            path: PathBuf::from("/x.log"),
+            path: PathBuf::from("/x.log").into(),
             start_offset: start,
             end_offset: start + 10,
             text: text.into(),

@@ -14,7 +14,7 @@
 //! Pure: bytes in, values out. `--show-cursor` makes journalctl end with `-- cursor: C`, which
 //! is recognised and returned as [`JournalLine::Trailer`].
 
-use std::path::PathBuf;
+use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -64,9 +64,9 @@ impl JournalEntry {
             .as_ref()
             .and_then(|timestamp| event_time(timestamp, &record.text, read_at));
         LogLine {
-            input: input.name.clone(),
+            input: input.name.as_str().into(),
             file_id: FileId(0),
-            path: PathBuf::from(JOURNAL_PATH),
+            path: Path::new(JOURNAL_PATH).into(),
             start_offset: 0,
             end_offset: 0,
             text: record.text,

@@ -10,7 +10,7 @@ fn line(input: &str, text: &str) -> LogLine {
     LogLine {
         input: input.into(),
         file_id: FileId(1),
-        path: PathBuf::from(format!("/var/log/{input}.log")),
+        path: PathBuf::from(format!("/var/log/{input}.log")).into(),
         start_offset: 0,
         end_offset: text.len() as u64 + 1,
         text: text.into(),

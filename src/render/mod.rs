@@ -409,7 +409,7 @@ impl Renderer {
         let time = rfc3339(line.time(), &self.zone);
         context.set("line", line.text.as_str());
         context.set("file", line.path.display().to_string());
-        context.set("input", line.input.as_str());
+        context.set("input", &*line.input);
         context.set("host", host);
         context.set("rule", rule.name());
         context.set("severity", rule.severity().as_str());

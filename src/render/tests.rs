@@ -81,7 +81,7 @@ pub(crate) fn line(text: &str) -> LogLine {
     LogLine {
         input: "app".into(),
         file_id: FileId(1),
-        path: PathBuf::from("/var/log/app.log"),
+        path: PathBuf::from("/var/log/app.log").into(),
         start_offset: 0,
         end_offset: text.len() as u64 + 1,
         text: text.into(),

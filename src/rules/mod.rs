@@ -453,7 +453,7 @@ mod tests {
         LogLine {
             input: "app".into(),
             file_id: FileId(1),
-            path: PathBuf::from("/var/log/pods/shop_web-0_uid/app/0.log"),
+            path: PathBuf::from("/var/log/pods/shop_web-0_uid/app/0.log").into(),
             start_offset: 0,
             end_offset: 1,
             text: text.into(),

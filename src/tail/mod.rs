@@ -63,6 +63,10 @@ pub mod fingerprint;
 pub mod followed;
 pub mod history;
 pub mod identity;
+#[cfg(target_os = "linux")]
+pub(crate) mod inotify;
+#[cfg(not(target_os = "linux"))]
+pub(crate) mod notify_watch;
 pub mod park;
 pub mod recover;
 pub mod resume;

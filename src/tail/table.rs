@@ -244,9 +244,9 @@ impl Tailer {
         let id = FileId(self.next_id);
         self.next_id += 1;
         let origin = Origin {
-            input: input_name.clone(),
+            input: input_name.as_str().into(),
             file_id: id,
-            path,
+            path: path.into(),
         };
         let events = EventReader::new(&framing, origin, offset, now);
         let mut followed = Followed::new(id, input_name, opened, events, now);

@@ -262,8 +262,12 @@ impl Tailer {
                         if !self.more {
                             // Everything was read: the next call waits for a wake-up (one
                             // that came meanwhile is kept as the permit) instead of looking
-                            // at every file again for nothing (issue 18).
+                            // at every file again for nothing (issue 18). Until then, events
+                            // need not wake the thread.
                             self.asleep = Some(self.deadline(self.clock.now()));
+                            if let Some(watch) = self.watch.as_mut() {
+                                watch.rest();
+                            }
                         }
                         return lines;
                     }
@@ -278,8 +282,15 @@ impl Tailer {
             };
             // A wake-up that came while no call was waiting is kept as the `Notify`'s permit,
             // and a deadline that passed meanwhile fires at once.
+            // On Linux the watch's events are read here, on the tailing thread (issue 18).
             tokio::select! {
                 () = self.wake.notified() => {}
+                () = async {
+                    match self.watch.as_mut() {
+                        Some(watch) => watch.events().await,
+                        None => std::future::pending().await,
+                    }
+                } => {}
                 () = tokio::time::sleep_until(deadline.into()) => {}
             }
             self.asleep = None;

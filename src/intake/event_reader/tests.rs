@@ -22,7 +22,7 @@ fn reader(framing: &Framing, t0: Instant) -> EventReader {
     let origin = Origin {
         input: "app".into(),
         file_id: FileId(1),
-        path: PathBuf::from("/var/log/app.log"),
+        path: PathBuf::from("/var/log/app.log").into(),
     };
     EventReader::new(framing, origin, 0, t0)
 }
@@ -185,7 +185,7 @@ fn events_carry_the_decoded_time_context_and_fields() {
     let origin = Origin {
         input: "pods".into(),
         file_id: FileId(1),
-        path: PathBuf::from("/var/log/pods/shop_web-0_uid/nginx/0.log"),
+        path: PathBuf::from("/var/log/pods/shop_web-0_uid/nginx/0.log").into(),
     };
     let mut reader = EventReader::new(&framing, origin, 0, t0);
     let mut src: &[u8] = b"2026-11-24T12:00:00.5Z stderr P {\"level\":\"error\",\n\

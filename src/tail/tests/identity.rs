@@ -75,7 +75,7 @@ fn copytruncate_with_a_wide_glob_reads_the_copy_window_once() {
     assert!(
         got.iter()
             .filter(|l| l.text.starts_with("window"))
-            .all(|l| l.path == dir.path().join("app.log.1")),
+            .all(|l| *l.path == *dir.path().join("app.log.1")),
         "the copy window comes from the copy"
     );
     tailer.quiet(Duration::from_millis(500));
@@ -105,7 +105,7 @@ fn a_copy_found_while_it_is_being_written_waits_for_the_truncate() {
     // Nothing of the copy is read while it may be one; the original's new lines are.
     let got = tailer.lines(5);
     assert_eq!(sorted(&got), expected(&[("read", 0..5)]));
-    assert!(got.iter().all(|l| l.path == path));
+    assert!(got.iter().all(|l| *l.path == *path));
     tailer.quiet(Duration::from_millis(300));
     // More lines, unread when the copy completes and the original is truncated: the copy
     // carries them.
@@ -332,6 +332,6 @@ fn files_that_start_alike_are_separate_files() {
         got.iter().filter(|l| l.text == "service stopped").count(),
         5
     );
-    assert!(got.iter().any(|l| l.path == dir.path().join("svc9.log")));
+    assert!(got.iter().any(|l| *l.path == *dir.path().join("svc9.log")));
     tailer.quiet(Duration::from_millis(300));
 }

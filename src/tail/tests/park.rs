@@ -93,7 +93,7 @@ fn a_parked_file_truncated_or_rotated_away_is_read_as_any_file() {
     old.write_all(b"late\n").unwrap();
     let got = tailer.lines(1);
     assert_eq!(texts(&got), ["late"]);
-    assert_eq!(got[0].path, rotated);
+    assert_eq!(*got[0].path, *rotated);
     drop(old);
     tailer.quiet(Duration::from_millis(1500));
     assert_eq!(tailer.n_files(), 1, "drained and released");
