@@ -39,7 +39,8 @@ impl Daemon {
         };
         {
             hook.share.ack(SharedAck {
-                host: self.pipeline.config.host.clone(),
+                // The cluster's name for this daemon (a reloaded `host:` waits for a restart).
+                host: hook.node.host.clone(),
                 by: by.to_owned(),
                 rule: rule.to_owned(),
                 matchers: matchers.to_vec(),
