@@ -235,6 +235,7 @@ fn logrotate_copytruncate_with_a_glob_matching_the_copies_repeats_nothing() {
         lines.contains(&last)
     });
     thread::sleep(Duration::from_millis(500));
+    let stderr = tail.stderr();
     let lines = tail.stop();
     let mut seen: BTreeMap<u64, u32> = BTreeMap::new();
     for line in &lines {
@@ -262,13 +263,13 @@ fn logrotate_copytruncate_with_a_glob_matching_the_copies_repeats_nothing() {
     );
     assert!(
         repeated.is_empty(),
-        "{} lines read twice: {:?}",
+        "{} lines read twice: {:?}\n\nstderr:\n{stderr}",
         repeated.len(),
         &repeated[..repeated.len().min(20)]
     );
     assert!(
         n_gaps <= N_ROTATIONS,
-        "losses outside the rotations: {missing:?}"
+        "losses outside the rotations: {missing:?}\n\nstderr:\n{stderr}"
     );
     assert!(missing.len() as u64 <= N_LINES / 2);
 }

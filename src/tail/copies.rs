@@ -169,6 +169,12 @@ impl Tailer {
                     if named && size >= len && same_bytes_before(other_file, file, len) {
                         return shadow;
                     }
+                    // logrotate may truncate it between the look above and the comparison
+                    // (the copy is opened as soon as it is complete): then what it held
+                    // decides, as below, rather than the bytes that are gone.
+                    if named && matches!(other.intact(), Ok((false, _))) && anchored(other) {
+                        return shadow;
+                    }
                 }
                 // Truncated or rewritten, not noticed yet: what it held before decides, and
                 // its start-over settles the copy.

@@ -25,7 +25,7 @@ use crate::event::{FileId, LogLine};
 use crate::intake::EventReader;
 use crate::tail::checkpoint::Checkpoint;
 use crate::tail::discover::{Candidate, is_gone};
-use crate::tail::fingerprint::{Fingerprint, TAIL_BYTES, TailHash, bytes_before};
+use crate::tail::fingerprint::{Fingerprint, HEAD_BYTES, TAIL_BYTES, TailHash, bytes_before};
 use crate::tail::identity::{Anchor, Anchors, Known};
 
 /// One followed file.
@@ -218,6 +218,20 @@ impl Followed {
             self.anchors.push(Anchor { offset, tail });
         }
         tail
+    }
+
+    /// Records the read position as an anchor, from the bytes at hand (no read), unless it
+    /// has one. After every read: a copy shorter than what was read (lines written between
+    /// logrotate's copy and its truncate, read from the original) is recognised by an earlier
+    /// position, which must be there however rarely checkpoints are taken.
+    fn anchor_position(&mut self) {
+        let position = self.events.position();
+        if self.window.known && position > HEAD_BYTES && self.anchors.at(position).is_none() {
+            self.anchors.push(Anchor {
+                offset: position,
+                tail: TailHash::of(&self.window.bytes),
+            });
+        }
     }
 
     /// What is known of the content read so far, for recognising copies of it.
@@ -454,6 +468,7 @@ impl Followed {
             self.report_read_error(&err);
         }
         self.behind = meta.len() > self.events.position();
+        self.anchor_position();
         batch.count_from(from);
         if self.events.last_data() == now {
             self.last_activity = now;

@@ -9,7 +9,9 @@
 //! before a checkpoint's offset: each checkpoint carries their [`TailHash`].
 //!
 //! A `Known` is the content of one file generation: its head, the checkpoint reached in it,
-//! and a few `Anchor`s (recent checkpoints with their tail hashes). A new file (another inode)
+//! and a few `Anchor`s (recent read positions and checkpoints with their tail hashes; one
+//! is taken after every read, so they are there whether or not checkpoints are asked for, as
+//! in `dingtail tail`). A new file (another inode)
 //! whose head is that content's head and whose bytes before an anchor hash the same is a copy
 //! of that content: it continues at the checkpoint (or at its own end when it is shorter), so
 //! neither the part read nor the part a copy carried over the truncation (the "copy window")
@@ -38,7 +40,8 @@ use crate::tail::resume::{RESUME_KEEP, RESUME_MAX};
 #[cfg(doc)]
 use crate::tail::fingerprint::TAIL_BYTES;
 
-/// How many recent checkpoints (with their tail hashes) a followed file keeps.
+/// How many recent read positions and checkpoints (with their tail hashes) a followed file
+/// keeps.
 pub(super) const ANCHORS: usize = 8;
 
 /// A checkpoint offset and the hash of the bytes before it, as they were read.
@@ -53,26 +56,22 @@ pub(super) struct Anchor {
 pub(super) struct Anchors(VecDeque<Anchor>);
 
 impl Anchors {
-    /// Records the anchor of a checkpoint that moved.
+    /// Records an anchor (a read position or a checkpoint that moved), newest last; one per
+    /// offset.
     pub(super) fn push(&mut self, anchor: Anchor) {
-        if self
-            .0
-            .back()
-            .is_some_and(|last| last.offset == anchor.offset)
-        {
-            self.0.pop_back();
-        }
+        self.0.retain(|known| known.offset != anchor.offset);
         self.0.push_back(anchor);
         while self.0.len() > ANCHORS {
             self.0.pop_front();
         }
     }
 
-    /// The tail hash recorded for `offset` by the latest anchor, if it is at `offset`.
+    /// The tail hash recorded for `offset`, if an anchor is at `offset`.
     pub(super) fn at(&self, offset: u64) -> Option<TailHash> {
         self.0
-            .back()
-            .filter(|anchor| anchor.offset == offset)
+            .iter()
+            .rev()
+            .find(|anchor| anchor.offset == offset)
             .map(|anchor| anchor.tail)
     }
 
@@ -338,7 +337,19 @@ mod tests {
         assert_eq!(kept.len(), super::ANCHORS);
         assert_eq!(kept.last().map(|a| a.offset), Some(19 * 300));
         assert_eq!(ring.at(19 * 300), Some(TailHash { len: 256, hash: 0 }));
-        assert_eq!(ring.at(18 * 300), None, "only the latest answers");
+        assert_eq!(
+            ring.at(12 * 300),
+            Some(TailHash { len: 256, hash: 0 }),
+            "every kept anchor answers"
+        );
+        assert_eq!(ring.at(11 * 300), None, "the oldest were let go");
+        // A read position that is then a checkpoint is kept once, as the newest.
+        ring.push(Anchor {
+            offset: 15 * 300,
+            tail: TailHash { len: 256, hash: 0 },
+        });
+        let offsets: Vec<u64> = ring.to_vec().iter().map(|a| a.offset / 300).collect();
+        assert_eq!(offsets, [12, 13, 14, 16, 17, 18, 19, 15]);
     }
 
     #[test]

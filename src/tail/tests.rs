@@ -43,6 +43,8 @@ fn input(glob: &Path, start_at: StartAt) -> InputConfig {
 struct Harness {
     tailer: Tailer,
     clock: Arc<FakeClock>,
+    /// Whether checkpoints are taken after each round (the daemon does; `dingtail tail` not).
+    checkpoints: bool,
 }
 
 impl Deref for Harness {
@@ -64,8 +66,16 @@ impl Harness {
     fn step(&mut self) -> Vec<LogLine> {
         let now = self.clock.now();
         let lines = self.tailer.collect(now);
-        let _checkpoints = self.tailer.checkpoints();
+        if self.checkpoints {
+            let _checkpoints = self.tailer.checkpoints();
+        }
         lines
+    }
+
+    /// Never takes checkpoints, as `dingtail tail`.
+    fn without_checkpoints(mut self) -> Harness {
+        self.checkpoints = false;
+        self
     }
 
     /// Rounds, one poll interval apart, until `n` lines arrived (fails after a minute of fake
@@ -113,7 +123,11 @@ fn start(inputs: Vec<InputConfig>, resume: Vec<Checkpoint>, first: bool) -> Harn
         clock.clone(),
     )
     .unwrap();
-    Harness { tailer, clock }
+    Harness {
+        tailer,
+        clock,
+        checkpoints: true,
+    }
 }
 
 /// A tailer on the real clock with inotify, as the daemon runs it.

@@ -46,7 +46,9 @@ impl Dir {
         cmd.current_dir(self.path());
         cmd.env_remove("DINGTAIL_WEBHOOK")
             .env_remove("DINGTAIL_SECRET");
-        cmd.env("RUST_LOG", "info");
+        // `DINGTAIL_TEST_LOG=info,dingtail::tail=debug` to see more in a failure's stderr.
+        let log = std::env::var("DINGTAIL_TEST_LOG").unwrap_or_else(|_| "info".into());
+        cmd.env("RUST_LOG", log);
         cmd
     }
 }

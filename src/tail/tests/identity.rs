@@ -83,6 +83,42 @@ fn copytruncate_with_a_wide_glob_reads_the_copy_window_once() {
 }
 
 #[test]
+fn a_copy_shorter_than_what_was_read_is_known_without_checkpoints() {
+    // `dingtail tail` never takes checkpoints: the anchors a copy is recognised by come from
+    // the reads themselves. (Before, the only anchor was the read position, past the copy's
+    // end, and the copy was read again from its start: 60 lines twice.)
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("app.log");
+    let staged = dir.path().join("staged");
+    append(&path, &numbered("first", 0..40));
+    let mut tailer = start(
+        vec![input(&dir.path().join("app.log*"), StartAt::Beginning)],
+        vec![],
+        true,
+    )
+    .without_checkpoints();
+    tailer.lines(40);
+    append(&path, &numbered("more", 0..20));
+    tailer.lines(20);
+    // logrotate copies; the application writes on, and those lines are read from the
+    // original; then the truncate, and only then is the copy found under its rotation name.
+    fs::copy(&path, &staged).unwrap();
+    append(&path, &numbered("late", 0..3));
+    tailer.lines(3);
+    OpenOptions::new()
+        .write(true)
+        .open(&path)
+        .unwrap()
+        .set_len(0)
+        .unwrap();
+    fs::rename(&staged, dir.path().join("app.log.1")).unwrap();
+    append(&path, &numbered("after", 0..2));
+    assert_eq!(sorted(&tailer.lines(2)), expected(&[("after", 0..2)]));
+    tailer.quiet(Duration::from_millis(500));
+    assert_eq!(tailer.n_files(), 2);
+}
+
+#[test]
 fn a_copy_found_while_it_is_being_written_waits_for_the_truncate() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("app.log");
