@@ -118,8 +118,18 @@ async fn tail_loop(
         while let Ok(lines) = recycled.try_recv() {
             tailer.recycle(lines);
         }
+        if let Some(until) = pace.hold(Instant::now()) {
+            // The gap after a round that read lines (see `daemon::pace`), slept through with the
+            // thread blocked: this runtime runs nothing but this loop, so nobody waits on it,
+            // and the inotify descriptor stays registered with the reactor without an event
+            // meanwhile waking the thread (the kernel keeps it for the next wait). A tokio
+            // timer cost a timer-wheel entry, a wake of the runtime's own driver and a second
+            // `epoll_wait` per round, and resting the descriptor two `epoll_ctl` calls and a new
+            // reactor registration per round (issue 18, round 4). A command or the heartbeat
+            // that comes meanwhile is served when the gap is over, at most `READ_GAP` later.
+            std::thread::sleep(until.saturating_duration_since(Instant::now()));
+        }
         let mut at = Instant::now();
-        let hold = pace.hold(at);
         let lines = tokio::select! {
             biased;
             command = commands.recv() => match command {
@@ -144,12 +154,7 @@ async fn tail_loop(
                 }
                 Vec::new()
             }
-            (began, lines) = async {
-                if let Some(until) = hold {
-                    tokio::time::sleep_until(until.into()).await;
-                }
-                (Instant::now(), tailer.next_batch().await)
-            } => {
+            (began, lines) = async { (Instant::now(), tailer.next_batch().await) } => {
                 at = began;
                 lines
             }

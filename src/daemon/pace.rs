@@ -6,11 +6,12 @@
 //! event; see `tail::inotify`), and the next round reads them all at once, so a busy file costs
 //! one round, one batch and one hand-off to the main loop per gap instead of one per write.
 //!
-//! What it does not change: a write after a quiet gap is read at once (the hold is over), a
-//! backlog is read without pause (a round that left data unread is not held), and commands
-//! (reload, shutdown) and the heartbeat are served during the hold. The cost is latency: a line
-//! written within the gap of the last round waits for the gap's end, at most [`READ_GAP`] more
-//! (append → HTTP p99 stays well under the 50 ms of issue 7; `benches/run.sh latency`).
+//! What it does not change: a write after a quiet gap is read at once (the hold is over), and a
+//! backlog is read without pause (a round that left data unread is not held). The cost is
+//! latency: a line written within the gap of the last round waits for the gap's end, at most
+//! [`READ_GAP`] more (append → HTTP p99 stays well under the 50 ms of issue 7; `benches/run.sh
+//! latency`). The tailing thread sleeps through the hold (`daemon::bridge`), so a command
+//! (reload, shutdown) or the heartbeat that comes meanwhile waits for its end too.
 
 use std::time::{Duration, Instant};
 
