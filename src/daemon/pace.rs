@@ -143,52 +143,49 @@ mod tests {
         assert_eq!(read_gap([]), MAX_READ_GAP, "no robot: nothing is sent");
     }
 
+    /// Records a round of `n_lines` lines that read everything, ending now; how long the next
+    /// one is held.
+    fn round(pace: &mut Pace, clock: &FakeClock, n_lines: usize) -> Option<Duration> {
+        let ended = clock.now();
+        pace.after_round(ended, n_lines, true);
+        pace.hold(ended).map(|until| until - ended)
+    }
+
     #[test]
     fn a_fast_stream_shortens_the_gap_so_that_rounds_stay_small() {
         let clock = FakeClock::default();
         let mut pace = Pace::new(MAX_READ_GAP);
-        pace.after_round(clock.now(), 1, true);
-        let mut held_after = |n_lines| {
+        round(&mut pace, &clock, 1);
+        let expected = [
+            (1_000, MAX_READ_GAP, "10,000 lines a second: the whole gap"),
+            (
+                5_000,
+                Duration::from_micros(40_960),
+                "50,000 a second: about 2,048 lines a round",
+            ),
+            (100_000, READ_GAP, "a flood: never below the least gap"),
+        ];
+        for (n_lines, gap, why) in expected {
             clock.advance(ms(100));
-            let ended = clock.now();
-            pace.after_round(ended, n_lines, true);
-            pace.hold(ended).map(|until| until - ended)
-        };
-        assert_eq!(
-            held_after(1_000),
-            Some(MAX_READ_GAP),
-            "10,000 lines a second: the whole gap"
-        );
-        assert_eq!(
-            held_after(5_000),
-            Some(Duration::from_micros(40_960)),
-            "50,000 a second: about 2,048 lines a round"
-        );
-        assert_eq!(
-            held_after(100_000),
-            Some(READ_GAP),
-            "a flood: never below the least gap"
-        );
+            assert_eq!(round(&mut pace, &clock, n_lines), Some(gap), "{why}");
+        }
     }
 
     #[test]
     fn the_first_round_and_the_first_after_a_quiet_spell_get_the_least_gap() {
         let clock = FakeClock::default();
         let mut pace = Pace::new(MAX_READ_GAP);
-        pace.after_round(clock.now(), 3_000, true);
-        assert_eq!(pace.hold(clock.now()), Some(clock.now() + READ_GAP));
+        assert_eq!(round(&mut pace, &clock, 3_000), Some(READ_GAP));
         clock.advance(Duration::from_secs(10));
-        pace.after_round(clock.now(), 1_000, true);
         assert_eq!(
-            pace.hold(clock.now()),
-            Some(clock.now() + READ_GAP),
+            round(&mut pace, &clock, 1_000),
+            Some(READ_GAP),
             "the start of a flood is not gathered 100 ms long"
         );
         clock.advance(ms(30));
-        pace.after_round(clock.now(), 3, true);
         assert_eq!(
-            pace.hold(clock.now()),
-            Some(clock.now() + MAX_READ_GAP),
+            round(&mut pace, &clock, 3),
+            Some(MAX_READ_GAP),
             "a slow stream then gets the whole gap"
         );
     }
