@@ -8,14 +8,14 @@
 use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::thread::JoinHandle;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
 use tokio::sync::mpsc;
 
 use crate::daemon::TICK;
 use crate::daemon::http::{Health, Loop};
-use crate::daemon::pace::{Pace, READ_GAP};
+use crate::daemon::pace::Pace;
 use crate::event::LogLine;
 use crate::metrics::{Metrics, ReasonLabel};
 use crate::tail::checkpoint::Checkpoint;
@@ -47,7 +47,9 @@ pub(crate) struct CatchUp {
 
 /// What the main loop asks of the tailing thread.
 pub(crate) enum TailCommand {
-    Reconfigure(TailerConfig),
+    /// New inputs, and the gap between rounds of reading for the new robots
+    /// (`daemon::pace::read_gap_of`).
+    Reconfigure(TailerConfig, Duration),
     Shutdown,
 }
 
@@ -74,8 +76,13 @@ impl TailBridge {
 }
 
 impl TailBridge {
-    /// Moves `tailer` to a thread of its own.
-    pub(crate) fn spawn(tailer: Tailer, health: Arc<Health>) -> anyhow::Result<TailBridge> {
+    /// Moves `tailer` to a thread of its own; rounds that read lines are at least `read_gap`
+    /// apart (see `daemon::pace`).
+    pub(crate) fn spawn(
+        tailer: Tailer,
+        read_gap: Duration,
+        health: Arc<Health>,
+    ) -> anyhow::Result<TailBridge> {
         let (tail_tx, tail_rx) = mpsc::channel(4);
         let (command_tx, command_rx) = mpsc::unbounded_channel();
         let (recycled_tx, recycled_rx) = std::sync::mpsc::channel();
@@ -86,7 +93,14 @@ impl TailBridge {
         let thread = std::thread::Builder::new()
             .name("dingtail-tail".into())
             .spawn(move || {
-                runtime.block_on(tail_loop(tailer, tail_tx, command_rx, recycled_rx, health));
+                runtime.block_on(tail_loop(
+                    tailer,
+                    read_gap,
+                    tail_tx,
+                    command_rx,
+                    recycled_rx,
+                    health,
+                ));
             })
             .context("cannot start the tailing thread")?;
         Ok(TailBridge {
@@ -100,13 +114,14 @@ impl TailBridge {
 
 async fn tail_loop(
     mut tailer: Tailer,
+    read_gap: Duration,
     tx: mpsc::Sender<TailMsg>,
     mut commands: mpsc::UnboundedReceiver<TailCommand>,
     recycled: std::sync::mpsc::Receiver<Vec<LogLine>>,
     health: Arc<Health>,
 ) {
     let mut beat = tokio::time::interval(TICK);
-    let mut pace = Pace::new(READ_GAP);
+    let mut pace = Pace::new(read_gap);
     let mut sent = (
         tailer.checkpoints(),
         tailer.scanned_globs(),
@@ -118,14 +133,27 @@ async fn tail_loop(
         while let Ok(lines) = recycled.try_recv() {
             tailer.recycle(lines);
         }
+        if let Some(until) = pace.hold(Instant::now()) {
+            // The gap after a round that read lines (see `daemon::pace`), slept through with the
+            // thread blocked: this runtime runs nothing but this loop, so nobody waits on it,
+            // and the inotify descriptor stays registered with the reactor without an event
+            // meanwhile waking the thread (the kernel keeps it for the next wait). A tokio
+            // timer cost a timer-wheel entry, a wake of the runtime's own driver and a second
+            // `epoll_wait` per round, and resting the descriptor two `epoll_ctl` calls and a new
+            // reactor registration per round (issue 18, round 4). A command or the heartbeat
+            // that comes meanwhile is served when the gap is over, at most the gap later.
+            std::thread::sleep(until.saturating_duration_since(Instant::now()));
+        }
         let mut at = Instant::now();
-        let hold = pace.hold(at);
         let lines = tokio::select! {
             biased;
             command = commands.recv() => match command {
                 // Events the new settings close (a removed input's, a changed joining's) go
                 // out with the checkpoints that pass them.
-                Some(TailCommand::Reconfigure(config)) => tailer.reconfigure(config),
+                Some(TailCommand::Reconfigure(config, read_gap)) => {
+                    pace.set_gap(read_gap);
+                    tailer.reconfigure(config)
+                }
                 Some(TailCommand::Shutdown) | None => {
                     // The checkpoints before the shutdown: an event still held (a multi-line
                     // event, an unterminated line) is not cut in two, it is read again whole
@@ -144,12 +172,7 @@ async fn tail_loop(
                 }
                 Vec::new()
             }
-            (began, lines) = async {
-                if let Some(until) = hold {
-                    tokio::time::sleep_until(until.into()).await;
-                }
-                (Instant::now(), tailer.next_batch().await)
-            } => {
+            (began, lines) = async { (Instant::now(), tailer.next_batch().await) } => {
                 at = began;
                 lines
             }

@@ -182,7 +182,7 @@ pub async fn run(pipeline: Pipeline, options: RunOptions) -> anyhow::Result<()> 
     bridge::publish(&metrics, &tailer.stats());
     // Reads that begin from now on can tell the alert kinds that the inputs caught up.
     let tail_started = Instant::now();
-    let tail = TailBridge::spawn(tailer, health.clone())?;
+    let tail = TailBridge::spawn(tailer, pace::read_gap_of(&pipeline.config), health.clone())?;
 
     let now = Instant::now();
     let mut dispatcher = Dispatcher::new(QueueConfig::of_robots(&pipeline.config));

@@ -13,6 +13,7 @@ use tokio::sync::mpsc;
 use crate::config::{Diagnostic, Diagnostics};
 use crate::daemon::bridge::TailCommand;
 use crate::daemon::config_watch::{ConfigWatch, watched_dirs};
+use crate::daemon::pace;
 use crate::daemon::{Daemon, RELOAD_DEBOUNCE, destinations, seed_send_history, tailer_config};
 use crate::dispatch::queue::QueueConfig;
 use crate::metrics::OutcomeLabel;
@@ -137,7 +138,10 @@ impl Daemon {
         if self
             .tail
             .commands
-            .send(TailCommand::Reconfigure(tailer_config(&pipeline.config)))
+            .send(TailCommand::Reconfigure(
+                tailer_config(&pipeline.config),
+                pace::read_gap_of(&pipeline.config),
+            ))
             .is_err()
         {
             tracing::error!("cannot hand the new inputs to the tailer; they apply after a restart");

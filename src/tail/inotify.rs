@@ -4,10 +4,13 @@
 //! wake-up of notify's thread, then one of the tailing thread (an `eventfd` write) for every
 //! write, and notify's thread drained the kernel's queue at once, so no two writes ever merged.
 //! Here the descriptor is registered with the tailing thread's reactor (the crate's
-//! [`EventStream`], a tokio `AsyncFd`) only while the tailer waits for an event, and read only
-//! when the tailer looks: while the tailer reads or holds its next round (see `daemon::pace`),
-//! the kernel keeps the events and merges repeated writes to one file into one event, without
-//! waking anyone.
+//! [`EventStream`], a tokio `AsyncFd`) at the tailer's first wait and stays so, and it is read
+//! only when the tailer looks: while the tailer reads, or its thread sleeps through the gap
+//! before its next round (see `daemon::pace`), nobody waits on the reactor, so the kernel keeps
+//! the events and merges repeated writes to one file into one event without waking anyone.
+//! (Round 2 took the descriptor out of the reactor after each round instead, and paced with a
+//! tokio timer: two `epoll_ctl` calls, a new registration and a timer per round; issue 18,
+//! round 4.)
 //!
 //! The `notify` crate stays the backend on other systems (`tail::notify_watch`) and watches the
 //! config (`daemon::config_watch`), where one wake-up per change costs nothing.
@@ -46,7 +49,7 @@ const BUFFER: usize = 4096;
 
 /// The inotify instance, registered with the reactor of the runtime that first waits on it.
 enum Fd {
-    /// Not waited on (made outside the tailing thread's runtime, or resting).
+    /// Not waited on yet (made outside the tailing thread's runtime).
     Idle(Option<Inotify>),
     /// Registered with the tailing thread's reactor.
     Registered(EventStream<Vec<u8>>),
@@ -109,18 +112,6 @@ impl DirInotify {
         }
     }
 
-    /// Takes the descriptor out of the reactor until the next [`DirInotify::events`]: the
-    /// tailer read everything and will not look before its next round, so an event meanwhile
-    /// need not wake its thread (the kernel keeps it, and merges the writes after it). Two
-    /// `epoll_ctl` calls a round instead of a thread wake-up a round (issue 18).
-    pub(crate) fn rest(&mut self) {
-        if let Fd::Registered(_) = &self.fd {
-            if let Fd::Registered(stream) = std::mem::replace(&mut self.fd, Fd::Idle(None)) {
-                self.fd = Fd::Idle(Some(stream.into_inotify()));
-            }
-        }
-    }
-
     /// Waits for events and records them in the wake (touched paths, rescans), with every
     /// event already queued. Cancel-safe: the stream keeps what it read, and events are handled
     /// before returning. An error means the instance cannot be used any more (the caller falls
@@ -147,7 +138,7 @@ impl DirInotify {
 }
 
 /// The event stream, registered with the current runtime's reactor if it is not (the first
-/// wait, or the first after a rest).
+/// wait).
 fn registered(fd: &mut Fd) -> io::Result<&mut EventStream<Vec<u8>>> {
     if let Fd::Idle(idle) = fd {
         if tokio::runtime::Handle::try_current().is_err() {

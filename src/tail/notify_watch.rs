@@ -50,9 +50,6 @@ impl NotifyWatch {
         let _ignored = self.watcher.unwatch(dir);
     }
 
-    /// Nothing to do: the watcher's thread reads events whatever the tailer does.
-    pub(crate) fn rest(&mut self) {}
-
     /// Never resolves: the watcher's thread wakes the tailer through the `Wake`.
     pub(crate) async fn events(&mut self) -> io::Result<()> {
         std::future::pending().await

@@ -261,13 +261,10 @@ impl Tailer {
                     if !lines.is_empty() {
                         if !self.more {
                             // Everything was read: the next call waits for a wake-up (one
-                            // that came meanwhile is kept as the permit) instead of looking
-                            // at every file again for nothing (issue 18). Until then, events
-                            // need not wake the thread.
+                            // that came meanwhile is kept as the permit, or waits in the
+                            // inotify queue) instead of looking at every file again for
+                            // nothing (issue 18).
                             self.asleep = Some(self.deadline(self.clock.now()));
-                            if let Some(watch) = self.watch.as_mut() {
-                                watch.rest();
-                            }
                         }
                         return lines;
                     }
