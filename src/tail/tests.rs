@@ -144,6 +144,16 @@ fn append(path: &Path, text: &str) {
     file.write_all(text.as_bytes()).unwrap();
 }
 
+/// Truncates `path` in place (same inode), as logrotate's `copytruncate` does after its copy.
+fn truncate(path: &Path) {
+    OpenOptions::new()
+        .write(true)
+        .open(path)
+        .unwrap()
+        .set_len(0)
+        .unwrap();
+}
+
 fn texts(lines: &[LogLine]) -> Vec<&str> {
     lines.iter().map(|l| l.text.as_str()).collect()
 }

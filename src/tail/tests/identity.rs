@@ -3,7 +3,7 @@
 //! rewritten with the same banner (while followed, while down), new files with the same head,
 //! and files rotated out of a narrow glob while down.
 
-use std::fs::{self, File, OpenOptions};
+use std::fs::{self, File};
 use std::io::Write;
 use std::ops::Range;
 use std::path::Path;
@@ -12,7 +12,7 @@ use std::time::Duration;
 use crate::config::{MultilineConfig, StartAt};
 use crate::tail::fingerprint::TailHash;
 
-use super::{append, input, start, texts};
+use super::{append, input, start, texts, truncate};
 
 /// `"<tag> <i>\n"` for every `i` in `range`, 10 bytes or more each.
 fn numbered(tag: &str, range: Range<usize>) -> String {
@@ -43,15 +43,19 @@ fn expected(parts: &[(&str, Range<usize>)]) -> Vec<String> {
     out
 }
 
+/// A tailer on `app.log*` in `dir` (the glob matches the copies), from the beginning.
+fn wide(dir: &Path) -> super::Harness {
+    start(
+        vec![input(&dir.join("app.log*"), StartAt::Beginning)],
+        vec![],
+        true,
+    )
+}
+
 /// logrotate's copytruncate: copy the file, then truncate it in place (same inode).
 fn copytruncate(path: &Path, copy: &Path) {
     fs::copy(path, copy).unwrap();
-    OpenOptions::new()
-        .write(true)
-        .open(path)
-        .unwrap()
-        .set_len(0)
-        .unwrap();
+    truncate(path);
 }
 
 #[test]
@@ -91,12 +95,7 @@ fn a_copy_shorter_than_what_was_read_is_known_without_checkpoints() {
     let path = dir.path().join("app.log");
     let staged = dir.path().join("staged");
     append(&path, &numbered("first", 0..40));
-    let mut tailer = start(
-        vec![input(&dir.path().join("app.log*"), StartAt::Beginning)],
-        vec![],
-        true,
-    )
-    .without_checkpoints();
+    let mut tailer = wide(dir.path()).without_checkpoints();
     tailer.lines(40);
     append(&path, &numbered("more", 0..20));
     tailer.lines(20);
@@ -105,12 +104,7 @@ fn a_copy_shorter_than_what_was_read_is_known_without_checkpoints() {
     fs::copy(&path, &staged).unwrap();
     append(&path, &numbered("late", 0..3));
     tailer.lines(3);
-    OpenOptions::new()
-        .write(true)
-        .open(&path)
-        .unwrap()
-        .set_len(0)
-        .unwrap();
+    truncate(&path);
     fs::rename(&staged, dir.path().join("app.log.1")).unwrap();
     append(&path, &numbered("after", 0..2));
     assert_eq!(sorted(&tailer.lines(2)), expected(&[("after", 0..2)]));
@@ -124,11 +118,7 @@ fn a_copy_found_while_it_is_being_written_waits_for_the_truncate() {
     let path = dir.path().join("app.log");
     let copy = dir.path().join("app.log.1");
     append(&path, &numbered("first", 0..40));
-    let mut tailer = start(
-        vec![input(&dir.path().join("app.log*"), StartAt::Beginning)],
-        vec![],
-        true,
-    );
+    let mut tailer = wide(dir.path());
     tailer.lines(40);
     // logrotate created the copy: empty when the tailer finds it, then half-written while the
     // application goes on writing to the original.
@@ -148,12 +138,7 @@ fn a_copy_found_while_it_is_being_written_waits_for_the_truncate() {
     append(&path, &numbered("window", 0..4));
     let bytes = fs::read(&path).unwrap();
     out.write_all(&bytes[half..]).unwrap();
-    OpenOptions::new()
-        .write(true)
-        .open(&path)
-        .unwrap()
-        .set_len(0)
-        .unwrap();
+    truncate(&path);
     append(&path, &numbered("after", 0..3));
     assert_eq!(
         sorted(&tailer.lines(7)),

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use crate::config::StartAt;
 
-use super::{append, input, start, texts};
+use super::{append, input, start, texts, truncate};
 
 fn sorted(lines: &[crate::event::LogLine]) -> Vec<String> {
     let mut texts: Vec<String> = lines.iter().map(|l| l.text.clone()).collect();
@@ -159,12 +159,7 @@ fn a_copy_of_a_parked_file_made_while_it_is_found_is_not_read_again() {
     tailer.quiet(Duration::from_millis(300));
     let mut out = OpenOptions::new().append(true).open(&copy).unwrap();
     out.write_all(&bytes[bytes.len() / 2..]).unwrap();
-    OpenOptions::new()
-        .write(true)
-        .open(&path)
-        .unwrap()
-        .set_len(0)
-        .unwrap();
+    truncate(&path);
     append(&path, "after\n");
     assert_eq!(texts(&tailer.lines(1)), ["after"]);
     tailer.quiet(Duration::from_millis(500));
