@@ -148,7 +148,8 @@ impl Pipeline {
 
     /// [`Pipeline::route`] for every event of `lines`, in order, with the same hits, but the
     /// events of one input that follow each other are searched together, as one buffer
-    /// (`RuleSet::scan_text`, the whole-buffer candidate search of `dingtail test`): a batch
+    /// (`RuleSet::scan_text`, the whole-buffer candidate search of `dingtail test`'s
+    /// `scan_buffer` on text known to be UTF-8): a batch
     /// of a hundred lines costs one pass of the literal searchers instead of a hundred (issue
     /// 18). An event whose text the buffer would cut or change (a multi-line event, a text
     /// ending in `\r`) is matched alone, and so is every event of an input with `where:` rules
