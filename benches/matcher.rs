@@ -1,7 +1,8 @@
 //! Micro-benchmarks of the matcher (issue 7): `RuleSet::matches` on lines that match nothing and
-//! on lines that match, with the 10 and the 100 benchmark rules, and `RuleSet::scan_buffer` over
-//! a buffer of generated log lines. The rule sets are loaded by `Pipeline::load_with`, exactly as
-//! the daemon loads them, so that a regression anywhere on that path shows here.
+//! on lines that match, with the 10 and the 100 benchmark rules, and `RuleSet::scan_buffer` (and
+//! `scan_text`, the same on a `str`) over a buffer of generated log lines. The rule sets are
+//! loaded by `Pipeline::load_with`, exactly as the daemon loads them, so that a regression
+//! anywhere on that path shows here.
 //!
 //! `cargo bench --bench matcher`; CI only compiles it (`cargo bench --no-run`).
 
@@ -97,6 +98,17 @@ fn matcher(c: &mut Criterion) {
             b.iter(|| {
                 let mut hits = 0usize;
                 set.scan_buffer(black_box(&buf), &mut out, |_, _, found| hits += found.len());
+                assert!(hits > 0);
+                hits
+            })
+        });
+        // The same buffer known to be UTF-8 (the daemon's batch of decoded texts): no check
+        // of the whole buffer, candidate lines borrowed (issue 18 round 5).
+        let text = std::str::from_utf8(&buf).unwrap();
+        group.bench_function("scan_text/1MiB", |b| {
+            b.iter(|| {
+                let mut hits = 0usize;
+                set.scan_text(black_box(text), &mut out, |_, _, found| hits += found.len());
                 assert!(hits > 0);
                 hits
             })

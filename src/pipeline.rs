@@ -148,7 +148,8 @@ impl Pipeline {
 
     /// [`Pipeline::route`] for every event of `lines`, in order, with the same hits, but the
     /// events of one input that follow each other are searched together, as one buffer
-    /// (`RuleSet::scan_buffer`, the whole-buffer candidate search of `dingtail test`): a batch
+    /// (`RuleSet::scan_text`, the whole-buffer candidate search of `dingtail test`'s
+    /// `scan_buffer` on text known to be UTF-8): a batch
     /// of a hundred lines costs one pass of the literal searchers instead of a hundred (issue
     /// 18). An event whose text the buffer would cut or change (a multi-line event, a text
     /// ending in `\r`) is matched alone, and so is every event of an input with `where:` rules
@@ -314,8 +315,8 @@ pub enum TargetError {
 /// file allocates nothing per batch.
 #[derive(Debug, Default)]
 pub struct RouteScratch {
-    /// The texts of a run of events, each followed by `\n`.
-    buf: Vec<u8>,
+    /// The texts of a run of events, each followed by `\n` (UTF-8, as the texts are).
+    buf: String,
     /// Where each event of the run that is in `buf` starts, with its index in the run.
     starts: Vec<(usize, usize)>,
     /// The run's events that matched: their index in the run and their matches, in order.
@@ -350,11 +351,11 @@ impl RouteScratch {
                 continue;
             }
             self.starts.push((self.buf.len(), index));
-            self.buf.extend_from_slice(line.text.as_bytes());
-            self.buf.push(b'\n');
+            self.buf.push_str(&line.text);
+            self.buf.push('\n');
         }
         let (starts, found) = (&self.starts, &mut self.found);
-        rule_set.scan_buffer(&self.buf, &mut self.out, |offset, _, matches| {
+        rule_set.scan_text(&self.buf, &mut self.out, |offset, _, matches| {
             if let Ok(at) = starts.binary_search_by_key(&offset, |(start, _)| *start) {
                 if let Some((_, index)) = starts.get(at) {
                     found.push((*index, matches.to_vec()));

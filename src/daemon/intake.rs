@@ -9,6 +9,7 @@
 //! commit or tick ([`crate::daemon::coalesce`]).
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 use std::time::{Instant, SystemTime};
 
 use crate::batch::Batch;
@@ -39,21 +40,32 @@ impl Daemon {
         let mut untimed: BTreeMap<&str, u64> = BTreeMap::new();
         // Per rule: its matches, and its last match's line (for the chat's `test`).
         let mut matched: BTreeMap<String, (u64, usize)> = BTreeMap::new();
-        for line in &lines {
-            let counts = read.entry(&*line.input).or_default();
-            counts.0 += 1;
-            counts.1 += line.end_offset.saturating_sub(line.start_offset);
-            counts.2 += u64::from(line.truncated);
-            counts.3 += u64::from(line.invalid);
-            if line.event_time.is_none() {
-                let timed = pipeline
-                    .config
-                    .inputs
-                    .get(&*line.input)
-                    .is_some_and(|input| input.timestamp.is_some());
-                if timed {
-                    *untimed.entry(&*line.input).or_default() += 1;
-                }
+        // Per run of lines of one input (a batch is mostly one), not per line: the maps and the
+        // input's config are looked up once a run (issue 18).
+        let mut rest = &lines[..];
+        while let Some(first) = rest.first() {
+            let len = rest
+                .iter()
+                .position(|line| !Arc::ptr_eq(&line.input, &first.input))
+                .unwrap_or(rest.len());
+            let (run, after) = rest.split_at(len);
+            rest = after;
+            let counts = read.entry(&*first.input).or_default();
+            let mut n_untimed = 0;
+            for line in run {
+                counts.0 += 1;
+                counts.1 += line.end_offset.saturating_sub(line.start_offset);
+                counts.2 += u64::from(line.truncated);
+                counts.3 += u64::from(line.invalid);
+                n_untimed += u64::from(line.event_time.is_none());
+            }
+            let timed = pipeline
+                .config
+                .inputs
+                .get(&*first.input)
+                .is_some_and(|input| input.timestamp.is_some());
+            if timed && n_untimed > 0 {
+                *untimed.entry(&*first.input).or_default() += n_untimed;
             }
         }
         let dispatcher = &mut self.dispatcher;

@@ -5,7 +5,8 @@
 //! those rules pay for their excludes and captures. In front of it, a combined candidate regex
 //! ([`matcher::Candidates`]) rejects the lines that match nothing (most of a log) in one scan, and
 //! [`RuleSet::scan_buffer`] runs it over whole buffers of lines, so that `dingtail test` over a
-//! big file checks only the lines that hold a candidate (issue 7).
+//! big file checks only the lines that hold a candidate (issue 7); [`RuleSet::scan_text`] is the
+//! same over text known to be UTF-8 (the daemon's batches of decoded events, issue 18).
 //!
 //! The two paths agree by construction: `scan_buffer` reports exactly the lines for which
 //! [`RuleSet::matches`] finds something (the unit tests compare them line by line).
@@ -209,24 +210,55 @@ impl RuleSet {
         &self,
         buf: &[u8],
         out: &mut Vec<RuleMatch>,
+        on_match: impl FnMut(usize, &str, &[RuleMatch]),
+    ) {
+        let text = match &self.candidates {
+            Some(_) => std::str::from_utf8(buf).ok(),
+            None => None,
+        };
+        self.scan(buf, text, out, on_match);
+    }
+
+    /// [`RuleSet::scan_buffer`] over text known to be UTF-8 (the daemon's batch of decoded
+    /// events, joined with `\n`): the buffer is not checked again, and candidate lines are
+    /// borrowed, not decoded (issue 18).
+    pub fn scan_text(
+        &self,
+        text: &str,
+        out: &mut Vec<RuleMatch>,
+        on_match: impl FnMut(usize, &str, &[RuleMatch]),
+    ) {
+        self.scan(text.as_bytes(), Some(text), out, on_match);
+    }
+
+    /// The scan of `buf`; `text` is `buf` itself when it is known to be valid UTF-8.
+    fn scan(
+        &self,
+        buf: &[u8],
+        text: Option<&str>,
+        out: &mut Vec<RuleMatch>,
         mut on_match: impl FnMut(usize, &str, &[RuleMatch]),
     ) {
         if self.rules.is_empty() {
             return;
         }
         let mut check = |start: usize, end: usize, out: &mut Vec<RuleMatch>| {
-            let Some(bytes) = buf.get(start..end) else {
-                return;
+            let line = match text.and_then(|text| text.get(start..end)) {
+                Some(line) => std::borrow::Cow::Borrowed(line.strip_suffix('\r').unwrap_or(line)),
+                None => {
+                    let Some(bytes) = buf.get(start..end) else {
+                        return;
+                    };
+                    String::from_utf8_lossy(bytes.strip_suffix(b"\r").unwrap_or(bytes))
+                }
             };
-            let bytes = bytes.strip_suffix(b"\r").unwrap_or(bytes);
-            let line = String::from_utf8_lossy(bytes);
             self.matches(&line, out);
             if !out.is_empty() {
                 on_match(start, &line, out);
             }
         };
         match &self.candidates {
-            Some(candidates) if std::str::from_utf8(buf).is_ok() => {
+            Some(candidates) if text.is_some() => {
                 for (start, end) in candidates.lines(buf) {
                     check(start, end, out);
                 }
@@ -366,8 +398,8 @@ mod tests {
         assert_eq!(rules, ["any-digit"]);
     }
 
-    /// `scan_buffer` over `log` finds exactly the lines `matches` finds one by one (`n` of them),
-    /// also with invalid UTF-8 in front (the line-by-line path).
+    /// `scan_buffer` and `scan_text` over `log` find exactly the lines `matches` finds one by one
+    /// (`n` of them), also with invalid UTF-8 in front (the line-by-line path).
     fn assert_scan_agrees(set: &RuleSet, log: &str, n: usize) {
         let expected: Vec<(usize, String)> = {
             let mut out = Vec::new();
@@ -391,6 +423,13 @@ mod tests {
             got.push((offset, line.to_string()));
         });
         assert_eq!(got, expected);
+        // The same text given as a `str` (the daemon's batches) finds the same lines.
+        let mut got_text = Vec::new();
+        set.scan_text(log, &mut matches, |offset, line, found| {
+            assert!(!found.is_empty());
+            got_text.push((offset, line.to_string()));
+        });
+        assert_eq!(got_text, expected);
         // Invalid UTF-8 takes the line-by-line path and still finds the lines.
         let mut bytes = log.as_bytes().to_vec();
         bytes.splice(0..0, b"\xff\xfe junk\n".iter().copied());
