@@ -4,13 +4,30 @@
 
 use std::fs;
 use std::io::ErrorKind;
-use std::path::Path;
+use std::path::{Path, PathBuf};
+
 use std::time::Duration;
+use tempfile::TempDir;
 
 use crate::config::StartAt;
 use crate::tail::Tailer;
 
-use super::{append, input, start, texts};
+use super::{Harness, append, input, start, texts};
+
+/// A tailer on `*.log` in a new directory whose `app.log` holds `text`, every line of it read.
+fn following(text: &str) -> (TempDir, PathBuf, Harness) {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("app.log");
+    append(&path, text);
+    let mut tailer = start(
+        vec![input(&dir.path().join("*.log"), StartAt::Beginning)],
+        vec![],
+        true,
+    );
+    let expected: Vec<&str> = text.lines().collect();
+    assert_eq!(texts(&tailer.lines(expected.len())), expected);
+    (dir, path, tailer)
+}
 
 /// Lists or stats of `path` fail with `kind` from now on (`None`: they work again), and the
 /// tailer rescans at once.
@@ -28,12 +45,7 @@ fn a_directory_that_cannot_be_listed_keeps_its_files_and_their_positions() {
         ErrorKind::StaleNetworkFileHandle,
         ErrorKind::Other, // EIO, EMFILE
     ] {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("app.log");
-        append(&path, "one\n");
-        let glob = dir.path().join("*.log");
-        let mut tailer = start(vec![input(&glob, StartAt::Beginning)], vec![], true);
-        assert_eq!(texts(&tailer.lines(1)), ["one"]);
+        let (dir, path, mut tailer) = following("one\n");
 
         fault(&mut tailer, dir.path(), Some(kind));
         // Longer than the drain grace (1 s): an unknown directory is not an empty one.
@@ -78,12 +90,7 @@ fn a_file_that_cannot_be_stated_is_kept() {
 
 #[test]
 fn a_file_missed_by_a_scan_but_still_at_its_path_is_not_closed() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("app.log");
-    append(&path, "one\n");
-    let glob = dir.path().join("*.log");
-    let mut tailer = start(vec![input(&glob, StartAt::Beginning)], vec![], true);
-    assert_eq!(texts(&tailer.lines(1)), ["one"]);
+    let (dir, path, mut tailer) = following("one\n");
     // The listing claims the directory is gone (a spurious ENOENT): the scan misses the
     // file, it drains, and the look at its path before closing keeps it.
     fault(&mut tailer, dir.path(), Some(ErrorKind::NotFound));
@@ -97,13 +104,8 @@ fn a_file_missed_by_a_scan_but_still_at_its_path_is_not_closed() {
 
 #[test]
 fn a_file_renamed_away_and_back_resumes_at_its_offset() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("app.log");
+    let (dir, path, mut tailer) = following("one\ntwo\n");
     let away = dir.path().join("app.moved");
-    append(&path, "one\ntwo\n");
-    let glob = dir.path().join("*.log");
-    let mut tailer = start(vec![input(&glob, StartAt::Beginning)], vec![], true);
-    assert_eq!(texts(&tailer.lines(2)), ["one", "two"]);
     fs::rename(&path, &away).unwrap();
     tailer.quiet(Duration::from_millis(1500));
     assert_eq!(tailer.n_files(), 0, "released after the drain grace");
@@ -125,12 +127,7 @@ fn a_file_renamed_away_and_back_resumes_at_its_offset() {
 
 #[test]
 fn a_deleted_file_leaves_no_checkpoint_behind() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("app.log");
-    append(&path, "one\n");
-    let glob = dir.path().join("*.log");
-    let mut tailer = start(vec![input(&glob, StartAt::Beginning)], vec![], true);
-    assert_eq!(texts(&tailer.lines(1)), ["one"]);
+    let (_dir, path, mut tailer) = following("one\n");
     fs::remove_file(&path).unwrap();
     tailer.quiet(Duration::from_millis(1500));
     assert_eq!(tailer.n_files(), 0);
