@@ -1,7 +1,7 @@
-//! kill -9 while a file is written steadily (issue 18). The daemon commits at once when lines
-//! matched, but lets the checkpoints of lines that matched nothing wait for the next second's
-//! commit: a kill then makes it read those lines again, which must neither lose a match (a
-//! checkpoint never passes a match that is not stored) nor repeat one (a stored match's
+//! kill -9 while a file is written steadily (issue 18). The daemon lets its commits wait for the
+//! next second's tick or the next send (which commits first): a kill then makes it read again
+//! the lines after the last stored checkpoint, matched or not, which must neither lose a match
+//! (a checkpoint never passes a match that is not stored) nor repeat one (a stored match's
 //! checkpoint is stored with it).
 
 use std::io::Write;
@@ -22,7 +22,7 @@ const LINES_PER_WRITE: u32 = 30;
 /// lines that matched nothing have been read and their checkpoints not yet stored.
 const MATCH_EVERY: u32 = 50;
 
-fn config(dir: &Dir, standin: &Standin) -> PathBuf {
+fn config(dir: &Dir, standin: &Standin, linger: &str) -> PathBuf {
     std::fs::create_dir_all(dir.join("logs")).unwrap();
     dir.create(
         "rules.yaml",
@@ -45,7 +45,7 @@ inputs:
     paths: [\"logs/*.log\"]
     start_at: beginning
 robots:
-{}    linger: 200ms
+{}    linger: {linger}
 rules: [\"rules.yaml\"]
 ",
             standin.robot_yaml("ops")
@@ -109,12 +109,23 @@ fn in_flight_at_kill(standin: &Standin) -> u64 {
 
 #[test]
 fn kill_9_during_a_steady_write_loses_and_repeats_no_alert() {
+    kill_9_during_a_steady_write("steady-kill9", "200ms");
+}
+
+/// With a long `linger:`, no send commits the matches before the tick does: most kills find
+/// matches that are only in memory, which must come back by reading their lines again.
+#[test]
+fn kill_9_with_matches_not_yet_stored_loses_and_repeats_no_alert() {
+    kill_9_during_a_steady_write("steady-kill9-unstored", "3s");
+}
+
+fn kill_9_during_a_steady_write(name: &str, linger: &str) {
     let standin = Standin::start_with(StandinConfig {
         window: Duration::from_secs(3),
         ..StandinConfig::signed()
     });
-    let dir = Dir::new("steady-kill9");
-    let config = config(&dir, &standin);
+    let dir = Dir::new(name);
+    let config = config(&dir, &standin, linger);
     let log = dir.join("logs/app.log");
     let stop = Arc::new(AtomicBool::new(false));
     let matches = Arc::new(AtomicU64::new(0));

@@ -550,15 +550,18 @@ impl AlertChanges {
 
 impl Daemon {
     /// Runs the trackers' and silences' timers: their notices join the gathering batches of
-    /// their rules' robots, and everything they changed is committed.
+    /// their rules' robots and are committed at once, with everything else not stored yet.
+    /// Without a notice, what changed waits for the next send or tick, as matches do (a crash
+    /// meanwhile runs the same timers again: `daemon::coalesce`).
     pub(crate) fn poll_alerts(&mut self) {
         let now = Instant::now();
         let notices = self.alerts.poll(now, SystemTime::now(), &self.metrics);
+        let noticed = !notices.is_empty();
         for notice in notices {
             self.queue_notice(notice, now);
         }
         self.share_ended_silences();
-        if !self.dirty.is_empty() || !self.alerts.changes().is_empty() {
+        if noticed {
             self.commit(None);
         }
     }

@@ -5,8 +5,9 @@
 //! The rule: a checkpoint is committed only together with every match before it, so it never
 //! gets ahead of durable output. A commit that fails moves nothing forward; the robots stay
 //! dirty and the next commit (the next lines, the next send, or the next tick) carries it all.
-//! Lines that matched nothing are not committed at once: their checkpoints wait for the next
-//! commit or tick ([`crate::daemon::coalesce`]).
+//! The commit need not follow every batch: the checkpoints wait, with the matches before them,
+//! for the next send or tick ([`crate::daemon::coalesce`]); the rows written for a robot are
+//! those of the rules whose lines matched ([`crate::daemon::dirty`]).
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -15,6 +16,7 @@ use std::time::{Instant, SystemTime};
 use crate::batch::Batch;
 use crate::daemon::Daemon;
 use crate::daemon::coalesce::AfterLines;
+use crate::daemon::dirty::Rows;
 use crate::event::LogLine;
 use crate::metrics::{InputLabel, RuleLabel};
 use crate::state::Change;
@@ -72,21 +74,24 @@ impl Daemon {
         let dirty = &mut self.dirty;
         let alerts = &mut self.alerts;
         let metrics = &self.metrics;
+        let mut shared = false;
         pipeline.route_batch(&lines, &mut self.route_scratch, |index, routed| {
             let counted = matched.entry(routed.rule.name().to_owned()).or_default();
             *counted = (counted.0 + 1, index);
+            shared = shared || alerts.scope.has_rule(routed.rule.name());
             // Alert kinds (issue 13): held, folded or muted matches go no further.
             let Some(note) = alerts.on_match(routed, read_at, metrics) else {
                 return;
             };
+            let hit = routed.hit();
             for robot in routed.robots() {
                 let render = || routed.render(robot);
-                if dispatcher.on_alert(robot, routed.hit(), note, render, now) {
-                    dirty.insert(robot.clone());
+                if dispatcher.on_alert(robot, hit, note, render, now) {
+                    // Only this rule's gathering row changed: the commit writes it alone.
+                    dirty.rule_changed(robot, hit.rule);
                 }
             }
         });
-        let n_matched = matched.values().map(|(n, _)| n).sum();
         for (rule, (n, last)) in matched {
             if self.chat.keeps_matches() {
                 if let Some(line) = lines.get(last) {
@@ -134,8 +139,7 @@ impl Daemon {
         self.tail.recycle(lines);
         self.latest_checkpoints = checkpoints;
         let after = AfterLines {
-            matched: n_matched,
-            dirty: !self.dirty.is_empty(),
+            shared,
             globs_moved: self.latest_globs != self.saved_globs,
             degraded: self.store_failure.is_some(),
         };
@@ -166,13 +170,19 @@ impl Daemon {
         }
         let empty = Batch::default();
         let mut changes: Vec<Change<'_>> = Vec::with_capacity(self.dirty.len() + 4);
-        for robot in &self.dirty {
+        for (robot, rows) in self.dirty.iter() {
             if send.as_ref().is_some_and(|sending| sending.robot == robot) {
                 continue;
             }
             let pending = self.dispatcher.gathering(robot);
-            let change = match pending {
-                Some(batch) if self.dispatcher.is_in_flight(robot) => {
+            let change = match (pending, rows) {
+                // Only some rules' matches are new: their rows alone (see `daemon::dirty`).
+                (Some(batch), Rows::Gathering(rules)) => Change::GatheringRules {
+                    robot,
+                    batch,
+                    rules,
+                },
+                (Some(batch), Rows::All) if self.dispatcher.is_in_flight(robot) => {
                     Change::Gathering { robot, batch }
                 }
                 // Nothing in flight: rewriting all of the robot's rows also clears what a failed

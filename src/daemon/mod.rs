@@ -17,6 +17,7 @@ mod coalesce;
 pub mod config_watch;
 pub mod console;
 pub mod deliver;
+mod dirty;
 pub mod http;
 mod intake;
 mod journal;
@@ -41,6 +42,7 @@ use crate::config::Config;
 use crate::daemon::bridge::{TailBridge, TailCommand, TailMsg};
 use crate::daemon::config_watch::ConfigWatch;
 use crate::daemon::deliver::Destination;
+use crate::daemon::dirty::DirtyRobots;
 use crate::daemon::http::{Health, Loop};
 use crate::daemon::journal::Journals;
 use crate::daemon::reload::{Trigger, digest, recv_config_change, start_config_watch};
@@ -232,7 +234,7 @@ pub async fn run(pipeline: Pipeline, options: RunOptions) -> anyhow::Result<()> 
         tail,
         sends: JoinSet::new(),
         in_flight: HashMap::new(),
-        dirty: BTreeSet::new(),
+        dirty: DirtyRobots::default(),
         ledger,
         // Never empty before the first lines: a commit before them (a restored batch sent at
         // once) must not read as "every file was let go".
@@ -330,8 +332,8 @@ pub(crate) struct Daemon {
     sends: JoinSet<Outcome>,
     /// Which send task carries which batch, so that a task that fails still reports its batch.
     in_flight: HashMap<tokio::task::Id, (String, u64)>,
-    /// Robots whose gathering batch changed since the last successful commit.
-    dirty: BTreeSet<String>,
+    /// Robots whose batches changed since the last successful commit, and how much.
+    dirty: DirtyRobots,
     /// The checkpoints as stored: commits write only what moved since.
     ledger: CheckpointLedger,
     /// The tailer's latest checkpoints (safe once every match before them is stored).
@@ -362,6 +364,15 @@ pub(crate) struct Daemon {
 }
 
 impl Daemon {
+    /// True when memory holds something the store does not: the tick commits it (see
+    /// `daemon::coalesce`).
+    fn owes_commit(&self) -> bool {
+        self.store_failure.is_some()
+            || !self.dirty.is_empty()
+            || self.checkpoints_owed
+            || !self.alerts.changes().is_empty()
+    }
+
     async fn main_loop(&mut self, signals: &mut SignalStream) {
         let watchdog = self.notifier.watchdog_interval();
         let mut tick = tokio::time::interval(TICK);
@@ -432,7 +443,7 @@ impl Daemon {
                 }
                 _ = tick.tick() => {
                     self.sync_silences();
-                    if self.store_failure.is_some() || !self.dirty.is_empty() || self.checkpoints_owed {
+                    if self.owes_commit() {
                         self.commit(None);
                     }
                     self.cluster_tick();
@@ -495,8 +506,8 @@ impl Daemon {
         }
         self.cluster_stop(deadline).await;
         self.sends.abort_all();
-        // A last try at whatever a failed commit left in memory.
-        if self.store_failure.is_some() || !self.dirty.is_empty() || self.checkpoints_owed {
+        // Whatever waits for a commit, and a last try at what a failed commit left in memory.
+        if self.owes_commit() {
             self.commit(None);
         }
         let left = self.dispatcher.n_undelivered();

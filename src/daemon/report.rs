@@ -200,7 +200,7 @@ impl Daemon {
         }
         // The alert kinds' state not stored yet (a commit failed) goes with the batches that
         // reflect it, if no other robot's batch is left unstored.
-        let alert_changes = if self.dirty.iter().all(|dirty| *dirty == robot) {
+        let alert_changes = if self.dirty.robots().all(|dirty| dirty == robot) {
             self.alerts.changes()
         } else {
             AlertChanges::default()

@@ -457,6 +457,11 @@ impl Store {
             for change in changes {
                 match *change {
                     Change::Gathering { robot, batch } => pending::put_gathering(tx, robot, batch)?,
+                    Change::GatheringRules {
+                        robot,
+                        batch,
+                        rules,
+                    } => pending::put_gathering_rules(tx, robot, batch, rules)?,
                     Change::Undelivered {
                         robot,
                         pending,
@@ -542,6 +547,17 @@ pub enum Change<'a> {
         robot: &'a str,
         /// Its gathering batch.
         batch: &'a Batch,
+    },
+    /// The gathering rows of `rules` of `robot` (the rules whose lines just matched); its other
+    /// rows are on disk as they stand in memory (issue 18: a commit no longer rewrites all
+    /// that a robot holds for one new match).
+    GatheringRules {
+        /// The robot.
+        robot: &'a str,
+        /// Its gathering batch.
+        batch: &'a Batch,
+        /// The rules whose rows changed.
+        rules: &'a BTreeSet<String>,
     },
     /// All that `robot` has not delivered, nothing of it in flight: new events (`pending`)
     /// and events that may have been delivered already (`doubtful`).

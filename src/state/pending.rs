@@ -14,7 +14,7 @@
 mod notice_row;
 mod row;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use rusqlite::{Connection, params};
 
@@ -117,21 +117,56 @@ pub fn put_gathering(conn: &Connection, robot: &str, batch: &Batch) -> Result<()
     put(conn, robot, batch, 0)
 }
 
-/// Inserts or replaces `batch`'s rows of `robot` in generation `gen`.
-fn put(conn: &Connection, robot: &str, batch: &Batch, generation: i64) -> Result<(), PendingError> {
-    let mut insert = conn.prepare_cached(
-        "INSERT OR REPLACE INTO pending (robot, rule, gen, data) VALUES (?1, ?2, ?4, ?3)",
-    )?;
-    for rule in batch.rule_names() {
-        let notices = batch.notices().of_rule(rule);
-        let data = row::encode(batch.rule(rule), &notices).map_err(|source| PendingError::Row {
-            robot: robot.to_string(),
-            rule: rule.to_string(),
-            source,
-        })?;
-        insert.execute(params![robot, rule, data, generation])?;
+/// Writes the gathering (gen 0) rows of `robot` for `rules` as `batch` holds them: replaced,
+/// or deleted when `batch` holds nothing of a rule. The robot's other rows are left as they are.
+///
+/// # Errors
+/// SQLite or encoding failures.
+pub fn put_gathering_rules(
+    conn: &Connection,
+    robot: &str,
+    batch: &Batch,
+    rules: &BTreeSet<String>,
+) -> Result<(), PendingError> {
+    let mut insert = conn.prepare_cached(INSERT)?;
+    let mut delete =
+        conn.prepare_cached("DELETE FROM pending WHERE robot = ?1 AND rule = ?2 AND gen = 0")?;
+    let names = batch.rule_names();
+    for rule in rules {
+        if names.contains(rule.as_str()) {
+            insert.execute(params![robot, rule, encode(robot, rule, batch)?, 0])?;
+        } else {
+            delete.execute(params![robot, rule])?;
+        }
     }
     Ok(())
+}
+
+const INSERT: &str =
+    "INSERT OR REPLACE INTO pending (robot, rule, gen, data) VALUES (?1, ?2, ?4, ?3)";
+
+/// Inserts or replaces `batch`'s rows of `robot` in generation `gen`.
+fn put(conn: &Connection, robot: &str, batch: &Batch, generation: i64) -> Result<(), PendingError> {
+    let mut insert = conn.prepare_cached(INSERT)?;
+    for rule in batch.rule_names() {
+        insert.execute(params![
+            robot,
+            rule,
+            encode(robot, rule, batch)?,
+            generation
+        ])?;
+    }
+    Ok(())
+}
+
+/// `rule`'s row of `batch`: its lines and its notices.
+fn encode(robot: &str, rule: &str, batch: &Batch) -> Result<String, PendingError> {
+    let notices = batch.notices().of_rule(rule);
+    row::encode(batch.rule(rule), &notices).map_err(|source| PendingError::Row {
+        robot: robot.to_string(),
+        rule: rule.to_string(),
+        source,
+    })
 }
 
 /// Marks everything gathering for `robot` as in flight under `id` (the batch just sent).
@@ -152,14 +187,10 @@ pub fn mark_resending(conn: &Connection, robot: &str, id: u64) -> Result<(), Pen
 
 fn move_generation(conn: &Connection, robot: &str, from: i64, id: u64) -> Result<(), PendingError> {
     let id = i64::try_from(id).unwrap_or(i64::MAX);
-    conn.execute(
-        "DELETE FROM pending WHERE robot = ?1 AND gen = ?2",
-        params![robot, id],
-    )?;
-    conn.execute(
-        "UPDATE pending SET gen = ?2 WHERE robot = ?1 AND gen = ?3",
-        params![robot, id, from],
-    )?;
+    conn.prepare_cached("DELETE FROM pending WHERE robot = ?1 AND gen = ?2")?
+        .execute(params![robot, id])?;
+    conn.prepare_cached("UPDATE pending SET gen = ?2 WHERE robot = ?1 AND gen = ?3")?
+        .execute(params![robot, id, from])?;
     Ok(())
 }
 
@@ -174,7 +205,8 @@ pub fn replace_all(
     pending: &Batch,
     doubtful: &Batch,
 ) -> Result<(), PendingError> {
-    conn.execute("DELETE FROM pending WHERE robot = ?1", params![robot])?;
+    conn.prepare_cached("DELETE FROM pending WHERE robot = ?1")?
+        .execute(params![robot])?;
     put(conn, robot, pending, 0)?;
     put(conn, robot, doubtful, DOUBTFUL_GEN)
 }
@@ -233,7 +265,7 @@ mod tests {
     use crate::event::{Mentions, Severity};
     use crate::state::pending::{
         CREATE_TABLE, decode_batch, encode_batch, load_all, mark_in_flight, mark_resending,
-        put_gathering, replace_all,
+        put_gathering, put_gathering_rules, replace_all,
     };
 
     fn batch(rule: &str, n: u64) -> Batch {
@@ -298,6 +330,52 @@ mod tests {
         let loaded = load_all(&conn).unwrap();
         assert_eq!(loaded["ops"].doubtful.count(), 1);
         assert_eq!(loaded["ops"].pending.count(), 6);
+    }
+
+    /// Writing only the rules whose lines matched leaves the robot's rows exactly as a whole
+    /// rewrite would (issue 18), in flight or not; a rule the batch no longer holds loses its
+    /// gathering row, and nothing else of the robot is touched.
+    #[test]
+    fn writing_the_changed_rules_alone_equals_a_rewrite() {
+        let dir = tempfile::tempdir().unwrap();
+        let conn = Connection::open(dir.path().join("s.db")).unwrap();
+        conn.execute_batch(CREATE_TABLE).unwrap();
+        let mut gathering = batch("oom", 2);
+        gathering.absorb(batch("disk", 3));
+        let doubtful = batch("net", 1);
+        replace_all(&conn, "ops", &gathering, &doubtful).unwrap();
+        put_gathering(&conn, "dev", &batch("oom", 4)).unwrap();
+        // New matches of `disk` and a first one of `ssh`.
+        gathering.absorb(batch("disk", 2));
+        gathering.absorb(batch("ssh", 1));
+        let rules = ["disk".to_string(), "ssh".to_string()].into();
+        put_gathering_rules(&conn, "ops", &gathering, &rules).unwrap();
+        let loaded = load_all(&conn).unwrap();
+        assert_eq!(loaded["ops"].pending, gathering);
+        assert_eq!(loaded["ops"].doubtful, doubtful);
+        assert_eq!(
+            loaded["dev"].pending,
+            batch("oom", 4),
+            "another robot untouched"
+        );
+        // In flight: the gathering rows start again beside the in-flight ones.
+        mark_in_flight(&conn, "ops", 9).unwrap();
+        let after = batch("oom", 1);
+        put_gathering_rules(&conn, "ops", &after, &["oom".to_string()].into()).unwrap();
+        let loaded = load_all(&conn).unwrap();
+        assert_eq!(loaded["ops"].pending, after);
+        assert_eq!(
+            loaded["ops"].doubtful.count(),
+            gathering.count() + doubtful.count()
+        );
+        // A named rule the batch does not hold (any more) has no gathering row.
+        put_gathering_rules(&conn, "ops", &Batch::default(), &["oom".to_string()].into()).unwrap();
+        let loaded = load_all(&conn).unwrap();
+        assert_eq!(loaded["ops"].pending, Batch::default());
+        assert_eq!(
+            loaded["ops"].doubtful.count(),
+            gathering.count() + doubtful.count()
+        );
     }
 
     /// A cluster hand-off carries the alert kinds' notices too, with a rule that has notices
