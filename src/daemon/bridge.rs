@@ -58,18 +58,20 @@ pub(crate) struct TailBridge {
     pub(crate) commands: mpsc::UnboundedSender<TailCommand>,
     pub(crate) messages: mpsc::Receiver<TailMsg>,
     pub(crate) thread: JoinHandle<()>,
-    /// Batches the main loop is done with go back to be filled again: growing a fresh vector of
-    /// lines in the tailing thread for every batch, while the main loop freed the last one,
-    /// made the allocator consolidate on every wake-up (issue 18). Nobody waits on it.
+    /// Batches the main loop is done with go back to be dropped and filled again: growing a
+    /// fresh vector of lines in the tailing thread for every batch, while the main loop freed
+    /// the last one, made the allocator consolidate on every wake-up (issue 18). Nobody waits
+    /// on it.
     recycled: std::sync::mpsc::Sender<Vec<LogLine>>,
 }
 
 impl TailBridge {
-    /// Gives an emptied batch back to the tailing thread (its lines are dropped here).
-    pub(crate) fn recycle(&self, mut lines: Vec<LogLine>) {
-        lines.clear();
+    /// Gives a batch the main loop is done with back to the tailing thread, lines and all: they
+    /// are dropped there, by the thread that allocated them, whose allocator takes its own
+    /// memory back at a fraction of the cost of freeing it from another thread (issue 18).
+    pub(crate) fn recycle(&self, lines: Vec<LogLine>) {
         if lines.capacity() > 0 {
-            // The thread is gone: nothing to reuse it for.
+            // The thread is gone: its lines are dropped here.
             let _gone = self.recycled.send(lines);
         }
     }

@@ -153,10 +153,22 @@ impl Fingerprint {
 /// # Errors
 /// The bytes cannot be read.
 pub fn read_range(file: &File, start: u64, len: u64) -> io::Result<Vec<u8>> {
-    let mut head = vec![0; usize::try_from(len).unwrap_or(0)];
+    let mut head = Vec::new();
+    read_range_into(file, start, len, &mut head)?;
+    Ok(head)
+}
+
+/// Like [`read_range`], into `buf` (whose allocation is reused: the check after every read of
+/// a followed file, issue 18).
+///
+/// # Errors
+/// The bytes cannot be read.
+pub fn read_range_into(file: &File, start: u64, len: u64, buf: &mut Vec<u8>) -> io::Result<()> {
+    buf.clear();
+    buf.resize(usize::try_from(len).unwrap_or(0), 0);
     let mut filled = 0;
-    while filled < head.len() {
-        let rest = head.get_mut(filled..).unwrap_or_default();
+    while filled < buf.len() {
+        let rest = buf.get_mut(filled..).unwrap_or_default();
         match file.read_at(rest, start + filled as u64) {
             Ok(0) => break,
             Ok(n) => filled += n,
@@ -164,8 +176,8 @@ pub fn read_range(file: &File, start: u64, len: u64) -> io::Result<Vec<u8>> {
             Err(err) => return Err(err),
         }
     }
-    head.truncate(filled);
-    Ok(head)
+    buf.truncate(filled);
+    Ok(())
 }
 
 /// The first 8 bytes of SHA-256 over `bytes`, as the fingerprint and tail hashes use it.

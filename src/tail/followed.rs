@@ -25,7 +25,9 @@ use crate::event::{FileId, LogLine};
 use crate::intake::EventReader;
 use crate::tail::checkpoint::Checkpoint;
 use crate::tail::discover::{Candidate, is_gone};
-use crate::tail::fingerprint::{Fingerprint, HEAD_BYTES, TAIL_BYTES, TailHash, bytes_before};
+use crate::tail::fingerprint::{
+    Fingerprint, HEAD_BYTES, TAIL_BYTES, TailHash, bytes_before, read_range_into,
+};
 use crate::tail::identity::{Anchor, Anchors, Known};
 
 /// One followed file.
@@ -115,9 +117,18 @@ struct Window {
     bytes: Vec<u8>,
     /// False when the bytes before the position are not known (then the head is checked).
     known: bool,
+    /// Room for the file's bytes compared with `bytes` after every read.
+    scratch: Vec<u8>,
 }
 
 impl Window {
+    /// True when the bytes of `file` before `position` are the window's (it is known).
+    fn matches(&mut self, file: &File, position: u64) -> io::Result<bool> {
+        let len = position.min(TAIL_BYTES);
+        read_range_into(file, position - len, len, &mut self.scratch)?;
+        Ok(self.scratch.len() as u64 == len && self.scratch == self.bytes)
+    }
+
     fn set(&mut self, bytes: Option<Vec<u8>>) {
         self.known = bytes.is_some();
         self.bytes = bytes.unwrap_or_default();
@@ -488,7 +499,7 @@ impl Followed {
         };
         if self.window.known && self.fingerprint.is_complete() {
             let position = self.events.position();
-            return Ok(bytes_before(file, position)?.is_none_or(|bytes| bytes != self.window.bytes));
+            return Ok(!self.window.matches(file, position)?);
         }
         if !self.fingerprint.matches(file, meta)? {
             return Ok(true);

@@ -405,8 +405,8 @@ impl Tailer {
         batch.lines
     }
 
-    /// Takes back a batch the consumer is done with (emptied here): the next batch reuses its
-    /// allocation. Of several, the largest is kept, but none with room for more than
+    /// Takes back a batch the consumer is done with (its lines dropped here): the next batch
+    /// reuses its allocation. Of several, the largest is kept, but none with room for more than
     /// [`FILE_LINES`] lines: a catch-up's big batches are rare, and a quiet daemon should not
     /// hold their room.
     pub fn recycle(&mut self, mut lines: Vec<LogLine>) {
