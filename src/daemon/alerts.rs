@@ -560,10 +560,12 @@ impl Daemon {
         for notice in notices {
             self.queue_notice(notice, now);
         }
-        self.share_ended_silences();
-        if noticed {
+        // An ended silence's count goes to the other hosts (`cluster:`): stored first, with
+        // the checkpoints of the lines it counted, so that a crash cannot count them again.
+        if noticed || self.alerts.has_shared_ends() {
             self.commit(None);
         }
+        self.share_ended_silences();
     }
 
     /// Adds `notice` to the gathering batches of its rule's robots.

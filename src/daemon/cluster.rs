@@ -37,7 +37,6 @@ use crate::dingtalk::{Client, Outcome, Rejection, Verdict};
 use crate::dispatch::SendOrder;
 use crate::dispatch::queue::QueueConfig;
 use crate::pipeline::Pipeline;
-use crate::state::Change;
 
 /// How long one `scope: cluster` threshold exchange may take before it counts as failed.
 const THRESHOLD_TIMEOUT: Duration = Duration::from_secs(3);
@@ -302,17 +301,9 @@ impl Daemon {
         let now = Instant::now();
         self.dispatcher
             .on_verdict(&robot, id, verdict, now, rand::random::<f64>());
-        let empty = Batch::default();
-        let changes = [Change::Undelivered {
-            robot: &robot,
-            pending: self.dispatcher.gathering(&robot).unwrap_or(&empty),
-            doubtful: self.dispatcher.doubtful(&robot).unwrap_or(&empty),
-        }];
-        let result = self.store.commit(&changes);
-        if result.is_err() {
-            self.dirty.insert(robot);
-        }
-        self.note_store_result(result, "cannot record a hand-off");
+        // The robot's rows as it now stands, with the checkpoints (see `Daemon::commit_with`).
+        self.dirty.insert(robot);
+        self.commit_with(None, &[], "cannot record a hand-off");
     }
 
     /// Every tick: follow the node's mode, tell it how much this host holds.

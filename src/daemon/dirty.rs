@@ -66,11 +66,6 @@ impl DirtyRobots {
             .map(|(robot, rows)| (robot.as_str(), rows))
     }
 
-    /// The dirty robots' names.
-    pub(crate) fn robots(&self) -> impl Iterator<Item = &str> {
-        self.robots.keys().map(String::as_str)
-    }
-
     /// How many robots are dirty.
     pub(crate) fn len(&self) -> usize {
         self.robots.len()
@@ -145,7 +140,6 @@ mod tests {
                 ("ops".to_string(), Rows::All)
             ]
         );
-        assert_eq!(dirty.robots().collect::<Vec<_>>(), ["dev", "ops"]);
         dirty.clear();
         assert!(dirty.is_empty());
         // After the commit, a match marks its rule only again.

@@ -32,7 +32,8 @@ pub(crate) struct Sending<'a> {
 }
 
 impl Daemon {
-    /// Matches `lines`, queues the hits and makes them durable together with `checkpoints`.
+    /// Matches `lines` and queues the hits; they become durable together with `checkpoints`, at
+    /// once or with the next send or tick ([`crate::daemon::coalesce`]).
     pub(crate) fn on_lines(&mut self, lines: Vec<LogLine>, checkpoints: Vec<Checkpoint>) {
         let now = Instant::now();
         let read_at = SystemTime::now();
@@ -154,6 +155,19 @@ impl Daemon {
     /// robot changed since the last successful commit, the checkpoints that moved since, and,
     /// with `send`, a batch about to be sent marked in flight. Returns whether it committed.
     pub(crate) fn commit(&mut self, send: Option<Sending<'_>>) -> bool {
+        self.commit_with(send, &[], "cannot store matches and checkpoints")
+    }
+
+    /// Like [`Daemon::commit`], with `extra` changes in the same transaction; `what` names the
+    /// commit in the log if it fails. Every write of a robot's rows goes through here, so that
+    /// no match (nor alert state) is ever stored ahead of the checkpoints after its line: a
+    /// crash would then read the line again and count it twice.
+    pub(crate) fn commit_with(
+        &mut self,
+        send: Option<Sending<'_>>,
+        extra: &[Change<'_>],
+        what: &str,
+    ) -> bool {
         let moved = self.ledger.changes(&self.latest_checkpoints);
         let globs_moved = self.latest_globs != self.saved_globs;
         // The alert kinds' state goes with the batches its decisions produced (issue 13).
@@ -165,6 +179,7 @@ impl Daemon {
             && !globs_moved
             && alert_changes.is_empty()
             && cursors.is_none()
+            && extra.is_empty()
         {
             return true;
         }
@@ -228,6 +243,7 @@ impl Daemon {
         if let Some(cursors) = &cursors {
             changes.push(Change::JournalCursors(cursors));
         }
+        changes.extend_from_slice(extra);
         let result = self.store.commit(&changes);
         let ok = result.is_ok();
         if ok {
@@ -242,7 +258,7 @@ impl Daemon {
                 self.journals.saved(cursors);
             }
         }
-        self.note_store_result(result, "cannot store matches and checkpoints");
+        self.note_store_result(result, what);
         ok
     }
 }

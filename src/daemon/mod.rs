@@ -338,7 +338,7 @@ pub(crate) struct Daemon {
     ledger: CheckpointLedger,
     /// The tailer's latest checkpoints (safe once every match before them is stored).
     latest_checkpoints: Vec<Checkpoint>,
-    /// Checkpoints moved over lines that matched nothing and are not stored yet: the next
+    /// Checkpoints moved (with the matches before them) and are not stored yet: the next
     /// commit, at the latest the next tick's, stores them (see [`coalesce`]).
     checkpoints_owed: bool,
     /// The globs the tailer has scanned, and what the store holds of them.

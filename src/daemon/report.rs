@@ -4,8 +4,6 @@
 
 use std::time::{Instant, SystemTime};
 
-use crate::batch::Batch;
-use crate::daemon::alerts::AlertChanges;
 use crate::daemon::deliver::deliver;
 use crate::daemon::intake::Sending;
 use crate::daemon::{Daemon, unix_seconds};
@@ -172,19 +170,14 @@ impl Daemon {
                 crate::noun::count(dropped, "event")
             );
         }
-        // Nothing of the robot is in flight now: its rows are what it has not delivered.
-        let empty = Batch::default();
-        let mut changes = vec![
-            Change::Undelivered {
-                robot: &robot,
-                pending: self.dispatcher.gathering(&robot).unwrap_or(&empty),
-                doubtful: self.dispatcher.doubtful(&robot).unwrap_or(&empty),
-            },
-            Change::Answered {
-                robot: &robot,
-                at: SystemTime::now(),
-            },
-        ];
+        // Nothing of the robot is in flight now: its rows are rewritten as what it has not
+        // delivered, in a commit that carries the checkpoints, the other robots and the alert
+        // kinds' state too (its gathering batch may hold matches whose checkpoints wait).
+        self.dirty.insert(robot.clone());
+        let mut extra = vec![Change::Answered {
+            robot: &robot,
+            at: SystemTime::now(),
+        }];
         // Other processes (`send --robot`, `check --ping`) must not send into the block.
         if matches!(outcome, Outcome::Throttled { .. }) {
             let pause = self
@@ -193,25 +186,11 @@ impl Daemon {
                 .robots
                 .get(&robot)
                 .map_or(crate::dingtalk::THROTTLE_PAUSE, |r| r.throttle_pause);
-            changes.push(Change::Throttled {
+            extra.push(Change::Throttled {
                 robot: &robot,
                 until: SystemTime::now() + pause,
             });
         }
-        // The alert kinds' state not stored yet (a commit failed) goes with the batches that
-        // reflect it, if no other robot's batch is left unstored.
-        let alert_changes = if self.dirty.robots().all(|dirty| dirty == robot) {
-            self.alerts.changes()
-        } else {
-            AlertChanges::default()
-        };
-        changes.extend(alert_changes.as_changes());
-        let result = self.store.commit(&changes);
-        if result.is_ok() {
-            self.alerts.committed(&alert_changes);
-        } else {
-            self.dirty.insert(robot);
-        }
-        self.note_store_result(result, "cannot record a delivery");
+        self.commit_with(None, &extra, "cannot record a delivery");
     }
 }

@@ -146,7 +146,8 @@ impl Daemon {
         self.alerts
             .held
             .retain(|(rule, key), _| scope.wants_line(rule, key));
-        if !self.dirty.is_empty() {
+        // What Redis took is stored at once: a crash must not send those counts again.
+        if !self.dirty.is_empty() || !self.alerts.changes().is_empty() {
             self.commit(None);
         }
     }

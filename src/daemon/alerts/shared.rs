@@ -28,6 +28,11 @@ impl Alerts {
         self.share_ends = on;
     }
 
+    /// True when silences ended that the cluster is to report.
+    pub(crate) fn has_shared_ends(&self) -> bool {
+        !self.shared_ends.is_empty()
+    }
+
     /// The silences that ended since the last call, for the cluster to report.
     pub(crate) fn take_shared_ends(&mut self) -> Vec<Ended> {
         std::mem::take(&mut self.shared_ends)
