@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 
 use crate::support::daemon::Daemon;
 use crate::support::harness::Dir;
-use crate::support::standin::{Standin, StandinConfig};
+use crate::support::standin::{Failure, For, Received, Standin, StandinConfig};
 
 /// Writes per second, and lines per write: 3,000 lines a second of ordinary traffic.
 const WRITES_PER_S: u32 = 100;
@@ -192,6 +192,80 @@ fn kill_9_during_a_steady_write(name: &str, linger: &str) {
         total - n <= repeats,
         "{} alerts came twice without being marked as possible repeats{}",
         total - n,
+        daemon.describe()
+    );
+    assert_eq!(daemon.stop().code(), Some(0));
+}
+
+/// A match that waits for its commit while its robot is out of budget: the answer to the send
+/// before rewrites the robot's rows, and must store that match's checkpoint with them. Killed
+/// right after the answer, the daemon must not both restore the match and read its line again.
+#[test]
+fn kill_9_after_an_answer_repeats_no_match_waiting_for_the_budget() {
+    // One message per 4 s: the second match of a round waits for the budget after the answer.
+    let standin = Standin::start_with(StandinConfig {
+        per_minute: 1,
+        window: Duration::from_secs(4),
+        ..StandinConfig::signed()
+    });
+    standin.fail(
+        Failure::Slow(Duration::from_millis(400)),
+        For::Time(Duration::from_secs(300)),
+    );
+    let dir = Dir::new("steady-kill9-answer");
+    let config = config(&dir, &standin, "0s");
+    let log = dir.join("logs/app.log");
+    let mut file = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&log)
+        .unwrap();
+    let mut daemon = Daemon::start(dir.path(), &config, &[]);
+    daemon.wait_for_log("dingtail running", Duration::from_secs(15));
+    let unmarked = |received: &[Received]| -> u64 {
+        received
+            .iter()
+            .filter(|r| r.is_delivered() && !r.is_possible_repeat())
+            .map(|r| r.alerts())
+            .sum()
+    };
+    let rounds = 3;
+    for round in 0..rounds {
+        let before = standin.delivered().len();
+        writeln!(file, "ERROR PAYMENT FAILED {round}1 card declined").unwrap();
+        // The first is sent at once and answered 400 ms later; the second lands meanwhile.
+        thread::sleep(Duration::from_millis(150));
+        writeln!(file, "ERROR PAYMENT FAILED {round}2 card declined").unwrap();
+        let answered = standin.wait_for(
+            |received| received.iter().filter(|r| r.is_delivered()).count() > before,
+            Duration::from_secs(15),
+        );
+        assert!(answered, "round {round}: no answer{}", daemon.describe());
+        // The daemon has the answer and has stored it; the next tick has likely not come yet.
+        thread::sleep(Duration::from_millis(60));
+        daemon.kill9();
+        daemon = Daemon::start(dir.path(), &config, &[]);
+        daemon.wait_for_log("dingtail running", Duration::from_secs(15));
+        let target = 2 * (round + 1);
+        let out = standin.wait_for(|r| unmarked(r) >= target, Duration::from_secs(30));
+        assert!(
+            out,
+            "round {round}: delivered {} of {target}{}",
+            unmarked(&standin.received()),
+            daemon.describe()
+        );
+        // The budget back for the next round's first match.
+        thread::sleep(Duration::from_millis(4_500));
+    }
+    let titles: Vec<String> = standin
+        .delivered()
+        .iter()
+        .map(|r| r.title().to_string())
+        .collect();
+    assert_eq!(
+        unmarked(&standin.received()),
+        2 * rounds,
+        "matches came twice without being marked as possible repeats: {titles:?}{}",
         daemon.describe()
     );
     assert_eq!(daemon.stop().code(), Some(0));
