@@ -11,6 +11,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::thread;
 use std::time::{Duration, Instant};
 
+use crate::support::alerts::append;
 use crate::support::daemon::Daemon;
 use crate::support::harness::Dir;
 use crate::support::standin::{Failure, For, Received, Standin, StandinConfig};
@@ -215,11 +216,6 @@ fn kill_9_after_an_answer_repeats_no_match_waiting_for_the_budget() {
     let dir = Dir::new("steady-kill9-answer");
     let config = config(&dir, &standin, "0s");
     let log = dir.join("logs/app.log");
-    let mut file = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(&log)
-        .unwrap();
     let mut daemon = Daemon::start(dir.path(), &config, &[]);
     daemon.wait_for_log("dingtail running", Duration::from_secs(15));
     let unmarked = |received: &[Received]| -> u64 {
@@ -232,10 +228,16 @@ fn kill_9_after_an_answer_repeats_no_match_waiting_for_the_budget() {
     let rounds = 3;
     for round in 0..rounds {
         let before = standin.delivered().len();
-        writeln!(file, "ERROR PAYMENT FAILED {round}1 card declined").unwrap();
+        append(
+            &log,
+            &format!("ERROR PAYMENT FAILED {round}1 card declined\n"),
+        );
         // The first is sent at once and answered 400 ms later; the second lands meanwhile.
         thread::sleep(Duration::from_millis(150));
-        writeln!(file, "ERROR PAYMENT FAILED {round}2 card declined").unwrap();
+        append(
+            &log,
+            &format!("ERROR PAYMENT FAILED {round}2 card declined\n"),
+        );
         let answered = standin.wait_for(
             |received| received.iter().filter(|r| r.is_delivered()).count() > before,
             Duration::from_secs(15),
