@@ -157,7 +157,14 @@ async fn stream_status_and_test_are_answered_in_the_group_and_the_link_survives_
     assert_eq!(last["msgtype"], "text", "{last}");
     assert_eq!(last["at"]["atMobiles"], serde_json::json!([]), "{last}");
 
-    // `status` in Chinese, in the configured zone.
+    // `status` in Chinese, in the configured zone, once the daemon has the alert robot's answer
+    // (the stand-in records a message before it answers; under load the chat can be quicker).
+    daemon.wait_for("the alert's answer", WAIT, |_| {
+        try_get(port, "/metrics").is_some_and(|(_, body)| {
+            body.lines()
+                .any(|line| line == "dingtail_messages_sent_total{robot=\"ops\"} 1")
+        })
+    });
     gateway.push_robot_message(&robot_message("状态", &said));
     let reply = reply_containing(&session, "dingtail（web-1）");
     assert!(
